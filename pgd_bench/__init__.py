@@ -1,0 +1,38 @@
+"""pgd_bench: how noise helps first-order methods escape a spurious local optimum.
+
+A Numba-accelerated benchmarking suite on the teacher-student two-layer non-overlapping CNN of
+Zhou et al. (ICML 2019) and Du et al. (ICML 2018).
+
+Public API
+----------
+Landscape: :func:`population_loss`, :func:`population_grad`, :func:`spurious_optimum`.
+Network over sample batches: :func:`forward`, :func:`sample_loss_grad`.
+Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
+Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .geometry import riemannian_step, tangent_projection
+from .landscape import population_grad, population_loss, spurious_optimum
+from .network import forward, sample_loss_grad
+from .random import sample_ball, sample_normal, sample_sphere
+
+try:
+    __version__ = version("pgd_bench")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "__version__",
+    "forward",
+    "population_grad",
+    "population_loss",
+    "riemannian_step",
+    "sample_ball",
+    "sample_loss_grad",
+    "sample_normal",
+    "sample_sphere",
+    "spurious_optimum",
+    "tangent_projection",
+]

@@ -1,0 +1,101 @@
+"""Sphere geometry: projection, tangent projection and the Riemannian step (MATH.md).
+
+``w`` lives on the unit sphere; ``a`` is unconstrained. One step is::
+
+    w <- proj(w - eta_w (I - w w^T) grad_w),   a <- a - eta_a grad_a,
+
+with ``proj(x) = x / ||x||``. Because ``(I - w w^T) grad_w`` is orthogonal to a unit ``w``, the
+vector being projected has norm at least 1, so the division is always safe.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+from ._validate import as_float, as_unit_vector, as_vector
+from .landscape import _dot
+
+
+@jit
+def tangent_kernel(w, g, out):
+    """Write ``(I - w w^T) g`` into ``out`` (``w`` unit)."""
+    wg = _dot(w, g)
+    for i in range(w.shape[0]):
+        out[i] = g[i] - wg * w[i]
+
+
+@jit
+def normalize_kernel(x):
+    """Scale ``x`` in place to unit norm; return the norm it had."""
+    norm = np.sqrt(_dot(x, x))
+    inv = 1.0 / norm
+    for i in range(x.shape[0]):
+        x[i] *= inv
+    return norm
+
+
+@jit
+def riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a):
+    """One Riemannian gradient step, in place, on ``(w, a)``; ``w`` stays unit."""
+    wg = _dot(w, grad_w)
+    for i in range(w.shape[0]):
+        w[i] -= eta_w * (grad_w[i] - wg * w[i])
+    normalize_kernel(w)
+    for j in range(a.shape[0]):
+        a[j] -= eta_a * grad_a[j]
+
+
+def tangent_projection(w, g) -> np.ndarray:
+    """Project ``g`` onto the tangent space of the unit sphere at ``w``.
+
+    Parameters
+    ----------
+    w : array_like, shape (p,)
+        A unit vector.
+    g : array_like, shape (p,)
+        Any vector.
+
+    Returns
+    -------
+    ndarray, shape (p,)
+        ``(I - w w^T) g``, orthogonal to ``w``.
+    """
+    w = as_unit_vector("w", w)
+    g = as_vector("g", g, length=w.shape[0])
+    out = np.empty_like(w)
+    tangent_kernel(w, g, out)
+    return out
+
+
+def riemannian_step(w, a, grad_w, grad_a, eta_w, eta_a) -> tuple[np.ndarray, np.ndarray]:
+    """Return the point after one Riemannian gradient step from ``(w, a)``.
+
+    Parameters
+    ----------
+    w : array_like, shape (p,)
+        Current filter, unit norm.
+    a : array_like, shape (k,)
+        Current output weights.
+    grad_w : array_like, shape (p,)
+        Euclidean gradient in ``w``.
+    grad_a : array_like, shape (k,)
+        Gradient in ``a``.
+    eta_w, eta_a : float
+        Non-negative step sizes.
+
+    Returns
+    -------
+    w_next : ndarray, shape (p,)
+        ``proj(w - eta_w (I - w w^T) grad_w)``, a unit vector.
+    a_next : ndarray, shape (k,)
+        ``a - eta_a grad_a``.
+    """
+    w = as_unit_vector("w", w).copy()
+    a = as_vector("a", a).copy()
+    grad_w = as_vector("grad_w", grad_w, length=w.shape[0])
+    grad_a = as_vector("grad_a", grad_a, length=a.shape[0])
+    eta_w = as_float("eta_w", eta_w, minimum=0.0)
+    eta_a = as_float("eta_a", eta_a, minimum=0.0)
+    riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a)
+    return w, a

@@ -1,0 +1,225 @@
+"""Per-trial random streams: xoshiro256++ seeded from ``(seed, trial, purpose)``.
+
+Every trial owns its streams. A stream's state is four ``uint64`` words derived by a
+splitmix64 hash chain from the triple ``(seed, trial, purpose)``, so the draws of trial ``i``
+depend only on that triple: never on the thread count, on chunking, or on which other trials run
+(DESIGN.md, "Random numbers are data"). Numba's global ``np.random`` is never used, because its
+per-thread state would make results depend on the thread count.
+
+xoshiro256++ (Blackman and Vigna, 2019) has period ``2**256 - 1``; streams seeded at hashed
+positions overlap with negligible probability. Normals use the Box-Muller transform (two normals
+per pair of uniforms, no rejection); uniform points in a ball use the exact construction without a
+power: the first ``d`` coordinates of a uniform point on ``S^(d+1)`` (MATH.md, "Geometry and
+noise").
+
+Stream purposes keep unrelated draws independent and make the engine's starts reproducible from the
+public samplers: trial ``i``'s initial ``w`` is ``sample_sphere(n, p, seed)[i]`` and its initial
+``a`` is ``sample_ball(n, k, radius, seed)[i]``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._jit import jit
+from ._validate import as_float, as_int, as_seed
+
+PURPOSE_SPHERE = 0  # the initial w of each trial; public sample_sphere
+PURPOSE_BALL = 1  # the initial a of each trial; public sample_ball
+PURPOSE_NORMAL = 2  # public sample_normal
+PURPOSE_DYNAMICS = 3  # the noise a trial draws while it runs (perturbations, SGD batches)
+
+STATE_WORDS = 4
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TWO_PI = 2.0 * np.pi
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@jit
+def _mix64(z):
+    """splitmix64 finaliser: a bijective avalanche hash of one ``uint64``."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@jit
+def _rotl(x, r):
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+@jit
+def stream_init(state, seed, trial, purpose):
+    """Seed ``state`` (four ``uint64``) for the stream of ``(seed, trial, purpose)``."""
+    h = _mix64(np.uint64(seed) + _GAMMA)
+    h = _mix64(h ^ (np.uint64(trial) + _GAMMA * np.uint64(2)))
+    h = _mix64(h ^ (np.uint64(purpose) + _GAMMA * np.uint64(3)))
+    for i in range(STATE_WORDS):
+        h = h + _GAMMA
+        state[i] = _mix64(h)
+    if state[0] == 0 and state[1] == 0 and state[2] == 0 and state[3] == 0:
+        state[0] = np.uint64(1)  # the all-zero state is xoshiro's one fixed point
+
+
+@jit
+def next_u64(state):
+    """Advance ``state`` and return the next 64 random bits (xoshiro256++)."""
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
+    result = _rotl(s0 + s3, 23) + s0
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    state[0] = s0
+    state[1] = s1
+    state[2] = s2
+    state[3] = s3
+    return result
+
+
+@jit
+def next_uniform(state):
+    """A uniform double in ``[0, 1)`` with 53 random bits."""
+    return np.float64(next_u64(state) >> np.uint64(11)) * _INV_2_53
+
+
+@jit
+def fill_normal(state, out):
+    """Fill ``out`` with independent standard normals (Box-Muller, pairs of uniforms)."""
+    n = out.shape[0]
+    i = 0
+    while i < n:
+        u1 = 1.0 - next_uniform(state)  # in (0, 1]: log is finite
+        u2 = next_uniform(state)
+        r = np.sqrt(-2.0 * np.log(u1))
+        angle = _TWO_PI * u2
+        out[i] = r * np.cos(angle)
+        if i + 1 < n:
+            out[i + 1] = r * np.sin(angle)
+        i += 2
+
+
+@jit
+def fill_sphere(state, out):
+    """Fill ``out`` (length ``d``) with a uniform point on the unit sphere ``S^(d-1)``."""
+    while True:
+        fill_normal(state, out)
+        sq = 0.0
+        for i in range(out.shape[0]):
+            sq += out[i] * out[i]
+        if sq > 0.0:  # an all-zero draw has probability zero; redraw rather than divide by 0
+            break
+    inv = 1.0 / np.sqrt(sq)
+    for i in range(out.shape[0]):
+        out[i] *= inv
+
+
+@jit
+def fill_ball(state, radius, out, scratch):
+    """Fill ``out`` (length ``d``) with a uniform point in the ball of ``radius``.
+
+    ``scratch`` must have length ``d + 2``: a uniform point on ``S^(d+1)`` is drawn there and its
+    first ``d`` coordinates, scaled by ``radius``, are uniform in ``B^d(radius)``.
+    """
+    d = out.shape[0]
+    fill_sphere(state, scratch)
+    for i in range(d):
+        out[i] = radius * scratch[i]
+
+
+@jit(parallel=True)
+def _sample_rows(n, d, radius, seed, purpose):
+    out = np.empty((n, d))
+    for i in numba.prange(n):
+        state = np.empty(STATE_WORDS, dtype=np.uint64)
+        stream_init(state, seed, i, purpose)
+        if purpose == PURPOSE_SPHERE:
+            fill_sphere(state, out[i])
+        elif purpose == PURPOSE_BALL:
+            scratch = np.empty(d + 2)
+            fill_ball(state, radius, out[i], scratch)
+        else:
+            fill_normal(state, out[i])
+    return out
+
+
+def _check_shape(n, d):
+    return as_int("n", n, minimum=0), as_int("d", d, minimum=1)
+
+
+def sample_sphere(n: int, d: int, seed: int) -> np.ndarray:
+    """Draw ``n`` independent uniform points on the unit sphere ``S^(d-1)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of draws (rows), ``n >= 0``.
+    d : int
+        Dimension of the ambient space, ``d >= 1``.
+    seed : int
+        Seed in ``[0, 2**64)``.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        Row ``i`` is trial ``i``'s draw: it depends only on ``(seed, i)``, so
+        ``sample_sphere(10, d, s)[3] == sample_sphere(1000, d, s)[3]``. It is also the initial
+        ``w`` of trial ``i`` in the trial engine.
+    """
+    n, d = _check_shape(n, d)
+    return _sample_rows(n, d, 0.0, np.uint64(as_seed("seed", seed)), PURPOSE_SPHERE)
+
+
+def sample_ball(n: int, d: int, radius: float, seed: int) -> np.ndarray:
+    """Draw ``n`` independent uniform points in the ball ``B^d(radius)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of draws (rows), ``n >= 0``.
+    d : int
+        Dimension, ``d >= 1``.
+    radius : float
+        Radius of the ball, ``>= 0``.
+    seed : int
+        Seed in ``[0, 2**64)``.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        Row ``i`` depends only on ``(seed, i)``; it is the initial ``a`` of trial ``i`` in the
+        trial engine when ``radius`` is that engine's start radius.
+    """
+    n, d = _check_shape(n, d)
+    radius = as_float("radius", radius, minimum=0.0)
+    return _sample_rows(n, d, radius, np.uint64(as_seed("seed", seed)), PURPOSE_BALL)
+
+
+def sample_normal(n: int, d: int, seed: int) -> np.ndarray:
+    """Draw an ``(n, d)`` array of independent standard normals; row ``i`` depends on ``(seed, i)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows, ``n >= 0``.
+    d : int
+        Normals per row, ``d >= 1``.
+    seed : int
+        Seed in ``[0, 2**64)``.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+    """
+    n, d = _check_shape(n, d)
+    return _sample_rows(n, d, 0.0, np.uint64(as_seed("seed", seed)), PURPOSE_NORMAL)

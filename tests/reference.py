@@ -1,0 +1,118 @@
+"""Slow, obvious NumPy implementations that the compiled kernels are tested against.
+
+Written straight from MATH.md with no attempt at speed, and sharing no code with the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MASK64 = (1 << 64) - 1
+
+
+def g(theta):
+    return (np.pi - theta) * np.cos(theta) + np.sin(theta)
+
+
+def big_g(u, b, v, c):
+    """G(u,b; v,c) = E f(u,b,Z) f(v,c,Z), MATH.md."""
+    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    theta = np.arccos(np.clip(u @ v / (nu * nv), -1.0, 1.0))
+    return nu * nv / (2 * np.pi) * ((g(theta) - 1) * (b @ c) + b.sum() * c.sum())
+
+
+def loss(w, a, w_star, a_star):
+    return big_g(w_star, a_star, w_star, a_star) - 2 * big_g(w, a, w_star, a_star) + big_g(w, a, w, a)
+
+
+def grad_fd(w, a, w_star, a_star, h=1e-6):
+    """Central finite differences of :func:`loss`, step relative to the scale of the point."""
+    gw = np.empty_like(w)
+    ga = np.empty_like(a)
+    hw = h * max(1.0, np.linalg.norm(w))
+    ha = h * max(1.0, np.linalg.norm(a))
+    for i in range(w.size):
+        e = np.zeros_like(w)
+        e[i] = hw
+        gw[i] = (loss(w + e, a, w_star, a_star) - loss(w - e, a, w_star, a_star)) / (2 * hw)
+    for j in range(a.size):
+        e = np.zeros_like(a)
+        e[j] = ha
+        ga[j] = (loss(w, a + e, w_star, a_star) - loss(w, a - e, w_star, a_star)) / (2 * ha)
+    return gw, ga
+
+
+def forward(Z, w, a):
+    return np.maximum(Z @ w, 0.0) @ a
+
+
+def sample_loss_grad(Z, w, a, w_star, a_star):
+    r = forward(Z, w, a) - forward(Z, w_star, a_star)
+    pre = Z @ w  # (n, k)
+    n = Z.shape[0]
+    loss_value = np.mean(r**2)
+    grad_a = 2.0 / n * (r[:, None] * np.maximum(pre, 0.0)).sum(axis=0)
+    active = (pre > 0).astype(float) * a[None, :]  # (n, k)
+    grad_w = 2.0 / n * np.einsum("b,bj,bjp->p", r, active, Z)
+    return loss_value, grad_w, grad_a
+
+
+def spurious(w_star, a_star):
+    k = a_star.size
+    ones = np.ones((k, k))
+    a_bar = np.linalg.solve(ones + (np.pi - 1) * np.eye(k), (ones - np.eye(k)) @ a_star)
+    return -w_star, a_bar
+
+
+def riemannian_grad_w(w, grad_w):
+    return grad_w - (w @ grad_w) * w
+
+
+# --- the random streams, bit for bit, with Python integers -------------------------------------
+
+GAMMA = 0x9E3779B97F4A7C15
+
+
+def mix64(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def stream_state(seed, trial, purpose):
+    h = mix64((seed + GAMMA) & MASK64)
+    h = mix64(h ^ ((trial + 2 * GAMMA) & MASK64))
+    h = mix64(h ^ ((purpose + 3 * GAMMA) & MASK64))
+    state = []
+    for _ in range(4):
+        h = (h + GAMMA) & MASK64
+        state.append(mix64(h))
+    return state
+
+
+def rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & MASK64
+
+
+def xoshiro_next(s):
+    """xoshiro256++ as published by Blackman and Vigna; mutates the list ``s``."""
+    result = (rotl((s[0] + s[3]) & MASK64, 23) + s[0]) & MASK64
+    t = (s[1] << 17) & MASK64
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = rotl(s[3], 45)
+    return result
+
+
+def normals(seed, trial, purpose, n):
+    s = stream_state(seed, trial, purpose)
+    out = []
+    while len(out) < n:
+        u1 = 1.0 - (xoshiro_next(s) >> 11) * 2.0**-53
+        u2 = (xoshiro_next(s) >> 11) * 2.0**-53
+        r = np.sqrt(-2.0 * np.log(u1))
+        out.extend([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)])
+    return np.array(out[:n])

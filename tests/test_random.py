@@ -1,0 +1,91 @@
+"""Per-trial random streams: exact bits, laws, and independence from threads and n."""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+import pgd_bench as pb
+from conftest import mc_size
+from reference import normals as ref_normals
+from threads import with_threads
+
+P_FLOOR = 1e-4  # a correct sampler fails one of these KS tests with probability 1e-4
+
+
+@pytest.mark.parametrize("seed,trial", [(0, 0), (7, 3), (2**64 - 1, 999)])
+def test_normal_stream_matches_a_pure_python_xoshiro(seed, trial):
+    got = pb.sample_normal(trial + 1, 9, seed)[trial]
+    np.testing.assert_allclose(got, ref_normals(seed, trial, 2, 9), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("d", [1, 2, 6, 9])
+def test_ball_draws_follow_the_uniform_law(d):
+    rho = 2.5
+    n = mc_size(40_000)
+    x = pb.sample_ball(n, d, rho, seed=11)
+    r = np.linalg.norm(x, axis=1)
+    assert np.all(r <= rho)
+    # radial law P(|x| <= r) = (r/rho)^d, so (|x|/rho)^d is uniform on [0, 1]
+    assert stats.kstest((r / rho) ** d, "uniform").pvalue > P_FLOOR
+    se = rho / np.sqrt(n)
+    assert np.all(np.abs(x.mean(axis=0)) <= 5 * se)
+    sq = (r**2)
+    assert abs(sq.mean() - rho**2 * d / (d + 2)) <= 5 * sq.std(ddof=1) / np.sqrt(n)
+    # directions are uniform: the first coordinate of x/|x| has the law of a sphere coordinate
+    if d >= 2:
+        u = x[:, 0] / r
+        assert stats.kstest(u, stats.beta((d - 1) / 2, (d - 1) / 2, loc=-1, scale=2).cdf).pvalue > P_FLOOR
+
+
+@pytest.mark.parametrize("d", [1, 3, 6])
+def test_sphere_draws_are_unit_and_centred(d):
+    n = mc_size(40_000)
+    x = pb.sample_sphere(n, d, seed=5)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-14)
+    assert np.all(np.abs(x.mean(axis=0)) <= 5 / np.sqrt(n))
+    # uniform on the sphere: each coordinate's second moment is 1/d
+    np.testing.assert_allclose((x**2).mean(axis=0), 1.0 / d, atol=5 * np.sqrt(2.0 / n))
+
+
+def test_normals_follow_the_standard_normal_law():
+    z = pb.sample_normal(mc_size(20_000), 5, seed=3).ravel()
+    assert stats.kstest(z, "norm").pvalue > P_FLOOR
+    # pairs from one Box-Muller draw are uncorrelated
+    assert abs(np.corrcoef(z[0::2][: z.size // 2], z[1::2][: z.size // 2])[0, 1]) < 5 / np.sqrt(z.size / 2)
+
+
+@given(st.integers(1, 300), st.integers(1, 8), st.integers(0, 2**64 - 1))
+def test_row_i_does_not_depend_on_n(n, d, seed):
+    big = pb.sample_ball(n + 50, d, 1.5, seed)
+    np.testing.assert_array_equal(pb.sample_ball(n, d, 1.5, seed), big[:n])
+    np.testing.assert_array_equal(pb.sample_sphere(n, d, seed), pb.sample_sphere(n + 7, d, seed)[:n])
+
+
+def test_seeds_and_purposes_give_different_streams():
+    a = pb.sample_normal(100, 4, seed=1)
+    assert not np.array_equal(a, pb.sample_normal(100, 4, seed=2))
+    assert not np.array_equal(pb.sample_sphere(100, 4, seed=1), a / np.linalg.norm(a, axis=1, keepdims=True))
+    # trials are independent: neighbouring rows are uncorrelated
+    z = pb.sample_normal(mc_size(20_000), 2, seed=9)
+    assert abs(np.corrcoef(z[:-1, 0], z[1:, 0])[0, 1]) < 5 / np.sqrt(z.shape[0])
+
+
+@pytest.mark.parametrize("sampler", ["sphere", "ball", "normal"])
+def test_identical_bits_whatever_the_thread_count(sampler):
+    n = 5000
+    call = {
+        "sphere": lambda: pb.sample_sphere(n, 6, 42),
+        "ball": lambda: pb.sample_ball(n, 6, 3.0, 42),
+        "normal": lambda: pb.sample_normal(n, 6, 42),
+    }[sampler]
+    one = with_threads(1, call)
+    many = with_threads(numba.config.NUMBA_NUM_THREADS, call)
+    assert one.tobytes() == many.tobytes()
+
+
+def test_zero_radius_ball_is_the_origin_and_n_zero_is_empty():
+    np.testing.assert_array_equal(pb.sample_ball(4, 3, 0.0, 1), np.zeros((4, 3)))
+    assert pb.sample_sphere(0, 3, 1).shape == (0, 3)

@@ -130,8 +130,8 @@ def success_rates(stage, scale, out):
         ax.set_ylim(0, 105)
     axes[0].set_ylabel("trials reaching the global optimum (%)")
     axes[0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals "
-                 "(P-GD with the paper's literal settings: 0% - every trial diverges)", fontsize=10)
+    fig.suptitle(f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals. "
+                 "P-GD with the paper's literal settings: 0% (every trial diverges); see the report for GD outcomes per cell", fontsize=10)
     files = _save(fig, out, "fig1_success_rates")
     table = ["| teacher | k | GD | SGD (tuned) | P-GD (tuned) | P-GD (paper, literal) |", "|---|---|---|---|---|---|"]
     for teacher in TEACHERS:
@@ -140,7 +140,8 @@ def success_rates(stage, scale, out):
             for alg in ("gd", "sgd", "pgd", "pgd_paper"):
                 r = results[(teacher, k, alg)]
                 rate, low, high = _rate(r)
-                extra = f", {r.counts()['diverged']} diverged" if r.counts()["diverged"] else ""
+                c = r.counts()
+                extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
                 cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{extra}")
             table.append(f"| {teacher} | {k} | " + " | ".join(cells_txt) + " |")
     return files, "\n".join(table), results
@@ -163,7 +164,8 @@ def convergence(stage, scale, out):
         for name, r, mask, color, style in groups:
             if not mask.any():
                 continue
-            values = r.records[mask][:, :, field]
+            # distances reach exactly 0.0 in floating point; clip so the log axis stays readable
+            values = np.maximum(r.records[mask][:, :, field], 1e-12)
             med = np.nanmedian(values, axis=0)
             lo, hi = np.nanpercentile(values, [10, 90], axis=0)
             ax.plot(r.checkpoints, med, style, color=color, label=f"{name} (n={int(mask.sum())})")
@@ -172,7 +174,8 @@ def convergence(stage, scale, out):
             for s in range(1, r.config.epochs):
                 ax.axvline(s * r.config.iterations, color="grey", lw=0.4, alpha=0.5)
         ax.set_yscale("log")
-        ax.set_xlabel("iteration (grey lines: P-GD epoch boundaries)")
+        ax.set_ylim(bottom=5e-13)
+        ax.set_xlabel("iteration (grey lines: P-GD epoch boundaries; values below 1e-12 drawn at 1e-12)")
         ax.set_ylabel(f"{label} (median, 10-90% band)")
         ax.set_title(f"Convergence of {label}, teacher alternating, k = 8, p = 6")
     axes[0].legend(fontsize=8, loc="lower left")

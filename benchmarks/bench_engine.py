@@ -1,0 +1,54 @@
+"""asv benchmarks of the trial engine, its ratio to NumPy, start-up, and success rates."""
+
+import numpy as np
+
+from pgd_bench.experiments import resolve_config, run
+
+from .peers import compare, pgd_bench_seconds
+
+
+class Engine:
+    params = ["gd", "sgd", "pgd", "psgd"]
+    param_names = ["algorithm"]
+    timeout = 300
+
+    def setup(self, algorithm):
+        pgd_bench_seconds(algorithm, 1, 1)  # compile outside the timings
+
+    def time_1000_trials_400_steps(self, algorithm):
+        pgd_bench_seconds(algorithm, 1000, 400)
+
+    def track_trial_steps_per_second(self, algorithm):
+        secs = []
+        for _ in range(3):
+            s, done = pgd_bench_seconds(algorithm, 1000, 400)
+            secs.append(done / s)
+        return float(np.median(secs))
+
+    track_trial_steps_per_second.unit = "trial-steps/s"
+
+    def track_ratio_to_numpy(self, algorithm):
+        ours, theirs = compare(algorithm, trials=1000, steps=100, repeats=3)
+        return ours / theirs
+
+    track_ratio_to_numpy.unit = "ratio"
+
+
+class SuccessRates:
+    """Success percentages, tracked like scipy's optimize benchmarks track theirs."""
+
+    params = ["gd", "sgd", "pgd"]
+    param_names = ["algorithm"]
+    timeout = 300
+
+    def track_success_percent(self, algorithm):
+        return 100.0 * run(resolve_config(algorithm=algorithm, trials=200)).success_rate()
+
+    track_success_percent.unit = "%"
+
+
+def timeraw_import_and_first_run():
+    return """
+from pgd_bench.cli import main
+main(["run", "--trials", "10", "--epochs", "1", "--iterations", "10", "--json"])
+"""

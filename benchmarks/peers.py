@@ -1,0 +1,105 @@
+"""Peers measured side by side: NumPy vectorised over trials, against pgd_bench.
+
+Run ``python benchmarks/peers.py`` for a table of trial-steps per second and ratios (medians of
+several runs, compile time excluded and reported separately). The same figures are tracked by asv
+(``bench_engine.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from pgd_bench.experiments import resolve_config, run
+
+
+def _grads_numpy(W, A, w_star, a_star):
+    """Closed-form population gradients for every trial at once (rows of W and A)."""
+    nw = np.linalg.norm(W, axis=1)
+    cos_t = np.clip(W @ w_star / nw, -1.0, 1.0)
+    theta = np.arccos(cos_t)
+    g = (np.pi - theta) * cos_t + np.sin(theta)
+    s = A.sum(axis=1)
+    s_star = a_star.sum()
+    c = A @ a_star
+    aa = np.einsum("ij,ij->i", A, A)
+    ga = (nw[:, None] ** 2 * ((np.pi - 1) * A + s[:, None]) - nw[:, None] * ((g - 1)[:, None] * a_star + s_star)) / np.pi
+    w_hat = W / nw[:, None]
+    gw = (((np.pi - 1) * aa + s**2)[:, None] * W
+          - (c[:, None] * ((np.pi - theta)[:, None] * w_star + np.sin(theta)[:, None] * w_hat)
+             + (s * s_star - c)[:, None] * w_hat)) / np.pi
+    return gw, ga
+
+
+def _ball_numpy(rng, n, d, radius):
+    z = rng.standard_normal((n, d + 2))
+    return radius * z[:, :d] / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def numpy_steps(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0, rho_a=0.3, seed=0):
+    """Run ``steps`` iterations of ``algorithm`` for ``trials`` trials in NumPy; return seconds."""
+    rng = np.random.default_rng(seed)
+    w_star = np.zeros(p)
+    w_star[0] = 1.0
+    a_star = (-1.0) ** np.arange(k) + 0.1
+    W = rng.standard_normal((trials, p))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    A = _ball_numpy(rng, trials, k, 0.3)
+    start = time.perf_counter()
+    for _ in range(steps):
+        We, Ae = W, A
+        if algorithm in ("pgd", "psgd"):
+            We = W + _ball_numpy(rng, trials, p, rho_w)
+            Ae = A + _ball_numpy(rng, trials, k, rho_a)
+        if algorithm in ("sgd", "psgd"):
+            Z = rng.standard_normal((trials, batch, k, p))
+            pre = Z @ We[:, None, :, None]  # (trials, batch, k, 1)
+            pre = pre[..., 0]
+            pre_s = Z @ w_star
+            r = np.einsum("tbk,tk->tb", np.maximum(pre, 0), Ae) - np.maximum(pre_s, 0) @ a_star
+            ga = 2.0 / batch * np.einsum("tb,tbk->tk", r, np.maximum(pre, 0))
+            gw = 2.0 / batch * np.einsum("tb,tbk,tbkp->tp", r, (pre > 0) * Ae[:, None, :], Z)
+        else:
+            gw, ga = _grads_numpy(We, Ae, w_star, a_star)
+        X = W - eta * (gw - np.einsum("ij,ij->i", W, gw)[:, None] * W)
+        W = X / np.linalg.norm(X, axis=1, keepdims=True)
+        A = A - eta * ga
+    return time.perf_counter() - start
+
+
+def pgd_bench_seconds(algorithm, trials, steps):
+    extra = {"batch": 4} if algorithm in ("sgd", "psgd") else {}
+    if algorithm in ("pgd", "psgd"):
+        extra.update(rho_w=1.0, rho_a=0.3)
+    config = resolve_config(algorithm=algorithm, preset="paper", trials=trials, epochs=1, iterations=steps, eta=0.05, eta_decay=1.0, **extra)
+    result = run(config)
+    return result.seconds, float(result.stop_iteration.sum())
+
+
+def compare(algorithm, trials=1000, steps=400, repeats=3):
+    """Median trial-steps per second of NumPy and pgd_bench, measured alternately in one run."""
+    ours, theirs = [], []
+    numpy_trials_steps = trials * steps
+    for _ in range(repeats):
+        secs, done = pgd_bench_seconds(algorithm, trials, steps)
+        ours.append(done / secs)
+        theirs.append(numpy_trials_steps / numpy_steps(algorithm, trials, steps))
+    return float(np.median(ours)), float(np.median(theirs))
+
+
+def main(argv=None):
+    repeats = 3
+    print(f"{'algorithm':<10}{'pgd_bench steps/s':>20}{'NumPy steps/s':>16}{'ratio':>8}")
+    for algorithm in ("gd", "sgd", "pgd", "psgd"):
+        start = time.perf_counter()
+        pgd_bench_seconds(algorithm, 1, 1)  # compile or load from cache
+        compile_s = time.perf_counter() - start
+        ours, theirs = compare(algorithm, repeats=repeats)
+        print(f"{algorithm:<10}{ours:>20.3g}{theirs:>16.3g}{ours / theirs:>8.1f}   (first call {compile_s:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

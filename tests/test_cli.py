@@ -1,0 +1,82 @@
+"""The pgd-bench command: JSON output, exit codes, thread-count reproducibility."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pgd_bench.cli import main
+
+SMALL = ["--trials", "30", "--epochs", "2", "--iterations", "50"]
+
+
+def run_cli(args, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "pgd_bench", *args], capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def test_json_output_has_the_promised_fields(capsys):
+    assert main(["run", "--algorithm", "pgd", *SMALL, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"success_rate", "ci95", "outcomes", "trials", "trial_steps_per_second", "final_state_sha256", "config"}
+    assert out["trials"] == 30 and sum(out["outcomes"].values()) == 30
+    assert out["ci95"][0] <= out["success_rate"] <= out["ci95"][1]
+    assert out["config"]["algorithm"] == "pgd" and out["config"]["preset"] == "tuned"
+    # the resolved config repeats the run exactly
+    from pgd_bench.experiments import resolve_config, run
+
+    again = run(resolve_config(**{k: v for k, v in out["config"].items() if v is not None and not (k == "batch" and v == 0)}))
+    assert again.final_state_sha256() == out["final_state_sha256"]
+
+
+def test_human_report_flags_divergence(capsys):
+    assert main(["run", "--algorithm", "pgd", "--preset", "paper", "--trials", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "diverged" in text and "WARNING: 20 of 20 trials diverged" in text
+
+
+@pytest.mark.parametrize("algorithm", ["gd", "sgd", "pgd"])
+def test_same_bits_with_one_and_two_threads(algorithm):
+    hashes = set()
+    for threads in ("1", "2"):
+        proc = run_cli(["run", "--algorithm", algorithm, *SMALL, "--json"], env={"NUMBA_NUM_THREADS": threads})
+        assert proc.returncode == 0, proc.stderr
+        hashes.add(json.loads(proc.stdout)["final_state_sha256"])
+    assert len(hashes) == 1
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "--algorithm", "adam"], "invalid choice"),
+        (["run", "--k", "3", "--a-star", "1,2"], "a_star"),
+        (["run", "--trials", "-5"], "trials"),
+        (["run", "--algorithm", "gd", "--rho-w", "3"], "rho_w"),
+        (["run", "--a-star", "1,x"], "comma-separated"),
+        (["run", "--config", "/nonexistent.toml"], "cannot read"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(args))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_toml_config_with_unknown_key_is_rejected(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('algorithm = "pgd"\nrho_w = 2.0\nnot_a_key = 1\n')
+    assert main(["run", "--config", str(path)]) == 2
+    assert "not_a_key" in capsys.readouterr().err
+
+
+def test_toml_config_values_apply_and_flags_override(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('algorithm = "pgd"\nrho_w = 2.0\ntrials = 10\nepochs = 1\niterations = 5\n')
+    assert main(["run", "--config", str(path), "--rho-a", "0.5", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["rho_w"], config["rho_a"], config["trials"]) == (2.0, 0.5, 10)

@@ -1,0 +1,136 @@
+"""The trial engine: reference trajectories, starts, outcomes, divergence, reproducibility."""
+
+import numpy as np
+import pytest
+
+import pgd_bench as pb
+from pgd_bench.engine import OUTCOME_NAMES
+from pgd_bench.experiments import resolve_config, run, teacher_weights
+from reference import gd_trajectory
+
+
+def test_starts_are_the_public_samplers_rows():
+    config = resolve_config(algorithm="gd", trials=40, epochs=1, iterations=1, eta=1e-300, seed=17)
+    result = run(config)
+    radius = config.resolved_start_radius()
+    assert radius == pytest.approx(abs(teacher_weights("alternating", 8).sum()) / np.sqrt(8))
+    np.testing.assert_allclose(result.w, pb.sample_sphere(40, 6, 17), atol=1e-15)
+    np.testing.assert_allclose(result.a, pb.sample_ball(40, 8, radius, 17), atol=1e-15)
+
+
+def test_gd_matches_a_numpy_reference_and_classification():
+    config = resolve_config(algorithm="gd", trials=12, epochs=3, iterations=200, seed=3, checkpoint_every=50)
+    result = run(config)
+    w_star, a_star = config.teacher_arrays()
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    w0 = pb.sample_sphere(12, 6, 3)
+    a0 = pb.sample_ball(12, 8, config.resolved_start_radius(), 3)
+    for i in range(12):
+        w, a = gd_trajectory(w0[i], a0[i], w_star, a_star, 0.1, 0.1, 600)
+        np.testing.assert_allclose(result.w[i], w, atol=1e-9)
+        np.testing.assert_allclose(result.a[i], a, atol=1e-9)
+        d_global = np.sum((w - w_star) ** 2) + np.sum((a - a_star) ** 2)
+        d_spurious = np.sum((w - w_bar) ** 2) + np.sum((a - a_bar) ** 2)
+        expected = "global" if d_global <= 1e-2 else "spurious" if d_spurious <= 1e-2 else "unconverged"
+        assert OUTCOME_NAMES[result.outcome[i]] == expected
+        # the last checkpoint records the final state
+        assert result.records[i, -1, 1] == pytest.approx(np.linalg.norm(w - w_star), abs=1e-9)
+        assert result.records[i, -1, 0] == pytest.approx(pb.population_loss(w, a, w_star, a_star), abs=1e-9)
+        if expected != "unconverged":
+            assert 1 <= result.entered_at[i] <= 600
+    assert list(result.checkpoints) == [50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 550, 600]
+
+
+def test_entered_at_is_when_the_trial_last_entered_the_ball():
+    config = resolve_config(algorithm="gd", trials=30, epochs=1, iterations=2000, seed=1, checkpoint_every=1)
+    result = run(config)
+    for i in np.flatnonzero(result.outcome == 0):
+        dist = result.records[i, :, 1] ** 2 + result.records[i, :, 2] ** 2
+        inside = dist <= 1e-2
+        t = result.entered_at[i]
+        assert inside[t - 1:].all() and (t == 1 or not inside[t - 2])
+
+
+def test_divergence_is_detected_counted_and_stops_the_trial():
+    result = run(resolve_config(algorithm="pgd", preset="paper", trials=50))
+    counts = result.counts()
+    assert counts["diverged"] == 50
+    diverged_at = result.stop_iteration
+    assert np.all(diverged_at < 100)
+    # checkpoints after divergence hold NaN, the final state the last finite iterate
+    assert np.isnan(result.records[:, -1]).all()
+    assert result.success_rate() == 0.0
+
+
+def test_a_bound_counts_as_divergence():
+    result = run(resolve_config(algorithm="gd", trials=20, epochs=1, iterations=50, eta=1.0, a_bound=1.5, k=32, teacher="ones"))
+    assert result.counts()["diverged"] == 20
+
+
+@pytest.mark.parametrize("algorithm", ["gd", "sgd", "pgd", "psgd"])
+def test_results_do_not_depend_on_chunking(algorithm):
+    config = resolve_config(algorithm=algorithm, trials=37, epochs=2, iterations=30)
+    whole = run(config, chunk_size=1000)
+    pieces = run(config, chunk_size=5)
+    assert whole.final_state_sha256() == pieces.final_state_sha256()
+    np.testing.assert_array_equal(whole.outcome, pieces.outcome)
+    np.testing.assert_array_equal(whole.records, pieces.records)
+
+
+def test_trial_i_does_not_depend_on_the_number_of_trials():
+    small = run(resolve_config(algorithm="psgd", trials=5, epochs=2, iterations=40))
+    big = run(resolve_config(algorithm="psgd", trials=20, epochs=2, iterations=40))
+    np.testing.assert_array_equal(small.w, big.w[:5])
+    np.testing.assert_array_equal(small.a, big.a[:5])
+
+
+def test_gd_trap_rate_is_in_the_theoretical_range_and_ones_teacher_succeeds():
+    alternating = run(resolve_config(algorithm="gd", trials=400))
+    assert 0.25 <= alternating.success_rate() <= 0.75
+    ones = run(resolve_config(algorithm="gd", trials=200, teacher="ones"))
+    assert ones.success_rate() >= 0.99
+
+
+def test_gaussian_noise_law_and_noise_targets_change_the_run():
+    base = resolve_config(algorithm="pgd", trials=8, epochs=2, iterations=20)
+    results = {}
+    for law in ("ball", "gaussian"):
+        for target in ("both", "w", "a"):
+            import dataclasses
+
+            results[(law, target)] = run(dataclasses.replace(base, noise_law=law, noise_on=target)).final_state_sha256()
+    assert len(set(results.values())) == 6
+    sched = resolve_config(algorithm="pgd", noise_on="w").schedules()
+    assert np.all(sched["rho_a"] == 0) and np.all(sched["rho_w"] > 0)
+
+
+def test_schedules_decay_geometrically_and_accept_lists():
+    config = resolve_config(algorithm="pgd", preset="paper")
+    sched = config.schedules()
+    np.testing.assert_allclose(sched["eta_w"], 0.1 * 0.8 ** np.arange(20))
+    np.testing.assert_allclose(sched["rho_w"], 36 * 0.4 ** np.arange(20))
+    explicit = resolve_config(algorithm="pgd", epochs=3, rho_w_schedule=[3, 2, 1]).schedules()
+    np.testing.assert_array_equal(explicit["rho_w"], [3, 2, 1])
+    with pytest.raises(ValueError, match="rho_w_schedule"):
+        resolve_config(algorithm="pgd", epochs=3, rho_w_schedule=[3, 2])
+
+
+@pytest.mark.parametrize(
+    "overrides,name",
+    [
+        (dict(algorithm="adam"), "algorithm"),
+        (dict(teacher="zeros"), "teacher"),
+        (dict(k=3, a_star=[1.0, 2.0]), "a_star"),
+        (dict(trials=0), "trials"),
+        (dict(algorithm="gd", rho_w=1.0), "rho_w"),
+        (dict(algorithm="pgd", batch=4), "batch"),
+        (dict(algorithm="pgd", rho_w=-1.0), "rho_w"),
+        (dict(k=2, a_star=[1.0, -1.0]), "start_radius"),
+        (dict(start_radius=0.0), "start_radius"),
+        (dict(bogus=1), "config"),
+        (dict(eta=0.0), "eta_w"),
+    ],
+)
+def test_bad_configs_raise_value_errors_naming_the_key(overrides, name):
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        resolve_config(**overrides)

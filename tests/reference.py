@@ -107,30 +107,46 @@ def xoshiro_next(s):
     return result
 
 
+def ziggurat_tables(layers=128, r=3.442619855899, v=9.91256303526217e-3):
+    import math
+
+    x = [0.0] * (layers + 1)
+    f = math.exp(-0.5 * r * r)
+    x[0] = v / f
+    x[1] = r
+    for i in range(2, layers):
+        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f))
+        f = math.exp(-0.5 * x[i] * x[i])
+    return x, [x[i + 1] / x[i] for i in range(layers)]
+
+
 def normals(seed, trial, purpose, n):
+    """Doornik's ZIGNOR over xoshiro256++: index from the low 7 bits, uniform from the high 53."""
+    import math
+
+    x_tab, ratio = ziggurat_tables()
+    r = 3.442619855899
     s = stream_state(seed, trial, purpose)
+    uniform = lambda: (xoshiro_next(s) >> 11) * 2.0**-53  # noqa: E731
     out = []
     while len(out) < n:
-        u1 = 1.0 - (xoshiro_next(s) >> 11) * 2.0**-53
-        u2 = (xoshiro_next(s) >> 11) * 2.0**-53
-        r = np.sqrt(-2.0 * np.log(u1))
-        out.extend([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)])
-    return np.array(out[:n])
-
-
-def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps):
-    """Plain Riemannian GD with the closed-form gradient, written out in NumPy."""
-    w, a = w0.copy(), a0.copy()
-    for _ in range(steps):
-        nw = np.linalg.norm(w)
-        cos_t = np.clip(w @ w_star / nw, -1, 1)
-        theta = np.arccos(cos_t)
-        s, s_star, c = a.sum(), a_star.sum(), a @ a_star
-        ga = (nw**2 * ((np.pi - 1) * a + s) - nw * ((g(theta) - 1) * a_star + s_star)) / np.pi
-        gw = ((np.pi - 1) * (a @ a) + s**2) * w / np.pi - (
-            c * ((np.pi - theta) * w_star + np.sin(theta) * w / nw) + (s * s_star - c) * w / nw
-        ) / np.pi
-        x = w - eta_w * (gw - (w @ gw) * w)
-        w = x / np.linalg.norm(x)
-        a = a - eta_a * ga
-    return w, a
+        bits = xoshiro_next(s)
+        u = 2.0 * ((bits >> 11) * 2.0**-53) - 1.0
+        i = bits & 127
+        if abs(u) < ratio[i]:
+            out.append(u * x_tab[i])
+            continue
+        if i == 0:
+            while True:
+                x = math.log(1.0 - uniform()) / r
+                y = math.log(1.0 - uniform())
+                if -2.0 * y >= x * x:
+                    break
+            out.append(x - r if u < 0 else r - x)
+            continue
+        x = u * x_tab[i]
+        f0 = math.exp(-0.5 * (x_tab[i] ** 2 - x * x))
+        f1 = math.exp(-0.5 * (x_tab[i + 1] ** 2 - x * x))
+        if f1 + uniform() * (f0 - f1) < 1.0:
+            out.append(x)
+    return np.array(out)

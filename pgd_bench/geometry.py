@@ -37,13 +37,21 @@ def normalize_kernel(x):
 
 @jit
 def riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a):
-    """One Riemannian gradient step, in place, on ``(w, a)``; ``w`` stays unit."""
+    """One Riemannian gradient step, in place, on ``(w, a)``; ``w`` stays unit.
+
+    Returns ``(norm, a_sq)``: the norm of ``w`` before projection and ``||a||^2`` after the step.
+    Both are non-finite as soon as any entry is, so callers detect divergence without another
+    pass over the iterate.
+    """
     wg = _dot(w, grad_w)
     for i in range(w.shape[0]):
         w[i] -= eta_w * (grad_w[i] - wg * w[i])
-    normalize_kernel(w)
+    norm = normalize_kernel(w)
+    a_sq = 0.0
     for j in range(a.shape[0]):
         a[j] -= eta_a * grad_a[j]
+        a_sq += a[j] * a[j]
+    return norm, a_sq
 
 
 def tangent_projection(w, g) -> np.ndarray:

@@ -150,3 +150,21 @@ def normals(seed, trial, purpose, n):
         if f1 + uniform() * (f0 - f1) < 1.0:
             out.append(x)
     return np.array(out)
+
+
+def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps):
+    """Plain Riemannian GD with the closed-form gradient, written out in NumPy."""
+    w, a = w0.copy(), a0.copy()
+    for _ in range(steps):
+        nw = np.linalg.norm(w)
+        cos_t = np.clip(w @ w_star / nw, -1, 1)
+        theta = np.arccos(cos_t)
+        s, s_star, c = a.sum(), a_star.sum(), a @ a_star
+        ga = (nw**2 * ((np.pi - 1) * a + s) - nw * ((g(theta) - 1) * a_star + s_star)) / np.pi
+        gw = ((np.pi - 1) * (a @ a) + s**2) * w / np.pi - (
+            c * ((np.pi - theta) * w_star + np.sin(theta) * w / nw) + (s * s_star - c) * w / nw
+        ) / np.pi
+        x = w - eta_w * (gw - (w @ gw) * w)
+        w = x / np.linalg.norm(x)
+        a = a - eta_a * ga
+    return w, a

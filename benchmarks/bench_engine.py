@@ -4,6 +4,8 @@ import numpy as np
 
 from pgd_bench.experiments import resolve_config, run
 
+from .peer_jax import available as jax_available
+from .peer_jax import jax_steps_per_second
 from .peers import compare, pgd_bench_seconds
 
 
@@ -32,6 +34,26 @@ class Engine:
         return ours / theirs
 
     track_ratio_to_numpy.unit = "ratio"
+
+
+class RatioToJax:
+    """pgd_bench over JAX (jit + vmap + scan); skipped where JAX is not installed."""
+
+    params = ["gd", "sgd", "pgd", "psgd"]
+    param_names = ["algorithm"]
+    timeout = 600
+
+    def setup(self, algorithm):
+        if not jax_available():
+            raise NotImplementedError("JAX is not installed: pip install .[peers]")
+        pgd_bench_seconds(algorithm, 1, 1)
+
+    def track_ratio_to_jax(self, algorithm):
+        secs, done = pgd_bench_seconds(algorithm, 1000, 100)
+        jax_rate, _ = jax_steps_per_second(algorithm, trials=1000, steps=100, repeats=1)
+        return (done / secs) / jax_rate
+
+    track_ratio_to_jax.unit = "ratio"
 
 
 class SuccessRates:

@@ -35,17 +35,20 @@ PAPER = {
     "pgd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=0.8, rho_w=36.0, rho_a=1.0, noise_decay=0.4),
     "psgd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=0.8, batch=4, rho_w=36.0, rho_a=1.0, noise_decay=0.4),
 }
-# What it took to make noise win (found with the engine; evidence in the report of
-# ``pgd-bench reproduce``): step sizes scaled to the curvature (``scale_steps``), so the a-step
-# stays stable under large w-noise and for every k; moderate initial noise annealed slowly
-# (x0.8 per epoch) over 40 epochs of 600 iterations; for SGD, batch 2 and scaled steps.
+# What it took to make noise win (found with the engine on seed 0, 300-500 trials per cell; the
+# report of ``pgd-bench reproduce`` has the evidence): step sizes scaled to the curvature
+# (``scale_steps``) so the a-step stays stable under large w-noise and for every k; w-noise
+# rho_w = 5, just above the level at which the smoothed landscape loses its spurious basin
+# (figure 4), annealed slowly (x0.9 per epoch) over 60 epochs of 1000 iterations, with a large
+# w-step so that w crosses to the global side while that basin is gone. For SGD: batch 2 and
+# scaled steps annealed x0.85 per epoch.
 TUNED = {
     "gd": dict(PAPER["gd"]),
     "sgd": dict(epochs=20, iterations=400, eta_w=0.5, eta_a=0.5, eta_decay=0.85, batch=2, scale_steps=True),
-    "pgd": dict(epochs=40, iterations=600, eta_w=1.0, eta_a=1.0, eta_decay=0.95, rho_w=3.0, rho_a=1.0,
-                noise_decay=0.8, scale_steps=True),
-    "psgd": dict(epochs=40, iterations=600, eta_w=1.0, eta_a=1.0, eta_decay=0.95, batch=2, rho_w=3.0, rho_a=1.0,
-                 noise_decay=0.8, scale_steps=True),
+    "pgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, rho_w=5.0, rho_a=1.5,
+                noise_decay=0.9, scale_steps=True),
+    "psgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, batch=2, rho_w=5.0, rho_a=1.5,
+                 noise_decay=0.9, scale_steps=True),
 }
 PRESETS = {"paper": PAPER, "tuned": TUNED}
 DEFAULT_PRESET = {"gd": "paper", "sgd": "tuned", "pgd": "tuned", "psgd": "tuned"}

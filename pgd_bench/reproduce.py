@@ -42,8 +42,8 @@ class Scale:
     smoothing_samples: int
 
 
-FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 3.0, 10.0, 36.0), (0.1, 0.3, 1.0, 3.0), 20000)
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 3.0, 36.0), (0.1, 1.0, 3.0), 4000)
+FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.5, 5.0), 20000)
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.5, 5.0), 4000)
 
 
 def _plt():
@@ -151,7 +151,11 @@ def success_rates(stage, scale, out):
 
 def convergence(stage, scale, out):
     plt = _plt()
-    cells = [(alg, resolve_config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=20)) for alg in ("gd", "sgd", "pgd")]
+    cells = []
+    for alg in ("gd", "sgd", "pgd"):
+        base = resolve_config(algorithm=alg)
+        every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
+        cells.append((alg, resolve_config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=every)))
     results = stage.run(cells)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     groups = []
@@ -209,8 +213,8 @@ def observations(stage, scale, out, convergence_results):
 def phase_diagram(stage, scale, out):
     plt = _plt()
     rules = {
-        "paper steps (eta 0.1, x0.8 per epoch)": dict(preset="paper"),
-        "curvature-scaled steps (tuned)": dict(preset="tuned"),
+        "paper schedule: eta 0.1 x0.8, noise x0.4, 20 x 400": dict(preset="paper"),
+        "tuned schedule: curvature-scaled steps, noise x0.8": dict(preset="tuned"),
     }
     cells = []
     for rule, opts in rules.items():
@@ -218,7 +222,7 @@ def phase_diagram(stage, scale, out):
             for ra in scale.phase_rho_a:
                 cells.append(((rule, rw, ra), resolve_config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts)))
     results = stage.run(cells)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.0))
     paper = resolve_config(algorithm="pgd", preset="paper")
     tuned = resolve_config(algorithm="pgd", preset="tuned")
     for ax, rule in zip(axes, rules):
@@ -232,11 +236,13 @@ def phase_diagram(stage, scale, out):
         ax.set_xlabel("initial noise radius on w, rho_w (log grid)")
         ax.set_ylabel("initial noise radius on a, rho_a")
         ax.set_title(rule, fontsize=10)
-        for point, marker, label in ((paper, "X", "paper (36, 1)"), (tuned, "*", f"tuned ({tuned.rho_w:g}, {tuned.rho_a:g})")):
+        from matplotlib.patches import Rectangle
+
+        for point, color, label in ((paper, "red", "paper's noise (36, 1)"), (tuned, "white", f"tuned noise ({tuned.rho_w:g}, {tuned.rho_a:g})")):
             if point.rho_w in scale.phase_rho_w and point.rho_a in scale.phase_rho_a:
-                ax.plot(scale.phase_rho_w.index(point.rho_w), scale.phase_rho_a.index(point.rho_a), marker, ms=16,
-                        mfc="none", mec="red", mew=2, label=label)
-        ax.legend(loc="upper left", fontsize=8)
+                x, y = scale.phase_rho_w.index(point.rho_w), scale.phase_rho_a.index(point.rho_a)
+                ax.add_patch(Rectangle((x - 0.48, y - 0.48), 0.96, 0.96, fill=False, ec=color, lw=2.5, label=label))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, facecolor="lightgrey")
     fig.colorbar(im, ax=axes, label="P-GD success rate (%)")
     fig.suptitle(f"Which noise escapes: P-GD success over initial noise radii (alternating teacher, k = 8, {scale.phase_trials} trials per cell)", fontsize=10)
     return _save(fig, out, "fig3_phase_diagram")
@@ -283,15 +289,16 @@ def smoothed_landscape(scale, out):
     a_star = teacher_weights("alternating", 8)
     angles = np.linspace(0, np.pi, 61)
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    levels = (0.0, 0.5, 1.0, 2.0, 3.0)
+    levels = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
     rows = []
     for rho in levels:
         prof = smoothed_profile(angles, rho, rho / 3, w_star, a_star, scale.smoothing_samples)
         rows.append((rho, prof))
-        ax.plot(angles / np.pi, prof - prof.min(), label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}")
+        ax.plot(angles / np.pi, prof - prof.min(), label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}", lw=2 if rho in (0.0, 6.0) else 1.3)
     ax.set_xlabel("angle between w and w* (units of pi): 0 = global optimum, 1 = spurious (w = -w*)")
     ax.set_ylabel("L_rho(w, best a) minus its minimum on the path")
-    ax.set_title("The convolutional effect: noise flattens the spurious basin\n(alternating teacher, k = 8, p = 6; a at its best value for each w)", fontsize=10)
+    ax.set_title("The convolutional effect: noise flattens, then erases, the spurious basin at w = -w*\n"
+                 "(alternating teacher, k = 8, p = 6; uniform ball noise; a at its best value for each w)", fontsize=10)
     ax.legend(fontsize=8)
     files = _save(fig, out, "fig4_smoothed_landscape")
     lines = ["| rho_w | basin depth at w = -w* (loss rise to the barrier) | barrier angle (pi) |", "|---|---|---|"]

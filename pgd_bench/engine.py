@@ -50,7 +50,7 @@ NOISE_LAWS = ("ball", "gaussian")
 RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle")
 
 
-@jit
+@jit(inline=True)
 def _perturb(state, x, radius, law, out, scratch):
     """``out = x + noise`` (``radius > 0``): uniform in the ball, or Gaussian of the same second moment.
 
@@ -69,7 +69,7 @@ def _perturb(state, x, radius, law, out, scratch):
         out[i] += x[i]
 
 
-@jit
+@jit(inline=True)
 def _sq_dist(x, y):
     acc = 0.0
     for i in range(x.shape[0]):

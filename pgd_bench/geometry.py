@@ -17,7 +17,7 @@ from ._validate import as_float, as_unit_vector, as_vector
 from .landscape import _dot
 
 
-@jit
+@jit(inline=True)
 def tangent_kernel(w, g, out):
     """Write ``(I - w w^T) g`` into ``out`` (``w`` unit)."""
     wg = _dot(w, g)
@@ -25,7 +25,7 @@ def tangent_kernel(w, g, out):
         out[i] = g[i] - wg * w[i]
 
 
-@jit
+@jit(inline=True)
 def normalize_kernel(x):
     """Scale ``x`` in place to unit norm; return the norm it had."""
     norm = np.sqrt(_dot(x, x))
@@ -35,7 +35,7 @@ def normalize_kernel(x):
     return norm
 
 
-@jit
+@jit(inline=True)
 def riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a):
     """One Riemannian gradient step, in place, on ``(w, a)``; ``w`` stays unit.
 

@@ -27,7 +27,7 @@ _INV_PI = 1.0 / np.pi
 _INV_2PI = 1.0 / (2.0 * np.pi)
 
 
-@jit
+@jit(inline=True)
 def _dot(x, y):
     acc = 0.0
     for i in range(x.shape[0]):
@@ -35,7 +35,7 @@ def _dot(x, y):
     return acc
 
 
-@jit
+@jit(inline=True)
 def _angle_terms(w, w_star):
     """Return ``(||w||, ||w*||, theta, cos theta, sin theta)`` for ``theta = angle(w, w*)``.
 
@@ -54,7 +54,7 @@ def _angle_terms(w, w_star):
     return norm_w, norm_s, theta, cos_t, sin_t
 
 
-@jit
+@jit(inline=True)
 def _sums(a, a_star):
     """Return ``(1.a, 1.a*, a.a*, ||a||^2, ||a*||^2)``."""
     s = 0.0
@@ -71,7 +71,7 @@ def _sums(a, a_star):
     return s, s_star, c, aa, ss
 
 
-@jit
+@jit(inline=True)
 def loss_kernel(w, a, w_star, a_star):
     """Closed-form population loss ``L(w, a)`` (serial, compiled)."""
     norm_w, norm_s, theta, cos_t, sin_t = _angle_terms(w, w_star)
@@ -83,7 +83,7 @@ def loss_kernel(w, a, w_star, a_star):
     return _INV_2PI * (g_teacher - 2.0 * g_cross + g_student)
 
 
-@jit
+@jit(inline=True)
 def grad_kernel(w, a, w_star, a_star, grad_w, grad_a):
     """Write the Euclidean gradients of ``L`` at ``(w, a)`` into ``grad_w`` and ``grad_a``.
 

@@ -26,7 +26,7 @@ from ._validate import as_batch, as_nonzero_vector, as_unit_vector, as_vector
 REDUCTION_CHUNK = 2048  # samples per parallel work item; fixed so results are thread-count independent
 
 
-@jit
+@jit(inline=True)
 def accumulate_sample(z, w, a, w_star, a_star, coef, grad_w, grad_a):
     """Add one sample's unscaled gradient terms into ``grad_w`` and ``grad_a``.
 
@@ -69,7 +69,7 @@ def accumulate_sample(z, w, a, w_star, a_star, coef, grad_w, grad_a):
     return r * r, guard
 
 
-@jit
+@jit(inline=True)
 def forward_one(z, w, a):
     """``f(w, a, z) = sum_j a_j relu(z_j . w)`` for one input ``z`` of shape ``(k, p)``."""
     k, p = z.shape

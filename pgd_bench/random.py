@@ -44,7 +44,7 @@ ZIGGURAT_R = 3.442619855899  # start of the tail
 ZIGGURAT_V = 9.91256303526217e-3  # area of each layer
 
 
-@jit
+@jit(inline=True)
 def _mix64(z):
     """splitmix64 finaliser: a bijective avalanche hash of one ``uint64``."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
@@ -52,7 +52,7 @@ def _mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@jit
+@jit(inline=True)
 def _rotl(x, r):
     return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
 
@@ -70,7 +70,7 @@ def stream_init(state, seed, trial, purpose):
         state[0] = np.uint64(1)  # the all-zero state is xoshiro's one fixed point
 
 
-@jit
+@jit(inline=True)
 def _xoshiro(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four scalars: ``(result, s0, s1, s2, s3)``.
 
@@ -88,14 +88,14 @@ def _xoshiro(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
-@jit
+@jit(inline=True)
 def next_u64(state):
     """Advance ``state`` and return the next 64 random bits (xoshiro256++)."""
     result, state[0], state[1], state[2], state[3] = _xoshiro(state[0], state[1], state[2], state[3])
     return result
 
 
-@jit
+@jit(inline=True)
 def next_uniform(state):
     """A uniform double in ``[0, 1)`` with 53 random bits."""
     return np.float64(next_u64(state) >> np.uint64(11)) * _INV_2_53
@@ -133,7 +133,7 @@ def _normal_slow_path(state, u, i):
     return x, f1 + next_uniform(state) * (f0 - f1) < 1.0
 
 
-@jit
+@jit(inline=True)
 def fill_normal(state, out):
     """Fill ``out`` with independent standard normals: the ziggurat (Doornik's ZIGNOR, 128 layers).
 
@@ -172,7 +172,7 @@ def fill_normal(state, out):
     state[3] = s3
 
 
-@jit
+@jit(inline=True)
 def fill_sphere(state, out):
     """Fill ``out`` (length ``d``) with a uniform point on the unit sphere ``S^(d-1)``."""
     while True:
@@ -187,7 +187,7 @@ def fill_sphere(state, out):
         out[i] *= inv
 
 
-@jit
+@jit(inline=True)
 def fill_ball(state, radius, out, scratch):
     """Fill ``out`` (length ``d``) with a uniform point in the ball of ``radius``.
 

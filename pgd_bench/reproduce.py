@@ -178,8 +178,9 @@ def convergence(stage, scale, out):
             for s in range(1, r.config.epochs):
                 ax.axvline(s * r.config.iterations, color="grey", lw=0.4, alpha=0.3)
         ax.set_yscale("log")
+        ax.set_xscale("log")  # GD converges in hundreds of iterations, P-GD anneals over tens of thousands
         ax.set_ylim(bottom=5e-13)
-        ax.set_xlabel("iteration")
+        ax.set_xlabel("iteration (log scale)")
         ax.set_ylabel(f"{label} (median, 10-90% band)")
         ax.set_title(f"Convergence of {label}, teacher alternating, k = 8, p = 6")
     axes[0].legend(fontsize=8, loc="lower left")

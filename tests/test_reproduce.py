@@ -28,3 +28,45 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
     reproduce(out_dir=out, quick=True, trials=6)
     assert sorted(p.name for p in (out / "cache").iterdir()) == cached
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == mtimes  # nothing recomputed
+
+
+def _teacher():
+    import numpy as np
+
+    from pgd_bench.experiments import teacher_weights
+
+    w_star = np.zeros(6)
+    w_star[0] = 1.0
+    return w_star, teacher_weights("alternating", 8)
+
+
+def test_smoothed_profile_without_noise_meets_both_optima():
+    import numpy as np
+
+    import pgd_bench as pb
+    from pgd_bench.reproduce import smoothed_profile
+
+    w_star, a_star = _teacher()
+    prof = smoothed_profile(np.array([0.0, np.pi]), 0.0, 0.0, w_star, a_star, samples=10)
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    assert abs(prof[0]) < 1e-12  # the teacher
+    assert prof[1] == __import__("pytest").approx(pb.population_loss(w_bar, a_bar, w_star, a_star), rel=1e-12)
+
+
+def test_smoothed_profile_is_the_minimum_over_a_of_a_brute_force_smoothed_loss():
+    import numpy as np
+
+    import pgd_bench as pb
+    from pgd_bench.reproduce import smoothed_profile
+
+    w_star, a_star = _teacher()
+    rho_w, rho_a, theta = 2.0, 0.5, 2.5
+    value = smoothed_profile(np.array([theta]), rho_w, rho_a, w_star, a_star, samples=100_000)[0]
+    w = np.cos(theta) * w_star + np.sin(theta) * np.eye(6)[1]
+    rng = np.random.default_rng(0)
+    xi = pb.sample_ball(4000, 6, rho_w, seed=1)
+    eps = pb.sample_ball(4000, 8, rho_a, seed=2)
+    for _ in range(5):
+        a = rng.standard_normal(8) * 0.5
+        losses = np.array([pb.population_loss(w + xi[i], a + eps[i], w_star, a_star) for i in range(4000)])
+        assert value <= losses.mean() + 5 * losses.std() / np.sqrt(4000)

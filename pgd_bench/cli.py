@@ -105,7 +105,7 @@ def _format_report(result) -> str:
 
 
 def _cmd_run(args) -> int:
-    from .experiments import ProgressBar, load_toml, resolve_config, run
+    from .experiments import ProgressBar, load_toml, resolve_config, run, warm_up
 
     overrides = load_toml(args.config) if args.config else {}
     for key in RUN_KEYS:
@@ -113,8 +113,9 @@ def _cmd_run(args) -> int:
         if value is not None:
             overrides[key] = value
     config = resolve_config(**overrides)
+    warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
-    result = run(config, chunk_size=args.chunk_size, progress=bar)
+    result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
     if args.json:
         print(json.dumps(result.summary()))
     else:

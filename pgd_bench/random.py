@@ -133,7 +133,7 @@ def _normal_slow_path(state, u, i):
     return x, f1 + next_uniform(state) * (f0 - f1) < 1.0
 
 
-@jit(inline=True)
+@jit
 def fill_normal(state, out):
     """Fill ``out`` with independent standard normals: the ziggurat (Doornik's ZIGNOR, 128 layers).
 

@@ -407,6 +407,10 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
 
     paper_pgd = grid[("alternating", 8, "pgd_paper")]
     first_div = int(paper_pgd.stop_iteration[paper_pgd.outcome == 2].min()) if paper_pgd.counts()["diverged"] else None
+    paper_cfg = paper_pgd.config
+    paper_diverged = sum(grid[(t, k, "pgd_paper")].counts()["diverged"] for t in TEACHERS for k in KS)
+    paper_total = sum(grid[(t, k, "pgd_paper")].outcome.size for t in TEACHERS for k in KS)
+    paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) * (np.pi - 1 + 8) / np.pi
     pgd_rates = [_rate(grid[(t, k, "pgd")])[0] for t in TEACHERS for k in KS]
     sgd_rates = [_rate(grid[(t, k, "sgd")])[0] for t in TEACHERS for k in KS]
     tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
@@ -426,8 +430,10 @@ and P-GD start from the same points. One row per trial of every cell: `trials.cs
 
 P-GD with the paper's stated settings (eta = 0.1 decaying x0.8, noise radii (rho_w, rho_a) = (36, 1)
 decaying x0.4) **diverges in {paper_pgd.counts()['diverged']} of {paper_pgd.outcome.size} trials** on the
-alternating teacher, k = 8 (first divergence at iteration {first_div}), and in every cell of figure 1.
-The curvature of L in a at w + xi is about ||w + xi||^2 (pi - 1 + k) / pi, hundreds of times 2 / eta.
+alternating teacher, k = 8 (first divergence at iteration {first_div}); over all cells of figure 1,
+{paper_diverged} of {paper_total} trials diverge. The curvature of L in a at w + xi is
+||w + xi||^2 (pi - 1 + k) / pi, about {paper_curvature:.0f} on average for k = 8 at rho_w = 36:
+{paper_curvature * paper_cfg.eta_a / 2:.0f} times the stability limit 2 / eta.
 
 What it took to make noise win (the `tuned` preset): step sizes scaled to that curvature
 (eta_a divided by (pi - 1 + k) E||w + xi||^2 / pi, eta_w by (pi - 1 + k) / pi), moderate

@@ -98,3 +98,16 @@ def as_seed(name: str, value) -> int:
     if seed >= 2**64:
         raise ValueError(f"{name}: expected an integer below 2**64, got {seed}")
     return seed
+
+
+def as_point(w, a, w_star, a_star):
+    """Validate a point ``(w, a)`` of the problem with teacher ``(w_star, a_star)``.
+
+    ``w_star`` must be unit, ``w`` non-zero with the same length, ``a`` as long as ``a_star``;
+    returns the four as float64 vectors.
+    """
+    w_star = as_unit_vector("w_star", w_star)
+    a_star = as_vector("a_star", a_star)
+    w = as_nonzero_vector("w", w, length=w_star.shape[0])
+    a = as_vector("a", a, length=a_star.shape[0])
+    return w, a, w_star, a_star

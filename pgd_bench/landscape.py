@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
-from ._validate import as_nonzero_vector, as_unit_vector, as_vector
+from ._validate import as_point, as_unit_vector, as_vector
 
 _INV_PI = 1.0 / np.pi
 _INV_2PI = 1.0 / (2.0 * np.pi)
@@ -124,14 +124,6 @@ def spurious_kernel(w_star, a_star, w_bar, a_bar):
         w_bar[i] = -w_star[i]
 
 
-def _check_point(w, a, w_star, a_star):
-    w_star = as_unit_vector("w_star", w_star)
-    a_star = as_vector("a_star", a_star)
-    w = as_nonzero_vector("w", w, length=w_star.shape[0])
-    a = as_vector("a", a, length=a_star.shape[0])
-    return w, a, w_star, a_star
-
-
 def population_loss(w, a, w_star, a_star) -> float:
     """Exact population loss ``L(w, a) = E_Z (f(w*, a*, Z) - f(w, a, Z))^2``.
 
@@ -156,7 +148,7 @@ def population_loss(w, a, w_star, a_star) -> float:
     ValueError
         On wrong shapes, non-finite entries, ``w = 0`` or ``||w_star|| != 1``.
     """
-    return float(loss_kernel(*_check_point(w, a, w_star, a_star)))
+    return float(loss_kernel(*as_point(w, a, w_star, a_star)))
 
 
 def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +164,7 @@ def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     grad_w : ndarray, shape (p,)
     grad_a : ndarray, shape (k,)
     """
-    w, a, w_star, a_star = _check_point(w, a, w_star, a_star)
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     grad_w = np.empty_like(w)
     grad_a = np.empty_like(a)
     grad_kernel(w, a, w_star, a_star, grad_w, grad_a)

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from ._validate import as_batch, as_nonzero_vector, as_unit_vector, as_vector
+from ._validate import as_batch, as_point, as_vector
 
 REDUCTION_CHUNK = 2048  # samples per parallel work item; fixed so results are thread-count independent
 
@@ -177,10 +177,7 @@ def sample_loss_grad(Z, w, a, w_star, a_star) -> tuple[float, np.ndarray, np.nda
         Gradients of ``loss`` (MATH.md, "Sample loss"); their expectation over Gaussian ``Z`` is
         the population gradient.
     """
-    w_star = as_unit_vector("w_star", w_star)
-    a_star = as_vector("a_star", a_star)
-    w = as_nonzero_vector("w", w, length=w_star.shape[0])
-    a = as_vector("a", a, length=a_star.shape[0])
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     Z = as_batch("Z", Z, a_star.shape[0], w_star.shape[0])
     if Z.shape[0] == 0:
         raise ValueError("Z: expected at least one sample, got an empty batch")

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .engine import OUTCOME_NAMES, RECORD_FIELDS
+from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
-from .landscape import loss_kernel
 from .results import atomic_write_bytes, atomic_write_text, run_cached
 from .stats import wilson_interval
 

@@ -79,12 +79,14 @@ def _format_report(result) -> str:
     from .stats import wilson_interval
 
     c = result.config
+    sched = c.schedules()
     n = int(result.outcome.size)
     counts = result.counts()
     lines = [
         f"pgd-bench run: {c.algorithm} (preset {c.preset}), p={c.p}, k={c.k}, teacher {c.teacher if c.a_star is None else 'explicit'}, "
         f"{n} trials, seed {c.seed}",
         f"schedule: {c.epochs} epochs x {c.iterations} iterations, eta_w={c.eta_w:g} eta_a={c.eta_a:g} x{c.eta_decay:g}/epoch"
+        + (f" (curvature-scaled: first epoch eta_w={sched['eta_w'][0]:.3g} eta_a={sched['eta_a'][0]:.3g})" if c.scale_steps else "")
         + (f", batch {c.batch}" if c.batch else "")
         + (f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch" if c.algorithm in ("pgd", "psgd") else ""),
         "",
@@ -97,7 +99,7 @@ def _format_report(result) -> str:
     if counts["diverged"]:
         first = int(result.stop_iteration[result.outcome == 2].min())
         lines.append(
-            f"WARNING: {counts['diverged']} of {n} trials diverged (non-finite values or |a| > {c.a_bound:g}); "
+            f"WARNING: {counts['diverged']} of {n} trials diverged (non-finite values or ||a|| > {c.a_bound:g}); "
             f"the earliest at iteration {first}. The step size is unstable for this noise level."
         )
     lines.append(f"throughput: {result.trial_steps_per_second():.3g} trial-steps/s ({result.seconds:.2f} s, compile excluded)")
@@ -144,6 +146,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -316,7 +316,8 @@ class RunResult:
     outcome : ndarray of int8, shape (trials,)
         Index into ``OUTCOME_NAMES``: global, spurious, diverged, unconverged.
     stop_iteration : ndarray of int64
-        Iterations run (for diverged trials: the iteration at which divergence was detected).
+        Iterations run (for diverged trials: the iteration at which a non-finite value or
+        ``||a|| > a_bound`` was detected).
     entered_at : ndarray of int64
         Iteration from which the trial stayed inside the ``tol`` ball of its final optimum
         (-1 when it ended in neither).

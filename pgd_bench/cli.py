@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-on", choices=NOISE_TARGETS)
     run.add_argument("--start-radius", type=float, help="radius of the start ball of a (default |1.a*|/sqrt(k))")
     run.add_argument("--tol", type=float, help="squared distance counted as converged (default 1e-2)")
+    run.add_argument("--checkpoint-every", type=int, metavar="M", help="record per-trial metrics every M iterations (default 100; epoch ends always)")
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RUN_KEYS = ("algorithm", "preset", "p", "k", "teacher", "teacher_seed", "a_star", "trials", "seed",
             "epochs", "iterations", "eta", "eta_w", "eta_a", "eta_decay", "batch", "rho_w", "rho_a",
-            "noise_decay", "noise_law", "noise_on", "start_radius", "tol")
+            "noise_decay", "noise_law", "noise_on", "start_radius", "tol", "checkpoint_every")
 
 
 def _format_report(result) -> str:

@@ -134,3 +134,23 @@ def test_schedules_decay_geometrically_and_accept_lists():
 def test_bad_configs_raise_value_errors_naming_the_key(overrides, name):
     with pytest.raises(ValueError, match=rf"^{name}"):
         resolve_config(**overrides)
+
+
+def test_trials_that_reach_neither_optimum_are_unconverged():
+    config = resolve_config(algorithm="gd", trials=50, epochs=1, iterations=1, eta=1e-300)
+    result = run(config)
+    w_star, a_star = config.teacher_arrays()
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    d_global = ((result.w - w_star) ** 2).sum(1) + ((result.a - a_star) ** 2).sum(1)
+    d_spurious = ((result.w - w_bar) ** 2).sum(1) + ((result.a - a_bar) ** 2).sum(1)
+    expected = np.where(d_global <= 1e-2, 0, np.where(d_spurious <= 1e-2, 1, 3))
+    np.testing.assert_array_equal(result.outcome, expected)
+    assert (expected == 3).all()  # random starts are far from both optima
+    assert (result.entered_at == -1).all()
+
+
+def test_a_trial_started_in_the_tol_ball_counts_as_converged_at_once():
+    # a tolerance larger than any squared distance on this problem: every trial is inside the
+    # global ball (checked first) from the first iteration on
+    result = run(resolve_config(algorithm="gd", trials=20, epochs=1, iterations=5, tol=1e3))
+    assert (result.outcome == 0).all() and (result.entered_at == 1).all()

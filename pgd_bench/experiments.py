@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -183,8 +184,6 @@ class RunConfig:
 
     def digest(self) -> str:
         """A short stable hash of the resolved config (for caching and file names)."""
-        import json
-
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -230,9 +229,8 @@ def resolve_config(**overrides) -> RunConfig:
 
     values: dict[str, Any] = dict(PRESETS[preset][algorithm])
     values["preset"] = preset
-    for key in ("batch",):
-        if key in overrides and not USES_BATCH[algorithm]:
-            raise ValueError(f"{key}: applies only to sgd and psgd, not {algorithm}")
+    if "batch" in overrides and not USES_BATCH[algorithm]:
+        raise ValueError(f"batch: applies only to sgd and psgd, not {algorithm}")
     for key in ("rho_w", "rho_a", "noise_decay", "rho_w_schedule", "rho_a_schedule"):
         if key in overrides and not USES_NOISE[algorithm]:
             raise ValueError(f"{key}: applies only to pgd and psgd, not {algorithm}")
@@ -338,7 +336,6 @@ class RunResult:
     checkpoints: np.ndarray
     records: np.ndarray
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {name: int(np.sum(self.outcome == i)) for i, name in enumerate(OUTCOME_NAMES)}

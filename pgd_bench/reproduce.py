@@ -387,14 +387,17 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
 
     def timed(name, fn, *args):
         t = time.perf_counter()
-        value = fn(Stage(name, out, force, rows), *args) if name != "smoothed landscape" else fn(*args)
+        value = fn(*args)
         timings[name] = time.perf_counter() - t
         return value
 
-    fig1, table1, grid = timed("success rates", success_rates, scale, out)
-    fig2, conv = timed("convergence", convergence, scale, out)
-    table3 = timed("observations", observations, scale, out, conv)
-    fig3, table3b = timed("phase diagram", phase_diagram, scale, out)
+    def stage(name):
+        return Stage(name, out, force, rows)
+
+    fig1, table1, grid = timed("success rates", success_rates, stage("success rates"), scale, out)
+    fig2, conv = timed("convergence", convergence, stage("convergence"), scale, out)
+    table3 = timed("observations", observations, stage("observations"), scale, out, conv)
+    fig3, table3b = timed("phase diagram", phase_diagram, stage("phase diagram"), scale, out)
     sys.stderr.write("smoothed landscape ...\n")
     fig4, table4, depths = timed("smoothed landscape", smoothed_landscape, scale, out)
 

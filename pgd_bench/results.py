@@ -7,6 +7,8 @@ recomputed unless asked.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -40,11 +42,8 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def cell_key(config: RunConfig) -> str:
-    """Cache key: a hash of the resolved config and the package version."""
-    import hashlib
-
-    payload = json.dumps({"config": config.to_dict(), "version": __version__}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+    """Cache key: the resolved config's digest and the package version."""
+    return hashlib.sha256(f"{config.digest()}:{__version__}".encode()).hexdigest()[:20]
 
 
 def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None) -> RunResult:
@@ -59,8 +58,6 @@ def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=No
                 float(meta["seconds"]),
             )
     result = run(config, progress=progress)
-    import io
-
     buffer = io.BytesIO()
     meta = json.dumps({"config": config.to_dict(), "seconds": result.seconds, "version": __version__})
     np.savez_compressed(

@@ -124,6 +124,9 @@ def success_rates(stage, scale, out):
             x = np.arange(len(KS)) + offset
             ax.bar(x, 100 * rates[:, 0], width, color=COLORS[alg], label=ALGORITHM_LABELS[alg])
             ax.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none", ecolor="black", capsize=2, lw=1)
+            for xi, rate in zip(x, rates[:, 0]):
+                if rate < 0.005:  # an empty bar is easy to miss: say it is zero
+                    ax.text(xi, 2, "0%", ha="center", va="bottom", fontsize=7, color=COLORS[alg], rotation=90)
         ax.set_xticks(np.arange(len(KS)), [f"k={k}" for k in KS])
         ax.set_title(f"teacher a*: {teacher}")
         ax.set_ylim(0, 105)

@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="fewer trials and a coarser grid (a few minutes)")
     rep.add_argument("--out", default="pgd-bench-results", help="output folder (default ./pgd-bench-results)")
     rep.add_argument("--force", action="store_true", help="recompute cached cells")
+    rep.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0); another seed checks that results hold")
     rep.add_argument("--trials", type=int, help=argparse.SUPPRESS)
     return parser
 
@@ -129,7 +130,7 @@ def _cmd_run(args) -> int:
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials)
+    reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed)
     return 0
 
 

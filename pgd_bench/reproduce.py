@@ -22,6 +22,7 @@ import numpy as np
 from . import __version__
 from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
+from ._validate import as_seed
 from .results import atomic_write_bytes, atomic_write_text, run_cached
 from .stats import wilson_interval
 
@@ -33,12 +34,19 @@ COLORS = {"gd": "#4C72B0", "sgd": "#DD8452", "pgd": "#55A868", "pgd_paper": "#C4
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
+    """How much to run: trials per stage, phase-grid axes, smoothing samples, and the seed."""
+
     trials: int
     convergence_trials: int
     phase_trials: int
     phase_rho_w: tuple
     phase_rho_a: tuple
     smoothing_samples: int
+    seed: int = 0
+
+    def config(self, **overrides):
+        """A resolved cell config with this run's seed."""
+        return resolve_config(seed=self.seed, **overrides)
 
 
 FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000)
@@ -113,8 +121,8 @@ def success_rates(stage, scale, out):
     for teacher in TEACHERS:
         for k in KS:
             for alg in ("gd", "sgd", "pgd"):
-                cells.append(((teacher, k, alg), resolve_config(algorithm=alg, teacher=teacher, k=k, trials=scale.trials)))
-            cells.append(((teacher, k, "pgd_paper"), resolve_config(algorithm="pgd", preset="paper", teacher=teacher, k=k, trials=scale.trials)))
+                cells.append(((teacher, k, alg), scale.config(algorithm=alg, teacher=teacher, k=k, trials=scale.trials)))
+            cells.append(((teacher, k, "pgd_paper"), scale.config(algorithm="pgd", preset="paper", teacher=teacher, k=k, trials=scale.trials)))
     results = stage.run(cells)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     width = 0.26
@@ -157,7 +165,7 @@ def convergence(stage, scale, out):
     for alg in ("gd", "sgd", "pgd"):
         base = resolve_config(algorithm=alg)
         every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
-        cells.append((alg, resolve_config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=every)))
+        cells.append((alg, scale.config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=every)))
     results = stage.run(cells)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     groups = []
@@ -193,8 +201,8 @@ def convergence(stage, scale, out):
 # --- stage 3: observations table ---------------------------------------------------------------
 
 def observations(stage, scale, out, convergence_results):
-    small = resolve_config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=scale.convergence_trials)
-    paper_sgd = resolve_config(algorithm="sgd", preset="paper", trials=scale.convergence_trials)
+    small = scale.config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=scale.convergence_trials)
+    paper_sgd = scale.config(algorithm="sgd", preset="paper", trials=scale.convergence_trials)
     results = stage.run([("sgd_small", small), ("sgd_paper", paper_sgd)])
     rows = [
         ("GD (eta 0.1)", convergence_results["gd"]),
@@ -228,7 +236,7 @@ def phase_diagram(stage, scale, out):
     for rule, opts in rules.items():
         for rw in scale.phase_rho_w:
             for ra in scale.phase_rho_a:
-                cells.append(((rule, rw, ra), resolve_config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts)))
+                cells.append(((rule, rw, ra), scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts)))
     results = stage.run(cells)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.0))
     for ax, rule in zip(axes, rules):
@@ -365,7 +373,7 @@ def _versions():
     return f"pgd_bench {__version__}, numba {numba.__version__}, numpy {np.__version__}, matplotlib {matplotlib.__version__}, Python {platform.python_version()}"
 
 
-def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None) -> Path:
+def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0) -> Path:
     """Run every stage, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
 
     Parameters
@@ -378,6 +386,8 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
         Recompute cells even when cached.
     trials : int, optional
         Override the trials per cell (for tests).
+    seed : int, default 0
+        Seed of every cell (trial i's starts and noise depend only on the seed and i).
     """
     start = time.perf_counter()
     out = Path(out_dir)
@@ -385,6 +395,7 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     scale = QUICK if quick else FULL
     if trials is not None:
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, phase_trials=max(1, trials // 2))
+    scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     rows: list[dict] = []
     timings = {}
 
@@ -428,7 +439,7 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
 Mode: {'quick' if quick else 'full'}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
 (stages: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; cached cells cost nothing).
 Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} cores.
-Seeds: every cell uses seed 0 (trial i's starts and noise depend only on (seed, i)), so GD, SGD
+Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so GD, SGD
 and P-GD start from the same points. One row per trial of every cell: `trials.csv`.
 
 ## What the paper's literal settings do

@@ -70,3 +70,10 @@ def test_smoothed_profile_is_the_minimum_over_a_of_a_brute_force_smoothed_loss()
         a = rng.standard_normal(8) * 0.5
         losses = np.array([pb.population_loss(w + xi[i], a + eps[i], w_star, a_star) for i in range(4000)])
         assert value <= losses.mean() + 5 * losses.std() / np.sqrt(4000)
+
+
+def test_reproduce_rejects_a_bad_seed_with_exit_code_2(tmp_path, capsys):
+    from pgd_bench.cli import main
+
+    assert main(["reproduce", "--quick", "--out", str(tmp_path), "--seed", "-1"]) == 2
+    assert "seed" in capsys.readouterr().err

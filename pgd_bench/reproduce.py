@@ -3,7 +3,8 @@
 Every stage is a list of cells (resolved configs) run through the per-cell cache of
 :mod:`pgd_bench.results`, so a rerun recomputes nothing that has finished and an interrupted run
 resumes where it stopped. Figures are written as PNG and SVG; ``trials.csv`` holds one row per
-trial of every cell; ``report.md`` gathers everything with the configs, versions and timings.
+trial of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the
+configs, versions and timings.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import __version__
 from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
 from ._validate import as_seed
+from .report_html import markdown_to_html
 from .results import atomic_write_bytes, atomic_write_text, run_cached
 from .stats import wilson_interval
 
@@ -513,5 +515,6 @@ settle on the global side.
 ```
 """
     atomic_write_text(out / "report.md", report)
+    atomic_write_text(out / "report.html", markdown_to_html(report))
     sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
     return out

@@ -15,6 +15,14 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
         assert image.std() > 0.05  # not a blank canvas
         assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
     report = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---") 
+    for stem in ("fig1_success_rates", "fig2_convergence", "fig3_phase_diagram", "fig4_smoothed_landscape"):
+        assert f'<img src="{stem}.png"' in page
+    import os
+    import stat
+
+    assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
     for heading in ("Figure 1", "Figure 2", "observations", "Figure 3", "Figure 4", "Configs", "literal settings"):
         assert heading in report
     assert "diverges in 6 of 6 trials" in report and "96 of 96 trials diverge" in report

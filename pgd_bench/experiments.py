@@ -229,10 +229,12 @@ def resolve_config(**overrides) -> RunConfig:
 
     values: dict[str, Any] = dict(PRESETS[preset][algorithm])
     values["preset"] = preset
-    if "batch" in overrides and not USES_BATCH[algorithm]:
+    # A setting the algorithm would ignore is an error, except at the neutral value a resolved
+    # config carries for it (batch 0, no noise), so ``resolve_config(**config.to_dict())`` works.
+    if overrides.get("batch", 0) != 0 and not USES_BATCH[algorithm]:
         raise ValueError(f"batch: applies only to sgd and psgd, not {algorithm}")
-    for key in ("rho_w", "rho_a", "noise_decay", "rho_w_schedule", "rho_a_schedule"):
-        if key in overrides and not USES_NOISE[algorithm]:
+    for key, neutral in (("rho_w", 0.0), ("rho_a", 0.0), ("noise_decay", 1.0), ("rho_w_schedule", None), ("rho_a_schedule", None)):
+        if key in overrides and overrides[key] != neutral and not USES_NOISE[algorithm]:
             raise ValueError(f"{key}: applies only to pgd and psgd, not {algorithm}")
     values.update(overrides)
     eta = values.pop("eta", None)

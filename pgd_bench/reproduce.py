@@ -433,8 +433,9 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     sgd_rates = [_rate(grid[(t, k, "sgd")])[0] for t in TEACHERS for k in KS]
     tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
     tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")
-    configs = {name: resolve_config(algorithm=name, k=8, teacher="alternating").to_dict() for name in ("gd", "sgd", "pgd")}
-    configs["pgd (paper)"] = resolve_config(algorithm="pgd", preset="paper").to_dict()
+    # the configs the cells actually ran (with this run's seed and trials), not freshly resolved defaults
+    configs = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd")}
+    configs["pgd (paper)"] = paper_cfg.to_dict()
     elapsed = time.perf_counter() - start
     report = f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
 
@@ -509,6 +510,10 @@ settle on the global side.
 {table4}
 
 ## Configs
+
+The resolved configs of figure 2's cells (alternating teacher, k = 8) and of the paper's P-GD cell of
+figure 1; every other cell differs only in the teacher, k, noise radii or trials named beside it.
+Feed one to `pgd-bench run --config` (as TOML) or `resolve_config(**config)` to repeat it.
 
 ```json
 {json.dumps(configs, indent=1)}

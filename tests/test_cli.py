@@ -18,17 +18,19 @@ def run_cli(args, env=None):
     return subprocess.run([sys.executable, "-m", "pgd_bench", *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
-def test_json_output_has_the_promised_fields(capsys):
-    assert main(["run", "--algorithm", "pgd", *SMALL, "--json"]) == 0
+@pytest.mark.parametrize("algorithm", ["gd", "pgd"])
+def test_json_output_has_the_promised_fields(algorithm, capsys):
+    assert main(["run", "--algorithm", algorithm, *SMALL, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"success_rate", "ci95", "outcomes", "trials", "trial_steps_per_second", "final_state_sha256", "config"}
     assert out["trials"] == 30 and sum(out["outcomes"].values()) == 30
     assert out["ci95"][0] <= out["success_rate"] <= out["ci95"][1]
-    assert out["config"]["algorithm"] == "pgd" and out["config"]["preset"] == "tuned"
+    assert out["config"]["algorithm"] == algorithm
+    assert out["config"]["preset"] == {"gd": "paper", "pgd": "tuned"}[algorithm]
     # the resolved config repeats the run exactly
     from pgd_bench.experiments import resolve_config, run
 
-    again = run(resolve_config(**{k: v for k, v in out["config"].items() if v is not None and not (k == "batch" and v == 0)}))
+    again = run(resolve_config(**out["config"]))
     assert again.final_state_sha256() == out["final_state_sha256"]
 
 

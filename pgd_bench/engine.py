@@ -1,11 +1,14 @@
 """The parallel trial driver: every algorithm, every schedule, one compiled loop.
 
-``prange`` runs over trials; each trial runs its whole trajectory in compiled code and writes only
-its own output rows, so trial ``i``'s result depends only on ``(config, seed, i)``: not on the
-thread count, nor on how trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are
-data: per-epoch arrays of step sizes and noise radii, a batch size (0 means the exact population
-gradient) and a noise law. GD, SGD, P-GD and perturbed SGD, with or without annealing, are the same
-loop with different arrays.
+``prange`` runs over blocks of ``LANES`` trials. A block holds its trials side by side, one per
+column (structure of arrays: ``w`` is ``(p, LANES)``), and every arithmetic loop runs over the
+lanes innermost, so LLVM compiles it to SIMD code that advances several trials per instruction.
+Each lane owns its random stream and no operation mixes lanes, so trial ``i``'s result depends only
+on ``(config, seed, i)``: not on the thread count, on which block or lane it lands in, nor on how
+trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are data: per-epoch arrays of
+step sizes and noise radii, a batch size (0 means the exact population gradient) and a noise law.
+GD, SGD, P-GD and perturbed SGD, with or without annealing, are the same loop with different
+arrays.
 
 One iteration (MATH.md, "The algorithms")::
 
@@ -13,8 +16,9 @@ One iteration (MATH.md, "The algorithms")::
     g  = gradient at (w~, a~)           population, or a fresh batch of B Gaussian inputs
     w <- proj(w - eta_w[s] (I - w w^T) g_w),  a <- a - eta_a[s] g_a
 
-Divergence (a non-finite value, or ``||a||`` above a bound) is detected the iteration it
-happens: the trial stops and records that iteration; it is counted, never dropped.
+Divergence (a non-finite value, or ``||a||`` above a bound) is detected the iteration it happens:
+the trial's state and that iteration are recorded, and the lane is parked at the teacher so that
+it costs nothing more; it is counted, never dropped. A block stops when all its lanes have.
 """
 
 from __future__ import annotations
@@ -23,16 +27,16 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from .geometry import riemannian_step_kernel
-from .landscape import _angle_terms, grad_kernel, loss_kernel
-from .network import accumulate_sample
+from .geometry import riemannian_step_lanes
+from .landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
+from .network import accumulate_sample_lanes
 from .random import (
     PURPOSE_BALL,
     PURPOSE_DYNAMICS,
     PURPOSE_SPHERE,
     STATE_WORDS,
     fill_ball,
-    fill_normal,
+    fill_normal_lanes,
     fill_sphere,
     stream_init,
 )
@@ -50,144 +54,228 @@ NOISE_LAWS = ("ball", "gaussian")
 RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle")
 
 
-@jit(inline=True)
-def _perturb(state, x, radius, law, out, scratch):
-    """``out = x + noise`` (``radius > 0``): uniform in the ball, or Gaussian of the same second moment.
+LANES = 64  # trials per block: a power of two, so every lane runs the same (SIMD) code
 
-    ``scratch`` has length ``len(x) + 2``. A Gaussian with per-coordinate variance
-    ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``, that of the ball.
+
+@jit(inline=True)
+def _perturb_lanes(states, lane_state, x, radius, law, out, noise, sq):
+    """``out = x + noise`` in every lane: uniform in the ball of ``radius``, or Gaussian.
+
+    ``noise`` is scratch of shape ``(d + 2, n)``, ``sq`` of length ``n``, ``lane_state`` as in
+    :func:`~pgd_bench.random.fill_normal_lanes`. The ball point is the
+    first ``d`` coordinates of a uniform point on ``S^(d+1)`` (MATH.md), drawn from each lane's
+    own stream exactly as :func:`~pgd_bench.random.fill_ball` draws it. A Gaussian with
+    per-coordinate variance ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``,
+    that of the ball.
     """
-    d = x.shape[0]
+    d, n = x.shape
     if law == NOISE_BALL:
-        fill_ball(state, radius, out, scratch)
+        fill_normal_lanes(states, noise, lane_state)
+        for l in range(n):
+            sq[l] = 0.0
+        for i in range(d + 2):
+            for l in range(n):
+                sq[l] += noise[i, l] * noise[i, l]
+        for l in range(n):
+            sq[l] = radius / np.sqrt(sq[l])
     else:
-        fill_normal(state, out)
+        fill_normal_lanes(states, noise[:d], lane_state)
         sigma = radius / np.sqrt(d + 2.0)
-        for i in range(d):
-            out[i] *= sigma
+        for l in range(n):
+            sq[l] = sigma
     for i in range(d):
-        out[i] += x[i]
+        for l in range(n):
+            out[i, l] = x[i, l] + noise[i, l] * sq[l]
 
 
 @jit(inline=True)
-def _sq_dist(x, y):
-    acc = 0.0
-    for i in range(x.shape[0]):
-        diff = x[i] - y[i]
-        acc += diff * diff
-    return acc
+def _update_ball_entry(since, dist_sq, tol, step):
+    """Per lane: the step at which the trial last entered the ``tol`` ball, or -1 if outside."""
+    for l in range(since.shape[0]):
+        inside = dist_sq[l] <= tol
+        since[l] = (since[l] if since[l] >= 0 else step) if inside else -1
 
 
 @jit
-def _run_one_trial(
-    trial, seed, w_star, a_star, w_bar, a_bar, start_radius,
-    eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
-    checkpoints, w, a, records,
+def _run_block(
+    first_trial, count, row0, seed, w_star, a_star, w_bar, a_bar, start_radius,
+    eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound, checkpoints,
+    out_w, out_a, out_outcome, out_stop, out_entered, out_records,
 ):
-    """Run trial ``trial`` in place on its rows ``w``, ``a``, ``records``.
+    """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
 
-    Returns ``(outcome, stop_iteration, entered_at)``.
+    Lane ``l`` is trial ``first_trial + l`` and writes output row ``row0 + l``. Lanes past
+    ``count`` run the next trial indices as padding and write nothing.
     """
-    p = w.shape[0]
-    k = a.shape[0]
-    state = np.empty(STATE_WORDS, dtype=np.uint64)
+    p = w_star.shape[0]
+    k = a_star.shape[0]
+    n = LANES
+    states = np.empty((STATE_WORDS, n), dtype=np.uint64)
+    w = np.empty((p, n))
+    a = np.empty((k, n))
     # starts: independent streams, so every algorithm sees the same starts for the same seed
-    stream_init(state, seed, trial, PURPOSE_SPHERE)
-    fill_sphere(state, w)
-    stream_init(state, seed, trial, PURPOSE_BALL)
-    fill_ball(state, start_radius, a, np.empty(k + 2))
-    stream_init(state, seed, trial, PURPOSE_DYNAMICS)
+    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
+    w_start = np.empty(p)
+    a_start = np.empty(k)
+    ball_scratch = np.empty(k + 2)
+    for l in range(n):
+        trial = first_trial + l
+        stream_init(lane_state, seed, trial, PURPOSE_SPHERE)
+        fill_sphere(lane_state, w_start)
+        stream_init(lane_state, seed, trial, PURPOSE_BALL)
+        fill_ball(lane_state, start_radius, a_start, ball_scratch)
+        stream_init(lane_state, seed, trial, PURPOSE_DYNAMICS)
+        w[:, l] = w_start
+        a[:, l] = a_start
+        states[:, l] = lane_state
 
-    grad_w = np.empty(p)
-    grad_a = np.empty(k)
-    w_eval = np.empty(p)
-    a_eval = np.empty(k)
-    scratch_w = np.empty(p + 2)
-    scratch_a = np.empty(k + 2)
-    z_flat = np.empty(k * p)
-    z = z_flat.reshape((k, p))
-    coef = np.empty(k)
+    grad_w = np.empty((p, n))
+    grad_a = np.empty((k, n))
+    w_eval = np.empty((p, n))
+    a_eval = np.empty((k, n))
+    noise = np.empty((max(p, k) + 2, n))
+    noise_w = noise[: p + 2]
+    noise_a = noise[: k + 2]
+    z = np.empty((k * p, n))
+    coef = np.empty((k, n))
+    work = np.empty((LANE_WORK_ROWS, n))
+    lane_a = np.empty(n)
+    lane_b = np.empty(n)
+    cos_star = np.empty(n)
+    d_global = np.empty(n)
+    d_spurious = np.empty(n)
+    global_since = np.full(n, -1, dtype=np.int64)
+    spurious_since = np.full(n, -1, dtype=np.int64)
+    diverged_at = np.full(n, -1, dtype=np.int64)
 
     n_checkpoints = checkpoints.shape[0]
+    n_fields = out_records.shape[2]
     next_checkpoint = 0
-    inside_global_since = -1
-    inside_spurious_since = -1
-    diverged_at = -1
+    running = n  # lanes not yet diverged
     step = 0
     epochs = eta_w.shape[0]
     a_bound_sq = a_bound * a_bound
-    # distances to both optima without extra passes: w and w* are unit and w_bar = -w*, so
-    # ||w - w*||^2 = 2 - 2 w.w* and ||w - w_bar||^2 = 2 + 2 w.w*
+    scale = 2.0 / batch if batch > 0 else 0.0
     for s in range(epochs):
         # without noise the gradient is taken at the iterate itself: no copy
         w_at = w if rho_w[s] <= 0.0 else w_eval
         a_at = a if rho_a[s] <= 0.0 else a_eval
         for _ in range(iterations):
             if rho_w[s] > 0.0:
-                _perturb(state, w, rho_w[s], noise_law, w_eval, scratch_w)
+                _perturb_lanes(states, lane_state, w, rho_w[s], noise_law, w_eval, noise_w, lane_a)
             if rho_a[s] > 0.0:
-                _perturb(state, a, rho_a[s], noise_law, a_eval, scratch_a)
+                _perturb_lanes(states, lane_state, a, rho_a[s], noise_law, a_eval, noise_a, lane_a)
             if batch == 0:
-                grad_kernel(w_at, a_at, w_star, a_star, grad_w, grad_a)
+                grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
             else:
                 grad_w[:] = 0.0
                 grad_a[:] = 0.0
                 for _b in range(batch):
-                    fill_normal(state, z_flat)
-                    accumulate_sample(z, w_at, a_at, w_star, a_star, coef, grad_w, grad_a)
-                scale = 2.0 / batch
+                    fill_normal_lanes(states, z, lane_state)
+                    accumulate_sample_lanes(z, w_at, a_at, w_star, a_star, coef, grad_w, grad_a,
+                                            lane_a, lane_b)
                 for i in range(p):
-                    grad_w[i] *= scale
+                    for l in range(n):
+                        grad_w[i, l] *= scale
                 for j in range(k):
-                    grad_a[j] *= scale
-            norm, a_sq = riemannian_step_kernel(w, a, grad_w, grad_a, eta_w[s], eta_a[s])
+                    for l in range(n):
+                        grad_a[j, l] *= scale
+            riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
             step += 1
-            # NaN fails both comparisons, so this also catches non-finite values
-            if not (norm < np.inf and a_sq <= a_bound_sq):
-                diverged_at = step
-                break
 
-            cos_star = 0.0
+            # NaN fails both comparisons, so this also catches non-finite values
+            fresh = 0
+            for l in range(n):
+                fresh += not (lane_a[l] < np.inf and lane_b[l] <= a_bound_sq)
+            if fresh > 0:
+                for l in range(n):
+                    if not (lane_a[l] < np.inf and lane_b[l] <= a_bound_sq):
+                        if diverged_at[l] < 0:
+                            diverged_at[l] = step
+                            running -= 1
+                            if l < count:
+                                out_w[row0 + l] = w[:, l]
+                                out_a[row0 + l] = a[:, l]
+                        # parked at the teacher, a fixed point of noise-free steps, so that it
+                        # costs nothing more (with noise it may trip again: counted once)
+                        w[:, l] = w_star
+                        a[:, l] = a_star
+                if running == 0:
+                    break
+
+            # distances to both optima: w and w* are unit and w_bar = -w*, so
+            # ||w - w*||^2 = 2 - 2 w.w* and ||w - w_bar||^2 = 2 + 2 w.w*
+            for l in range(n):
+                cos_star[l] = 0.0
             for i in range(p):
-                cos_star += w[i] * w_star[i]
-            d_global = 2.0 - 2.0 * cos_star
-            d_spurious = 2.0 + 2.0 * cos_star
+                for l in range(n):
+                    cos_star[l] += w[i, l] * w_star[i]
+            for l in range(n):
+                d_global[l] = 2.0 - 2.0 * cos_star[l]
+                d_spurious[l] = 2.0 + 2.0 * cos_star[l]
             for j in range(k):
-                e_global = a[j] - a_star[j]
-                e_spurious = a[j] - a_bar[j]
-                d_global += e_global * e_global
-                d_spurious += e_spurious * e_spurious
-            if d_global <= tol:
-                if inside_global_since < 0:
-                    inside_global_since = step
-            else:
-                inside_global_since = -1
-            if d_spurious <= tol:
-                if inside_spurious_since < 0:
-                    inside_spurious_since = step
-            else:
-                inside_spurious_since = -1
+                for l in range(n):
+                    e_global = a[j, l] - a_star[j]
+                    e_spurious = a[j, l] - a_bar[j]
+                    d_global[l] += e_global * e_global
+                    d_spurious[l] += e_spurious * e_spurious
+            _update_ball_entry(global_since, d_global, tol, step)
+            _update_ball_entry(spurious_since, d_spurious, tol, step)
 
             if next_checkpoint < n_checkpoints and step == checkpoints[next_checkpoint]:
-                row = records[next_checkpoint]
-                row[0] = loss_kernel(w, a, w_star, a_star)
-                row[1] = np.sqrt(_sq_dist(w, w_star))
-                row[2] = np.sqrt(_sq_dist(a, a_star))
-                row[3] = _angle_terms(w, w_star)[2]
+                _record_checkpoint(w, a, w_star, a_star, work, lane_a, diverged_at, count, row0,
+                                   out_records[:, next_checkpoint])
                 next_checkpoint += 1
-        if diverged_at >= 0:
+        if running == 0:
             break
 
-    for c in range(next_checkpoint, n_checkpoints):  # checkpoints a diverged trial never reached
-        for f in range(records.shape[1]):
-            records[c, f] = np.nan
-    if diverged_at >= 0:
-        return OUTCOME_DIVERGED, diverged_at, -1
-    if inside_global_since >= 0:
-        return OUTCOME_GLOBAL, step, inside_global_since
-    if inside_spurious_since >= 0:
-        return OUTCOME_SPURIOUS, step, inside_spurious_since
-    return OUTCOME_UNCONVERGED, step, -1
+    for l in range(count):
+        row = row0 + l
+        for c in range(next_checkpoint, n_checkpoints):  # checkpoints never reached
+            for f in range(n_fields):
+                out_records[row, c, f] = np.nan
+        if diverged_at[l] >= 0:
+            out_outcome[row] = OUTCOME_DIVERGED
+            out_stop[row] = diverged_at[l]
+            out_entered[row] = -1
+            continue
+        out_w[row] = w[:, l]
+        out_a[row] = a[:, l]
+        out_stop[row] = step
+        if global_since[l] >= 0:
+            out_outcome[row] = OUTCOME_GLOBAL
+            out_entered[row] = global_since[l]
+        elif spurious_since[l] >= 0:
+            out_outcome[row] = OUTCOME_SPURIOUS
+            out_entered[row] = spurious_since[l]
+        else:
+            out_outcome[row] = OUTCOME_UNCONVERGED
+            out_entered[row] = -1
+
+
+@jit
+def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row0, records):
+    """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle)`` for the block's lanes.
+
+    A lane that has diverged gets NaN: its trial has no state at this checkpoint.
+    """
+    loss_lanes(w, a, w_star, a_star, work, loss)  # also leaves theta in work[2]
+    for l in range(count):
+        row = records[row0 + l]
+        if diverged_at[l] >= 0:
+            for f in range(row.shape[0]):
+                row[f] = np.nan
+            continue
+        dist_w = 0.0
+        for i in range(w.shape[0]):
+            dist_w += (w[i, l] - w_star[i]) ** 2
+        dist_a = 0.0
+        for j in range(a.shape[0]):
+            dist_a += (a[j, l] - a_star[j]) ** 2
+        row[0] = loss[l]
+        row[1] = np.sqrt(dist_w)
+        row[2] = np.sqrt(dist_a)
+        row[3] = work[2, l]
 
 
 @jit(parallel=True)
@@ -198,12 +286,11 @@ def run_trials_kernel(
 ):
     """Run trials ``first_trial .. first_trial + len(out_w) - 1`` in parallel, one output row each."""
     n = out_w.shape[0]
-    for r in numba.prange(n):
-        outcome, stop, entered = _run_one_trial(
-            first_trial + r, seed, w_star, a_star, w_bar, a_bar, start_radius,
-            eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
-            checkpoints, out_w[r], out_a[r], out_records[r],
+    n_blocks = (n + LANES - 1) // LANES
+    for b in numba.prange(n_blocks):
+        row0 = b * LANES
+        _run_block(
+            first_trial + row0, min(LANES, n - row0), row0, seed, w_star, a_star, w_bar, a_bar,
+            start_radius, eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
+            checkpoints, out_w, out_a, out_outcome, out_stop, out_entered, out_records,
         )
-        out_outcome[r] = outcome
-        out_stop[r] = stop
-        out_entered[r] = entered

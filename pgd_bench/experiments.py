@@ -16,10 +16,11 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numba
 import numpy as np
 
 from ._validate import as_float, as_int, as_seed, as_vector
-from .engine import NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials_kernel
+from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials_kernel
 from .landscape import spurious_optimum
 from .stats import wilson_interval
 
@@ -391,6 +392,17 @@ def warm_up(config: RunConfig) -> None:
     run(tiny, warm=False)
 
 
+def default_chunk_size(trials: int) -> int:
+    """Trials per kernel call: about 1/20 of the run, in whole blocks, two blocks per thread at least.
+
+    The engine runs blocks of ``LANES`` trials, one block per thread at a time, so a chunk smaller
+    than ``LANES`` times the thread count would leave threads idle.
+    """
+    at_least = 2 * LANES * numba.get_num_threads()
+    twentieth = -(-trials // 20)
+    return max(at_least, -(-twentieth // LANES) * LANES)
+
+
 def run(
     config: RunConfig,
     *,
@@ -406,7 +418,7 @@ def run(
         From :func:`resolve_config`.
     chunk_size : int, optional
         Trials per call of the parallel kernel (for progress reports and Ctrl-C). Results do not
-        depend on it. Default: about 1/50 of the trials, at least 64.
+        depend on it. Default: :func:`default_chunk_size`.
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk.
     warm : bool, default True
@@ -428,7 +440,7 @@ def run(
     entered = np.empty(n, dtype=np.int64)
     records = np.empty((n, checkpoints.size, len(RECORD_FIELDS)))
     if chunk_size is None:
-        chunk_size = max(64, -(-n // 50))
+        chunk_size = default_chunk_size(n)
     chunk_size = as_int("chunk_size", chunk_size, minimum=1)
     start = time.perf_counter()
     for first in range(0, n, chunk_size):

@@ -26,32 +26,39 @@ def tangent_kernel(w, g, out):
 
 
 @jit(inline=True)
-def normalize_kernel(x):
-    """Scale ``x`` in place to unit norm; return the norm it had."""
-    norm = np.sqrt(_dot(x, x))
-    inv = 1.0 / norm
-    for i in range(x.shape[0]):
-        x[i] *= inv
-    return norm
+def riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, norm, a_sq):
+    """One Riemannian gradient step, in place, for every lane (column) of ``(w, a)``.
 
-
-@jit(inline=True)
-def riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a):
-    """One Riemannian gradient step, in place, on ``(w, a)``; ``w`` stays unit.
-
-    Returns ``(norm, a_sq)``: the norm of ``w`` before projection and ``||a||^2`` after the step.
-    Both are non-finite as soon as any entry is, so callers detect divergence without another
-    pass over the iterate.
+    ``w`` and ``grad_w`` have shape ``(p, n)``, ``a`` and ``grad_a`` ``(k, n)``; each column of
+    ``w`` stays unit. Writes ``norm[l]``, the norm of column ``l`` of ``w`` before projection, and
+    ``a_sq[l] = ||a[:, l]||^2`` after the step: both are non-finite as soon as any entry is, so
+    callers detect divergence without another pass. Loops run over lanes innermost (SIMD code).
     """
-    wg = _dot(w, grad_w)
-    for i in range(w.shape[0]):
-        w[i] -= eta_w * (grad_w[i] - wg * w[i])
-    norm = normalize_kernel(w)
-    a_sq = 0.0
-    for j in range(a.shape[0]):
-        a[j] -= eta_a * grad_a[j]
-        a_sq += a[j] * a[j]
-    return norm, a_sq
+    p, n = w.shape
+    k = a.shape[0]
+    for l in range(n):
+        norm[l] = 0.0  # first w.grad_w, then ||x||^2
+        a_sq[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            norm[l] += w[i, l] * grad_w[i, l]
+    for i in range(p):
+        for l in range(n):
+            w[i, l] -= eta_w * (grad_w[i, l] - norm[l] * w[i, l])
+    for l in range(n):
+        norm[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            norm[l] += w[i, l] * w[i, l]
+    for l in range(n):
+        norm[l] = np.sqrt(norm[l])
+    for i in range(p):
+        for l in range(n):
+            w[i, l] /= norm[l]
+    for j in range(k):
+        for l in range(n):
+            a[j, l] -= eta_a * grad_a[j, l]
+            a_sq[l] += a[j, l] * a[j, l]
 
 
 def tangent_projection(w, g) -> np.ndarray:
@@ -99,11 +106,11 @@ def riemannian_step(w, a, grad_w, grad_a, eta_w, eta_a) -> tuple[np.ndarray, np.
     a_next : ndarray, shape (k,)
         ``a - eta_a grad_a``.
     """
-    w = as_unit_vector("w", w).copy()
-    a = as_vector("a", a).copy()
-    grad_w = as_vector("grad_w", grad_w, length=w.shape[0])
-    grad_a = as_vector("grad_a", grad_a, length=a.shape[0])
+    w = as_unit_vector("w", w).reshape(-1, 1).copy()
+    a = as_vector("a", a).reshape(-1, 1).copy()
+    grad_w = as_vector("grad_w", grad_w, length=w.shape[0]).reshape(-1, 1)
+    grad_a = as_vector("grad_a", grad_a, length=a.shape[0]).reshape(-1, 1)
     eta_w = as_float("eta_w", eta_w, minimum=0.0)
     eta_a = as_float("eta_a", eta_a, minimum=0.0)
-    riemannian_step_kernel(w, a, grad_w, grad_a, eta_w, eta_a)
-    return w, a
+    riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, np.empty(1), np.empty(1))
+    return w[:, 0], a[:, 0]

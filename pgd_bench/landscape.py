@@ -12,8 +12,10 @@ evaluate gradients at ``w + xi``, off the sphere. At ``w = 0`` the angle is unde
 then return NaN, which the trial engine detects and reports (it never happens with probability
 greater than zero).
 
-Each quantity has a serial compiled kernel (used by the trial engine inside its parallel loop)
-and a public Python function that validates its input.
+Each quantity has a compiled kernel over *lanes*: arrays of shape ``(p, n)`` and ``(k, n)`` that hold
+``n`` parameter points side by side, one per column, with every loop running over the lanes
+innermost so that LLVM compiles it to SIMD code (the trial engine runs a block of trials this way).
+The public Python functions validate their input and call the same kernels with one lane.
 """
 
 from __future__ import annotations
@@ -35,76 +37,162 @@ def _dot(x, y):
     return acc
 
 
-@jit(inline=True)
-def _angle_terms(w, w_star):
-    """Return ``(||w||, ||w*||, theta, cos theta, sin theta)`` for ``theta = angle(w, w*)``.
+# acos coefficients of musl/fdlibm: acos(x) from asin(s) = s + s R(s^2), R = P/Q on [0, 1/4]
+_PS0 = 1.66666666666666657415e-01
+_PS1 = -3.25565818622400915405e-01
+_PS2 = 2.01212532134862925881e-01
+_PS3 = -4.00555345006794114027e-02
+_PS4 = 7.91534994289814532176e-04
+_PS5 = 3.47933107596021167570e-05
+_QS1 = -2.40339491173441421878e00
+_QS2 = 2.02094576023350569471e00
+_QS3 = -6.88283971605453293030e-01
+_QS4 = 7.70381505559019352791e-02
 
-    ``cos`` is clipped to [-1, 1] against rounding; ``sin`` comes from ``sqrt(1 - cos^2)``
-    (``theta`` lies in [0, pi], so ``sin >= 0``), cheaper than ``sin(acos(.))``.
+
+@jit(inline=True)
+def arccos_kernel(x):
+    """``arccos(x)`` for ``x`` in [-1, 1], branch-free, within a few ulp of ``np.arccos``.
+
+    The libm ``acos`` that ``np.arccos`` compiles to is an opaque call, which stops LLVM from
+    vectorising the loop over trials around it; this one is straight-line arithmetic (musl's
+    rational approximation of ``asin`` on [0, 1/2], and ``acos(|x|) = 2 asin(sqrt((1-|x|)/2))``
+    above 1/2), so it compiles to SIMD code.
     """
-    norm_w = np.sqrt(_dot(w, w))
+    ax = abs(x)
+    big = ax > 0.5
+    z = (1.0 - ax) * 0.5 if big else x * x
+    root = np.sqrt(z)
+    s = root if big else ax
+    p = z * (_PS0 + z * (_PS1 + z * (_PS2 + z * (_PS3 + z * (_PS4 + z * _PS5)))))
+    q = 1.0 + z * (_QS1 + z * (_QS2 + z * (_QS3 + z * _QS4)))
+    t = s + s * (p / q)  # asin(s), s >= 0
+    if big:
+        return 2.0 * t if x > 0.0 else np.pi - 2.0 * t
+    return 0.5 * np.pi - t if x >= 0.0 else 0.5 * np.pi + t
+
+
+LANE_WORK_ROWS = 12  # rows of the ``work`` array the lane kernels below need
+
+
+@jit(inline=True)
+def _lane_terms(w, a, w_star, a_star, work):
+    """Per lane (column) ``l``: the scalars both the loss and the gradient are built from.
+
+    Writes rows of ``work``: 0 ``||w||``, 1 ``cos theta``, 2 ``theta``, 3 ``sin theta``,
+    4 ``s = 1.a``, 5 ``c = a.a*``, 6 ``||a||^2``. Returns ``(||w*||, 1.a*, ||a*||^2)``.
+
+    Every loop runs over lanes innermost, so it compiles to SIMD code across trials.
+    ``cos`` is clipped to [-1, 1] against rounding; ``sin = sqrt(1 - cos^2)`` (``theta`` in
+    [0, pi]). At ``w = 0`` the angle is NaN, propagated on purpose.
+    """
+    p, n = w.shape
+    k = a.shape[0]
+    norm_w = work[0]
+    cos_t = work[1]
+    theta = work[2]
+    sin_t = work[3]
+    s = work[4]
+    c = work[5]
+    aa = work[6]
     norm_s = np.sqrt(_dot(w_star, w_star))
-    cos_t = _dot(w, w_star) / (norm_w * norm_s)  # NaN when w = 0: propagated on purpose
-    if cos_t > 1.0:
-        cos_t = 1.0
-    elif cos_t < -1.0:
-        cos_t = -1.0
-    theta = np.arccos(cos_t)
-    sin_t = np.sqrt(max(0.0, 1.0 - cos_t * cos_t))
-    return norm_w, norm_s, theta, cos_t, sin_t
-
-
-@jit(inline=True)
-def _sums(a, a_star):
-    """Return ``(1.a, 1.a*, a.a*, ||a||^2, ||a*||^2)``."""
-    s = 0.0
     s_star = 0.0
-    c = 0.0
-    aa = 0.0
     ss = 0.0
-    for j in range(a.shape[0]):
-        s += a[j]
+    for j in range(k):
         s_star += a_star[j]
-        c += a[j] * a_star[j]
-        aa += a[j] * a[j]
         ss += a_star[j] * a_star[j]
-    return s, s_star, c, aa, ss
+    for l in range(n):
+        norm_w[l] = 0.0
+        cos_t[l] = 0.0
+        s[l] = 0.0
+        c[l] = 0.0
+        aa[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            norm_w[l] += w[i, l] * w[i, l]
+            cos_t[l] += w[i, l] * w_star[i]
+    for j in range(k):
+        for l in range(n):
+            s[l] += a[j, l]
+            c[l] += a[j, l] * a_star[j]
+            aa[l] += a[j, l] * a[j, l]
+    for l in range(n):
+        nw = np.sqrt(norm_w[l])
+        ct = cos_t[l] / (nw * norm_s)
+        if ct > 1.0:  # comparisons, not min/max, so that a NaN stays a NaN
+            ct = 1.0
+        elif ct < -1.0:
+            ct = -1.0
+        norm_w[l] = nw
+        cos_t[l] = ct
+        theta[l] = arccos_kernel(ct)
+        sin_t[l] = np.sqrt(max(0.0, 1.0 - ct * ct))
+    return norm_s, s_star, ss
 
 
 @jit(inline=True)
-def loss_kernel(w, a, w_star, a_star):
-    """Closed-form population loss ``L(w, a)`` (serial, compiled)."""
-    norm_w, norm_s, theta, cos_t, sin_t = _angle_terms(w, w_star)
-    s, s_star, c, aa, ss = _sums(a, a_star)
-    g = (np.pi - theta) * cos_t + sin_t
+def loss_lanes(w, a, w_star, a_star, work, out):
+    """Closed-form population loss of every lane: ``out[l] = L(w[:, l], a[:, l])``.
+
+    ``w`` has shape ``(p, n)``, ``a`` ``(k, n)``, ``work`` ``(LANE_WORK_ROWS, n)``.
+    """
+    norm_s, s_star, ss = _lane_terms(w, a, w_star, a_star, work)
     g_teacher = norm_s * norm_s * ((np.pi - 1.0) * ss + s_star * s_star)
-    g_cross = norm_w * norm_s * ((g - 1.0) * c + s * s_star)
-    g_student = norm_w * norm_w * ((np.pi - 1.0) * aa + s * s)
-    return _INV_2PI * (g_teacher - 2.0 * g_cross + g_student)
+    for l in range(w.shape[1]):
+        nw = work[0, l]
+        s = work[4, l]
+        g = (np.pi - work[2, l]) * work[1, l] + work[3, l]
+        g_cross = nw * norm_s * ((g - 1.0) * work[5, l] + s * s_star)
+        g_student = nw * nw * ((np.pi - 1.0) * work[6, l] + s * s)
+        out[l] = _INV_2PI * (g_teacher - 2.0 * g_cross + g_student)
 
 
 @jit(inline=True)
-def grad_kernel(w, a, w_star, a_star, grad_w, grad_a):
-    """Write the Euclidean gradients of ``L`` at ``(w, a)`` into ``grad_w`` and ``grad_a``.
+def grad_lanes(w, a, w_star, a_star, grad_w, grad_a, work):
+    """Euclidean gradients of ``L`` for every lane, written into ``grad_w`` and ``grad_a``.
 
     MATH.md, "Euclidean gradients"::
 
         grad_a = (1/pi) [ ||w||^2 ((pi-1) a + s 1) - ||w|| ||w*|| ((g-1) a* + s* 1) ]
         grad_w = (1/pi) [ (pi-1) ||a||^2 + s^2 ] w
                  - (1/pi) [ c ((pi-theta) w* + ||w*|| sin(theta) w_hat) + (s s* - c) ||w*|| w_hat ]
+
+    Shapes as in :func:`loss_lanes`; ``grad_w`` is ``(p, n)`` and ``grad_a`` ``(k, n)``.
     """
-    norm_w, norm_s, theta, cos_t, sin_t = _angle_terms(w, w_star)
-    s, s_star, c, aa, ss = _sums(a, a_star)
-    g = (np.pi - theta) * cos_t + sin_t
-    ww = norm_w * norm_w
-    ws = norm_w * norm_s
-    for j in range(a.shape[0]):
-        grad_a[j] = _INV_PI * (ww * ((np.pi - 1.0) * a[j] + s) - ws * ((g - 1.0) * a_star[j] + s_star))
-    coef_w = _INV_PI * ((np.pi - 1.0) * aa + s * s)
-    coef_star = _INV_PI * c * (np.pi - theta)
-    coef_hat = _INV_PI * (c * norm_s * sin_t + (s * s_star - c) * norm_s) / norm_w
-    for i in range(w.shape[0]):
-        grad_w[i] = coef_w * w[i] - coef_star * w_star[i] - coef_hat * w[i]
+    norm_s, s_star, _ = _lane_terms(w, a, w_star, a_star, work)
+    p, n = w.shape
+    k = a.shape[0]
+    # per-lane coefficients: grad_a = ca * a + cb + cc * a*,  grad_w = cw * w - cs * w*
+    ca = work[7]
+    cb = work[8]
+    cc = work[9]
+    cw = work[10]
+    cs = work[11]
+    for l in range(n):
+        nw = work[0, l]
+        theta = work[2, l]
+        s = work[4, l]
+        c = work[5, l]
+        g = (np.pi - theta) * work[1, l] + work[3, l]
+        ww = nw * nw
+        ws = nw * norm_s
+        ca[l] = _INV_PI * ww * (np.pi - 1.0)
+        cb[l] = _INV_PI * (ww * s - ws * s_star)
+        cc[l] = -_INV_PI * ws * (g - 1.0)
+        coef_hat = _INV_PI * (c * norm_s * work[3, l] + (s * s_star - c) * norm_s) / nw
+        cw[l] = _INV_PI * ((np.pi - 1.0) * work[6, l] + s * s) - coef_hat
+        cs[l] = _INV_PI * c * (np.pi - theta)
+    for j in range(k):
+        for l in range(n):
+            grad_a[j, l] = ca[l] * a[j, l] + cb[l] + cc[l] * a_star[j]
+    for i in range(p):
+        for l in range(n):
+            grad_w[i, l] = cw[l] * w[i, l] - cs[l] * w_star[i]
+
+
+def _single_lane(x):
+    """A vector as the one lane of a lane kernel: shape ``(d, 1)``."""
+    return np.ascontiguousarray(x).reshape(-1, 1)
 
 
 @jit
@@ -148,7 +236,10 @@ def population_loss(w, a, w_star, a_star) -> float:
     ValueError
         On wrong shapes, non-finite entries, ``w = 0`` or ``||w_star|| != 1``.
     """
-    return float(loss_kernel(*as_point(w, a, w_star, a_star)))
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
+    out = np.empty(1)
+    loss_lanes(_single_lane(w), _single_lane(a), w_star, a_star, np.empty((LANE_WORK_ROWS, 1)), out)
+    return float(out[0])
 
 
 def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +256,11 @@ def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     grad_a : ndarray, shape (k,)
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
-    grad_w = np.empty_like(w)
-    grad_a = np.empty_like(a)
-    grad_kernel(w, a, w_star, a_star, grad_w, grad_a)
-    return grad_w, grad_a
+    grad_w = np.empty((w.shape[0], 1))
+    grad_a = np.empty((a.shape[0], 1))
+    work = np.empty((LANE_WORK_ROWS, 1))
+    grad_lanes(_single_lane(w), _single_lane(a), w_star, a_star, grad_w, grad_a, work)
+    return grad_w[:, 0], grad_a[:, 0]
 
 
 def spurious_optimum(w_star, a_star) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,10 @@ residual ``r_b = f(w, a, Z^(b)) - f(w*, a*, Z^(b))``::
     grad_a = (2/B) sum_b r_b relu(Z^(b) w)
     grad_w = (2/B) sum_b r_b sum_j a_j 1[Z^(b)_j . w > 0] Z^(b)_j
 
-:func:`accumulate_sample` is the one per-sample forward/backward: the trial engine's SGD calls it
-on batches it draws itself, and :func:`sample_loss_grad` over a stored batch.
+:func:`accumulate_sample` is the per-sample forward/backward at one parameter point, which
+:func:`sample_loss_grad` runs over a stored batch; :func:`accumulate_sample_lanes` is the same
+computation for many parameter points side by side (one per trial, each with its own input), which
+the trial engine's SGD runs on the inputs it draws.
 
 The batch reduction is split into fixed-size chunks of samples reduced in parallel and then summed
 in chunk order, so the result does not depend on the thread count and no temporary of size ``n``
@@ -67,6 +69,44 @@ def accumulate_sample(z, w, a, w_star, a_star, coef, grad_w, grad_a):
             acc += coef[j] * z[j, i]
         grad_w[i] += acc
     return r * r, guard
+
+
+@jit(inline=True)
+def accumulate_sample_lanes(z, w, a, w_star, a_star, coef, grad_w, grad_a, residual, teacher):
+    """:func:`accumulate_sample` for many parameter points at once, one per lane (column).
+
+    Lane ``l`` has its own point ``(w[:, l], a[:, l])`` and its own input: ``z[j * p + i, l]`` is
+    entry ``(j, i)`` of it (the order in which a stream fills one ``(k, p)`` input). Adds that
+    sample's unscaled gradient terms into ``grad_w`` (``(p, n)``) and ``grad_a`` (``(k, n)``).
+    ``coef`` (``(k, n)``), ``residual`` and ``teacher`` (``(n,)``) are scratch. Every loop runs
+    over lanes innermost, so it compiles to SIMD code across trials.
+    """
+    p, n = w.shape
+    k = a.shape[0]
+    for l in range(n):
+        residual[l] = 0.0
+    for j in range(k):
+        for l in range(n):
+            coef[j, l] = 0.0  # z_j . w, then relu of it
+            teacher[l] = 0.0  # z_j . w*
+        for i in range(p):
+            row = j * p + i
+            for l in range(n):
+                coef[j, l] += z[row, l] * w[i, l]
+                teacher[l] += z[row, l] * w_star[i]
+        for l in range(n):
+            relu_w = max(coef[j, l], 0.0)
+            coef[j, l] = relu_w
+            residual[l] += a[j, l] * relu_w - a_star[j] * max(teacher[l], 0.0)
+    for j in range(k):
+        for l in range(n):
+            grad_a[j, l] += residual[l] * coef[j, l]
+            coef[j, l] = residual[l] * a[j, l] if coef[j, l] > 0.0 else 0.0
+    for i in range(p):
+        for j in range(k):
+            row = j * p + i
+            for l in range(n):
+                grad_w[i, l] += coef[j, l] * z[row, l]
 
 
 @jit(inline=True)

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_TESTS = ["tests/test_landscape.py", "tests/test_geometry.py", "tests/test_random.py", "tests/test_network.py"]
+KERNEL_TESTS = [
+    "tests/test_landscape.py", "tests/test_geometry.py", "tests/test_random.py", "tests/test_network.py",
+    "tests/test_lanes.py",
+]
 
 
 def test_kernel_tests_pass_with_the_jit_disabled():

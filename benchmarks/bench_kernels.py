@@ -7,6 +7,8 @@ import numpy as np
 
 import pgd_bench as pb
 
+from .peers import normals_per_second
+
 
 def _teacher(p=6, k=8):
     w_star = np.zeros(p)
@@ -85,7 +87,7 @@ class RandomStreams:
     track_ball_draws_per_second.unit = "draws/s"
 
     def track_normals_per_second_vs_numpy(self, n):
-        """Normals per second of the package's streams over NumPy's ``standard_normal``."""
+        """``sample_normal`` (a stream per 8-normal row, a new array) over ``standard_normal(n)``."""
         from timeit import default_timer
 
         rng = np.random.default_rng(0)
@@ -100,3 +102,10 @@ class RandomStreams:
         return float(np.median(numpy_times) / np.median(ours))
 
     track_normals_per_second_vs_numpy.unit = "ratio"
+
+    def track_stream_normals_per_second_vs_numpy(self, n):
+        """One stream into a warm buffer over ``standard_normal(out=...)``, one thread each."""
+        ours, theirs = normals_per_second(n)
+        return ours / theirs
+
+    track_stream_normals_per_second_vs_numpy.unit = "ratio"

@@ -29,7 +29,7 @@ import numpy as np
 from ._jit import jit
 from .geometry import riemannian_step_lanes
 from .landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
-from .network import accumulate_sample_lanes
+from .network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
 from .random import (
     PURPOSE_BALL,
     PURPOSE_DYNAMICS,
@@ -136,8 +136,10 @@ def _run_block(
     noise = np.empty((max(p, k) + 2, n))
     noise_w = noise[: p + 2]
     noise_a = noise[: k + 2]
-    z = np.empty((k * p, n))
-    coef = np.empty((k, n))
+    u2 = np.empty((p, n))
+    planar = np.empty((2 * k, n))
+    relu_w = np.empty((k, n))
+    sgd_work = np.empty((SGD_LANE_WORK_ROWS, n))
     work = np.empty((LANE_WORK_ROWS, n))
     lane_a = np.empty(n)
     lane_b = np.empty(n)
@@ -155,7 +157,6 @@ def _run_block(
     step = 0
     epochs = eta_w.shape[0]
     a_bound_sq = a_bound * a_bound
-    scale = 2.0 / batch if batch > 0 else 0.0
     for s in range(epochs):
         # without noise the gradient is taken at the iterate itself: no copy
         w_at = w if rho_w[s] <= 0.0 else w_eval
@@ -168,18 +169,8 @@ def _run_block(
             if batch == 0:
                 grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
             else:
-                grad_w[:] = 0.0
-                grad_a[:] = 0.0
-                for _b in range(batch):
-                    fill_normal_lanes(states, z, lane_state)
-                    accumulate_sample_lanes(z, w_at, a_at, w_star, a_star, coef, grad_w, grad_a,
-                                            lane_a, lane_b)
-                for i in range(p):
-                    for l in range(n):
-                        grad_w[i, l] *= scale
-                for j in range(k):
-                    for l in range(n):
-                        grad_a[j, l] *= scale
+                sgd_gradient_lanes(states, lane_state, w_at, a_at, w_star, a_star, batch, grad_w,
+                                   grad_a, u2, planar, relu_w, noise_w[:p], sgd_work)
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
             step += 1
 

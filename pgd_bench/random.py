@@ -208,8 +208,9 @@ def fill_normal(state, out):
 
     The one-lane case of :func:`fill_normal_lanes`, so both draw the same numbers.
     """
-    scratch = np.empty(STATE_WORDS, dtype=np.uint64)
-    fill_normal_lanes(state.reshape((STATE_WORDS, 1)), out.reshape((out.shape[0], 1)), scratch)
+    # with one lane the scratch may be the state itself: the loop keeps the state in registers
+    # and writes it back before and after each miss, in order
+    fill_normal_lanes(state.reshape((STATE_WORDS, 1)), out.reshape((out.shape[0], 1)), state)
 
 
 @jit(inline=True)
@@ -240,19 +241,23 @@ def fill_ball(state, radius, out, scratch):
         out[i] = radius * scratch[i]
 
 
+_ROWS_PER_TASK = 256  # rows per parallel work item: scratch is allocated once per item, not per row
+
+
 @jit(parallel=True)
 def _sample_rows(n, d, radius, seed, purpose):
     out = np.empty((n, d))
-    for i in numba.prange(n):
+    for task in numba.prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
         state = np.empty(STATE_WORDS, dtype=np.uint64)
-        stream_init(state, seed, i, purpose)
-        if purpose == PURPOSE_SPHERE:
-            fill_sphere(state, out[i])
-        elif purpose == PURPOSE_BALL:
-            scratch = np.empty(d + 2)
-            fill_ball(state, radius, out[i], scratch)
-        else:
-            fill_normal(state, out[i])
+        scratch = np.empty(d + 2)
+        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+            stream_init(state, seed, i, purpose)
+            if purpose == PURPOSE_SPHERE:
+                fill_sphere(state, out[i])
+            elif purpose == PURPOSE_BALL:
+                fill_ball(state, radius, out[i], scratch)
+            else:
+                fill_normal(state, out[i])
     return out
 
 

@@ -5,12 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import PURE_PYTHON
+import pgd_bench as pb
+from conftest import PURE_PYTHON, mc_size
 from pgd_bench.geometry import riemannian_step_lanes
 from pgd_bench.landscape import LANE_WORK_ROWS, arccos_kernel, grad_lanes, loss_lanes
-from pgd_bench.network import accumulate_sample_lanes
+from pgd_bench.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
 from pgd_bench.random import STATE_WORDS, fill_normal, fill_normal_lanes, stream_init
-from reference import big_g, loss as ref_loss, normals as ref_normals, sample_loss_grad as ref_sample_loss_grad
+from reference import big_g, loss as ref_loss, normals as ref_normals
 from strategies import unit_vectors, vectors
 
 
@@ -81,21 +82,57 @@ def test_loss_and_gradient_of_every_lane_match_the_one_point_reference(problem):
             assert grad_w[i, l] == pytest.approx(fd, abs=1e-5 * scale)
 
 
-@given(lane_problems(), st.integers(0, 2**32 - 1))
-def test_sample_gradient_of_every_lane_matches_the_reference(problem, seed):
-    w, a, w_star, a_star = problem
-    p, n = w.shape
-    k = a.shape[0]
-    Z = np.random.default_rng(seed).standard_normal((n, k, p))  # lane l's input is Z[l]
-    z = Z.reshape(n, k * p).T.copy()
-    grad_w = np.zeros_like(w)
-    grad_a = np.zeros_like(a)
-    accumulate_sample_lanes(z, w, a, w_star, a_star, np.empty((k, n)), grad_w, grad_a, np.empty(n), np.empty(n))
-    for l in range(n):
-        _, ref_w, ref_a = ref_sample_loss_grad(Z[l : l + 1], w[:, l], a[:, l], w_star, a_star)
-        # accumulate_sample_lanes adds the unscaled terms; the batch gradient of one sample is 2x that
-        np.testing.assert_allclose(2 * grad_w[:, l], ref_w, rtol=1e-10, atol=1e-10 * (1 + np.abs(ref_w).max()))
-        np.testing.assert_allclose(2 * grad_a[:, l], ref_a, rtol=1e-10, atol=1e-10 * (1 + np.abs(ref_a).max()))
+def _materialised_batch_gradients(rng, trials, batch, w, a, w_star, a_star):
+    """Batch gradients of ``trials`` independent batches with every input drawn in full."""
+    k, p = a.size, w.size
+    Z = rng.standard_normal((trials, batch, k, p))
+    pre = Z @ w  # (trials, batch, k)
+    r = np.maximum(pre, 0) @ a - np.maximum(Z @ w_star, 0) @ a_star  # (trials, batch)
+    grad_a = 2.0 / batch * np.einsum("tb,tbk->tk", r, np.maximum(pre, 0))
+    grad_w = 2.0 / batch * np.einsum("tb,tbk,tbkp->tp", r, (pre > 0) * a, Z)
+    return np.hstack([grad_w, grad_a])
+
+
+def _variance_and_its_standard_error(x):
+    centred = x - x.mean(axis=0)
+    var = (centred**2).mean(axis=0)
+    return var, np.sqrt(np.maximum((centred**4).mean(axis=0) - var**2, 0.0) / x.shape[0])
+
+
+@pytest.mark.parametrize("p,k,batch,aligned", [(6, 8, 3, False), (3, 2, 1, False), (5, 4, 2, True), (1, 3, 2, False)])
+def test_sgd_gradient_has_the_law_of_the_materialised_batch_gradient(p, k, batch, aligned):
+    rng = np.random.default_rng(p * 100 + k)
+    w_star = np.zeros(p)
+    w_star[0] = 1.0
+    a_star = rng.standard_normal(k)
+    a = rng.standard_normal(k)
+    # off the sphere, as perturbed SGD evaluates it; "aligned" is w along w*, where u2 = 0
+    w = 1.3 * w_star if aligned else rng.standard_normal(p) * 0.8
+    trials = mc_size(40_000)
+    states = np.empty((STATE_WORDS, trials), dtype=np.uint64)
+    one = np.empty(STATE_WORDS, dtype=np.uint64)
+    for l in range(trials):
+        stream_init(one, 99, l, 3)
+        states[:, l] = one
+    W = np.repeat(w[:, None], trials, axis=1)
+    A = np.repeat(a[:, None], trials, axis=1)
+    grad_w = np.empty((p, trials))
+    grad_a = np.empty((k, trials))
+    sgd_gradient_lanes(states, one, W, A, w_star, a_star, batch, grad_w, grad_a, np.empty((p, trials)),
+                       np.empty((2 * k, trials)), np.empty((k, trials)), np.empty((p, trials)),
+                       np.empty((SGD_LANE_WORK_ROWS, trials)))
+    ours = np.vstack([grad_w, grad_a]).T
+    reference = _materialised_batch_gradients(rng, trials, batch, w, a, w_star, a_star)
+    # both are unbiased estimates of the population gradient ...
+    population = np.concatenate(pb.population_grad(w, a, w_star, a_star))
+    for sample in (ours, reference):
+        se = sample.std(axis=0, ddof=1) / np.sqrt(trials)
+        assert np.all(np.abs(sample.mean(axis=0) - population) <= 6 * se + 1e-12)
+    # ... with the same variance along every coordinate and along random directions (covariances)
+    directions = np.vstack([np.eye(p + k), rng.standard_normal((8, p + k))])
+    var_ours, se_ours = _variance_and_its_standard_error(ours @ directions.T)
+    var_ref, se_ref = _variance_and_its_standard_error(reference @ directions.T)
+    assert np.all(np.abs(var_ours - var_ref) <= 6 * np.hypot(se_ours, se_ref) + 1e-12)
 
 
 @given(lane_problems(), st.floats(0.0, 5.0), st.floats(0.0, 5.0), st.integers(0, 2**32 - 1))

@@ -38,7 +38,6 @@ def riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, norm, a_sq):
     k = a.shape[0]
     for l in range(n):
         norm[l] = 0.0  # first w.grad_w, then ||x||^2
-        a_sq[l] = 0.0
     for i in range(p):
         for l in range(n):
             norm[l] += w[i, l] * grad_w[i, l]
@@ -52,9 +51,12 @@ def riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, norm, a_sq):
             norm[l] += w[i, l] * w[i, l]
     for l in range(n):
         norm[l] = np.sqrt(norm[l])
+        a_sq[l] = 1.0 / norm[l]  # borrowed for the reciprocal: one division per lane, not p
     for i in range(p):
         for l in range(n):
-            w[i, l] /= norm[l]
+            w[i, l] *= a_sq[l]
+    for l in range(n):
+        a_sq[l] = 0.0
     for j in range(k):
         for l in range(n):
             a[j, l] -= eta_a * grad_a[j, l]

@@ -8,7 +8,7 @@ per-thread state would make results depend on the thread count.
 
 xoshiro256++ (Blackman and Vigna, 2019) has period ``2**256 - 1``; streams seeded at hashed
 positions overlap with negligible probability. Normals use the ziggurat method (exact, one 64-bit draw
-for about 99% of normals); uniform points in a ball use the exact construction without a
+for about 97% of normals); uniform points in a ball use the exact construction without a
 power: the first ``d`` coordinates of a uniform point on ``S^(d+1)`` (MATH.md, "Geometry and
 noise").
 

@@ -6,7 +6,7 @@ lanes innermost, so LLVM compiles it to SIMD code that advances several trials p
 Each lane owns its random stream and no operation mixes lanes, so trial ``i``'s result depends only
 on ``(config, seed, i)``: not on the thread count, on which block or lane it lands in, nor on how
 trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are data: per-epoch arrays of
-step sizes and noise radii, a batch size (0 means the exact population gradient) and a noise law.
+step sizes and noise radii, a batch size (None means the exact population gradient; None schedules mean no noise) and a noise law.
 GD, SGD, P-GD and perturbed SGD, with or without annealing, are the same loop with different
 arrays.
 
@@ -89,6 +89,21 @@ def _perturb_lanes(states, lane_state, x, radius, law, out, noise, sq):
 
 
 @jit(inline=True)
+def _set_column(matrix, l, vector):
+    """``matrix[:, l] = vector`` as a loop: a slice assignment would compile a shape check and
+    its error message (several seconds of compile time for nothing: the shapes match)."""
+    for i in range(vector.shape[0]):
+        matrix[i, l] = vector[i]
+
+
+@jit(inline=True)
+def _set_row(matrix, row, source, l):
+    """``matrix[row] = source[:, l]`` as a loop (see :func:`_set_column`)."""
+    for i in range(source.shape[0]):
+        matrix[row, i] = source[i, l]
+
+
+@jit(inline=True)
 def _update_ball_entry(since, dist_sq, tol, step):
     """Per lane: the step at which the trial last entered the ``tol`` ball, or -1 if outside."""
     for l in range(since.shape[0]):
@@ -125,9 +140,9 @@ def _run_block(
         stream_init(lane_state, seed, trial, PURPOSE_BALL)
         fill_ball(lane_state, start_radius, a_start, ball_scratch)
         stream_init(lane_state, seed, trial, PURPOSE_DYNAMICS)
-        w[:, l] = w_start
-        a[:, l] = a_start
-        states[:, l] = lane_state
+        _set_column(w, l, w_start)
+        _set_column(a, l, a_start)
+        _set_column(states, l, lane_state)
 
     grad_w = np.empty((p, n))
     grad_a = np.empty((k, n))
@@ -158,15 +173,25 @@ def _run_block(
     epochs = eta_w.shape[0]
     a_bound_sq = a_bound * a_bound
     for s in range(epochs):
-        # without noise the gradient is taken at the iterate itself: no copy
-        w_at = w if rho_w[s] <= 0.0 else w_eval
-        a_at = a if rho_a[s] <= 0.0 else a_eval
-        for _ in range(iterations):
+        # without noise the gradient is taken at the iterate itself: no copy. A schedule of None
+        # (no noise at all) or a batch of None (population gradient) is a type, not a value, so
+        # Numba compiles that variant without the code it never runs: a smaller, faster compile
+        w_at = w
+        a_at = a
+        if rho_w is not None:
             if rho_w[s] > 0.0:
-                _perturb_lanes(states, lane_state, w, rho_w[s], noise_law, w_eval, noise_w, lane_a)
+                w_at = w_eval
+        if rho_a is not None:
             if rho_a[s] > 0.0:
-                _perturb_lanes(states, lane_state, a, rho_a[s], noise_law, a_eval, noise_a, lane_a)
-            if batch == 0:
+                a_at = a_eval
+        for _ in range(iterations):
+            if rho_w is not None:
+                if rho_w[s] > 0.0:
+                    _perturb_lanes(states, lane_state, w, rho_w[s], noise_law, w_eval, noise_w, lane_a)
+            if rho_a is not None:
+                if rho_a[s] > 0.0:
+                    _perturb_lanes(states, lane_state, a, rho_a[s], noise_law, a_eval, noise_a, lane_a)
+            if batch is None:
                 grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(states, lane_state, w_at, a_at, w_star, a_star, batch, grad_w,
@@ -185,12 +210,12 @@ def _run_block(
                             diverged_at[l] = step
                             running -= 1
                             if l < count:
-                                out_w[row0 + l] = w[:, l]
-                                out_a[row0 + l] = a[:, l]
+                                _set_row(out_w, row0 + l, w, l)
+                                _set_row(out_a, row0 + l, a, l)
                         # parked at the teacher, a fixed point of noise-free steps, so that it
                         # costs nothing more (with noise it may trip again: counted once)
-                        w[:, l] = w_star
-                        a[:, l] = a_star
+                        _set_column(w, l, w_star)
+                        _set_column(a, l, a_star)
                 if running == 0:
                     break
 
@@ -230,8 +255,8 @@ def _run_block(
             out_stop[row] = diverged_at[l]
             out_entered[row] = -1
             continue
-        out_w[row] = w[:, l]
-        out_a[row] = a[:, l]
+        _set_row(out_w, row, w, l)
+        _set_row(out_a, row, a, l)
         out_stop[row] = step
         if global_since[l] >= 0:
             out_outcome[row] = OUTCOME_GLOBAL

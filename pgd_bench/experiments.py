@@ -378,10 +378,15 @@ def _kernel_args(config: RunConfig):
     w_star, a_star = config.teacher_arrays()
     w_bar, a_bar = spurious_optimum(w_star, a_star)
     sched = config.schedules()
+    # None, not zeros, for "no noise" and "population gradient": the engine is then compiled
+    # without that code (see engine._run_block)
+    rho_w = sched["rho_w"] if np.any(sched["rho_w"] > 0) else None
+    rho_a = sched["rho_a"] if np.any(sched["rho_a"] > 0) else None
+    batch = config.batch if config.batch > 0 else None
     return (
         np.uint64(config.seed), w_star, a_star, w_bar, a_bar, config.resolved_start_radius(),
-        sched["eta_w"], sched["eta_a"], sched["rho_w"], sched["rho_a"], config.iterations,
-        config.batch, NOISE_LAWS.index(config.noise_law), config.tol, config.a_bound, config.checkpoints(),
+        sched["eta_w"], sched["eta_a"], rho_w, rho_a, config.iterations,
+        batch, NOISE_LAWS.index(config.noise_law), config.tol, config.a_bound, config.checkpoints(),
     )
 
 

@@ -35,34 +35,36 @@ SAMPLE_BLOCK = 64  # samples handled side by side (as SIMD lanes) by :func:`accu
 
 
 @jit(inline=True)
-def accumulate_samples(Z, start, stop, w, a, w_star, a_star, zt, relu_w, work, grad_w, grad_a):
-    """Add the unscaled gradient terms of samples ``start .. stop - 1`` of ``Z`` (at most 64).
+def accumulate_samples(Z, start, stop, w, a, w_star, a_star, zt, relu_w, acc):
+    """Add the unscaled terms of samples ``start .. stop - 1`` of ``Z`` (at most 64) into ``acc``.
 
     ``Z`` holds one flattened sample per row: shape ``(n, k p)``, entry ``j p + i`` of a row is
-    ``z[j, i]``. For each sample ``z`` (shape ``(k, p)``) with ``r = f(w, a, z) - f(w*, a*, z)``, adds
-    ``r relu(z w)`` to ``grad_a`` and ``r sum_j a_j 1[z_j.w > 0] z_j`` to ``grad_w``; the caller
-    scales by ``2/B``. The samples are first copied into ``zt`` (``(k p, SAMPLE_BLOCK)``) as lanes,
-    one per column, so that every loop after the copy runs over samples innermost and compiles to
-    SIMD code; ``relu_w`` (``(k, SAMPLE_BLOCK)``) and ``work`` (``(3, SAMPLE_BLOCK)``) are scratch.
+    ``z[j, i]``. For each sample ``z`` with ``r = f(w, a, z) - f(w*, a*, z)``, the terms are
+    ``r^2`` (loss), ``z_j.w`` (guard), ``r relu(z_j.w)`` (``grad_a``) and
+    ``r a_j 1[z_j.w > 0] z[j, i]`` (``grad_w``, per entry of ``z``).
 
-    Returns
-    -------
-    (sum of r^2, guard)
-        ``guard``, the sum of every ``z_j . w``, is non-finite whenever ``Z`` holds a NaN or inf
-        (even where ``w_i = 0``, since ``inf * 0`` is NaN), which relu could hide from the loss;
-        so validating a large stored batch needs no separate pass over it.
+    The samples are copied into ``zt`` (``(k p + 2, SAMPLE_BLOCK)``) as lanes, one per column, and
+    every loop then runs over samples innermost: SIMD code. ``acc`` (``(2 + k + k p,
+    SAMPLE_BLOCK)``) keeps a running sum per lane (rows: loss, guard, grad_a, grad_w per entry),
+    so no sum crosses lanes here and IEEE arithmetic still vectorises; the caller folds the lanes
+    at the end, in a fixed order. ``zt`` has two spare rows and ``relu_w`` (``(k, SAMPLE_BLOCK)``)
+    is scratch.
+
+    The guard is non-finite whenever ``Z`` holds a NaN or inf (even where ``w_i = 0``, since
+    ``inf * 0`` is NaN), which relu could hide from the loss; so validating a large stored batch
+    needs no separate pass over it.
     """
     k, p = a.shape[0], w.shape[0]
     lanes = stop - start
-    residual = work[0]
-    teacher = work[1]
-    guard = work[2]
+    loss = acc[0]
+    guard = acc[1]
     for l in range(lanes):  # indexed in full, not through a view Z[b]: no reference counting
         for r in range(k * p):
             zt[r, l] = Z[start + l, r]
+    residual = zt[k * p]  # one spare row
+    teacher = zt[k * p + 1]
     for l in range(lanes):
         residual[l] = 0.0
-        guard[l] = 0.0
     for j in range(k):
         for l in range(lanes):
             relu_w[j, l] = 0.0  # z_j . w, then its relu
@@ -82,26 +84,20 @@ def accumulate_samples(Z, start, stop, w, a, w_star, a_star, zt, relu_w, work, g
             relu = max(pre, 0.0)
             relu_w[j, l] = relu
             residual[l] += a_j * relu - s_j * max(teacher[l], 0.0)
-    loss = 0.0
-    guard_sum = 0.0
     for l in range(lanes):
-        loss += residual[l] * residual[l]
-        guard_sum += guard[l]
+        loss[l] += residual[l] * residual[l]
     for j in range(k):
-        acc = 0.0
         a_j = a[j]
+        grad_a = acc[2 + j]
         for l in range(lanes):
-            acc += residual[l] * relu_w[j, l]
+            grad_a[l] += residual[l] * relu_w[j, l]
             relu_w[j, l] = residual[l] * a_j if relu_w[j, l] > 0.0 else 0.0  # now the coefficient
-        grad_a[j] += acc
     for j in range(k):
         for i in range(p):
             row = j * p + i
-            acc = 0.0
+            grad_w = acc[2 + k + row]
             for l in range(lanes):
-                acc += relu_w[j, l] * zt[row, l]
-            grad_w[i] += acc
-    return loss, guard_sum
+                grad_w[l] += relu_w[j, l] * zt[row, l]
 
 
 SGD_LANE_WORK_ROWS = 8  # rows of the ``work`` array of :func:`sgd_gradient_lanes`
@@ -232,30 +228,30 @@ def _loss_grad_batch(Z, w, a, w_star, a_star):
     n, k, p = Z.shape
     Z_rows = Z.reshape((n, k * p))
     n_chunks = (n + REDUCTION_CHUNK - 1) // REDUCTION_CHUNK
-    partial = np.zeros((n_chunks, 2 + p + k))  # per chunk: loss, guard, grad_w, grad_a
+    partial = np.zeros((n_chunks, 2 + k + k * p))  # per chunk: loss, guard, grad_a, grad_w per entry
     for c in numba.prange(n_chunks):
-        row = partial[c]
-        grad_w = row[2 : 2 + p]
-        grad_a = row[2 + p :]
-        zt = np.empty((k * p, SAMPLE_BLOCK))
+        zt = np.empty((k * p + 2, SAMPLE_BLOCK))
         relu_w = np.empty((k, SAMPLE_BLOCK))
-        work = np.empty((3, SAMPLE_BLOCK))
-        loss = 0.0
-        guard = 0.0
+        acc = np.zeros((2 + k + k * p, SAMPLE_BLOCK))
         stop = min(n, (c + 1) * REDUCTION_CHUNK)
         for b in range(c * REDUCTION_CHUNK, stop, SAMPLE_BLOCK):
-            sq, g = accumulate_samples(Z_rows, b, min(stop, b + SAMPLE_BLOCK), w, a, w_star, a_star, zt,
-                                       relu_w, work, grad_w, grad_a)
-            loss += sq
-            guard += g
-        row[0] = loss
-        row[1] = guard
-    total = np.zeros(2 + p + k)
+            accumulate_samples(Z_rows, b, min(stop, b + SAMPLE_BLOCK), w, a, w_star, a_star, zt,
+                               relu_w, acc)
+        for f in range(acc.shape[0]):  # lanes in a fixed order
+            total = 0.0
+            for l in range(SAMPLE_BLOCK):
+                total += acc[f, l]
+            partial[c, f] = total
+    total = np.zeros(2 + k + k * p)
     for c in range(n_chunks):  # fixed order: identical bits whatever the thread count
-        for i in range(2 + p + k):
-            total[i] += partial[c, i]
+        for f in range(total.shape[0]):
+            total[f] += partial[c, f]
+    grad_w = np.zeros(p)
+    for j in range(k):
+        for i in range(p):
+            grad_w[i] += total[2 + k + j * p + i]
     scale = 1.0 / n
-    return total[0] * scale, total[2 : 2 + p] * (2.0 * scale), total[2 + p :] * (2.0 * scale), total[1]
+    return total[0] * scale, grad_w * (2.0 * scale), total[2 : 2 + k] * (2.0 * scale), total[1]
 
 
 def _reject_nonfinite_batch(Z, result) -> None:

@@ -50,6 +50,16 @@ def test_same_bits_with_one_and_two_threads(algorithm):
     assert len(hashes) == 1
 
 
+def test_a_fresh_compilation_and_the_cache_give_the_same_bits(tmp_path):
+    # a process that compiles the engine and one that loads it from the cache must agree: with
+    # fastmath they did not (LLVM's rewrites depend on how the code was optimised)
+    args = ["run", "--algorithm", "psgd", *SMALL, "--json"]
+    cached = run_cli(args)
+    fresh = run_cli(args, env={"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert cached.returncode == 0 and fresh.returncode == 0, cached.stderr + fresh.stderr
+    assert json.loads(fresh.stdout)["final_state_sha256"] == json.loads(cached.stdout)["final_state_sha256"]
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [

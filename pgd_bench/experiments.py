@@ -380,8 +380,10 @@ def _kernel_args(config: RunConfig):
     sched = config.schedules()
     # None, not zeros, for "no noise" and "population gradient": the engine is then compiled
     # without that code (see engine._run_block)
-    rho_w = sched["rho_w"] if np.any(sched["rho_w"] > 0) else None
-    rho_a = sched["rho_a"] if np.any(sched["rho_a"] > 0) else None
+    # (both or neither, so that noise on w only or a only shares the compiled variant of both)
+    noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
+    rho_w = sched["rho_w"] if noisy else None
+    rho_a = sched["rho_a"] if noisy else None
     batch = config.batch if config.batch > 0 else None
     return (
         np.uint64(config.seed), w_star, a_star, w_bar, a_bar, config.resolved_start_radius(),

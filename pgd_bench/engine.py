@@ -104,6 +104,15 @@ def _set_row(matrix, row, source, l):
 
 
 @jit(inline=True)
+def _diverged(norm, a_sq, a_bound_sq):
+    """Whether a step left a lane with a non-finite value or ``||a||`` past its bound.
+
+    NaN fails both comparisons, so this also catches non-finite values.
+    """
+    return not (norm < np.inf and a_sq <= a_bound_sq)
+
+
+@jit(inline=True)
 def _update_ball_entry(since, dist_sq, tol, step):
     """Per lane: the step at which the trial last entered the ``tol`` ball, or -1 if outside."""
     for l in range(since.shape[0]):
@@ -199,13 +208,12 @@ def _run_block(
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
             step += 1
 
-            # NaN fails both comparisons, so this also catches non-finite values
             fresh = 0
             for l in range(n):
-                fresh += not (lane_a[l] < np.inf and lane_b[l] <= a_bound_sq)
+                fresh += _diverged(lane_a[l], lane_b[l], a_bound_sq)
             if fresh > 0:
                 for l in range(n):
-                    if not (lane_a[l] < np.inf and lane_b[l] <= a_bound_sq):
+                    if _diverged(lane_a[l], lane_b[l], a_bound_sq):
                         if diverged_at[l] < 0:
                             diverged_at[l] = step
                             running -= 1

@@ -7,13 +7,13 @@ Why these flags:
 
 * ``cache=True``: the command-line tool starts in well under a second once the cache is warm.
 * No ``fastmath``: IEEE semantics, so LLVM may not contract multiply-adds, reassociate sums or
-  use approximate reciprocals. Those rewrites are decided per compilation, and the engine's code
-  is optimised once on its own and again once inlined into the parallel driver: with them, a
+  use approximate reciprocals. Those rewrites are decided per compilation, and a kernel called
+  from another is optimised once on its own and again once linked into its caller: with them, a
   process that compiled the engine and one that loaded it from the cache gave different bits for
-  the same seed (measured: SGD final states differing by 1e-13). Without them every compilation
-  computes the same values, and NaN and inf stay visible for divergence detection. The loops over
-  trials vectorise anyway: they carry no reduction across lanes. The cost, measured side by side:
-  about 10-15% on GD and P-GD.
+  the same seed (measured: SGD final states differing by 1e-13, when a ``prange`` driver called
+  the engine). Without them every compilation computes the same values, and NaN and inf stay
+  visible for divergence detection. The loops over trials vectorise anyway: they carry no
+  reduction across lanes. The cost, measured side by side: about 10-15% on GD and P-GD.
 * ``error_model="numpy"``: division by zero gives inf/NaN (then detected) instead of raising
   inside a parallel loop.
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 
 
-def jit(func=None, *, parallel: bool = False, inline: bool = False):
+def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool = False):
     """Compile ``func`` with the package-wide Numba options.
 
     Parameters
@@ -38,8 +38,15 @@ def jit(func=None, *, parallel: bool = False, inline: bool = False):
         Whether ``numba.prange`` loops in ``func`` run in parallel.
     inline : bool, default False
         Inline ``func`` into its compiled callers at the Numba IR level. Used for the small
-        kernels called every iteration: a non-inlined call passes each array as a struct and
-        wraps it in reference-count updates, which cost more than the arithmetic of these kernels.
+        kernels that take arrays and run every iteration: a non-inlined call passes each array
+        as a struct and wraps it in reference-count updates, which cost more than the arithmetic
+        of these kernels. Not for helpers that take and return only scalars (the random
+        generator's step, ``arccos_kernel``): LLVM inlines those itself, and IR inlining copies
+        the callee's IR at every call site (measured: 35 -> 27 s of cold compile for the
+        perturbed-SGD engine without it, the same speed).
+    nogil : bool, default False
+        Release the GIL while ``func`` runs, so that Python threads can run it side by side (the
+        trial engine's blocks: see :mod:`pgd_bench.engine`).
     """
 
     def decorate(f):
@@ -48,6 +55,7 @@ def jit(func=None, *, parallel: bool = False, inline: bool = False):
             fastmath=False,
             error_model="numpy",
             parallel=parallel,
+            nogil=nogil,
             inline="always" if inline else "never",
         )(f)
 

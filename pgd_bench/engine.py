@@ -1,12 +1,13 @@
 """The parallel trial driver: every algorithm, every schedule, one compiled loop.
 
-``prange`` runs over blocks of ``LANES`` trials. A block holds its trials side by side, one per
+Threads run blocks of ``LANES`` trials (one compiled call per block, without the GIL). A block holds its trials side by side, one per
 column (structure of arrays: ``w`` is ``(p, LANES)``), and every arithmetic loop runs over the
 lanes innermost, so LLVM compiles it to SIMD code that advances several trials per instruction.
 Each lane owns its random stream and no operation mixes lanes, so trial ``i``'s result depends only
 on ``(config, seed, i)``: not on the thread count, on which block or lane it lands in, nor on how
 trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are data: per-epoch arrays of
-step sizes and noise radii, a batch size (None means the exact population gradient; None schedules mean no noise) and a noise law.
+step sizes and noise radii, a batch size (None means the exact population gradient; None
+schedules mean no noise) and a noise law.
 GD, SGD, P-GD and perturbed SGD, with or without annealing, are the same loop with different
 arrays.
 
@@ -23,7 +24,6 @@ it costs nothing more; it is counted, never dropped. A block stops when all its 
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ._jit import jit
@@ -36,6 +36,7 @@ from .random import (
     PURPOSE_SPHERE,
     STATE_WORDS,
     fill_ball,
+    fill_ball_lanes,
     fill_normal_lanes,
     fill_sphere,
     stream_init,
@@ -58,34 +59,26 @@ LANES = 64  # trials per block: a power of two, so every lane runs the same (SIM
 
 
 @jit(inline=True)
-def _perturb_lanes(states, lane_state, x, radius, law, out, noise, sq):
+def _perturb_lanes(states, lane_state, x, radius, law, out, noise, scale):
     """``out = x + noise`` in every lane: uniform in the ball of ``radius``, or Gaussian.
 
-    ``noise`` is scratch of shape ``(d + 2, n)``, ``sq`` of length ``n``, ``lane_state`` as in
-    :func:`~pgd_bench.random.fill_normal_lanes`. The ball point is the
-    first ``d`` coordinates of a uniform point on ``S^(d+1)`` (MATH.md), drawn from each lane's
-    own stream exactly as :func:`~pgd_bench.random.fill_ball` draws it. A Gaussian with
-    per-coordinate variance ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``,
-    that of the ball.
+    ``noise`` is scratch of shape ``(d + 2, n)``, ``scale`` of length ``n``, ``lane_state`` as in
+    :func:`~pgd_bench.random.fill_normal_lanes`. The ball law is
+    :func:`~pgd_bench.random.fill_ball_lanes`. A Gaussian with per-coordinate variance
+    ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``, that of the ball.
     """
     d, n = x.shape
     if law == NOISE_BALL:
-        fill_normal_lanes(states, noise, lane_state)
-        for l in range(n):
-            sq[l] = 0.0
-        for i in range(d + 2):
-            for l in range(n):
-                sq[l] += noise[i, l] * noise[i, l]
-        for l in range(n):
-            sq[l] = radius / np.sqrt(sq[l])
+        fill_ball_lanes(states, radius, noise[:d], noise, lane_state, scale)
     else:
         fill_normal_lanes(states, noise[:d], lane_state)
         sigma = radius / np.sqrt(d + 2.0)
-        for l in range(n):
-            sq[l] = sigma
+        for i in range(d):
+            for l in range(n):
+                noise[i, l] *= sigma
     for i in range(d):
         for l in range(n):
-            out[i, l] = x[i, l] + noise[i, l] * sq[l]
+            out[i, l] = x[i, l] + noise[i, l]
 
 
 @jit(inline=True)
@@ -103,7 +96,7 @@ def _set_row(matrix, row, source, l):
         matrix[row, i] = source[i, l]
 
 
-@jit(inline=True)
+@jit
 def _diverged(norm, a_sq, a_bound_sq):
     """Whether a step left a lane with a non-finite value or ``||a||`` past its bound.
 
@@ -120,7 +113,7 @@ def _update_ball_entry(since, dist_sq, tol, step):
         since[l] = (since[l] if since[l] >= 0 else step) if inside else -1
 
 
-@jit
+@jit(nogil=True)
 def _run_block(
     first_trial, count, row0, seed, w_star, a_star, w_bar, a_bar, start_radius,
     eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound, checkpoints,
@@ -302,19 +295,32 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row
         row[3] = work[2, l]
 
 
-@jit(parallel=True)
-def run_trials_kernel(
+def run_trials(
     first_trial, seed, w_star, a_star, w_bar, a_bar, start_radius,
     eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
-    checkpoints, out_w, out_a, out_outcome, out_stop, out_entered, out_records,
+    checkpoints, out_w, out_a, out_outcome, out_stop, out_entered, out_records, executor=None,
 ):
-    """Run trials ``first_trial .. first_trial + len(out_w) - 1`` in parallel, one output row each."""
+    """Run trials ``first_trial .. first_trial + len(out_w) - 1``, one output row each.
+
+    Blocks of ``LANES`` trials go to ``executor``'s threads (a
+    :class:`concurrent.futures.Executor`), or run in this thread when it is None. The block kernel
+    releases the GIL, so Python threads run blocks side by side. Threads here rather than a
+    Numba ``prange`` driver because Numba links the kernel into such a driver and optimises it a
+    second time: 14 of a cold start's 35 seconds of compilation, for nothing.
+    """
     n = out_w.shape[0]
-    n_blocks = (n + LANES - 1) // LANES
-    for b in numba.prange(n_blocks):
-        row0 = b * LANES
+
+    def run_block(row0):
         _run_block(
             first_trial + row0, min(LANES, n - row0), row0, seed, w_star, a_star, w_bar, a_bar,
             start_radius, eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
             checkpoints, out_w, out_a, out_outcome, out_stop, out_entered, out_records,
         )
+
+    block_rows = range(0, n, LANES)
+    if executor is None:
+        for row0 in block_rows:
+            run_block(row0)
+        return
+    for future in [executor.submit(run_block, row0) for row0 in block_rows]:
+        future.result()

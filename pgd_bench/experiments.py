@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ import numba
 import numpy as np
 
 from ._validate import as_float, as_int, as_seed, as_vector
-from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials_kernel
+from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
 from .landscape import spurious_optimum
 from .stats import wilson_interval
 
@@ -400,7 +401,7 @@ def warm_up(config: RunConfig) -> None:
 
 
 def default_chunk_size(trials: int) -> int:
-    """Trials per kernel call: about 1/20 of the run, in whole blocks, two blocks per thread at least.
+    """Trials per engine call: about 1/20 of the run, in whole blocks, two blocks per thread at least.
 
     The engine runs blocks of ``LANES`` trials, one block per thread at a time, so a chunk smaller
     than ``LANES`` times the thread count would leave threads idle.
@@ -424,7 +425,7 @@ def run(
     config : RunConfig
         From :func:`resolve_config`.
     chunk_size : int, optional
-        Trials per call of the parallel kernel (for progress reports and Ctrl-C). Results do not
+        Trials per engine call (for progress reports and Ctrl-C). Results do not
         depend on it. Default: :func:`default_chunk_size`.
     progress : callable, optional
         Called as ``progress(done, total)`` after each chunk.
@@ -449,13 +450,21 @@ def run(
     if chunk_size is None:
         chunk_size = default_chunk_size(n)
     chunk_size = as_int("chunk_size", chunk_size, minimum=1)
+    threads = numba.get_num_threads()
+    executor = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
     start = time.perf_counter()
-    for first in range(0, n, chunk_size):
-        last = min(n, first + chunk_size)
-        run_trials_kernel(first, *args, w[first:last], a[first:last], outcome[first:last],
-                          stop[first:last], entered[first:last], records[first:last])
-        if progress is not None:
-            progress(last, n)
+    try:
+        for first in range(0, n, chunk_size):
+            last = min(n, first + chunk_size)
+            run_trials(first, *args, w[first:last], a[first:last], outcome[first:last],
+                       stop[first:last], entered[first:last], records[first:last],
+                       executor=executor)
+            if progress is not None:
+                progress(last, n)
+    finally:
+        if executor is not None:
+            # on Ctrl-C: drop the blocks not started, wait only for those running (milliseconds)
+            executor.shutdown(wait=True, cancel_futures=True)
     seconds = time.perf_counter() - start
     return RunResult(config, w, a, outcome, stop, entered, checkpoints, records, seconds)
 

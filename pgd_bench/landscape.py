@@ -50,7 +50,7 @@ _QS3 = -6.88283971605453293030e-01
 _QS4 = 7.70381505559019352791e-02
 
 
-@jit(inline=True)
+@jit
 def arccos_kernel(x):
     """``arccos(x)`` for ``x`` in [-1, 1], branch-free, within a few ulp of ``np.arccos``.
 

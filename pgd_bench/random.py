@@ -38,13 +38,14 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _INV_2_53 = 1.0 / 9007199254740992.0
+_INV_2_52 = 2.0 * _INV_2_53
 
 ZIGGURAT_LAYERS = 128
 ZIGGURAT_R = 3.442619855899  # start of the tail
 ZIGGURAT_V = 9.91256303526217e-3  # area of each layer
 
 
-@jit(inline=True)
+@jit
 def _mix64(z):
     """splitmix64 finaliser: a bijective avalanche hash of one ``uint64``."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
@@ -52,7 +53,7 @@ def _mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@jit(inline=True)
+@jit
 def _rotl(x, r):
     return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
 
@@ -70,7 +71,7 @@ def stream_init(state, seed, trial, purpose):
         state[0] = np.uint64(1)  # the all-zero state is xoshiro's one fixed point
 
 
-@jit(inline=True)
+@jit
 def _xoshiro(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four scalars: ``(result, s0, s1, s2, s3)``.
 
@@ -133,14 +134,16 @@ def _normal_slow_path(state, u, i):
     return x, f1 + next_uniform(state) * (f0 - f1) < 1.0
 
 
-@jit(inline=True)
+@jit
 def _ziggurat_fast(bits):
     """The ziggurat's fast path for one 64-bit draw: ``(value, u, layer, accepted)``.
 
     The layer comes from the low 7 bits and the uniform ``u`` in (-1, 1) from the high 53 bits of
     the same draw, so the two are independent. About 97% of draws are accepted here.
     """
-    u = 2.0 * (np.float64(np.int64(bits >> np.uint64(11))) * _INV_2_53) - 1.0  # < 2**53: exact as int64
+    # 2 m / 2**53 - 1 for the 53-bit m (exact as int64); scaling by a power of two is exact, so one
+    # multiply by 2**-52 gives the same bits as two, and LLVM may not merge them under IEEE rules
+    u = np.float64(np.int64(bits >> np.uint64(11))) * _INV_2_52 - 1.0
     i = np.int64(bits & np.uint64(ZIGGURAT_LAYERS - 1))
     return u * _ZIG_X[i], u, i, abs(u) < _ZIG_RATIO[i]
 
@@ -229,16 +232,40 @@ def fill_sphere(state, out):
 
 
 @jit(inline=True)
+def fill_ball_lanes(states, radius, out, scratch, lane_state, scale):
+    """Fill ``out`` (shape ``(d, n)``) with uniform points in the ball of ``radius``, column ``l``
+    from stream ``l``.
+
+    The exact construction without a power (MATH.md): the first ``d`` coordinates of a uniform
+    point on ``S^(d+1)``, that is ``d + 2`` normals scaled by ``radius / ||z||``. ``scratch`` has
+    shape ``(d + 2, n)`` and may hold ``out`` as its first ``d`` rows; ``scale`` is scratch of
+    length ``n``; ``states`` and ``lane_state`` as in :func:`fill_normal_lanes`. ``||z|| = 0`` has
+    probability below ``2**-150`` and would give NaN, never a silent zero.
+    """
+    d, n = out.shape
+    fill_normal_lanes(states, scratch, lane_state)
+    for l in range(n):
+        scale[l] = 0.0
+    for i in range(d + 2):
+        for l in range(n):
+            scale[l] += scratch[i, l] * scratch[i, l]
+    for l in range(n):
+        scale[l] = radius / np.sqrt(scale[l])
+    for i in range(d):
+        for l in range(n):
+            out[i, l] = scratch[i, l] * scale[l]
+
+
+@jit(inline=True)
 def fill_ball(state, radius, out, scratch):
     """Fill ``out`` (length ``d``) with a uniform point in the ball of ``radius``.
 
-    ``scratch`` must have length ``d + 2``: a uniform point on ``S^(d+1)`` is drawn there and its
-    first ``d`` coordinates, scaled by ``radius``, are uniform in ``B^d(radius)``.
+    The one-lane case of :func:`fill_ball_lanes` (so both draw the same points); ``scratch``
+    must have length ``d + 2``.
     """
     d = out.shape[0]
-    fill_sphere(state, scratch)
-    for i in range(d):
-        out[i] = radius * scratch[i]
+    fill_ball_lanes(state.reshape((STATE_WORDS, 1)), radius, out.reshape((d, 1)),
+                    scratch.reshape((d + 2, 1)), state, np.empty(1))
 
 
 _ROWS_PER_TASK = 256  # rows per parallel work item: scratch is allocated once per item, not per row

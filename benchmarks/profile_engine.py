@@ -1,0 +1,112 @@
+"""Where an engine step's time goes, on one thread: ``python benchmarks/profile_engine.py``.
+
+For each algorithm it prints the time per trial-step, the part of it spent drawing normals (the
+normals one step draws, times the time per normal measured on the engine's own 64-lane sampler
+in the same run), and the rest (gradient, step, projection, bookkeeping). Then how two threads
+scale against one. These are the figures the README's "what limits each ratio" rests on.
+
+Medians of several runs; the machine's speed drifts by 20-30% within minutes, so read the
+shares, not the third digit.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+P, K, BATCH = 6, 8, 4
+NORMALS_PER_STEP = {  # MATH.md / engine.py: ball noise is d + 2 normals; SGD 2k per sample + p
+    "gd": 0,
+    "pgd": (P + 2) + (K + 2),
+    "sgd": 2 * K * BATCH + P,
+    "psgd": (P + 2) + (K + 2) + 2 * K * BATCH + P,
+}
+
+
+def _step_ns(algorithm, trials=512, steps=400, repeats=5):
+    from peers import pgd_bench_seconds
+
+    pgd_bench_seconds(algorithm, 64, 2)  # compile or load from cache
+    times = []
+    for _ in range(repeats):
+        seconds, trial_steps = pgd_bench_seconds(algorithm, trials, steps)
+        times.append(seconds / trial_steps * 1e9)
+    return statistics.median(times)
+
+
+def _normal_ns(rows=64, repeats=5):
+    """Nanoseconds per normal of the engine's sampler: ``fill_normal_lanes`` on 64 lanes."""
+    import numba
+
+    from pgd_bench.engine import LANES
+    from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init
+
+    @numba.njit
+    def draw(states, out, lane_state, times):
+        for _ in range(times):
+            fill_normal_lanes(states, out, lane_state)
+
+    states = np.empty((STATE_WORDS, LANES), dtype=np.uint64)
+    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
+    for l in range(LANES):
+        stream_init(lane_state, 0, l, 3)
+        states[:, l] = lane_state
+    out = np.empty((rows, LANES))
+    draw(states, out, lane_state, 1)
+    times = 2000
+    results = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        draw(states, out, lane_state, times)
+        results.append((time.perf_counter() - start) / (times * rows * LANES) * 1e9)
+    return statistics.median(results)
+
+
+def _one_thread_table():
+    normal = _normal_ns()
+    print(f"normals: {normal:.2f} ns each (engine sampler, 64 lanes, one thread)")
+    print(f"{'algorithm':<10}{'ns/step':>9}{'normals':>9}{'normal ns':>11}{'share':>7}{'rest ns':>9}")
+    for algorithm, count in NORMALS_PER_STEP.items():
+        step = _step_ns(algorithm)
+        drawing = count * normal
+        print(f"{algorithm:<10}{step:>9.1f}{count:>9d}{drawing:>11.1f}{drawing / step:>7.0%}"
+              f"{step - drawing:>9.1f}", flush=True)
+
+
+def _throughput(threads):
+    """Trial-steps per second of GD and P-GD with ``threads`` threads, in a fresh process."""
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); from peers import pgd_bench_seconds\n"
+        "import statistics\n"
+        "for alg in ('gd', 'pgd'):\n"
+        "    pgd_bench_seconds(alg, 64, 2)\n"
+        "    r = [1.0 / (lambda s: s[0] / s[1])(pgd_bench_seconds(alg, 1024, 400)) for _ in range(5)]\n"
+        "    print(alg, statistics.median(r))\n"
+    )
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
+
+
+def main():
+    if os.environ.get("NUMBA_NUM_THREADS") != "1":
+        # the table is per thread: rerun this script itself on one thread
+        env = dict(os.environ, NUMBA_NUM_THREADS="1")
+        subprocess.run([sys.executable, __file__], env=env, check=True)
+        one, two = _throughput(1), _throughput(2)
+        for algorithm in one:
+            print(f"{algorithm}: two threads give {two[algorithm] / one[algorithm]:.2f}x one thread")
+        return 0
+    _one_thread_table()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(main())

@@ -39,14 +39,14 @@ def _step_ns(algorithm, trials=512, steps=400, repeats=5):
     return statistics.median(times)
 
 
-def _normal_ns(rows=64, repeats=5):
-    """Nanoseconds per normal of the engine's sampler: ``fill_normal_lanes`` on 64 lanes."""
-    import numba
-
+def _normal_ns(rows=P + 2, repeats=5):
+    """Nanoseconds per normal of the engine's sampler: ``fill_normal_lanes`` on ``LANES`` lanes,
+    ``rows`` normals per lane per call, as the engine draws them."""
+    from pgd_bench._jit import jit
     from pgd_bench.engine import LANES
     from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init
 
-    @numba.njit
+    @jit
     def draw(states, out, lane_state, times):
         for _ in range(times):
             fill_normal_lanes(states, out, lane_state)
@@ -58,7 +58,7 @@ def _normal_ns(rows=64, repeats=5):
         states[:, l] = lane_state
     out = np.empty((rows, LANES))
     draw(states, out, lane_state, 1)
-    times = 2000
+    times = 20000
     results = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -69,7 +69,7 @@ def _normal_ns(rows=64, repeats=5):
 
 def _one_thread_table():
     normal = _normal_ns()
-    print(f"normals: {normal:.2f} ns each (engine sampler, 64 lanes, one thread)")
+    print(f"normals: {normal:.2f} ns each (the engine's sampler, 64 lanes, one thread)")
     print(f"{'algorithm':<10}{'ns/step':>9}{'normals':>9}{'normal ns':>11}{'share':>7}{'rest ns':>9}")
     for algorithm, count in NORMALS_PER_STEP.items():
         step = _step_ns(algorithm)

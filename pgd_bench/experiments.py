@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from ._validate import as_float, as_int, as_seed, as_vector
-from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
+from .engine import NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
 from .landscape import spurious_optimum
 from .stats import wilson_interval
 
@@ -400,15 +400,17 @@ def warm_up(config: RunConfig) -> None:
     run(tiny, warm=False)
 
 
-def default_chunk_size(trials: int) -> int:
-    """Trials per engine call: about 1/20 of the run, in whole blocks, two blocks per thread at least.
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
-    The engine runs blocks of ``LANES`` trials, one block per thread at a time, so a chunk smaller
-    than ``LANES`` times the thread count would leave threads idle.
-    """
-    at_least = 2 * LANES * numba.get_num_threads()
-    twentieth = -(-trials // 20)
-    return max(at_least, -(-twentieth // LANES) * LANES)
+
+def _thread_pool(workers: int) -> ThreadPoolExecutor | None:
+    """A pool of ``workers`` threads kept for the life of the process (None for none): starting
+    threads for every run would cost more than a short run itself."""
+    if workers < 1:
+        return None
+    if workers not in _POOL:
+        _POOL[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgd_bench")
+    return _POOL[workers]
 
 
 def run(
@@ -425,10 +427,10 @@ def run(
     config : RunConfig
         From :func:`resolve_config`.
     chunk_size : int, optional
-        Trials per engine call (for progress reports and Ctrl-C). Results do not
-        depend on it. Default: :func:`default_chunk_size`.
+        Trials per engine call; results do not depend on it. Default: the whole run in one
+        call, whose threads take blocks of trials in turn until none is left.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each chunk.
+        Called as ``progress(done, total)`` as blocks of trials finish.
     warm : bool, default True
         Compile first so that ``seconds`` excludes compile time.
 
@@ -447,24 +449,16 @@ def run(
     stop = np.empty(n, dtype=np.int64)
     entered = np.empty(n, dtype=np.int64)
     records = np.empty((n, checkpoints.size, len(RECORD_FIELDS)))
-    if chunk_size is None:
-        chunk_size = default_chunk_size(n)
-    chunk_size = as_int("chunk_size", chunk_size, minimum=1)
+    chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
     threads = numba.get_num_threads()
-    executor = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    executor = _thread_pool(threads - 1)
     start = time.perf_counter()
-    try:
-        for first in range(0, n, chunk_size):
-            last = min(n, first + chunk_size)
-            run_trials(first, *args, w[first:last], a[first:last], outcome[first:last],
-                       stop[first:last], entered[first:last], records[first:last],
-                       executor=executor)
-            if progress is not None:
-                progress(last, n)
-    finally:
-        if executor is not None:
-            # on Ctrl-C: drop the blocks not started, wait only for those running (milliseconds)
-            executor.shutdown(wait=True, cancel_futures=True)
+    for first in range(0, n, chunk_size):
+        last = min(n, first + chunk_size)
+        report = None if progress is None else (lambda done, first=first: progress(first + done, n))
+        run_trials(first, *args, w[first:last], a[first:last], outcome[first:last],
+                   stop[first:last], entered[first:last], records[first:last],
+                   executor=executor, threads=threads, progress=report)
     seconds = time.perf_counter() - start
     return RunResult(config, w, a, outcome, stop, entered, checkpoints, records, seconds)
 

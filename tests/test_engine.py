@@ -7,6 +7,7 @@ import pgd_bench as pb
 from pgd_bench.engine import OUTCOME_NAMES
 from pgd_bench.experiments import resolve_config, run, teacher_weights
 from reference import gd_trajectory
+from threads import with_threads
 
 
 def test_starts_are_the_public_samplers_rows():
@@ -75,6 +76,20 @@ def test_results_do_not_depend_on_chunking(algorithm):
     assert whole.final_state_sha256() == pieces.final_state_sha256()
     np.testing.assert_array_equal(whole.outcome, pieces.outcome)
     np.testing.assert_array_equal(whole.records, pieces.records)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_rises_to_the_total_as_blocks_finish(threads):
+    reports = []
+    config = resolve_config(algorithm="gd", trials=300, epochs=1, iterations=5)
+    with_threads(threads, run, config, chunk_size=200,
+                 progress=lambda done, total: reports.append((done, total)))
+    done = [d for d, _ in reports]
+    assert {t for _, t in reports} == {300}
+    assert done == sorted(done) and done[-1] == 300
+    assert 200 in done  # the end of the first chunk (blocks of 64: 200 is no block boundary)
+    if threads == 1:
+        assert done == [64, 128, 192, 200, 264, 300]  # every block, then each chunk's end
 
 
 def test_trial_i_does_not_depend_on_the_number_of_trials():

@@ -92,6 +92,53 @@ def test_progress_rises_to_the_total_as_blocks_finish(threads):
         assert done == [64, 128, 192, 200, 264, 300]  # every block, then each chunk's end
 
 
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_interrupt_stops_new_blocks_and_leaves_the_threads_reusable(threads):
+    config = resolve_config(algorithm="gd", trials=64 * 20, epochs=1, iterations=300)
+    clean = with_threads(threads, run, config)
+
+    def interrupt(done, total):
+        raise _Interrupt  # as Ctrl-C would, in the calling thread after its first block
+
+    with pytest.raises(_Interrupt):
+        with_threads(threads, run, config, progress=interrupt)
+    # the threads were told to stop and were waited for: a run on the same pool right after
+    # gives the clean run's bits (a block still running would write into nothing, but a thread
+    # still taking blocks would delay or share this run's work)
+    again = with_threads(threads, run, config)
+    assert again.final_state_sha256() == clean.final_state_sha256()
+
+
+def test_an_interrupt_leaves_the_blocks_not_started_unwritten():
+    from pgd_bench import engine
+    from pgd_bench.experiments import _kernel_args, _thread_pool
+
+    config = resolve_config(algorithm="gd", trials=64 * 20, epochs=1, iterations=3000)
+    args = _kernel_args(config)
+    n = config.trials
+    outcome = np.full(n, -1, dtype=np.int8)
+    outputs = (np.empty((n, config.p)), np.empty((n, config.k)), outcome,
+               np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+               np.empty((n, args[-1].size, 4)))
+    engine.run_trials(0, *args, *(x[:64] for x in outputs))  # compile or load outside the test
+
+    def interrupt(done):
+        raise _Interrupt
+
+    outcome[:] = -1
+    with pytest.raises(_Interrupt):
+        engine.run_trials(0, *args, *outputs, executor=_thread_pool(1), threads=2,
+                          progress=interrupt)
+    written_blocks = int(np.sum(outcome.reshape(20, 64)[:, 0] >= 0))
+    # this thread's first block, and the other thread's blocks until it saw the stop (about as
+    # many: blocks take milliseconds), never all 20
+    assert 1 <= written_blocks < 20
+
+
 def test_trial_i_does_not_depend_on_the_number_of_trials():
     small = run(resolve_config(algorithm="psgd", trials=5, epochs=2, iterations=40))
     big = run(resolve_config(algorithm="psgd", trials=20, epochs=2, iterations=40))

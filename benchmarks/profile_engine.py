@@ -2,8 +2,9 @@
 
 For each algorithm it prints the time per trial-step, the part of it spent drawing normals (the
 normals one step draws, times the time per normal measured on the engine's own 64-lane sampler
-in the same run), and the rest (gradient, step, projection, bookkeeping). Then how two threads
-scale against one. These are the figures the README's "what limits each ratio" rests on.
+in the same run), and the rest (gradient, step, projection, bookkeeping); then a GD step split
+into its closed-form gradient, its sphere step and the rest; then how two threads scale against
+one. These are the figures the README's "what limits each ratio" rests on.
 
 Medians of several runs; the machine's speed drifts by 20-30% within minutes, so read the
 shares, not the third digit.
@@ -67,6 +68,45 @@ def _normal_ns(rows=P + 2, repeats=5):
     return statistics.median(results)
 
 
+def _gd_parts_ns(repeats=5, times=20000):
+    """Nanoseconds per trial of the two kernels of a GD step, on one block of ``LANES`` trials:
+    the closed-form gradient (``grad_lanes``) and the sphere step (``riemannian_step_lanes``)."""
+    from pgd_bench._jit import jit
+    from pgd_bench.engine import LANES
+    from pgd_bench.geometry import riemannian_step_lanes
+    from pgd_bench.landscape import LANE_WORK_ROWS, grad_lanes
+
+    @jit
+    def gradients(w, a, w_star, a_star, grad_w, grad_a, work, times):
+        for _ in range(times):
+            grad_lanes(w, a, w_star, a_star, grad_w, grad_a, work)
+
+    @jit
+    def steps(w, a, grad_w, grad_a, norm, a_sq, times):
+        for _ in range(times):  # a step of 0 keeps the point, and so the work, the same
+            riemannian_step_lanes(w, a, grad_w, grad_a, 0.0, 0.0, norm, a_sq)
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((P, LANES))
+    w /= np.sqrt((w * w).sum(axis=0))
+    a = rng.standard_normal((K, LANES))
+    w_star = np.eye(P)[0]
+    a_star = (-1.0) ** np.arange(K) + 0.1
+    grad_w, grad_a = np.empty((P, LANES)), np.empty((K, LANES))
+    work, norm, a_sq = np.empty((LANE_WORK_ROWS, LANES)), np.empty(LANES), np.empty(LANES)
+    gradients(w, a, w_star, a_star, grad_w, grad_a, work, 1)
+    steps(w, a, grad_w, grad_a, norm, a_sq, 1)
+    parts = {"gradient": [], "sphere step": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        gradients(w, a, w_star, a_star, grad_w, grad_a, work, times)
+        parts["gradient"].append((time.perf_counter() - start) / (times * LANES) * 1e9)
+        start = time.perf_counter()
+        steps(w, a, grad_w, grad_a, norm, a_sq, times)
+        parts["sphere step"].append((time.perf_counter() - start) / (times * LANES) * 1e9)
+    return {name: statistics.median(values) for name, values in parts.items()}
+
+
 def _one_thread_table():
     normal = _normal_ns()
     print(f"normals: {normal:.2f} ns each (the engine's sampler, 64 lanes, one thread)")
@@ -76,6 +116,12 @@ def _one_thread_table():
         drawing = count * normal
         print(f"{algorithm:<10}{step:>9.1f}{count:>9d}{drawing:>11.1f}{drawing / step:>7.0%}"
               f"{step - drawing:>9.1f}", flush=True)
+        if algorithm == "gd":
+            gd_step = step
+    parts = _gd_parts_ns()
+    rest = gd_step - sum(parts.values())
+    print("a GD step, ns per trial: " + ", ".join(f"{name} {ns:.1f}" for name, ns in parts.items())
+          + f", the rest (divergence test, distances, loop) {rest:.1f}")
 
 
 def _throughput(threads):

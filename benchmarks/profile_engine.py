@@ -45,7 +45,7 @@ def _normal_ns(rows=P + 2, repeats=5):
     ``rows`` normals per lane per call, as the engine draws them."""
     from pgd_bench._jit import jit
     from pgd_bench.engine import LANES
-    from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init
+    from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init_lanes
 
     @jit
     def draw(states, out, lane_state, times):
@@ -53,10 +53,8 @@ def _normal_ns(rows=P + 2, repeats=5):
             fill_normal_lanes(states, out, lane_state)
 
     states = np.empty((STATE_WORDS, LANES), dtype=np.uint64)
+    stream_init_lanes(states, 0, 0, 3)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
-    for l in range(LANES):
-        stream_init(lane_state, 0, l, 3)
-        states[:, l] = lane_state
     out = np.empty((rows, LANES))
     draw(states, out, lane_state, 1)
     times = 20000

@@ -1,8 +1,9 @@
 """The parallel trial driver: every algorithm, every schedule, one compiled loop.
 
-Threads run blocks of ``LANES`` trials (one compiled call per block, without the GIL). A block holds its trials side by side, one per
-column (structure of arrays: ``w`` is ``(p, LANES)``), and every arithmetic loop runs over the
-lanes innermost, so LLVM compiles it to SIMD code that advances several trials per instruction.
+Threads run blocks of ``LANES`` trials (one compiled call per block, without the GIL). A block
+holds its trials side by side, one per column (structure of arrays: ``w`` is ``(p, LANES)``), and
+every arithmetic loop runs over the lanes innermost, so LLVM compiles it to SIMD code that
+advances several trials per instruction.
 Each lane owns its random stream and no operation mixes lanes, so trial ``i``'s result depends only
 on ``(config, seed, i)``: not on the thread count, on which block or lane it lands in, nor on how
 trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are data: per-epoch arrays of
@@ -43,6 +44,7 @@ from .random import (
     fill_normal_lanes,
     fill_sphere,
     stream_init,
+    stream_init_lanes,
 )
 
 OUTCOME_GLOBAL = 0
@@ -144,10 +146,9 @@ def _run_block(
         fill_sphere(lane_state, w_start)
         stream_init(lane_state, seed, trial, PURPOSE_BALL)
         fill_ball(lane_state, start_radius, a_start, ball_scratch)
-        stream_init(lane_state, seed, trial, PURPOSE_DYNAMICS)
         _set_column(w, l, w_start)
         _set_column(a, l, a_start)
-        _set_column(states, l, lane_state)
+    stream_init_lanes(states, seed, first_trial, PURPOSE_DYNAMICS)
 
     grad_w = np.empty((p, n))
     grad_a = np.empty((k, n))

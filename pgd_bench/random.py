@@ -72,6 +72,17 @@ def stream_init(state, seed, trial, purpose):
 
 
 @jit
+def stream_init_lanes(states, seed, first_trial, purpose):
+    """Seed column ``l`` of ``states`` (``(STATE_WORDS, n)``) for the stream of
+    ``(seed, first_trial + l, purpose)``: the lane states of :func:`fill_normal_lanes`."""
+    one = np.empty(STATE_WORDS, dtype=np.uint64)
+    for l in range(states.shape[1]):
+        stream_init(one, seed, first_trial + l, purpose)
+        for i in range(STATE_WORDS):
+            states[i, l] = one[i]
+
+
+@jit
 def _xoshiro(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four scalars: ``(result, s0, s1, s2, s3)``.
 

@@ -10,7 +10,13 @@ from conftest import PURE_PYTHON, mc_size
 from pgd_bench.geometry import riemannian_step_lanes
 from pgd_bench.landscape import LANE_WORK_ROWS, arccos_kernel, grad_lanes, loss_lanes
 from pgd_bench.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
-from pgd_bench.random import STATE_WORDS, fill_normal, fill_normal_lanes, stream_init
+from pgd_bench.random import (
+    STATE_WORDS,
+    fill_normal,
+    fill_normal_lanes,
+    stream_init,
+    stream_init_lanes,
+)
 from reference import big_g, loss as ref_loss, normals as ref_normals
 from strategies import unit_vectors, vectors
 
@@ -110,15 +116,13 @@ def test_sgd_gradient_has_the_law_of_the_materialised_batch_gradient(p, k, batch
     w = 1.3 * w_star if aligned else rng.standard_normal(p) * 0.8
     trials = mc_size(40_000)
     states = np.empty((STATE_WORDS, trials), dtype=np.uint64)
-    one = np.empty(STATE_WORDS, dtype=np.uint64)
-    for l in range(trials):
-        stream_init(one, 99, l, 3)
-        states[:, l] = one
+    stream_init_lanes(states, 99, 0, 3)
     W = np.repeat(w[:, None], trials, axis=1)
     A = np.repeat(a[:, None], trials, axis=1)
     grad_w = np.empty((p, trials))
     grad_a = np.empty((k, trials))
-    sgd_gradient_lanes(states, one, W, A, w_star, a_star, batch, grad_w, grad_a, np.empty((p, trials)),
+    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
+    sgd_gradient_lanes(states, lane_state, W, A, w_star, a_star, batch, grad_w, grad_a, np.empty((p, trials)),
                        np.empty((2 * k, trials)), np.empty((k, trials)), np.empty((p, trials)),
                        np.empty((SGD_LANE_WORK_ROWS, trials)))
     ours = np.vstack([grad_w, grad_a]).T
@@ -160,10 +164,8 @@ def test_riemannian_step_of_every_lane_matches_the_formula(problem, eta_w, eta_a
 def test_normal_lanes_are_bit_identical_to_one_stream_each(rows):
     lanes = 37
     states = np.empty((STATE_WORDS, lanes), dtype=np.uint64)
+    stream_init_lanes(states, 5, 0, 3)
     one = np.empty(STATE_WORDS, dtype=np.uint64)
-    for l in range(lanes):
-        stream_init(one, 5, l, 3)
-        states[:, l] = one
     out = np.empty((rows, lanes))
     for _ in range(3):  # the streams continue across calls
         fill_normal_lanes(states, out, np.empty(STATE_WORDS, dtype=np.uint64))

@@ -11,17 +11,11 @@ Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
 Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._provenance import PACKAGE_VERSION as __version__
 from .geometry import riemannian_step, tangent_projection
 from .landscape import population_grad, population_loss, spurious_optimum
 from .network import forward, sample_loss_grad
 from .random import sample_ball, sample_normal, sample_sphere
-
-try:
-    __version__ = version("pgd_bench")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "__version__",

@@ -23,9 +23,9 @@ import numpy as np
 from . import __version__
 from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
-from ._validate import as_seed
+from ._validate import as_int, as_seed
 from .report_html import markdown_to_html
-from .results import atomic_write_bytes, atomic_write_text, run_cached
+from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir, run_cached
 from .stats import wilson_interval
 
 KS = (4, 8, 16, 32)
@@ -392,12 +392,17 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
         Seed of every cell (trial i's starts and noise depend only on the seed and i).
     """
     start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     scale = QUICK if quick else FULL
     if trials is not None:
+        trials = as_int("trials", trials, minimum=1)
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, phase_trials=max(1, trials // 2))
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
+    out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
+    with output_lock(out):
+        return _reproduce(out, scale, quick, force, start)
+
+
+def _reproduce(out, scale, quick, force, start) -> Path:
     rows: list[dict] = []
     timings = {}
 

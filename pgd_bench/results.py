@@ -1,4 +1,4 @@
-"""Result files: atomic writes and a per-cell cache keyed by the resolved config and version.
+"""Result files: atomic writes, a per-cell cache that checks what it loads, an output-folder lock.
 
 An interrupted sweep resumes where it stopped, because every finished cell is a file written
 atomically (temporary file in the same folder, then ``os.replace``); nothing finished is
@@ -7,16 +7,19 @@ recomputed unless asked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._provenance import PACKAGE_VERSION, SOURCE_HASH
+from .engine import OUTCOME_NAMES, RECORD_FIELDS
 from .experiments import RunConfig, RunResult, run
 
 
@@ -49,28 +52,142 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+CACHE_FORMAT = 2  # the layout of a cell file; raise it when that changes
+RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records")
+
+
+class StaleCell(Exception):
+    """A cached cell that cannot be used: damaged, or written for another cell or code."""
+
+
 def cell_key(config: RunConfig) -> str:
-    """Cache key: the resolved config's digest and the package version."""
-    return hashlib.sha256(f"{config.digest()}:{__version__}".encode()).hexdigest()[:20]
+    """Cache key: the resolved config's digest, the package version and its source hash.
+
+    The source hash changes with any edit of a computing module, so an edited kernel in an
+    editable install never reuses the results of the old one.
+    """
+    text = f"{config.digest()}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None) -> RunResult:
-    """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before."""
+def _cell_meta(config: RunConfig, seconds: float) -> dict:
+    return {"format": CACHE_FORMAT, "config": config.to_dict(), "trials": config.trials,
+            "version": PACKAGE_VERSION, "source_hash": SOURCE_HASH, "seconds": seconds}
+
+
+def save_cell(path, result: RunResult) -> None:
+    """Write ``result`` to ``path`` (compressed ``.npz``, no pickled objects), atomically."""
+    buffer = io.BytesIO()
+    meta = json.dumps(_cell_meta(result.config, result.seconds))
+    np.savez_compressed(buffer, meta=np.array(meta), **{name: getattr(result, name) for name in RESULT_ARRAYS})
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_cell(path, config: RunConfig) -> RunResult:
+    """Load the cell stored at ``path``, checked against ``config`` and this code.
+
+    Raises
+    ------
+    StaleCell
+        If the file cannot be read as a cell (truncated, corrupted, not a cell file) or was written
+        for another config, trial count, package version or source: the caller recomputes it.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # else np.load would try to unpickle it
+                raise StaleCell("is damaged (not an .npz archive)")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in RESULT_ARRAYS}
+            if any(array.dtype == object for array in arrays.values()) or data["meta"].dtype == object:
+                raise StaleCell("is damaged (it holds pickled objects, which are never loaded)")
+            meta = json.loads(str(data["meta"][()]))
+    except StaleCell:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read means: recompute the cell
+        reason = "pickled objects, which are never loaded" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise StaleCell(f"is damaged ({reason})") from None
+    expected = json.loads(json.dumps(_cell_meta(config, 0.0)))
+    for field in ("format", "config", "trials", "version", "source_hash"):
+        if not isinstance(meta, dict) or meta.get(field) != expected[field]:
+            raise StaleCell(f"was written for another cell or code (its {field} differs)")
+    n, checkpoints = config.trials, config.checkpoints()
+    shapes = {"w": (n, config.p), "a": (n, config.k), "outcome": (n,), "stop_iteration": (n,),
+              "entered_at": (n,), "checkpoints": checkpoints.shape, "records": (n, checkpoints.size, len(RECORD_FIELDS))}
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            raise StaleCell(f"is damaged ({name} has shape {arrays[name].shape}, expected {shape})")
+    if not np.array_equal(arrays["checkpoints"], checkpoints) or not np.isin(arrays["outcome"], range(len(OUTCOME_NAMES))).all():
+        raise StaleCell("is damaged (its checkpoints or outcome codes are not this cell's)")
+    return RunResult(config, seconds=float(meta["seconds"]), **arrays)
+
+
+def _notice(message: str) -> None:
+    sys.stderr.write(f"\npgd-bench: {message}\n")
+
+
+def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=_notice) -> RunResult:
+    """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before.
+
+    A cached file that is damaged or belongs to another cell is reported through ``notify`` (one
+    line naming the file) and recomputed; it is never trusted.
+    """
     path = Path(cache_dir) / f"{cell_key(config)}.npz"
     if path.exists() and not force:
-        with np.load(path) as data:
-            meta = json.loads(str(data["meta"]))
-            return RunResult(  # the key is a hash of the config: the stored one equals ``config``
-                config, data["w"], data["a"], data["outcome"],
-                data["stop_iteration"], data["entered_at"], data["checkpoints"], data["records"],
-                float(meta["seconds"]),
-            )
+        try:
+            return load_cell(path, config)
+        except StaleCell as exc:
+            notify(f"cache: {path} {exc}; recomputing it")
     result = run(config, progress=progress)
-    buffer = io.BytesIO()
-    meta = json.dumps({"config": config.to_dict(), "seconds": result.seconds, "version": __version__})
-    np.savez_compressed(
-        buffer, w=result.w, a=result.a, outcome=result.outcome, stop_iteration=result.stop_iteration,
-        entered_at=result.entered_at, checkpoints=result.checkpoints, records=result.records, meta=np.array(meta),
-    )
-    atomic_write_bytes(path, buffer.getvalue())
+    save_cell(path, result)
     return result
+
+
+def prepare_output_dir(out_dir) -> Path:
+    """Create ``out_dir`` (and its ``cache`` folder) and check that files can be written there.
+
+    Called before any work, so that a bad ``--out`` costs nothing.
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` is empty, names a file, lies under a file, or is not writable.
+    """
+    if str(out_dir).strip() == "":
+        raise ValueError("out: expected a folder path, got an empty string")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} exists and is not a folder")
+    try:
+        (out / "cache").mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / "cache"):
+            tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ValueError(f"out: cannot write into {out}: {exc.strerror or exc}") from None
+    return out
+
+
+@contextlib.contextmanager
+def output_lock(out_dir):
+    """Hold an exclusive lock on ``out_dir`` for the duration (a ``.lock`` file inside it).
+
+    Raises
+    ------
+    ValueError
+        If another process holds it (two runs writing into one folder at once).
+    """
+    path = Path(out_dir) / ".lock"
+    with open(path, "a+") as fh:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform (Windows): run unlocked
+            yield
+            return
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"{out_dir}: another pgd-bench process is writing into this folder "
+                             f"(lock {path}); wait for it or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

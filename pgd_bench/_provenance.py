@@ -1,0 +1,78 @@
+"""Where results come from: the package version, a hash of its source, and its cache folder.
+
+Compiled kernels and cached result cells are both keyed by :data:`SOURCE_HASH`, so neither can
+outlive the code that produced it: an edited kernel in an editable install, or a reinstall of
+another version, is a new key and a fresh compile or computation, never a stale reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+try:
+    PACKAGE_VERSION = version("pgd_bench")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    PACKAGE_VERSION = "0+unknown"
+
+# Modules that only present results (command line, report, figures). Every other module of the
+# package can change a number, so it is part of the hash; a new module is included by default.
+PRESENTATION_MODULES = frozenset({"__main__.py", "cli.py", "reproduce.py", "report_html.py"})
+
+CACHE_ENV = "PGD_BENCH_CACHE_DIR"
+
+
+def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the names and bytes of the package's computing modules, in name order.
+
+    Parameters
+    ----------
+    package_dir : Path
+        The folder of the package's ``.py`` files.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits; any edit of a module outside :data:`PRESENTATION_MODULES` changes it.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(package_dir).glob("*.py")):
+        if path.name in PRESENTATION_MODULES:
+            continue
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+SOURCE_HASH = source_hash()
+
+
+def cache_root() -> Path:
+    """The per-user folder of pgd_bench's caches.
+
+    ``$PGD_BENCH_CACHE_DIR`` if set; else ``$NUMBA_CACHE_DIR/pgd_bench`` if Numba's cache folder
+    is set; else the platform's usual place: ``$XDG_CACHE_HOME/pgd_bench`` (default
+    ``~/.cache/pgd_bench``) on Linux, ``~/Library/Caches/pgd_bench`` on macOS,
+    ``%LOCALAPPDATA%\\pgd_bench\\Cache`` on Windows.
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser() / "pgd_bench"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "pgd_bench"
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "pgd_bench" / "Cache"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pgd_bench"
+
+
+def kernel_cache_dir() -> Path:
+    """Where compiled kernels of this version and source live: one folder per source hash."""
+    return cache_root() / f"kernels-{PACKAGE_VERSION}-{SOURCE_HASH[:16]}"

@@ -1,0 +1,129 @@
+"""The per-cell cache never returns a result for the wrong cell, and never crashes on a bad file."""
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pgd_bench.experiments import resolve_config
+from pgd_bench.results import StaleCell, cell_key, load_cell, output_lock, prepare_output_dir, run_cached
+
+SMALL = dict(trials=20, epochs=1, iterations=30)
+
+
+def _cell(tmp_path, **overrides):
+    config = resolve_config(**{**SMALL, **overrides})
+    return config, tmp_path / f"{cell_key(config)}.npz"
+
+
+def _same(r1, r2):
+    return r1.final_state_sha256() == r2.final_state_sha256() and np.array_equal(r1.records, r2.records, equal_nan=True)
+
+
+def test_a_cached_cell_is_loaded_as_it_was_computed(tmp_path):
+    config, path = _cell(tmp_path)
+    first = run_cached(config, tmp_path)
+    notices = []
+    again = run_cached(config, tmp_path, notify=notices.append)
+    assert _same(first, again) and notices == [] and again.config == config
+    assert again.seconds == first.seconds  # loaded, not recomputed
+
+
+def test_another_cells_file_under_this_key_is_recomputed_with_a_notice(tmp_path):
+    config, path = _cell(tmp_path, k=8)
+    other, other_path = _cell(tmp_path, k=4, trials=12)
+    run_cached(other, tmp_path)
+    shutil.copy(other_path, path)  # a valid file of another cell, under this cell's key
+    notices = []
+    result = run_cached(config, tmp_path, notify=notices.append)
+    assert len(notices) == 1 and str(path) in notices[0] and "another cell" in notices[0]
+    assert result.config == config and result.outcome.size == config.trials
+    assert _same(result, run_cached(config, tmp_path, force=True))
+
+
+@pytest.mark.parametrize("field", ["trials", "source_hash", "version"])
+def test_a_cell_from_other_code_or_trials_is_stale(tmp_path, field, monkeypatch):
+    config, path = _cell(tmp_path)
+    run_cached(config, tmp_path)
+    import pgd_bench.results as results
+
+    if field == "trials":
+        config = dataclasses.replace(config, trials=config.trials + 1)
+    else:
+        monkeypatch.setattr(results, {"source_hash": "SOURCE_HASH", "version": "PACKAGE_VERSION"}[field], "other")
+    with pytest.raises(StaleCell, match=field if field != "trials" else "config|trials"):
+        load_cell(path, config)
+
+
+def _damage(kind, path):
+    data = path.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "bit flip":
+        flipped = bytearray(data)
+        flipped[len(data) // 3] ^= 0x10
+        path.write_bytes(bytes(flipped))
+    elif kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(len(data)))
+    elif kind == "pickled object":
+        arrays = dict(np.load(path))
+        arrays["w"] = arrays["w"].astype(object)
+        np.savez(path.with_suffix(""), **arrays)
+        os.replace(str(path.with_suffix("")) + ".npz", path)
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "bit flip", "random bytes", "pickled object"])
+def test_a_damaged_cell_is_named_and_recomputed(tmp_path, kind):
+    config, path = _cell(tmp_path)
+    clean = run_cached(config, tmp_path)
+    _damage(kind, path)
+    notices = []
+    result = run_cached(config, tmp_path, notify=notices.append)
+    assert len(notices) == 1 and str(path) in notices[0] and "damaged" in notices[0]
+    assert "allow_pickle" not in notices[0]
+    assert _same(result, clean)
+    assert load_cell(path, config).final_state_sha256() == clean.final_state_sha256()  # rewritten
+
+
+@pytest.mark.parametrize("case", ["empty", "file", "under a file"])
+def test_a_bad_output_folder_is_refused_before_any_work(tmp_path, case):
+    target = {"empty": "", "file": tmp_path / "f", "under a file": tmp_path / "f" / "sub"}[case]
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="^out: "):
+        prepare_output_dir(target)
+    assert (tmp_path / "f").read_text() == "x"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere")
+def test_a_read_only_output_folder_is_refused(tmp_path):
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match="cannot write"):
+            prepare_output_dir(tmp_path / "out")
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_a_second_writer_into_the_same_folder_is_refused(tmp_path):
+    prepare_output_dir(tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pgd_bench.results import output_lock\n"
+         "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match="another pgd-bench process"):
+            with output_lock(tmp_path):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with output_lock(tmp_path):  # released with its holder
+        pass

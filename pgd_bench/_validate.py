@@ -7,10 +7,32 @@ naming the argument and what was expected, never a Numba typing error.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 UNIT_NORM_TOL = 1e-9
+
+
+def _real_array(name: str, value, expected: str) -> np.ndarray:
+    """``value`` as a float64 array, refusing what would convert silently but wrongly.
+
+    NumPy would drop the imaginary part of complex numbers, parse strings such as ``"1.5"``, and
+    turn booleans into 0 and 1; each of those is an error here, naming the argument.
+    """
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    kind = raw.dtype.kind
+    if kind == "O":  # a ragged or mixed list: every element must be a real number
+        flat = raw.ravel()
+        if not all(isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) for x in flat):
+            kind = "X"
+    if kind not in "iufO":
+        what = {"c": "complex numbers", "b": "booleans", "U": "strings", "S": "bytes"}.get(kind, "non-numbers")
+        raise ValueError(f"{name}: expected {expected}, got {what}")
+    try:
+        return np.ascontiguousarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: expected {expected} ({exc})") from None
 
 
 def as_vector(name: str, value, length: int | None = None) -> np.ndarray:
@@ -19,13 +41,10 @@ def as_vector(name: str, value, length: int | None = None) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``value`` cannot be converted, is not one-dimensional and non-empty, has the wrong
-        length, or holds a non-finite entry.
+        If ``value`` is not real-valued (complex, strings, booleans), is not one-dimensional and
+        non-empty, has the wrong length, or holds a non-finite entry.
     """
-    try:
-        arr = np.ascontiguousarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected a 1-D array of real numbers ({exc})") from None
+    arr = _real_array(name, value, "a 1-D array of real numbers")
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {arr.shape}")
     if length is not None and arr.shape[0] != length:
@@ -58,28 +77,50 @@ def as_batch(name: str, value, k: int, p: int) -> np.ndarray:
     Finiteness is not checked here: a scan of a large batch costs as much as the kernel, so the
     batch kernels detect non-finite input themselves (see ``network._reject_nonfinite_batch``).
     """
-    try:
-        arr = np.ascontiguousarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected an array of shape (n, {k}, {p}) ({exc})") from None
+    arr = _real_array(name, value, f"an array of shape (n, {k}, {p})")
     if arr.ndim != 3 or arr.shape[1:] != (k, p):
         raise ValueError(f"{name}: expected shape (n, {k}, {p}), got {arr.shape}")
     return arr
 
 
-def as_int(name: str, value, minimum: int | None = None) -> int:
-    """Return ``value`` as a Python int, at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def _scalar(value):
+    """A 0-d array or a NumPy scalar as the Python scalar it holds; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
+INT64_MAX = 2**63 - 1
+
+
+def as_int(name: str, value, minimum: int | None = None, maximum: int = INT64_MAX) -> int:
+    """Return ``value`` (an integer, NumPy integer or 0-d integer array) as a Python int.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer (booleans are not), or lies outside ``[minimum, maximum]``.
+    """
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name}: expected an integer, got {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}, got {value}")
     return value
 
 
-def as_float(name: str, value, minimum: float | None = None, *, strict: bool = False) -> float:
-    """Return ``value`` as a finite float, ``>= minimum`` (``> minimum`` when ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def as_float(name: str, value, minimum: float | None = None, *, strict: bool = False,
+             maximum: float | None = None) -> float:
+    """Return ``value`` as a finite float in ``[minimum, maximum]`` (``> minimum`` when ``strict``).
+
+    Accepts Python and NumPy real scalars and 0-d arrays; refuses booleans, complex numbers and
+    strings.
+    """
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name}: expected a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value):
@@ -89,15 +130,52 @@ def as_float(name: str, value, minimum: float | None = None, *, strict: bool = F
             raise ValueError(f"{name}: expected a number > {minimum}, got {value!r}")
         if not strict and value < minimum:
             raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected a number <= {maximum:.6g}, got {value!r}")
     return value
+
+
+def as_bool(name: str, value) -> bool:
+    """Return ``value`` (a Python or NumPy boolean, or a 0-d boolean array) as a bool."""
+    value = _scalar(value)
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected true or false, got {value!r}")
+    return bool(value)
+
+
+def as_choice(name: str, value, choices) -> str:
+    """Return ``value`` if it is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def memory_limit() -> int:
+    """The most memory, in bytes, that one run may plan to use: half of this machine's."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: assume a modest machine
+        total = 16 * 2**30
+    return total // 2
+
+
+def check_memory(what: str, nbytes: float, hint: str) -> None:
+    """Refuse, before allocating, a request for more than :func:`memory_limit` bytes.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the estimate, with ``hint`` (what to reduce).
+    """
+    limit = memory_limit()
+    if nbytes > limit:
+        raise ValueError(f"{what}: needs about {nbytes / 2**30:.3g} GiB of memory, more than half of this "
+                         f"machine's ({2 * limit / 2**30:.3g} GiB); {hint}")
 
 
 def as_seed(name: str, value) -> int:
     """Return ``value`` as a seed in ``[0, 2**64)``."""
-    seed = as_int(name, value, minimum=0)
-    if seed >= 2**64:
-        raise ValueError(f"{name}: expected an integer below 2**64, got {seed}")
-    return seed
+    return as_int(name, value, minimum=0, maximum=2**64 - 1)
 
 
 def as_point(w, a, w_star, a_star):

@@ -120,10 +120,9 @@ def _cmd_run(args) -> int:
     warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
     result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
-    if args.json:
-        print(json.dumps(result.summary()))
-    else:
-        print(_format_report(result))
+    text = json.dumps(result.summary()) if args.json else _format_report(result)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()  # here, so that a failing write is reported, not lost at exit
     return 0
 
 
@@ -149,10 +148,25 @@ def main(argv=None) -> int:
         sys.stderr.write("\npgd-bench: interrupted\n")
         return 130
     except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141
+    except OSError as exc:
+        if exc.filename is not None:  # a file the command reads or writes
+            sys.stderr.write(f"pgd-bench: error: {exc.filename}: {exc.strerror}\n")
+        else:  # writing the results to stdout failed (a full device, a closed descriptor)
+            _silence_stdout()
+            sys.stderr.write(f"pgd-bench: error: cannot write the output: {exc.strerror or exc}\n")
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

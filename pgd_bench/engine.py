@@ -25,6 +25,7 @@ it costs nothing more; it is counted, never dropped. A block stops when all its 
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import threading
 
@@ -122,12 +123,14 @@ def _update_ball_entry(since, dist_sq, tol, step):
 def _run_block(
     first_trial, count, row0, seed, w_star, a_star, w_bar, a_bar, start_radius,
     eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound, checkpoints,
-    out_w, out_a, out_outcome, out_stop, out_entered, out_records,
+    out_w, out_a, out_outcome, out_stop, out_entered, out_records, stop_flag,
 ):
     """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
 
     Lane ``l`` is trial ``first_trial + l`` and writes output row ``row0 + l``. Lanes past
-    ``count`` run the next trial indices as padding and write nothing.
+    ``count`` run the next trial indices as padding and write nothing. ``stop_flag[0] != 0``
+    (set by another thread on Ctrl-C) abandons the block within an iteration, or within one
+    sample of an SGD batch; its outputs are then meaningless and the caller discards them.
     """
     p = w_star.shape[0]
     k = a_star.shape[0]
@@ -191,6 +194,8 @@ def _run_block(
             if rho_a[s] > 0.0:
                 a_at = a_eval
         for _ in range(iterations):
+            if stop_flag[0] != 0:
+                break
             if rho_w is not None:
                 if rho_w[s] > 0.0:
                     _perturb_lanes(states, lane_state, w, rho_w[s], noise_law, w_eval, noise_w, lane_a)
@@ -201,7 +206,7 @@ def _run_block(
                 grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(states, lane_state, w_at, a_at, w_star, a_star, batch, grad_w,
-                                   grad_a, u2, planar, relu_w, noise_w[:p], sgd_work)
+                                   grad_a, u2, planar, relu_w, noise_w[:p], sgd_work, stop_flag)
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
             step += 1
 
@@ -247,7 +252,7 @@ def _run_block(
                 _record_checkpoint(w, a, w_star, a_star, work, lane_a, diverged_at, count, row0,
                                    out_records[:, next_checkpoint])
                 next_checkpoint += 1
-        if running == 0:
+        if running == 0 or stop_flag[0] != 0:
             break
 
     for l in range(count):
@@ -307,12 +312,14 @@ def run_trials(
 ):
     """Run trials ``first_trial .. first_trial + len(out_w) - 1``, one output row each.
 
-    This thread and ``threads - 1`` threads of ``executor`` (a
-    :class:`concurrent.futures.Executor`) take blocks of ``LANES`` trials in turn until none is
-    left; the block kernel releases the GIL, so they run side by side, and no thread waits for
-    another before the end. ``progress(done)``, if given, is called in this thread with the number
-    of trials finished. On an exception here (Ctrl-C), no block starts any more and the running
-    ones finish.
+    ``threads`` threads of ``executor`` (a :class:`concurrent.futures.Executor`; None runs them
+    in this thread) take blocks of ``LANES`` trials in turn until none is left; the block kernel
+    releases the GIL, so they run side by side, and no thread waits for another before the end.
+    This thread only waits, and calls ``progress(done)`` with the number of trials finished: it
+    stays free to receive Ctrl-C (Python runs signal handlers in the main thread only, between
+    bytecodes, never inside a compiled call). On an exception here (Ctrl-C, or one raised by
+    ``progress``), the running blocks are told to stop within an iteration, no block starts any
+    more, and the exception propagates once every thread has stopped.
 
     Python threads rather than a Numba ``prange`` driver: Numba links the kernel into such a
     driver and optimises it a second time, which doubled the first compilation (GD: 35 s with
@@ -324,16 +331,16 @@ def run_trials(
     next_block = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]
     reported = [0]
-    lock = threading.Lock()
-    stop = threading.Event()
+    block_done = threading.Condition()
+    stop = np.zeros(1, dtype=np.uint8)  # read by the kernels every iteration
 
     def report():
         if progress is not None and finished[0] > reported[0]:
             reported[0] = finished[0]
             progress(reported[0])
 
-    def take_blocks(in_this_thread):
-        while not stop.is_set():
+    def take_blocks():
+        while stop[0] == 0:
             b = next(next_block)
             if b >= n_blocks:
                 return
@@ -343,19 +350,25 @@ def run_trials(
                 first_trial + row0, count, row0, seed, w_star, a_star, w_bar, a_bar,
                 start_radius, eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol,
                 a_bound, checkpoints, out_w, out_a, out_outcome, out_stop, out_entered,
-                out_records,
+                out_records, stop,
             )
-            with lock:
+            with block_done:
                 finished[0] += count
-            if in_this_thread:
-                report()
+                block_done.notify()
 
-    helpers = min(threads, n_blocks) - 1 if executor is not None else 0
-    others = [executor.submit(take_blocks, False) for _ in range(helpers)]
+    if executor is None:
+        take_blocks()
+        report()
+        return
+    workers = [executor.submit(take_blocks) for _ in range(max(1, min(threads, n_blocks)))]
     try:
-        take_blocks(True)
+        while not all(future.done() for future in workers):
+            with block_done:  # a timed wait: Ctrl-C interrupts it
+                block_done.wait_for(lambda: finished[0] > reported[0], timeout=0.1)
+            report()
+        report()
     finally:
-        stop.set()
-        for future in others:
-            future.result()
-    report()  # the blocks the other threads finished last
+        stop[0] = 1
+        concurrent.futures.wait(workers)
+    for future in workers:
+        future.result()  # an exception in a worker is raised here

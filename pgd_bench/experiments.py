@@ -20,8 +20,8 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
-from ._validate import as_float, as_int, as_seed, as_vector
-from .engine import NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
+from ._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
+from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
 from .landscape import spurious_optimum
 from .stats import wilson_interval
 
@@ -173,9 +173,22 @@ class RunConfig:
     def checkpoints(self) -> np.ndarray:
         """Iteration counts (1-based, increasing) at which per-trial records are taken."""
         total = self.epochs * self.iterations
-        every = set(range(self.checkpoint_every, total + 1, self.checkpoint_every))
-        ends = {self.iterations * (s + 1) for s in range(self.epochs)}
-        return np.array(sorted(every | ends), dtype=np.int64)
+        every = np.arange(self.checkpoint_every, total + 1, self.checkpoint_every, dtype=np.int64)
+        ends = self.iterations * np.arange(1, self.epochs + 1, dtype=np.int64)
+        return np.union1d(every, ends)
+
+    def memory_bytes(self, threads: int | None = None) -> float:
+        """An upper bound on the memory a run of this config allocates, in bytes.
+
+        Per trial: the final ``w`` and ``a``, three outcome fields and the records at every
+        checkpoint; per thread, the engine's scratch for one block of lanes; and the schedules.
+        Computed without building any array, so absurd configs are refused cheaply.
+        """
+        threads = numba.get_num_threads() if threads is None else threads
+        n_checkpoints = self.epochs * self.iterations // self.checkpoint_every + self.epochs
+        per_trial = 8.0 * (self.p + self.k) + 17.0 + 8.0 * len(RECORD_FIELDS) * n_checkpoints
+        per_thread = 8.0 * LANES * (8 * (self.p + self.k) + 40)
+        return self.trials * per_trial + threads * per_thread + 8.0 * (4 * self.epochs + n_checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -194,13 +207,38 @@ CONFIG_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 SHORTHANDS = {"eta"}
 
 
-def _as_list(name, value, length):
+def _as_list(name, value, length, *, positive):
+    """A per-epoch schedule: ``length`` finite values, each > 0 (``positive``) or >= 0."""
     arr = as_vector(name, value)
     if arr.shape[0] != length:
         raise ValueError(f"{name}: expected one value per epoch ({length}), got {arr.shape[0]}")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name}: expected values > 0 (a step size of 0 never moves)")
     if np.any(arr < 0):
         raise ValueError(f"{name}: expected non-negative values")
     return tuple(float(x) for x in arr)
+
+
+def _uses_noise(v):
+    return USES_NOISE[v["algorithm"]]
+
+
+# Settings that only some runs use: (neutral value, whether this run uses it, which runs do). Given
+# anything but the neutral value where unused, they are refused rather than silently ignored; the
+# neutral value is what a resolved config carries, so ``resolve_config(**config.to_dict())`` works.
+APPLIES_ONLY = {
+    "batch": (0, lambda v: USES_BATCH[v["algorithm"]], "sgd and psgd"),
+    "rho_w": (0.0, _uses_noise, "pgd and psgd"),
+    "rho_a": (0.0, _uses_noise, "pgd and psgd"),
+    "noise_decay": (1.0, _uses_noise, "pgd and psgd"),
+    "rho_w_schedule": (None, _uses_noise, "pgd and psgd"),
+    "rho_a_schedule": (None, _uses_noise, "pgd and psgd"),
+    "noise_law": ("ball", _uses_noise, "pgd and psgd"),
+    "noise_on": ("both", _uses_noise, "pgd and psgd"),
+    "teacher_seed": (0, lambda v: v.get("teacher", "alternating") == "gaussian" and v.get("a_star") is None,
+                     "the gaussian teacher without an explicit a_star"),
+    "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
+}
 
 
 def resolve_config(**overrides) -> RunConfig:
@@ -222,22 +260,15 @@ def resolve_config(**overrides) -> RunConfig:
     unknown = set(overrides) - CONFIG_FIELDS - SHORTHANDS
     if unknown:
         raise ValueError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
-    algorithm = overrides.get("algorithm", "gd")
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm: expected one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    preset = overrides.get("preset", DEFAULT_PRESET[algorithm])
-    if preset not in PRESETS:
-        raise ValueError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+    algorithm = as_choice("algorithm", overrides.get("algorithm", "gd"), ALGORITHMS)
+    preset = as_choice("preset", overrides.get("preset", DEFAULT_PRESET[algorithm]), tuple(PRESETS))
 
     values: dict[str, Any] = dict(PRESETS[preset][algorithm])
     values["preset"] = preset
-    # A setting the algorithm would ignore is an error, except at the neutral value a resolved
-    # config carries for it (batch 0, no noise), so ``resolve_config(**config.to_dict())`` works.
-    if overrides.get("batch", 0) != 0 and not USES_BATCH[algorithm]:
-        raise ValueError(f"batch: applies only to sgd and psgd, not {algorithm}")
-    for key, neutral in (("rho_w", 0.0), ("rho_a", 0.0), ("noise_decay", 1.0), ("rho_w_schedule", None), ("rho_a_schedule", None)):
-        if key in overrides and overrides[key] != neutral and not USES_NOISE[algorithm]:
-            raise ValueError(f"{key}: applies only to pgd and psgd, not {algorithm}")
+    context = {**overrides, "algorithm": algorithm}
+    for key, (neutral, applies, where) in APPLIES_ONLY.items():
+        if key in overrides and not _equal(overrides[key], neutral) and not applies(context):
+            raise ValueError(f"{key}: applies only to {where}; this run ({algorithm}) would ignore it")
     values.update(overrides)
     eta = values.pop("eta", None)
     if eta is not None:  # the shorthand sets both step sizes unless one is given on its own
@@ -249,8 +280,7 @@ def resolve_config(**overrides) -> RunConfig:
     v = values
     v["p"] = as_int("p", v.get("p", 6), minimum=1)
     v["k"] = as_int("k", v.get("k", 8), minimum=1)
-    if v.get("teacher", "alternating") not in TEACHERS:
-        raise ValueError(f"teacher: expected one of {', '.join(TEACHERS)}, got {v['teacher']!r}")
+    v["teacher"] = as_choice("teacher", v.get("teacher", "alternating"), TEACHERS)
     v["teacher_seed"] = as_seed("teacher_seed", v.get("teacher_seed", 0))
     if v.get("a_star") is not None:
         v["a_star"] = tuple(float(x) for x in as_vector("a_star", v["a_star"], length=v["k"]))
@@ -266,29 +296,54 @@ def resolve_config(**overrides) -> RunConfig:
         v[key] = as_float(key, v.get(key, 0.0), minimum=0.0)
     if USES_BATCH[algorithm]:
         v["batch"] = as_int("batch", v.get("batch", 4), minimum=1)
-    if v.get("noise_law", "ball") not in NOISE_LAWS:
-        raise ValueError(f"noise_law: expected one of {', '.join(NOISE_LAWS)}, got {v['noise_law']!r}")
-    if v.get("noise_on", "both") not in NOISE_TARGETS:
-        raise ValueError(f"noise_on: expected one of {', '.join(NOISE_TARGETS)}, got {v['noise_on']!r}")
+    v["noise_law"] = as_choice("noise_law", v.get("noise_law", "ball"), NOISE_LAWS)
+    v["noise_on"] = as_choice("noise_on", v.get("noise_on", "both"), NOISE_TARGETS)
     for key in ("eta_w_schedule", "eta_a_schedule", "rho_w_schedule", "rho_a_schedule"):
         if v.get(key) is not None:
-            v[key] = _as_list(key, v[key], v["epochs"])
-    v["tol"] = as_float("tol", v.get("tol", 1e-2), minimum=0.0, strict=True)
+            v[key] = _as_list(key, v[key], v["epochs"], positive=key.startswith("eta"))
     v["a_bound"] = as_float("a_bound", v.get("a_bound", 1e6), minimum=0.0, strict=True)
     v["checkpoint_every"] = as_int("checkpoint_every", v.get("checkpoint_every", 100), minimum=1)
-    scale = v.get("scale_steps", False)
-    if not isinstance(scale, bool):
-        raise ValueError(f"scale_steps: expected true or false, got {scale!r}")
+    v["scale_steps"] = as_bool("scale_steps", v.get("scale_steps", False))
+    if v.get("start_radius") is not None:
+        v["start_radius"] = as_float("start_radius", v["start_radius"], minimum=0.0, strict=True)
+    v["tol"] = as_float("tol", v.get("tol", 1e-2), minimum=0.0, strict=True)
     config = RunConfig(**v)
-    if config.start_radius is not None:
-        radius = as_float("start_radius", config.start_radius, minimum=0.0, strict=True)
-        config = dataclasses.replace(config, start_radius=radius)
-    elif config.resolved_start_radius() == 0.0:
+    check_memory("this run", config.memory_bytes(),
+                 "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)")
+    _check_problem(config)
+    return config
+
+
+def _equal(value, neutral) -> bool:
+    """Whether an override equals a neutral value (no exception for arrays or odd types)."""
+    try:
+        return bool(value == neutral)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_problem(config: RunConfig) -> None:
+    """Checks that need the teacher: the start ball, the divergence bound and the tolerance."""
+    w_star, a_star = config.teacher_arrays()
+    radius = config.resolved_start_radius()
+    if radius == 0.0:
         raise ValueError(
             "start_radius: the paper's start ball for a has radius |1.a*|/sqrt(k) = 0 for this "
             "teacher (its weights sum to zero); give an explicit start_radius"
         )
-    return config
+    a_norm = float(np.linalg.norm(a_star))
+    for name, size in (("a_star", a_norm), ("start_radius", radius)):
+        if size >= config.a_bound / 10:
+            raise ValueError(f"{name}: {'norm ' if name == 'a_star' else ''}{size:.6g} is not below a_bound / 10 = "
+                             f"{config.a_bound / 10:.6g}: trials near it would be counted as diverged; raise a_bound")
+    # Outcomes are tolerance balls around the two optima, on the squared joint distance
+    # ||w - w_opt||^2 + ||a - a_opt||^2; past a quarter of the optima's squared distance the balls
+    # overlap and a trapped trial could be counted a success.
+    w_bar, a_bar = spurious_optimum(w_star, a_star)
+    separation = float(np.sum((w_star - w_bar) ** 2) + np.sum((a_star - a_bar) ** 2))
+    if config.tol >= separation / 4:
+        raise ValueError(f"tol: {config.tol:g} is not below {separation / 4:.6g}, a quarter of the squared distance "
+                         "between the global and the spurious optimum (the two tolerance balls would overlap)")
 
 
 def load_toml(path) -> dict[str, Any]:
@@ -300,6 +355,8 @@ def load_toml(path) -> dict[str, Any]:
         raise ValueError(f"config: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config: {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     unknown = set(data) - CONFIG_FIELDS - SHORTHANDS
     if unknown:
         raise ValueError(f"config: unknown key(s) in {path}: {', '.join(sorted(unknown))}")
@@ -451,7 +508,7 @@ def run(
     records = np.empty((n, checkpoints.size, len(RECORD_FIELDS)))
     chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
     threads = numba.get_num_threads()
-    executor = _thread_pool(threads - 1)
+    executor = _thread_pool(threads)
     start = time.perf_counter()
     for first in range(0, n, chunk_size):
         last = min(n, first + chunk_size)

@@ -105,7 +105,7 @@ SGD_LANE_WORK_ROWS = 8  # rows of the ``work`` array of :func:`sgd_gradient_lane
 
 @jit(inline=True)
 def sgd_gradient_lanes(states, lane_state, w, a, w_star, a_star, batch, grad_w, grad_a,
-                       u2, planar, relu_w, noise, work):
+                       u2, planar, relu_w, noise, work, stop_flag):
     """Mini-batch gradient at a fresh batch of ``batch`` Gaussian inputs, for every lane.
 
     Equal in law to drawing every input ``Z^(b)`` (``k x p`` normals) and running
@@ -124,6 +124,7 @@ def sgd_gradient_lanes(states, lane_state, w, a, w_star, a_star, batch, grad_w, 
     ``planar`` ``(2k, n)``; ``noise`` ``(p, n)``; ``work`` ``(SGD_LANE_WORK_ROWS, n)``. Lane ``l``
     draws from the stream ``states[:, l]``: per sample ``x1, x2`` of patch ``j`` in rows
     ``2j, 2j+1``, then ``g``. Gradients are of the batch mean squared error (scaled by ``2/B``).
+    ``stop_flag[0] != 0`` abandons the batch (the engine's Ctrl-C; the result is then garbage).
     """
     p, n = w.shape
     k = a.shape[0]
@@ -163,6 +164,8 @@ def sgd_gradient_lanes(states, lane_state, w, a, w_star, a_star, batch, grad_w, 
             u2[i, l] *= proj1[l]
 
     for _ in range(batch):
+        if stop_flag[0] != 0:  # a huge batch can take seconds: stay interruptible
+            return
         fill_normal_lanes(states, planar, lane_state)
         for l in range(n):
             residual[l] = 0.0

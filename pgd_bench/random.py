@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from ._jit import jit
-from ._validate import as_float, as_int, as_seed
+from ._validate import as_float, as_int, as_seed, check_memory
 
 PURPOSE_SPHERE = 0  # the initial w of each trial; public sample_sphere
 PURPOSE_BALL = 1  # the initial a of each trial; public sample_ball
@@ -304,7 +304,9 @@ def _sample_rows(n, d, radius, seed, purpose):
 
 
 def _check_shape(n, d):
-    return as_int("n", n, minimum=0), as_int("d", d, minimum=1)
+    n, d = as_int("n", n, minimum=0), as_int("d", d, minimum=1)
+    check_memory("n, d", 8.0 * n * d, f"draw fewer than n = {n} rows of d = {d}")
+    return n, d
 
 
 def sample_sphere(n: int, d: int, seed: int) -> np.ndarray:

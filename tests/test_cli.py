@@ -69,6 +69,19 @@ def test_a_fresh_compilation_and_the_cache_give_the_same_bits(tmp_path):
         (["run", "--algorithm", "gd", "--rho-w", "3"], "rho_w"),
         (["run", "--a-star", "1,x"], "comma-separated"),
         (["run", "--config", "/nonexistent.toml"], "cannot read"),
+        (["run", "--iterations", "1000000000000"], "GiB of memory"),
+        (["run", "--trials", "100000000", "--epochs", "1", "--iterations", "1"], "GiB of memory"),
+        (["run", "--k", "10000000"], "GiB of memory"),
+        (["run", "--checkpoint-every", "1", "--iterations", "1000000000"], "GiB of memory"),
+        (["run", "--tol", "100"], "tol:"),
+        (["run", "--a-star", "1e6,1,1,1,1,1,1,1"], "a_star:"),
+        (["run", "--noise-law", "gaussian"], "noise_law:"),
+        (["run", "--teacher-seed", "3"], "teacher_seed:"),
+        (["run", "--trials", str(2**63)], "trials:"),
+        (["run", "--seed", str(2**64)], "seed:"),
+        (["reproduce", "--out", ""], "out:"),
+        (["reproduce", "--out", "/proc/version"], "out:"),
+        (["reproduce", "--out", "/proc/version/sub"], "out:"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, needle, capsys):
@@ -77,6 +90,35 @@ def test_bad_input_exits_2_with_one_line(args, needle, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [(b'preset = ["paper"]\n', "preset:"), (b"[preset]\nx = 1\n", "preset:"),
+     (b'algorithm = "pgd"\n# caf\xe9\n', "is not UTF-8")],
+)
+def test_bad_toml_values_exit_2_naming_the_key_or_file(tmp_path, capsys, content, needle):
+    path = tmp_path / "c.toml"
+    path.write_bytes(content)
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+    if "UTF-8" in needle:
+        assert str(path) in err
+
+
+def test_a_bad_reproduce_argument_leaves_no_output_folder(tmp_path, capsys):
+    for args in (["--seed", "-1"], ["--trials", "0"]):
+        assert main(["reproduce", "--out", str(tmp_path / "new"), *args]) == 2
+        assert not (tmp_path / "new").exists()
+
+
+def test_a_full_stdout_is_one_line_and_exit_1(tmp_path):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "pgd_bench", "run", *SMALL, "--json"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=600)
+    assert proc.returncode == 1 and "No space left" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 def test_toml_config_with_unknown_key_is_rejected(tmp_path, capsys):
@@ -92,3 +134,22 @@ def test_toml_config_values_apply_and_flags_override(tmp_path, capsys):
     assert main(["run", "--config", str(path), "--rho-a", "0.5", "--json"]) == 0
     config = json.loads(capsys.readouterr().out)["config"]
     assert (config["rho_w"], config["rho_a"], config["trials"]) == (2.0, 0.5, 10)
+
+
+def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
+    import signal
+    import time
+
+    warm = run_cli(["run", "--algorithm", "sgd", "--trials", "1", "--epochs", "1", "--iterations", "1"])
+    assert warm.returncode == 0, warm.stderr  # compiled (or loaded) before the clock starts
+    # one iteration of this batch takes about 15 s: the kernel must see the stop inside it
+    proc = subprocess.Popen([sys.executable, "-m", "pgd_bench", "run", "--algorithm", "sgd", "--batch", "20000000",
+                             "--trials", "5", "--epochs", "1", "--iterations", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert time.monotonic() - sent < 5.0  # it was 47 s when only the block's end was a stop

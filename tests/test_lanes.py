@@ -124,7 +124,7 @@ def test_sgd_gradient_has_the_law_of_the_materialised_batch_gradient(p, k, batch
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     sgd_gradient_lanes(states, lane_state, W, A, w_star, a_star, batch, grad_w, grad_a, np.empty((p, trials)),
                        np.empty((2 * k, trials)), np.empty((k, trials)), np.empty((p, trials)),
-                       np.empty((SGD_LANE_WORK_ROWS, trials)))
+                       np.empty((SGD_LANE_WORK_ROWS, trials)), np.zeros(1, dtype=np.uint8))
     ours = np.vstack([grad_w, grad_a]).T
     reference = _materialised_batch_gradients(rng, trials, batch, w, a, w_star, a_star)
     # both are unbiased estimates of the population gradient ...

@@ -75,3 +75,88 @@ def test_step_rejects_negative_step_and_non_unit_w():
         pb.riemannian_step(W_STAR, A_STAR, W_STAR, A_STAR, -0.1, 0.1)
     with pytest.raises(ValueError, match="^w:"):
         pb.riemannian_step(2 * W_STAR, A_STAR, W_STAR, A_STAR, 0.1, 0.1)
+
+
+@pytest.mark.parametrize(
+    "value,what",
+    [([1 + 0j, 0, 0], "complex"), (["1", "0", "0"], "strings"), ([True, False, False], "booleans"),
+     ([1.0, "0", 0.0], "strings"), ([1.0, None, 0.0], "non-numbers")],
+)
+def test_vectors_that_numpy_would_convert_wrongly_are_refused(value, what):
+    with pytest.raises(ValueError, match=rf"^w: .*{what}"):
+        pb.population_loss(value, A_STAR, W_STAR, A_STAR)
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda: pb.sample_ball(2**70, 3, 1.0, 0), "n"),  # was an OverflowError
+        (lambda: pb.sample_ball(10**12, 3, 1.0, 0), "n, d"),  # was a MemoryError
+        (lambda: pb.sample_normal(3, 10**13, 0), "n, d"),
+        (lambda: pb.sample_ball(3, 3, 1 + 2j, 0), "radius"),
+        (lambda: pb.sample_ball(3, 3, "1", 0), "radius"),
+    ],
+)
+def test_samplers_refuse_sizes_and_types_before_allocating(call, name):
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        call()
+
+
+def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
+    expected = pb.sample_ball(3, 2, 0.5, 7)
+    for n, radius, seed in ((np.int64(3), np.float64(0.5), np.uint64(7)), (np.array(3), np.array(0.5), np.array(7))):
+        np.testing.assert_array_equal(pb.sample_ball(n, 2, radius, seed), expected)
+    from pgd_bench.experiments import resolve_config
+
+    config = resolve_config(algorithm="sgd", trials=np.array(5), eta=np.float64(0.2), scale_steps=np.bool_(True))
+    assert (config.trials, config.eta_w, config.scale_steps) == (5, 0.2, True)
+    assert type(config.trials) is int and type(config.scale_steps) is bool
+
+
+@pytest.mark.parametrize(
+    "overrides,name",
+    [
+        (dict(preset=["paper"]), "preset"),  # was a TypeError (unhashable)
+        (dict(preset={"a": 1}), "preset"),
+        (dict(algorithm=3), "algorithm"),
+        (dict(teacher=None, noise_law=["ball"], algorithm="pgd"), "noise_law"),
+        (dict(epochs=2, eta_w_schedule=[0, 0]), "eta_w_schedule"),  # eta_w = 0 was refused, its schedule not
+        (dict(epochs=2, eta_a_schedule=[0.1, -1]), "eta_a_schedule"),
+        (dict(scale_steps=1), "scale_steps"),
+        (dict(tol=100.0), "tol"),  # counted the spurious optimum as success
+        (dict(a_star=[1e6] + [1.0] * 7), "a_star"),  # its trials were all reported as diverged
+        (dict(start_radius=1e6), "start_radius"),
+        (dict(k=10**7), "this run"),  # was a MemoryError after allocating
+        (dict(iterations=10**12), "this run"),
+        (dict(iterations=10**9, checkpoint_every=1), "this run"),
+        (dict(trials=2**63), "trials"),
+        (dict(algorithm="gd", noise_on="w"), "noise_on"),  # ignored silently before
+        (dict(teacher_seed=3), "teacher_seed"),
+        (dict(a_star=[1.0] * 8, teacher="ones"), "teacher"),
+        (dict(algorithm="pgd", batch=4), "batch"),
+    ],
+)
+def test_resolve_config_refuses_bad_values_by_name(overrides, name):
+    from pgd_bench.experiments import resolve_config
+
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        resolve_config(**overrides)
+
+
+def test_a_resolved_config_with_neutral_unused_settings_round_trips():
+    from pgd_bench.experiments import resolve_config
+
+    for algorithm in ("gd", "sgd", "pgd", "psgd"):
+        config = resolve_config(algorithm=algorithm, teacher="gaussian", teacher_seed=4)
+        assert resolve_config(**config.to_dict()) == config
+
+
+def test_the_tolerance_bound_is_a_quarter_of_the_optima_squared_distance():
+    from pgd_bench.experiments import resolve_config
+
+    w_star, a_star = resolve_config().teacher_arrays()
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    quarter = (np.sum((w_star - w_bar) ** 2) + np.sum((a_star - a_bar) ** 2)) / 4
+    resolve_config(tol=quarter * 0.999)
+    with pytest.raises(ValueError, match="^tol:"):
+        resolve_config(tol=quarter)

@@ -44,17 +44,25 @@ PAPER = {
 # rho_w = 5, just above the level at which the smoothed landscape loses its spurious basin
 # (figure 4), annealed slowly (x0.9 per epoch) over 60 epochs of 1000 iterations, with a large
 # w-step so that w crosses to the global side while that basin is gone. For SGD: batch 2 and
-# scaled steps annealed x0.85 per epoch.
+# scaled steps annealed x0.85 per epoch. Perturbed SGD takes P-GD's schedule with batch 4: with
+# batch 2 the a-curvature of a two-sample loss is often several times the population curvature the
+# steps are scaled to, and 4-20% of trials diverged (k = 4 to 16); with batch 4, none in 3200
+# trials (200 per cell of figure 1, seed 0), 99.5% to 100% success per cell.
 TUNED = {
     "gd": dict(PAPER["gd"]),
     "sgd": dict(epochs=20, iterations=400, eta_w=0.5, eta_a=0.5, eta_decay=0.85, batch=2, scale_steps=True),
     "pgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, rho_w=5.0, rho_a=1.5,
                 noise_decay=0.9, scale_steps=True),
-    "psgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, batch=2, rho_w=5.0, rho_a=1.5,
+    "psgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, batch=4, rho_w=5.0, rho_a=1.5,
                  noise_decay=0.9, scale_steps=True),
 }
 PRESETS = {"paper": PAPER, "tuned": TUNED}
 DEFAULT_PRESET = {"gd": "paper", "sgd": "tuned", "pgd": "tuned", "psgd": "tuned"}
+# The least success rate each tuned default promises in every cell of figure 1 (p = 6, k in
+# {4, 8, 16, 32}, the four teachers), as measured by ``pgd-bench reproduce`` and stated in the
+# README; tests/test_presets.py checks it on a small cell. GD's rate is the landscape's, not a
+# promise: about half its starts are trapped (51% success on the alternating teacher, k = 8).
+PROMISED_SUCCESS = {"sgd": 0.975, "pgd": 0.99, "psgd": 0.99}
 
 
 def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:

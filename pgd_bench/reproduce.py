@@ -30,9 +30,17 @@ from .stats import wilson_interval
 
 KS = (4, 8, 16, 32)
 TEACHERS = ("ones", "alternating", "linspace", "gaussian")
-ALGORITHM_LABELS = {"gd": "GD", "sgd": "SGD (step-size annealing)", "pgd": "P-GD (noise annealing)"}
-COLORS = {"gd": "#4C72B0", "sgd": "#DD8452", "pgd": "#55A868", "pgd_paper": "#C44E52"}
-
+# The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
+FIG1_SERIES = (
+    ("gd", "GD (paper's $\\eta$ = 0.1)", "#4C72B0", dict(algorithm="gd")),
+    ("sgd_paper", "SGD, paper's annealing", "#8C8C8C", dict(algorithm="sgd", preset="paper")),
+    ("sgd", "SGD (tuned annealing)", "#DD8452", dict(algorithm="sgd")),
+    ("pgd", "P-GD (tuned noise annealing)", "#55A868", dict(algorithm="pgd")),
+    ("psgd", "perturbed SGD (tuned)", "#8172B3", dict(algorithm="psgd")),
+    ("pgd_paper", "P-GD, paper's literal settings", "#C44E52", dict(algorithm="pgd", preset="paper")),
+)
+ALGORITHM_LABELS = {tag: label for tag, label, _, _ in FIG1_SERIES}
+COLORS = {tag: color for tag, _, color, _ in FIG1_SERIES}
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
@@ -108,6 +116,12 @@ class Stage:
             })
 
 
+def _mean_gap(rates, reference) -> str:
+    """``rates`` against ``reference`` on average, in percentage points, as words."""
+    gap = 100 * float(np.mean(np.asarray(rates) - np.asarray(reference)))
+    return f"on average {abs(gap):.1f} points {'above' if gap >= 0 else 'below'} GD"
+
+
 def _rate(result):
     n = int(result.outcome.size)
     g = result.counts()["global"]
@@ -122,35 +136,41 @@ def success_rates(stage, scale, out):
     cells = []
     for teacher in TEACHERS:
         for k in KS:
-            for alg in ("gd", "sgd", "pgd"):
-                cells.append(((teacher, k, alg), scale.config(algorithm=alg, teacher=teacher, k=k, trials=scale.trials)))
-            cells.append(((teacher, k, "pgd_paper"), scale.config(algorithm="pgd", preset="paper", teacher=teacher, k=k, trials=scale.trials)))
+            for tag, _, _, overrides in FIG1_SERIES:
+                cells.append(((teacher, k, tag), scale.config(teacher=teacher, k=k, trials=scale.trials, **overrides)))
     results = stage.run(cells)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    width = 0.26
+    fig, axes = plt.subplots(1, len(TEACHERS), figsize=(4 * len(TEACHERS), 4.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    width = 0.8 / len(FIG1_SERIES)
     for ax, teacher in zip(axes, TEACHERS):
-        for offset, alg in zip((-width, 0, width), ("gd", "sgd", "pgd")):
-            rates = np.array([_rate(results[(teacher, k, alg)]) for k in KS])
-            x = np.arange(len(KS)) + offset
-            ax.bar(x, 100 * rates[:, 0], width, color=COLORS[alg], label=ALGORITHM_LABELS[alg])
-            ax.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none", ecolor="black", capsize=2, lw=1)
-            for xi, rate in zip(x, rates[:, 0]):
-                if rate < 0.005:  # an empty bar is easy to miss: say it is zero
-                    ax.text(xi, 2, "0%", ha="center", va="bottom", fontsize=7, color=COLORS[alg], rotation=90)
+        for index, (tag, label, color, _) in enumerate(FIG1_SERIES):
+            rates = np.array([_rate(results[(teacher, k, tag)]) for k in KS])
+            x = np.arange(len(KS)) + (index - (len(FIG1_SERIES) - 1) / 2) * width
+            ax.bar(x, 100 * rates[:, 0], width, color=color, label=label)
+            ax.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none",
+                        ecolor="black", capsize=1.5, lw=0.8)
+            for xi, (tag_k, rate) in zip(x, zip(KS, rates[:, 0])):
+                if rate < 0.005:  # an empty bar is easy to miss: mark it, and say why it is empty
+                    counts = results[(teacher, tag_k, tag)].counts()
+                    mark = "div" if counts["diverged"] == sum(counts.values()) else "0"
+                    ax.text(xi, 1, mark, ha="center", va="bottom", fontsize=6.5, color=color, rotation=90)
         ax.set_xticks(np.arange(len(KS)), [f"k={k}" for k in KS])
-        ax.set_title(f"teacher a*: {teacher}")
+        ax.set_title(f"teacher $a^*$: {teacher}")
         ax.set_ylim(0, 105)
     axes[0].set_ylabel("trials reaching the global optimum (%)")
-    axes[0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals. "
-                 "P-GD with the paper's literal settings: 0% (every trial diverges); see the report for GD outcomes per cell", fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(FIG1_SERIES) // 2, fontsize=8.5,
+               bbox_to_anchor=(0.5, -0.1), frameon=False)
+    fig.suptitle(f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals "
+                 "(bars marked 'div': every trial diverged; '0': none succeeded)", fontsize=10)
     files = _save(fig, out, "fig1_success_rates")
-    table = ["| teacher | k | GD | SGD (tuned) | P-GD (tuned) | P-GD (paper, literal) |", "|---|---|---|---|---|---|"]
+    header = " | ".join(label.replace("$\\eta$", "eta") for _, label, _, _ in FIG1_SERIES)
+    table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(FIG1_SERIES)]
     for teacher in TEACHERS:
         for k in KS:
             cells_txt = []
-            for alg in ("gd", "sgd", "pgd", "pgd_paper"):
-                r = results[(teacher, k, alg)]
+            for tag, _, _, _ in FIG1_SERIES:
+                r = results[(teacher, k, tag)]
                 rate, low, high = _rate(r)
                 c = r.counts()
                 extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
@@ -164,7 +184,7 @@ def success_rates(stage, scale, out):
 def convergence(stage, scale, out):
     plt = _plt()
     cells = []
-    for alg in ("gd", "sgd", "pgd"):
+    for alg in ("gd", "sgd", "pgd", "psgd"):
         base = resolve_config(algorithm=alg)
         every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
         cells.append((alg, scale.config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=every)))
@@ -175,7 +195,8 @@ def convergence(stage, scale, out):
     groups.append(("GD, escaped", gd, gd.outcome == 0, COLORS["gd"], "-"))
     groups.append(("GD, trapped", gd, gd.outcome == 1, COLORS["gd"], "--"))
     groups.append((ALGORITHM_LABELS["sgd"], results["sgd"], np.ones(results["sgd"].outcome.size, bool), COLORS["sgd"], "-"))
-    groups.append((ALGORITHM_LABELS["pgd"], results["pgd"], np.ones(results["pgd"].outcome.size, bool), COLORS["pgd"], "-"))
+    for alg in ("pgd", "psgd"):
+        groups.append((ALGORITHM_LABELS[alg], results[alg], np.ones(results[alg].outcome.size, bool), COLORS[alg], "-"))
     for ax, field, label in zip(axes, (1, 2), ("||w - w*||", "||a - a*||")):
         for name, r, mask, color, style in groups:
             if not mask.any():
@@ -212,6 +233,7 @@ def observations(stage, scale, out, convergence_results):
         ("SGD, paper annealing (eta 0.1 x0.8, batch 4)", results["sgd_paper"]),
         ("SGD, tuned annealing", convergence_results["sgd"]),
         ("P-GD, tuned noise annealing", convergence_results["pgd"]),
+        ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", convergence_results["psgd"]),
     ]
     lines = ["| method | success rate [95% CI] | median final loss | ended at: global / spurious / diverged / unconverged |", "|---|---|---|---|"]
     for name, r in rows:
@@ -434,12 +456,13 @@ def _reproduce(out, scale, quick, force, start) -> Path:
     paper_diverged = sum(grid[(t, k, "pgd_paper")].counts()["diverged"] for t in TEACHERS for k in KS)
     paper_total = sum(grid[(t, k, "pgd_paper")].outcome.size for t in TEACHERS for k in KS)
     paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) * (np.pi - 1 + 8) / np.pi
-    pgd_rates = [_rate(grid[(t, k, "pgd")])[0] for t in TEACHERS for k in KS]
-    sgd_rates = [_rate(grid[(t, k, "sgd")])[0] for t in TEACHERS for k in KS]
+    rates = {tag: [_rate(grid[(t, k, tag)])[0] for t in TEACHERS for k in KS] for tag, _, _, _ in FIG1_SERIES}
+    pgd_rates, sgd_rates, psgd_rates = rates["pgd"], rates["sgd"], rates["psgd"]
     tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
     tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")
+    tuned_psgd = resolve_config(algorithm="psgd", preset="tuned")
     # the configs the cells actually ran (with this run's seed and trials), not freshly resolved defaults
-    configs = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd")}
+    configs = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd", "psgd")}
     configs["pgd (paper)"] = paper_cfg.to_dict()
     elapsed = time.perf_counter() - start
     report = f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
@@ -468,7 +491,11 @@ of trials across the cells of figure 1{'' if min(pgd_rates) >= 0.99 else "; the 
 The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; a full run's
 1000 trials per cell include 500 or more that the tuning never saw.
 SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
-{100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%.
+{100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
+batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, {sum(grid[(t, k, "psgd")].counts()["diverged"] for t in TEACHERS for k in KS)} diverged trials in all.
+The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
+{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's {100 * min(rates["gd"]):.1f}% to
+{100 * max(rates["gd"]):.1f}% on the same starts ({_mean_gap(rates["sgd_paper"], rates["gd"])} over the 16 cells).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
 curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
@@ -517,7 +544,7 @@ settle on the global side.
 ## Configs
 
 The resolved configs of figure 2's cells (alternating teacher, k = 8) and of the paper's P-GD cell of
-figure 1; every other cell differs only in the teacher, k, noise radii or trials named beside it.
+figure 1 (the paper's SGD cells differ from `sgd` by `preset = "paper"`); every other cell differs only in the teacher, k, noise radii or trials named beside it.
 Feed one to `pgd-bench run --config` (as TOML) or `resolve_config(**config)` to repeat it.
 
 ```json

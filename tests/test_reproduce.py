@@ -28,8 +28,11 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
     assert "diverges in 6 of 6 trials" in report and "96 of 96 trials diverge" in report
     with open(out / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))
-    # figure 1 has 4 teachers x 4 k x 4 algorithm settings, 6 trials each
-    assert sum(r["stage"] == "success rates" for r in rows) == 4 * 4 * 4 * 6
+    # figure 1 has 4 teachers x 4 k x 6 series, 6 trials each
+    from pgd_bench.reproduce import FIG1_SERIES
+
+    assert len(FIG1_SERIES) == 6
+    assert sum(r["stage"] == "success rates" for r in rows) == 4 * 4 * 6 * 6
     assert {r["outcome"] for r in rows} <= {"global", "spurious", "diverged", "unconverged"}
     cached = sorted(p.name for p in (out / "cache").iterdir())
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}

@@ -59,7 +59,7 @@ class RatioToJax:
 class SuccessRates:
     """Success percentages, tracked like scipy's optimize benchmarks track theirs."""
 
-    params = ["gd", "sgd", "pgd"]
+    params = ["gd", "sgd", "pgd", "psgd"]
     param_names = ["algorithm"]
     timeout = 300
 

@@ -36,8 +36,10 @@ def make_runner(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0
         s, s_star, c = a.sum(), a_star.sum(), a @ a_star
         ga = (nw**2 * ((jnp.pi - 1) * a + s) - nw * ((g - 1) * a_star + s_star)) / jnp.pi
         w_hat = w / nw
-        gw = (((jnp.pi - 1) * (a @ a) + s**2) * w
-              - (c * ((jnp.pi - theta) * w_star + jnp.sin(theta) * w_hat) + (s * s_star - c) * w_hat)) / jnp.pi
+        gw = (
+            ((jnp.pi - 1) * (a @ a) + s**2) * w
+            - (c * ((jnp.pi - theta) * w_star + jnp.sin(theta) * w_hat) + (s * s_star - c) * w_hat)
+        ) / jnp.pi
         return gw, ga
 
     def sample_grads(w, a, z):

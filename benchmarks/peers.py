@@ -25,11 +25,17 @@ def _grads_numpy(W, A, w_star, a_star):
     s_star = a_star.sum()
     c = A @ a_star
     aa = np.einsum("ij,ij->i", A, A)
-    ga = (nw[:, None] ** 2 * ((np.pi - 1) * A + s[:, None]) - nw[:, None] * ((g - 1)[:, None] * a_star + s_star)) / np.pi
+    ga = (
+        nw[:, None] ** 2 * ((np.pi - 1) * A + s[:, None]) - nw[:, None] * ((g - 1)[:, None] * a_star + s_star)
+    ) / np.pi
     w_hat = W / nw[:, None]
-    gw = (((np.pi - 1) * aa + s**2)[:, None] * W
-          - (c[:, None] * ((np.pi - theta)[:, None] * w_star + np.sin(theta)[:, None] * w_hat)
-             + (s * s_star - c)[:, None] * w_hat)) / np.pi
+    gw = (
+        ((np.pi - 1) * aa + s**2)[:, None] * W
+        - (
+            c[:, None] * ((np.pi - theta)[:, None] * w_star + np.sin(theta)[:, None] * w_hat)
+            + (s * s_star - c)[:, None] * w_hat
+        )
+    ) / np.pi
     return gw, ga
 
 
@@ -73,7 +79,9 @@ def pgd_bench_seconds(algorithm, trials, steps):
     extra = {"batch": 4} if algorithm in ("sgd", "psgd") else {}
     if algorithm in ("pgd", "psgd"):
         extra.update(rho_w=1.0, rho_a=0.3)
-    config = resolve_config(algorithm=algorithm, preset="paper", trials=trials, epochs=1, iterations=steps, eta=0.05, eta_decay=1.0, **extra)
+    config = resolve_config(
+        algorithm=algorithm, preset="paper", trials=trials, epochs=1, iterations=steps, eta=0.05, eta_decay=1.0, **extra
+    )
     result = run(config)
     return result.seconds, float(result.stop_iteration.sum())
 
@@ -138,8 +146,10 @@ def main(argv=None):
             line += f"{jax_rate:>12.3g}{ours / jax_rate:>8.1f}{jax_compile:>12.1f}s"
         print(line + f"{compile_s:>15.1f}s", flush=True)
     ours, theirs = normals_per_second()
-    print(f"\nnormals per second, one thread, 1e6 into a warm buffer, medians of 7: pgd_bench "
-          f"{ours:.3g}, NumPy standard_normal {theirs:.3g}, x{ours / theirs:.1f}")
+    print(
+        f"\nnormals per second, one thread, 1e6 into a warm buffer, medians of 7: pgd_bench "
+        f"{ours:.3g}, NumPy standard_normal {theirs:.3g}, x{ours / theirs:.1f}"
+    )
     return 0
 
 

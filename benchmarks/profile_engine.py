@@ -112,14 +112,19 @@ def _one_thread_table():
     for algorithm, count in NORMALS_PER_STEP.items():
         step = _step_ns(algorithm)
         drawing = count * normal
-        print(f"{algorithm:<10}{step:>9.1f}{count:>9d}{drawing:>11.1f}{drawing / step:>7.0%}"
-              f"{step - drawing:>9.1f}", flush=True)
+        print(
+            f"{algorithm:<10}{step:>9.1f}{count:>9d}{drawing:>11.1f}{drawing / step:>7.0%}{step - drawing:>9.1f}",
+            flush=True,
+        )
         if algorithm == "gd":
             gd_step = step
     parts = _gd_parts_ns()
     rest = gd_step - sum(parts.values())
-    print("a GD step, ns per trial: " + ", ".join(f"{name} {ns:.1f}" for name, ns in parts.items())
-          + f", the rest (divergence test, distances, loop) {rest:.1f}")
+    print(
+        "a GD step, ns per trial: "
+        + ", ".join(f"{name} {ns:.1f}" for name, ns in parts.items())
+        + f", the rest (divergence test, distances, loop) {rest:.1f}"
+    )
 
 
 def _throughput(threads):
@@ -133,8 +138,7 @@ def _throughput(threads):
         "    print(alg, statistics.median(r))\n"
     )
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     return {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
 
 

@@ -112,8 +112,9 @@ def as_int(name: str, value, minimum: int | None = None, maximum: int = INT64_MA
     return value
 
 
-def as_float(name: str, value, minimum: float | None = None, *, strict: bool = False,
-             maximum: float | None = None) -> float:
+def as_float(
+    name: str, value, minimum: float | None = None, *, strict: bool = False, maximum: float | None = None
+) -> float:
     """Return ``value`` as a finite float in ``[minimum, maximum]`` (``> minimum`` when ``strict``).
 
     Accepts Python and NumPy real scalars and 0-d arrays; refuses booleans, complex numbers and
@@ -169,8 +170,10 @@ def check_memory(what: str, nbytes: float, hint: str) -> None:
     """
     limit = memory_limit()
     if nbytes > limit:
-        raise ValueError(f"{what}: needs about {nbytes / 2**30:.3g} GiB of memory, more than half of this "
-                         f"machine's ({2 * limit / 2**30:.3g} GiB); {hint}")
+        raise ValueError(
+            f"{what}: needs about {nbytes / 2**30:.3g} GiB of memory, more than half of this "
+            f"machine's ({2 * limit / 2**30:.3g} GiB); {hint}"
+        )
 
 
 def as_seed(name: str, value) -> int:

@@ -26,8 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .experiments import ALGORITHMS, NOISE_TARGETS, PRESETS, TEACHERS
     from .engine import NOISE_LAWS
+    from .experiments import ALGORITHMS, NOISE_TARGETS, PRESETS, TEACHERS
 
     parser = _Parser(prog="pgd-bench", description="How noise helps gradient methods escape a spurious local optimum.")
     parser.add_argument("--version", action="version", version=f"pgd-bench {__version__}")
@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one algorithm over many random starts and report success rates")
     run.add_argument("--config", metavar="FILE.toml", help="TOML file of config keys; flags override it")
     run.add_argument("--algorithm", choices=ALGORITHMS, help="default gd")
-    run.add_argument("--preset", choices=sorted(PRESETS), help="schedule preset (default: tuned for sgd/pgd/psgd, paper for gd)")
+    run.add_argument(
+        "--preset", choices=sorted(PRESETS), help="schedule preset (default: tuned for sgd/pgd/psgd, paper for gd)"
+    )
     run.add_argument("--p", type=int, help="patch dimension (default 6)")
     run.add_argument("--k", type=int, help="number of patches (default 8)")
     run.add_argument("--teacher", choices=TEACHERS, help="family of a* (default alternating)")
@@ -58,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--noise-on", choices=NOISE_TARGETS)
     run.add_argument("--start-radius", type=float, help="radius of the start ball of a (default |1.a*|/sqrt(k))")
     run.add_argument("--tol", type=float, help="squared distance counted as converged (default 1e-2)")
-    run.add_argument("--checkpoint-every", type=int, metavar="M", help="record per-trial metrics every M iterations (default 100; epoch ends always)")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="M",
+        help="record per-trial metrics every M iterations (default 100; epoch ends always)",
+    )
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -66,14 +73,39 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="fewer trials and a coarser grid (a few minutes)")
     rep.add_argument("--out", default="pgd-bench-results", help="output folder (default ./pgd-bench-results)")
     rep.add_argument("--force", action="store_true", help="recompute cached cells")
-    rep.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0); another seed checks that results hold")
+    rep.add_argument(
+        "--seed", type=int, default=0, help="seed of every cell (default 0); another seed checks that results hold"
+    )
     rep.add_argument("--trials", type=int, help=argparse.SUPPRESS)
     return parser
 
 
-RUN_KEYS = ("algorithm", "preset", "p", "k", "teacher", "teacher_seed", "a_star", "trials", "seed",
-            "epochs", "iterations", "eta", "eta_w", "eta_a", "eta_decay", "batch", "rho_w", "rho_a",
-            "noise_decay", "noise_law", "noise_on", "start_radius", "tol", "checkpoint_every")
+RUN_KEYS = (
+    "algorithm",
+    "preset",
+    "p",
+    "k",
+    "teacher",
+    "teacher_seed",
+    "a_star",
+    "trials",
+    "seed",
+    "epochs",
+    "iterations",
+    "eta",
+    "eta_w",
+    "eta_a",
+    "eta_decay",
+    "batch",
+    "rho_w",
+    "rho_a",
+    "noise_decay",
+    "noise_law",
+    "noise_on",
+    "start_radius",
+    "tol",
+    "checkpoint_every",
+)
 
 
 def _format_report(result) -> str:
@@ -85,12 +117,21 @@ def _format_report(result) -> str:
     n = int(result.outcome.size)
     counts = result.counts()
     lines = [
-        f"pgd-bench run: {c.algorithm} (preset {c.preset}), p={c.p}, k={c.k}, teacher {c.teacher if c.a_star is None else 'explicit'}, "
-        f"{n} trials, seed {c.seed}",
-        f"schedule: {c.epochs} epochs x {c.iterations} iterations, eta_w={c.eta_w:g} eta_a={c.eta_a:g} x{c.eta_decay:g}/epoch"
-        + (f" (curvature-scaled: first epoch eta_w={sched['eta_w'][0]:.3g} eta_a={sched['eta_a'][0]:.3g})" if c.scale_steps else "")
+        f"pgd-bench run: {c.algorithm} (preset {c.preset}), p={c.p}, k={c.k}, "
+        f"teacher {c.teacher if c.a_star is None else 'explicit'}, {n} trials, seed {c.seed}",
+        f"schedule: {c.epochs} epochs x {c.iterations} iterations, "
+        f"eta_w={c.eta_w:g} eta_a={c.eta_a:g} x{c.eta_decay:g}/epoch"
+        + (
+            f" (curvature-scaled: first epoch eta_w={sched['eta_w'][0]:.3g} eta_a={sched['eta_a'][0]:.3g})"
+            if c.scale_steps
+            else ""
+        )
         + (f", batch {c.batch}" if c.batch else "")
-        + (f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch" if c.algorithm in ("pgd", "psgd") else ""),
+        + (
+            f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch"
+            if c.algorithm in ("pgd", "psgd")
+            else ""
+        ),
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]
@@ -104,7 +145,9 @@ def _format_report(result) -> str:
             f"WARNING: {counts['diverged']} of {n} trials diverged (non-finite values or ||a|| > {c.a_bound:g}); "
             f"the earliest at iteration {first}. The step size is unstable for this noise level."
         )
-    lines.append(f"throughput: {result.trial_steps_per_second():.3g} trial-steps/s ({result.seconds:.2f} s, compile excluded)")
+    lines.append(
+        f"throughput: {result.trial_steps_per_second():.3g} trial-steps/s ({result.seconds:.2f} s, compile excluded)"
+    )
     return "\n".join(lines)
 
 
@@ -161,12 +204,11 @@ def main(argv=None) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
+    import contextlib
     import os
 
-    try:
+    with contextlib.suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 if __name__ == "__main__":

@@ -121,9 +121,32 @@ def _update_ball_entry(since, dist_sq, tol, step):
 
 @jit(nogil=True)
 def _run_block(
-    first_trial, count, row0, seed, w_star, a_star, w_bar, a_bar, start_radius,
-    eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound, checkpoints,
-    out_w, out_a, out_outcome, out_stop, out_entered, out_records, stop_flag,
+    first_trial,
+    count,
+    row0,
+    seed,
+    w_star,
+    a_star,
+    w_bar,
+    a_bar,
+    start_radius,
+    eta_w,
+    eta_a,
+    rho_w,
+    rho_a,
+    iterations,
+    batch,
+    noise_law,
+    tol,
+    a_bound,
+    checkpoints,
+    out_w,
+    out_a,
+    out_outcome,
+    out_stop,
+    out_entered,
+    out_records,
+    stop_flag,
 ):
     """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
 
@@ -205,8 +228,23 @@ def _run_block(
             if batch is None:
                 grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
             else:
-                sgd_gradient_lanes(states, lane_state, w_at, a_at, w_star, a_star, batch, grad_w,
-                                   grad_a, u2, planar, relu_w, noise_w[:p], sgd_work, stop_flag)
+                sgd_gradient_lanes(
+                    states,
+                    lane_state,
+                    w_at,
+                    a_at,
+                    w_star,
+                    a_star,
+                    batch,
+                    grad_w,
+                    grad_a,
+                    u2,
+                    planar,
+                    relu_w,
+                    noise_w[:p],
+                    sgd_work,
+                    stop_flag,
+                )
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
             step += 1
 
@@ -249,8 +287,9 @@ def _run_block(
             _update_ball_entry(spurious_since, d_spurious, tol, step)
 
             if next_checkpoint < n_checkpoints and step == checkpoints[next_checkpoint]:
-                _record_checkpoint(w, a, w_star, a_star, work, lane_a, diverged_at, count, row0,
-                                   out_records[:, next_checkpoint])
+                _record_checkpoint(
+                    w, a, w_star, a_star, work, lane_a, diverged_at, count, row0, out_records[:, next_checkpoint]
+                )
                 next_checkpoint += 1
         if running == 0 or stop_flag[0] != 0:
             break
@@ -305,10 +344,32 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row
 
 
 def run_trials(
-    first_trial, seed, w_star, a_star, w_bar, a_bar, start_radius,
-    eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol, a_bound,
-    checkpoints, out_w, out_a, out_outcome, out_stop, out_entered, out_records, executor=None,
-    threads=1, progress=None,
+    first_trial,
+    seed,
+    w_star,
+    a_star,
+    w_bar,
+    a_bar,
+    start_radius,
+    eta_w,
+    eta_a,
+    rho_w,
+    rho_a,
+    iterations,
+    batch,
+    noise_law,
+    tol,
+    a_bound,
+    checkpoints,
+    out_w,
+    out_a,
+    out_outcome,
+    out_stop,
+    out_entered,
+    out_records,
+    executor=None,
+    threads=1,
+    progress=None,
 ):
     """Run trials ``first_trial .. first_trial + len(out_w) - 1``, one output row each.
 
@@ -347,10 +408,32 @@ def run_trials(
             row0 = b * LANES
             count = min(LANES, n - row0)
             _run_block(
-                first_trial + row0, count, row0, seed, w_star, a_star, w_bar, a_bar,
-                start_radius, eta_w, eta_a, rho_w, rho_a, iterations, batch, noise_law, tol,
-                a_bound, checkpoints, out_w, out_a, out_outcome, out_stop, out_entered,
-                out_records, stop,
+                first_trial + row0,
+                count,
+                row0,
+                seed,
+                w_star,
+                a_star,
+                w_bar,
+                a_bar,
+                start_radius,
+                eta_w,
+                eta_a,
+                rho_w,
+                rho_a,
+                iterations,
+                batch,
+                noise_law,
+                tol,
+                a_bound,
+                checkpoints,
+                out_w,
+                out_a,
+                out_outcome,
+                out_stop,
+                out_entered,
+                out_records,
+                stop,
             )
             with block_done:
                 finished[0] += count

@@ -13,9 +13,10 @@ import json
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -51,10 +52,29 @@ PAPER = {
 TUNED = {
     "gd": dict(PAPER["gd"]),
     "sgd": dict(epochs=20, iterations=400, eta_w=0.5, eta_a=0.5, eta_decay=0.85, batch=2, scale_steps=True),
-    "pgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, rho_w=5.0, rho_a=1.5,
-                noise_decay=0.9, scale_steps=True),
-    "psgd": dict(epochs=60, iterations=1000, eta_w=3.0, eta_a=1.0, eta_decay=0.95, batch=4, rho_w=5.0, rho_a=1.5,
-                 noise_decay=0.9, scale_steps=True),
+    "pgd": dict(
+        epochs=60,
+        iterations=1000,
+        eta_w=3.0,
+        eta_a=1.0,
+        eta_decay=0.95,
+        rho_w=5.0,
+        rho_a=1.5,
+        noise_decay=0.9,
+        scale_steps=True,
+    ),
+    "psgd": dict(
+        epochs=60,
+        iterations=1000,
+        eta_w=3.0,
+        eta_a=1.0,
+        eta_decay=0.95,
+        batch=4,
+        rho_w=5.0,
+        rho_a=1.5,
+        noise_decay=0.9,
+        scale_steps=True,
+    ),
 }
 PRESETS = {"paper": PAPER, "tuned": TUNED}
 DEFAULT_PRESET = {"gd": "paper", "sgd": "tuned", "pgd": "tuned", "psgd": "tuned"}
@@ -243,8 +263,11 @@ APPLIES_ONLY = {
     "rho_a_schedule": (None, _uses_noise, "pgd and psgd"),
     "noise_law": ("ball", _uses_noise, "pgd and psgd"),
     "noise_on": ("both", _uses_noise, "pgd and psgd"),
-    "teacher_seed": (0, lambda v: v.get("teacher", "alternating") == "gaussian" and v.get("a_star") is None,
-                     "the gaussian teacher without an explicit a_star"),
+    "teacher_seed": (
+        0,
+        lambda v: v.get("teacher", "alternating") == "gaussian" and v.get("a_star") is None,
+        "the gaussian teacher without an explicit a_star",
+    ),
     "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
 }
 
@@ -316,8 +339,11 @@ def resolve_config(**overrides) -> RunConfig:
         v["start_radius"] = as_float("start_radius", v["start_radius"], minimum=0.0, strict=True)
     v["tol"] = as_float("tol", v.get("tol", 1e-2), minimum=0.0, strict=True)
     config = RunConfig(**v)
-    check_memory("this run", config.memory_bytes(),
-                 "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)")
+    check_memory(
+        "this run",
+        config.memory_bytes(),
+        "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
+    )
     _check_problem(config)
     return config
 
@@ -342,16 +368,20 @@ def _check_problem(config: RunConfig) -> None:
     a_norm = float(np.linalg.norm(a_star))
     for name, size in (("a_star", a_norm), ("start_radius", radius)):
         if size >= config.a_bound / 10:
-            raise ValueError(f"{name}: {'norm ' if name == 'a_star' else ''}{size:.6g} is not below a_bound / 10 = "
-                             f"{config.a_bound / 10:.6g}: trials near it would be counted as diverged; raise a_bound")
+            raise ValueError(
+                f"{name}: {'norm ' if name == 'a_star' else ''}{size:.6g} is not below a_bound / 10 = "
+                f"{config.a_bound / 10:.6g}: trials near it would be counted as diverged; raise a_bound"
+            )
     # Outcomes are tolerance balls around the two optima, on the squared joint distance
     # ||w - w_opt||^2 + ||a - a_opt||^2; past a quarter of the optima's squared distance the balls
     # overlap and a trapped trial could be counted a success.
     w_bar, a_bar = spurious_optimum(w_star, a_star)
     separation = float(np.sum((w_star - w_bar) ** 2) + np.sum((a_star - a_bar) ** 2))
     if config.tol >= separation / 4:
-        raise ValueError(f"tol: {config.tol:g} is not below {separation / 4:.6g}, a quarter of the squared distance "
-                         "between the global and the spurious optimum (the two tolerance balls would overlap)")
+        raise ValueError(
+            f"tol: {config.tol:g} is not below {separation / 4:.6g}, a quarter of the squared distance "
+            "between the global and the spurious optimum (the two tolerance balls would overlap)"
+        )
 
 
 def load_toml(path) -> dict[str, Any]:
@@ -452,16 +482,37 @@ def _kernel_args(config: RunConfig):
     rho_a = sched["rho_a"] if noisy else None
     batch = config.batch if config.batch > 0 else None
     return (
-        np.uint64(config.seed), w_star, a_star, w_bar, a_bar, config.resolved_start_radius(),
-        sched["eta_w"], sched["eta_a"], rho_w, rho_a, config.iterations,
-        batch, NOISE_LAWS.index(config.noise_law), config.tol, config.a_bound, config.checkpoints(),
+        np.uint64(config.seed),
+        w_star,
+        a_star,
+        w_bar,
+        a_bar,
+        config.resolved_start_radius(),
+        sched["eta_w"],
+        sched["eta_a"],
+        rho_w,
+        rho_a,
+        config.iterations,
+        batch,
+        NOISE_LAWS.index(config.noise_law),
+        config.tol,
+        config.a_bound,
+        config.checkpoints(),
     )
 
 
 def warm_up(config: RunConfig) -> None:
     """Compile (or load from cache) the engine for ``config``'s types on one short trial."""
-    tiny = dataclasses.replace(config, trials=1, epochs=1, iterations=1, eta_w_schedule=None,
-                               eta_a_schedule=None, rho_w_schedule=None, rho_a_schedule=None)
+    tiny = dataclasses.replace(
+        config,
+        trials=1,
+        epochs=1,
+        iterations=1,
+        eta_w_schedule=None,
+        eta_a_schedule=None,
+        rho_w_schedule=None,
+        rho_a_schedule=None,
+    )
     run(tiny, warm=False)
 
 
@@ -521,9 +572,19 @@ def run(
     for first in range(0, n, chunk_size):
         last = min(n, first + chunk_size)
         report = None if progress is None else (lambda done, first=first: progress(first + done, n))
-        run_trials(first, *args, w[first:last], a[first:last], outcome[first:last],
-                   stop[first:last], entered[first:last], records[first:last],
-                   executor=executor, threads=threads, progress=report)
+        run_trials(
+            first,
+            *args,
+            w[first:last],
+            a[first:last],
+            outcome[first:last],
+            stop[first:last],
+            entered[first:last],
+            records[first:last],
+            executor=executor,
+            threads=threads,
+            progress=report,
+        )
     seconds = time.perf_counter() - start
     return RunResult(config, w, a, outcome, stop, entered, checkpoints, records, seconds)
 
@@ -550,7 +611,9 @@ class ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         eta = elapsed / max(done, 1) * (total - done)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
+        )
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()

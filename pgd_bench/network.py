@@ -104,8 +104,9 @@ SGD_LANE_WORK_ROWS = 8  # rows of the ``work`` array of :func:`sgd_gradient_lane
 
 
 @jit(inline=True)
-def sgd_gradient_lanes(states, lane_state, w, a, w_star, a_star, batch, grad_w, grad_a,
-                       u2, planar, relu_w, noise, work, stop_flag):
+def sgd_gradient_lanes(
+    states, lane_state, w, a, w_star, a_star, batch, grad_w, grad_a, u2, planar, relu_w, noise, work, stop_flag
+):
     """Mini-batch gradient at a fresh batch of ``batch`` Gaussian inputs, for every lane.
 
     Equal in law to drawing every input ``Z^(b)`` (``k x p`` normals) and running
@@ -238,8 +239,7 @@ def _loss_grad_batch(Z, w, a, w_star, a_star):
         acc = np.zeros((2 + k + k * p, SAMPLE_BLOCK))
         stop = min(n, (c + 1) * REDUCTION_CHUNK)
         for b in range(c * REDUCTION_CHUNK, stop, SAMPLE_BLOCK):
-            accumulate_samples(Z_rows, b, min(stop, b + SAMPLE_BLOCK), w, a, w_star, a_star, zt,
-                               relu_w, acc)
+            accumulate_samples(Z_rows, b, min(stop, b + SAMPLE_BLOCK), w, a, w_star, a_star, zt, relu_w, acc)
         for f in range(acc.shape[0]):  # lanes in a fixed order
             total = 0.0
             for l in range(SAMPLE_BLOCK):

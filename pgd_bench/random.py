@@ -279,8 +279,9 @@ def fill_ball(state, radius, out, scratch):
     must have length ``d + 2``.
     """
     d = out.shape[0]
-    fill_ball_lanes(state.reshape((STATE_WORDS, 1)), radius, out.reshape((d, 1)),
-                    scratch.reshape((d + 2, 1)), state, np.empty(1))
+    fill_ball_lanes(
+        state.reshape((STATE_WORDS, 1)), radius, out.reshape((d, 1)), scratch.reshape((d + 2, 1)), state, np.empty(1)
+    )
 
 
 _ROWS_PER_TASK = 256  # rows per parallel work item: scratch is allocated once per item, not per row

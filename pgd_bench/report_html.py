@@ -69,7 +69,7 @@ def markdown_to_html(markdown: str, title: str = "pgd_bench report") -> str:
                 i += 1
             parts.append(_table(rows))
             continue
-        elif (match := re.fullmatch(r"!\[([^\]]*)\]\(([^)]+)\)", line.strip())):
+        elif match := re.fullmatch(r"!\[([^\]]*)\]\(([^)]+)\)", line.strip()):
             flush()
             parts.append(f'<p><img src="{html.escape(match.group(2))}" alt="{html.escape(match.group(1))}"></p>')
         elif not line.strip():
@@ -79,4 +79,5 @@ def markdown_to_html(markdown: str, title: str = "pgd_bench report") -> str:
         i += 1
     flush()
     body = "\n".join(parts)
-    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style>"
+    return f"<!DOCTYPE html>\n<html><head>{head}</head>\n<body>\n{body}\n</body></html>\n"

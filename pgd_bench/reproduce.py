@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._validate import as_int, as_seed
 from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
-from ._validate import as_int, as_seed
 from .report_html import markdown_to_html
 from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir, run_cached
 from .stats import wilson_interval
@@ -41,6 +41,7 @@ FIG1_SERIES = (
 )
 ALGORITHM_LABELS = {tag: label for tag, label, _, _ in FIG1_SERIES}
 COLORS = {tag: color for tag, _, color, _ in FIG1_SERIES}
+
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
@@ -106,14 +107,28 @@ class Stage:
         c = result.config
         final_loss = result.records[:, -1, 0]
         for i in range(result.outcome.size):
-            self.rows.append({
-                "stage": self.name, "cell": tag, "algorithm": c.algorithm, "preset": c.preset,
-                "teacher": c.teacher, "k": c.k, "p": c.p, "rho_w": c.rho_w, "rho_a": c.rho_a,
-                "trial": i, "seed": c.seed, "outcome": OUTCOME_NAMES[result.outcome[i]],
-                "stop_iteration": int(result.stop_iteration[i]), "entered_at": int(result.entered_at[i]),
-                "final_loss": float(final_loss[i]), "final_dist_w": float(result.records[i, -1, 1]),
-                "final_dist_a": float(result.records[i, -1, 2]), "config_key": c.digest(),
-            })
+            self.rows.append(
+                {
+                    "stage": self.name,
+                    "cell": tag,
+                    "algorithm": c.algorithm,
+                    "preset": c.preset,
+                    "teacher": c.teacher,
+                    "k": c.k,
+                    "p": c.p,
+                    "rho_w": c.rho_w,
+                    "rho_a": c.rho_a,
+                    "trial": i,
+                    "seed": c.seed,
+                    "outcome": OUTCOME_NAMES[result.outcome[i]],
+                    "stop_iteration": int(result.stop_iteration[i]),
+                    "entered_at": int(result.entered_at[i]),
+                    "final_loss": float(final_loss[i]),
+                    "final_dist_w": float(result.records[i, -1, 1]),
+                    "final_dist_a": float(result.records[i, -1, 2]),
+                    "config_key": c.digest(),
+                }
+            )
 
 
 def _mean_gap(rates, reference) -> str:
@@ -131,6 +146,7 @@ def _rate(result):
 
 # --- stage 1: success rates ----------------------------------------------------------------------
 
+
 def success_rates(stage, scale, out):
     plt = _plt()
     cells = []
@@ -147,8 +163,15 @@ def success_rates(stage, scale, out):
             rates = np.array([_rate(results[(teacher, k, tag)]) for k in KS])
             x = np.arange(len(KS)) + (index - (len(FIG1_SERIES) - 1) / 2) * width
             ax.bar(x, 100 * rates[:, 0], width, color=color, label=label)
-            ax.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none",
-                        ecolor="black", capsize=1.5, lw=0.8)
+            ax.errorbar(
+                x,
+                100 * rates[:, 0],
+                yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]),
+                fmt="none",
+                ecolor="black",
+                capsize=1.5,
+                lw=0.8,
+            )
             for xi, (tag_k, rate) in zip(x, zip(KS, rates[:, 0])):
                 if rate < 0.005:  # an empty bar is easy to miss: mark it, and say why it is empty
                     counts = results[(teacher, tag_k, tag)].counts()
@@ -159,10 +182,20 @@ def success_rates(stage, scale, out):
         ax.set_ylim(0, 105)
     axes[0].set_ylabel("trials reaching the global optimum (%)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(FIG1_SERIES) // 2, fontsize=8.5,
-               bbox_to_anchor=(0.5, -0.1), frameon=False)
-    fig.suptitle(f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals "
-                 "(bars marked 'div': every trial diverged; '0': none succeeded)", fontsize=10)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(FIG1_SERIES) // 2,
+        fontsize=8.5,
+        bbox_to_anchor=(0.5, -0.1),
+        frameon=False,
+    )
+    fig.suptitle(
+        f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals "
+        "(bars marked 'div': every trial diverged; '0': none succeeded)",
+        fontsize=10,
+    )
     files = _save(fig, out, "fig1_success_rates")
     header = " | ".join(label.replace("$\\eta$", "eta") for _, label, _, _ in FIG1_SERIES)
     table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(FIG1_SERIES)]
@@ -181,6 +214,7 @@ def success_rates(stage, scale, out):
 
 # --- stage 2: convergence ------------------------------------------------------------------------
 
+
 def convergence(stage, scale, out):
     plt = _plt()
     cells = []
@@ -194,7 +228,9 @@ def convergence(stage, scale, out):
     gd = results["gd"]
     groups.append(("GD, escaped", gd, gd.outcome == 0, COLORS["gd"], "-"))
     groups.append(("GD, trapped", gd, gd.outcome == 1, COLORS["gd"], "--"))
-    groups.append((ALGORITHM_LABELS["sgd"], results["sgd"], np.ones(results["sgd"].outcome.size, bool), COLORS["sgd"], "-"))
+    groups.append(
+        (ALGORITHM_LABELS["sgd"], results["sgd"], np.ones(results["sgd"].outcome.size, bool), COLORS["sgd"], "-")
+    )
     for alg in ("pgd", "psgd"):
         groups.append((ALGORITHM_LABELS[alg], results[alg], np.ones(results[alg].outcome.size, bool), COLORS[alg], "-"))
     for ax, field, label in zip(axes, (1, 2), ("||w - w*||", "||a - a*||")):
@@ -207,9 +243,9 @@ def convergence(stage, scale, out):
             lo, hi = np.nanpercentile(values, [10, 90], axis=0)
             ax.plot(r.checkpoints, med, style, color=color, label=f"{name} (n={int(mask.sum())})")
             ax.fill_between(r.checkpoints, lo, hi, color=color, alpha=0.15)
-        for r, color in ((results["pgd"], COLORS["pgd"]),):
-            for s in range(1, r.config.epochs):
-                ax.axvline(s * r.config.iterations, color="grey", lw=0.4, alpha=0.3)
+        pgd = results["pgd"].config
+        for s in range(1, pgd.epochs):
+            ax.axvline(s * pgd.iterations, color="grey", lw=0.4, alpha=0.3)
         ax.set_yscale("log")
         ax.set_xscale("log")  # GD converges in hundreds of iterations, P-GD anneals over tens of thousands
         ax.set_ylim(bottom=5e-13)
@@ -217,11 +253,15 @@ def convergence(stage, scale, out):
         ax.set_ylabel(f"{label} (median, 10-90% band)")
         ax.set_title(f"Convergence of {label}, teacher alternating, k = 8, p = 6")
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Median and 10-90% band over trials; grey lines: P-GD epoch boundaries; values below 1e-12 drawn at 1e-12", fontsize=9)
+    fig.suptitle(
+        "Median and 10-90% band over trials; grey lines: P-GD epoch boundaries; values below 1e-12 drawn at 1e-12",
+        fontsize=9,
+    )
     return _save(fig, out, "fig2_convergence"), results
 
 
 # --- stage 3: observations table ---------------------------------------------------------------
+
 
 def observations(stage, scale, out, convergence_results):
     small = scale.config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=scale.convergence_trials)
@@ -235,40 +275,63 @@ def observations(stage, scale, out, convergence_results):
         ("P-GD, tuned noise annealing", convergence_results["pgd"]),
         ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", convergence_results["psgd"]),
     ]
-    lines = ["| method | success rate [95% CI] | median final loss | ended at: global / spurious / diverged / unconverged |", "|---|---|---|---|"]
+    lines = [
+        "| method | success rate [95% CI] | median final loss | ended at: global / spurious / diverged / unconverged |",
+        "|---|---|---|---|",
+    ]
     for name, r in rows:
         rate, low, high = _rate(r)
         c = r.counts()
         # the closed form can round a zero loss to -1e-16: clip so the table does not show negative losses
         final_loss = max(0.0, float(np.nanmedian(r.records[:, -1, 0])))
-        lines.append(f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | {final_loss:.2e} | "
-                     f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} |")
+        lines.append(
+            f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | {final_loss:.2e} | "
+            f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} |"
+        )
     return "\n".join(lines)
 
 
 # --- stage 4: phase diagram ----------------------------------------------------------------------
 
+
 def phase_diagram(stage, scale, out):
     plt = _plt()
     paper = resolve_config(algorithm="pgd", preset="paper")
     tuned = resolve_config(algorithm="pgd", preset="tuned")
-    rules = {
-        f"paper schedule: eta {paper.eta_w:g} x{paper.eta_decay:g}, noise x{paper.noise_decay:g}, {paper.epochs} x {paper.iterations}": dict(preset="paper"),
-        f"tuned schedule: curvature-scaled steps, noise x{tuned.noise_decay:g}, {tuned.epochs} x {tuned.iterations}": dict(preset="tuned"),
-    }
+    paper_rule = (
+        f"paper schedule: eta {paper.eta_w:g} x{paper.eta_decay:g}, noise x{paper.noise_decay:g}, "
+        f"{paper.epochs} x {paper.iterations}"
+    )
+    tuned_rule = (
+        f"tuned schedule: curvature-scaled steps, noise x{tuned.noise_decay:g}, {tuned.epochs} x {tuned.iterations}"
+    )
+    rules = {paper_rule: dict(preset="paper"), tuned_rule: dict(preset="tuned")}
     cells = []
     for rule, opts in rules.items():
         for rw in scale.phase_rho_w:
             for ra in scale.phase_rho_a:
-                cells.append(((rule, rw, ra), scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts)))
+                cells.append(
+                    (
+                        (rule, rw, ra),
+                        scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts),
+                    )
+                )
     results = stage.run(cells)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.0))
     for ax, rule in zip(axes, rules):
         grid = np.array([[_rate(results[(rule, rw, ra)])[0] for rw in scale.phase_rho_w] for ra in scale.phase_rho_a])
         im = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        for i, ra in enumerate(scale.phase_rho_a):
-            for j, rw in enumerate(scale.phase_rho_w):
-                ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", color="white" if grid[i, j] < 0.6 else "black", fontsize=8)
+        for i in range(len(scale.phase_rho_a)):
+            for j in range(len(scale.phase_rho_w)):
+                ax.text(
+                    j,
+                    i,
+                    f"{100 * grid[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    color="white" if grid[i, j] < 0.6 else "black",
+                    fontsize=8,
+                )
         ax.set_xticks(range(len(scale.phase_rho_w)), [f"{v:g}" for v in scale.phase_rho_w])
         ax.set_yticks(range(len(scale.phase_rho_a)), [f"{v:g}" for v in scale.phase_rho_a])
         ax.set_xlabel("initial noise radius on w, rho_w (log grid)")
@@ -276,13 +339,20 @@ def phase_diagram(stage, scale, out):
         ax.set_title(rule, fontsize=10)
         from matplotlib.patches import Rectangle
 
-        for point, color, label in ((paper, "red", "paper's noise (36, 1)"), (tuned, "white", f"tuned noise ({tuned.rho_w:g}, {tuned.rho_a:g})")):
+        for point, color, label in (
+            (paper, "red", "paper's noise (36, 1)"),
+            (tuned, "white", f"tuned noise ({tuned.rho_w:g}, {tuned.rho_a:g})"),
+        ):
             if point.rho_w in scale.phase_rho_w and point.rho_a in scale.phase_rho_a:
                 x, y = scale.phase_rho_w.index(point.rho_w), scale.phase_rho_a.index(point.rho_a)
                 ax.add_patch(Rectangle((x - 0.48, y - 0.48), 0.96, 0.96, fill=False, ec=color, lw=2.5, label=label))
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, facecolor="lightgrey")
     fig.colorbar(im, ax=axes, label="P-GD success rate (%)")
-    fig.suptitle(f"Which noise escapes: P-GD success over initial noise radii (alternating teacher, k = 8, {scale.phase_trials} trials per cell)", fontsize=10)
+    fig.suptitle(
+        "Which noise escapes: P-GD success over initial noise radii "
+        f"(alternating teacher, k = 8, {scale.phase_trials} trials per cell)",
+        fontsize=10,
+    )
     files = _save(fig, out, "fig3_phase_diagram")
     lines = []
     for rule in rules:
@@ -301,6 +371,7 @@ def phase_diagram(stage, scale, out):
 
 
 # --- stage 5: smoothed landscape ---------------------------------------------------------------
+
 
 def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
     """Smoothed loss ``L_rho(w, a) = E L(w + xi, a + eps)`` along a great circle, ``a`` at its best.
@@ -366,7 +437,12 @@ def smoothed_landscape(scale, out):
         prof = smoothed_profile(angles, rho, rho / 3, w_star, a_star, scale.smoothing_samples)
         depths.append((rho, basin_depth(prof), prof[-1] - prof[0]))
         if rho in shown:
-            ax.plot(angles / np.pi, prof - prof.min(), label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}", lw=2 if rho == 0 else 1.4)
+            ax.plot(
+                angles / np.pi,
+                prof - prof.min(),
+                label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}",
+                lw=2 if rho == 0 else 1.4,
+            )
     ax.set_xlabel("angle between w and w* (units of pi): 0 = global side, 1 = spurious (w = -w*)")
     ax.set_ylabel("min over a of L_rho(w, a), minus its minimum on the path")
     ax.set_title("Smoothed loss along the great circle from w* to -w*", fontsize=10)
@@ -379,8 +455,11 @@ def smoothed_landscape(scale, out):
     ax_depth.set_ylabel("loss difference")
     ax_depth.set_title("The convolutional effect: the spurious basin flattens", fontsize=10)
     ax_depth.legend(fontsize=8)
-    fig.suptitle("Alternating teacher, k = 8, p = 6, uniform ball noise; a at its best value for each w "
-                 f"({2 * scale.smoothing_samples} antithetic noise samples)", fontsize=10)
+    fig.suptitle(
+        "Alternating teacher, k = 8, p = 6, uniform ball noise; a at its best value for each w "
+        f"({2 * scale.smoothing_samples} antithetic noise samples)",
+        fontsize=10,
+    )
     files = _save(fig, out, "fig4_smoothed_landscape")
     lines = ["| rho_w | rho_a | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|---|"]
     for rho, depth, gap in depths:
@@ -390,11 +469,15 @@ def smoothed_landscape(scale, out):
 
 # --- the report ----------------------------------------------------------------------------------
 
+
 def _versions():
     import matplotlib
     import numba
 
-    return f"pgd_bench {__version__}, numba {numba.__version__}, numpy {np.__version__}, matplotlib {matplotlib.__version__}, Python {platform.python_version()}"
+    return (
+        f"pgd_bench {__version__}, numba {numba.__version__}, numpy {np.__version__}, "
+        f"matplotlib {matplotlib.__version__}, Python {platform.python_version()}"
+    )
 
 
 def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0) -> Path:
@@ -461,22 +544,27 @@ def _reproduce(out, scale, quick, force, start) -> Path:
     tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
     tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")
     tuned_psgd = resolve_config(algorithm="psgd", preset="tuned")
+    psgd_diverged = sum(grid[(t, k, "psgd")].counts()["diverged"] for t in TEACHERS for k in KS)
+    pgd_shortfall = (
+        "" if min(pgd_rates) >= 0.99 else "; the paper's 100% is **not** reached in every cell (see the table)"
+    )
+    tuned_depth = np.interp(tuned_pgd.rho_w, [d[0] for d in depths], [d[1] for d in depths])
     # the configs the cells actually ran (with this run's seed and trials), not freshly resolved defaults
     configs = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd", "psgd")}
     configs["pgd (paper)"] = paper_cfg.to_dict()
     elapsed = time.perf_counter() - start
     report = f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
 
-Mode: {'quick' if quick else 'full'}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
-(stages: {', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; cached cells cost nothing).
-Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} cores.
+Mode: {"quick" if quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
+(stages: {", ".join(f"{k} {v:.0f} s" for k, v in timings.items())}; cached cells cost nothing).
+Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {__import__("os").cpu_count()} cores.
 Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so GD, SGD
 and P-GD start from the same points. One row per trial of every cell: `trials.csv`.
 
 ## What the paper's literal settings do
 
 P-GD with the paper's stated settings (eta = 0.1 decaying x0.8, noise radii (rho_w, rho_a) = (36, 1)
-decaying x0.4) **diverges in {paper_pgd.counts()['diverged']} of {paper_pgd.outcome.size} trials** on the
+decaying x0.4) **diverges in {paper_pgd.counts()["diverged"]} of {paper_pgd.outcome.size} trials** on the
 alternating teacher, k = 8 (first divergence at iteration {first_div}); over all cells of figure 1,
 {paper_diverged} of {paper_total} trials diverge. The curvature of L in a at w + xi is
 ||w + xi||^2 (pi - 1 + k) / pi, about {paper_curvature:.0f} on average for k = 8 at rho_w = 36:
@@ -487,15 +575,17 @@ What it took to make noise win (the `tuned` preset): step sizes scaled to that c
 initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) annealed x{tuned_pgd.noise_decay:g} per epoch,
 steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
 P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
-of trials across the cells of figure 1{'' if min(pgd_rates) >= 0.99 else "; the paper's 100% is **not** reached in every cell (see the table)"}.
+of trials across the cells of figure 1{pgd_shortfall}.
 The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; a full run's
 1000 trials per cell include 500 or more that the tuning never saw.
 SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
 {100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
-batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, {sum(grid[(t, k, "psgd")].counts()["diverged"] for t in TEACHERS for k in KS)} diverged trials in all.
+batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with
+{psgd_diverged} diverged trials in all.
 The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
-{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's {100 * min(rates["gd"]):.1f}% to
-{100 * max(rates["gd"]):.1f}% on the same starts ({_mean_gap(rates["sgd_paper"], rates["gd"])} over the 16 cells).
+{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
+{100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
+({_mean_gap(rates["sgd_paper"], rates["gd"])} over the 16 cells).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
 curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
@@ -533,7 +623,7 @@ noise on `a` alone (the top row): `a`-noise makes the `w`-gradient noisy, as SGD
 
 P-GD descends the smoothed objective L_rho(w, a) = E L(w + xi, a + eps). Along the great circle
 from w* to -w* (a at its best value for each w), noise flattens the spurious basin: its depth falls
-from {depths[0][1]:.3f} without noise to {np.interp(tuned_pgd.rho_w, [d[0] for d in depths], [d[1] for d in depths]):.3f} at rho_w = {tuned_pgd.rho_w:g} (the tuned
+from {depths[0][1]:.3f} without noise to {tuned_depth:.3f} at rho_w = {tuned_pgd.rho_w:g} (the tuned
 initial level) and {depths[-1][1]:.4f} at rho_w = {depths[-1][0]:g}. It shrinks by orders of magnitude
 but does not vanish exactly on this path, and the global side stays lower: large noise turns the
 barrier into one that the perturbations themselves hop over, and annealing then lets the iterate
@@ -544,7 +634,8 @@ settle on the global side.
 ## Configs
 
 The resolved configs of figure 2's cells (alternating teacher, k = 8) and of the paper's P-GD cell of
-figure 1 (the paper's SGD cells differ from `sgd` by `preset = "paper"`); every other cell differs only in the teacher, k, noise radii or trials named beside it.
+figure 1 (the paper's SGD cells differ from `sgd` by `preset = "paper"`); every other cell differs
+only in the teacher, k, noise radii or trials named beside it.
 Feed one to `pgd-bench run --config` (as TOML) or `resolve_config(**config)` to repeat it.
 
 ```json

@@ -71,8 +71,14 @@ def cell_key(config: RunConfig) -> str:
 
 
 def _cell_meta(config: RunConfig, seconds: float) -> dict:
-    return {"format": CACHE_FORMAT, "config": config.to_dict(), "trials": config.trials,
-            "version": PACKAGE_VERSION, "source_hash": SOURCE_HASH, "seconds": seconds}
+    return {
+        "format": CACHE_FORMAT,
+        "config": config.to_dict(),
+        "trials": config.trials,
+        "version": PACKAGE_VERSION,
+        "source_hash": SOURCE_HASH,
+        "seconds": seconds,
+    }
 
 
 def save_cell(path, result: RunResult) -> None:
@@ -111,12 +117,22 @@ def load_cell(path, config: RunConfig) -> RunResult:
         if not isinstance(meta, dict) or meta.get(field) != expected[field]:
             raise StaleCell(f"was written for another cell or code (its {field} differs)")
     n, checkpoints = config.trials, config.checkpoints()
-    shapes = {"w": (n, config.p), "a": (n, config.k), "outcome": (n,), "stop_iteration": (n,),
-              "entered_at": (n,), "checkpoints": checkpoints.shape, "records": (n, checkpoints.size, len(RECORD_FIELDS))}
+    shapes = {
+        "w": (n, config.p),
+        "a": (n, config.k),
+        "outcome": (n,),
+        "stop_iteration": (n,),
+        "entered_at": (n,),
+        "checkpoints": checkpoints.shape,
+        "records": (n, checkpoints.size, len(RECORD_FIELDS)),
+    }
     for name, shape in shapes.items():
         if arrays[name].shape != shape:
             raise StaleCell(f"is damaged ({name} has shape {arrays[name].shape}, expected {shape})")
-    if not np.array_equal(arrays["checkpoints"], checkpoints) or not np.isin(arrays["outcome"], range(len(OUTCOME_NAMES))).all():
+    if (
+        not np.array_equal(arrays["checkpoints"], checkpoints)
+        or not np.isin(arrays["outcome"], range(len(OUTCOME_NAMES))).all()
+    ):
         raise StaleCell("is damaged (its checkpoints or outcome codes are not this cell's)")
     return RunResult(config, seconds=float(meta["seconds"]), **arrays)
 
@@ -185,8 +201,10 @@ def output_lock(out_dir):
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise ValueError(f"{out_dir}: another pgd-bench process is writing into this folder "
-                             f"(lock {path}); wait for it or choose another --out") from None
+            raise ValueError(
+                f"{out_dir}: another pgd-bench process is writing into this folder "
+                f"(lock {path}); wait for it or choose another --out"
+            ) from None
         try:
             yield
         finally:

@@ -15,14 +15,24 @@ SMALL = ["--trials", "30", "--epochs", "2", "--iterations", "50"]
 def run_cli(args, env=None):
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pgd_bench", *args], capture_output=True, text=True, env=full_env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pgd_bench", *args], capture_output=True, text=True, env=full_env, timeout=600
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["gd", "pgd"])
 def test_json_output_has_the_promised_fields(algorithm, capsys):
     assert main(["run", "--algorithm", algorithm, *SMALL, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) >= {"success_rate", "ci95", "outcomes", "trials", "trial_steps_per_second", "final_state_sha256", "config"}
+    assert set(out) >= {
+        "success_rate",
+        "ci95",
+        "outcomes",
+        "trials",
+        "trial_steps_per_second",
+        "final_state_sha256",
+        "config",
+    }
     assert out["trials"] == 30 and sum(out["outcomes"].values()) == 30
     assert out["ci95"][0] <= out["success_rate"] <= out["ci95"][1]
     assert out["config"]["algorithm"] == algorithm
@@ -94,8 +104,11 @@ def test_bad_input_exits_2_with_one_line(args, needle, capsys):
 
 @pytest.mark.parametrize(
     "content,needle",
-    [(b'preset = ["paper"]\n', "preset:"), (b"[preset]\nx = 1\n", "preset:"),
-     (b'algorithm = "pgd"\n# caf\xe9\n', "is not UTF-8")],
+    [
+        (b'preset = ["paper"]\n', "preset:"),
+        (b"[preset]\nx = 1\n", "preset:"),
+        (b'algorithm = "pgd"\n# caf\xe9\n', "is not UTF-8"),
+    ],
 )
 def test_bad_toml_values_exit_2_naming_the_key_or_file(tmp_path, capsys, content, needle):
     path = tmp_path / "c.toml"
@@ -115,8 +128,13 @@ def test_a_bad_reproduce_argument_leaves_no_output_folder(tmp_path, capsys):
 
 def test_a_full_stdout_is_one_line_and_exit_1(tmp_path):
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "pgd_bench", "run", *SMALL, "--json"], stdout=full,
-                              stderr=subprocess.PIPE, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pgd_bench", "run", *SMALL, "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 1 and "No space left" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
@@ -143,9 +161,27 @@ def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
     warm = run_cli(["run", "--algorithm", "sgd", "--trials", "1", "--epochs", "1", "--iterations", "1"])
     assert warm.returncode == 0, warm.stderr  # compiled (or loaded) before the clock starts
     # one iteration of this batch takes about 15 s: the kernel must see the stop inside it
-    proc = subprocess.Popen([sys.executable, "-m", "pgd_bench", "run", "--algorithm", "sgd", "--batch", "20000000",
-                             "--trials", "5", "--epochs", "1", "--iterations", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pgd_bench",
+            "run",
+            "--algorithm",
+            "sgd",
+            "--batch",
+            "20000000",
+            "--trials",
+            "5",
+            "--epochs",
+            "1",
+            "--iterations",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(4.0)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)

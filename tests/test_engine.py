@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from reference import gd_trajectory
+from threads import with_threads
 
 import pgd_bench as pb
 from pgd_bench.engine import OUTCOME_NAMES
 from pgd_bench.experiments import resolve_config, run, teacher_weights
-from reference import gd_trajectory
-from threads import with_threads
 
 
 def test_starts_are_the_public_samplers_rows():
@@ -49,7 +49,7 @@ def test_entered_at_is_when_the_trial_last_entered_the_ball():
         dist = result.records[i, :, 1] ** 2 + result.records[i, :, 2] ** 2
         inside = dist <= 1e-2
         t = result.entered_at[i]
-        assert inside[t - 1:].all() and (t == 1 or not inside[t - 2])
+        assert inside[t - 1 :].all() and (t == 1 or not inside[t - 2])
 
 
 def test_divergence_is_detected_counted_and_stops_the_trial():
@@ -66,7 +66,9 @@ def test_divergence_is_detected_counted_and_stops_the_trial():
 def test_a_bound_counts_as_divergence():
     # eta = 1 is far past GD's stability limit at k = 32: ||a|| grows geometrically, and the trial
     # is stopped when it passes the bound, while its state is still finite
-    result = run(resolve_config(algorithm="gd", trials=20, epochs=1, iterations=50, eta=1.0, a_bound=100.0, k=32, teacher="ones"))
+    result = run(
+        resolve_config(algorithm="gd", trials=20, epochs=1, iterations=50, eta=1.0, a_bound=100.0, k=32, teacher="ones")
+    )
     assert result.counts()["diverged"] == 20
     norms = np.linalg.norm(result.a, axis=1)
     assert np.all(np.isfinite(norms)) and np.all(norms > 100.0)
@@ -86,8 +88,7 @@ def test_results_do_not_depend_on_chunking(algorithm):
 def test_progress_rises_to_the_total_as_blocks_finish(threads):
     reports = []
     config = resolve_config(algorithm="gd", trials=300, epochs=1, iterations=5)
-    with_threads(threads, run, config, chunk_size=200,
-                 progress=lambda done, total: reports.append((done, total)))
+    with_threads(threads, run, config, chunk_size=200, progress=lambda done, total: reports.append((done, total)))
     done = [d for d, _ in reports]
     assert {t for _, t in reports} == {300}
     assert done == sorted(done) and done[-1] == 300
@@ -126,9 +127,14 @@ def test_an_interrupt_leaves_the_blocks_not_started_unwritten():
     args = _kernel_args(config)
     n = config.trials
     outcome = np.full(n, -1, dtype=np.int8)
-    outputs = (np.empty((n, config.p)), np.empty((n, config.k)), outcome,
-               np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
-               np.empty((n, args[-1].size, 4)))
+    outputs = (
+        np.empty((n, config.p)),
+        np.empty((n, config.k)),
+        outcome,
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty((n, args[-1].size, 4)),
+    )
     engine.run_trials(0, *args, *(x[:64] for x in outputs))  # compile or load outside the test
 
     def interrupt(done):
@@ -136,8 +142,7 @@ def test_an_interrupt_leaves_the_blocks_not_started_unwritten():
 
     outcome[:] = -1
     with pytest.raises(_Interrupt):
-        engine.run_trials(0, *args, *outputs, executor=_thread_pool(2), threads=2,
-                          progress=interrupt)
+        engine.run_trials(0, *args, *outputs, executor=_thread_pool(2), threads=2, progress=interrupt)
     written_blocks = int(np.sum(outcome.reshape(20, 64)[:, 0] >= 0))
     # the blocks the two threads ran until they saw the stop (the first report comes after the
     # first block finishes; blocks take milliseconds), never all 20
@@ -220,8 +225,11 @@ def test_a_trial_started_in_the_tol_ball_counts_as_converged_at_once():
     # p = 1: the sphere is {-1, +1}, so w never moves and starts at w* or at -w* (the spurious
     # side); with a* and the start ball of a tiny, every trial is inside the tolerance ball of
     # the optimum on its side from the first iteration on
-    result = run(resolve_config(algorithm="gd", p=1, k=2, a_star=[0.01, 0.02], start_radius=0.01, trials=40,
-                                epochs=1, iterations=5, tol=0.5))
+    result = run(
+        resolve_config(
+            algorithm="gd", p=1, k=2, a_star=[0.01, 0.02], start_radius=0.01, trials=40, epochs=1, iterations=5, tol=0.5
+        )
+    )
     on_global_side = result.w[:, 0] > 0
     assert 0 < on_global_side.sum() < 40
     np.testing.assert_array_equal(result.outcome, np.where(on_global_side, 0, 1))

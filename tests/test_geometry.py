@@ -3,9 +3,9 @@
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import unit_vectors, vectors
 
 import pgd_bench as pb
-from strategies import unit_vectors, vectors
 
 HUGE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 

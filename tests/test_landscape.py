@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import mc_size
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import big_g, grad_fd, riemannian_grad_w
+from reference import loss as ref_loss
+from reference import spurious as ref_spurious
+from strategies import problems, unit_vectors, vectors
 
 import pgd_bench as pb
-from conftest import mc_size
-from reference import big_g, grad_fd, loss as ref_loss, riemannian_grad_w, spurious as ref_spurious
-from strategies import problems, unit_vectors, vectors
 
 
 @given(problems(), st.integers(0, 2**32 - 1))
@@ -109,7 +111,9 @@ def test_spurious_optimum_is_a_local_minimum_with_positive_loss(rng, alternating
 
 @given(unit_vectors(5), vectors(7))
 def test_teacher_is_a_zero_of_loss_and_gradient(w_star, a_star):
-    assert abs(pb.population_loss(w_star, a_star, w_star, a_star)) <= 1e-12 * (1 + (a_star**2).sum() + a_star.sum() ** 2)
+    assert abs(pb.population_loss(w_star, a_star, w_star, a_star)) <= 1e-12 * (
+        1 + (a_star**2).sum() + a_star.sum() ** 2
+    )
     grad_w, grad_a = pb.population_grad(w_star, a_star, w_star, a_star)
     assert np.abs(grad_w).max() <= 1e-12 * (1 + (a_star**2).sum() + a_star.sum() ** 2)
     assert np.abs(grad_a).max() <= 1e-12 * (1 + np.abs(a_star).sum())

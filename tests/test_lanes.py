@@ -2,11 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import PURE_PYTHON, mc_size
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import big_g
+from reference import loss as ref_loss
+from reference import normals as ref_normals
+from strategies import unit_vectors, vectors
 
 import pgd_bench as pb
-from conftest import PURE_PYTHON, mc_size
 from pgd_bench.geometry import riemannian_step_lanes
 from pgd_bench.landscape import LANE_WORK_ROWS, arccos_kernel, grad_lanes, loss_lanes
 from pgd_bench.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
@@ -17,14 +21,18 @@ from pgd_bench.random import (
     stream_init,
     stream_init_lanes,
 )
-from reference import big_g, loss as ref_loss, normals as ref_normals
-from strategies import unit_vectors, vectors
 
 
 def test_arccos_is_within_two_ulp_of_numpy_on_the_whole_domain():
     n = 20_001 if PURE_PYTHON else 2_000_001
-    x = np.concatenate([np.linspace(-1.0, 1.0, n), [-1.0, -0.5, 0.0, 0.5, 1.0],
-                        np.nextafter([0.5, -0.5, 1.0, -1.0], 0.0), [1e-300, -1e-300]])
+    x = np.concatenate(
+        [
+            np.linspace(-1.0, 1.0, n),
+            [-1.0, -0.5, 0.0, 0.5, 1.0],
+            np.nextafter([0.5, -0.5, 1.0, -1.0], 0.0),
+            [1e-300, -1e-300],
+        ]
+    )
     got = np.array([arccos_kernel(v) for v in x]) if PURE_PYTHON else _arccos_many(x)
     expected = np.arccos(x)
     err = np.abs(got - expected)
@@ -83,7 +91,9 @@ def test_loss_and_gradient_of_every_lane_match_the_one_point_reference(problem):
         for i in range(w.shape[0]):
             e = np.zeros(w.shape[0])
             e[i] = h * max(1.0, np.linalg.norm(w[:, l]))
-            fd = (ref_loss(w[:, l] + e, a[:, l], w_star, a_star) - ref_loss(w[:, l] - e, a[:, l], w_star, a_star)) / (2 * e[i])
+            fd = (ref_loss(w[:, l] + e, a[:, l], w_star, a_star) - ref_loss(w[:, l] - e, a[:, l], w_star, a_star)) / (
+                2 * e[i]
+            )
             scale = 1.0 + abs(fd) + big_g(w[:, l], a[:, l], w[:, l], a[:, l])
             assert grad_w[i, l] == pytest.approx(fd, abs=1e-5 * scale)
 
@@ -122,9 +132,23 @@ def test_sgd_gradient_has_the_law_of_the_materialised_batch_gradient(p, k, batch
     grad_w = np.empty((p, trials))
     grad_a = np.empty((k, trials))
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
-    sgd_gradient_lanes(states, lane_state, W, A, w_star, a_star, batch, grad_w, grad_a, np.empty((p, trials)),
-                       np.empty((2 * k, trials)), np.empty((k, trials)), np.empty((p, trials)),
-                       np.empty((SGD_LANE_WORK_ROWS, trials)), np.zeros(1, dtype=np.uint8))
+    sgd_gradient_lanes(
+        states,
+        lane_state,
+        W,
+        A,
+        w_star,
+        a_star,
+        batch,
+        grad_w,
+        grad_a,
+        np.empty((p, trials)),
+        np.empty((2 * k, trials)),
+        np.empty((k, trials)),
+        np.empty((p, trials)),
+        np.empty((SGD_LANE_WORK_ROWS, trials)),
+        np.zeros(1, dtype=np.uint8),
+    )
     ours = np.vstack([grad_w, grad_a]).T
     reference = _materialised_batch_gradients(rng, trials, batch, w, a, w_star, a_star)
     # both are unbiased estimates of the population gradient ...

@@ -5,19 +5,25 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import forward as ref_forward
+from reference import sample_loss_grad as ref_sample_loss_grad
+from strategies import problems
+from threads import with_threads
 
 import pgd_bench as pb
 from pgd_bench.network import REDUCTION_CHUNK
-from reference import forward as ref_forward, sample_loss_grad as ref_sample_loss_grad
-from strategies import problems
-from threads import with_threads
 
 
 @given(problems(max_p=7, max_k=9), st.integers(1, 300), st.integers(0, 2**32 - 1))
 def test_forward_matches_reference(problem, n, seed):
     w, a, _, _ = problem
     Z = np.random.default_rng(seed).standard_normal((n, a.size, w.size))
-    np.testing.assert_allclose(pb.forward(Z, w, a), ref_forward(Z, w, a), rtol=1e-12, atol=1e-12 * (1 + np.abs(a).sum() * np.linalg.norm(w) * 10))
+    np.testing.assert_allclose(
+        pb.forward(Z, w, a),
+        ref_forward(Z, w, a),
+        rtol=1e-12,
+        atol=1e-12 * (1 + np.abs(a).sum() * np.linalg.norm(w) * 10),
+    )
 
 
 @given(problems(max_p=7, max_k=9), st.integers(1, 300), st.integers(0, 2**32 - 1))
@@ -37,9 +43,11 @@ def test_sample_loss_grad_is_bit_identical_across_thread_counts(rng, alternating
     Z = rng.standard_normal((5 * REDUCTION_CHUNK + 17, 8, 6))
     w = rng.standard_normal(6)
     a = rng.standard_normal(8)
+
     def call():
         loss, gw, ga = pb.sample_loss_grad(Z, w, a, w_star, a_star)
         return np.concatenate([[loss], gw, ga])
+
     one = with_threads(1, call)
     many = with_threads(numba.config.NUMBA_NUM_THREADS, call)
     assert one.tobytes() == many.tobytes()

@@ -3,14 +3,14 @@
 import numba
 import numpy as np
 import pytest
+from conftest import mc_size
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import normals as ref_normals
 from scipy import stats
+from threads import with_threads
 
 import pgd_bench as pb
-from conftest import mc_size
-from reference import normals as ref_normals
-from threads import with_threads
 
 P_FLOOR = 1e-4  # a correct sampler fails one of these KS tests with probability 1e-4
 
@@ -32,7 +32,7 @@ def test_ball_draws_follow_the_uniform_law(d):
     assert stats.kstest((r / rho) ** d, "uniform").pvalue > P_FLOOR
     se = rho / np.sqrt(n)
     assert np.all(np.abs(x.mean(axis=0)) <= 5 * se)
-    sq = (r**2)
+    sq = r**2
     assert abs(sq.mean() - rho**2 * d / (d + 2)) <= 5 * sq.std(ddof=1) / np.sqrt(n)
     # directions are uniform: the first coordinate of x/|x| has the law of a sphere coordinate
     if d >= 2:

@@ -30,8 +30,7 @@ def _commands(body):
 
 def _shell(command, cwd, env=None, timeout=900):
     full_env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {}))
-    return subprocess.run(command, shell=True, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(command, shell=True, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_readme_opens_with_the_main_job_and_the_tests_and_ci_runs_both():
@@ -45,8 +44,7 @@ def test_the_readme_opens_with_the_main_job_and_the_tests_and_ci_runs_both():
 
 def test_the_python_blocks_run(tmp_path):
     for body in _blocks("python", "import"):
-        proc = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=900)
+        proc = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -69,8 +67,13 @@ def test_the_asv_lines_run_and_publish_what_they_saved(tmp_path):
     # asv writes its machine file into the home folder and its results next to its config: give
     # it a scratch home and a config whose folders are scratch too, never the user's
     config = json.loads((ROOT / "asv.conf.json").read_text())
-    config.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(tmp_path / "env"),
-                  results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"))
+    config.update(
+        repo=str(ROOT),
+        benchmark_dir=str(ROOT / "benchmarks"),
+        env_dir=str(tmp_path / "env"),
+        results_dir=str(tmp_path / "results"),
+        html_dir=str(tmp_path / "html"),
+    )
     (tmp_path / "asv.conf.json").write_text(json.dumps(config))
     env = {"HOME": str(tmp_path)}
     (block,) = _blocks("bash", "asv machine --yes")

@@ -16,7 +16,7 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
         assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
     report = (out / "report.md").read_text()
     page = (out / "report.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---") 
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---")
     for stem in ("fig1_success_rates", "fig2_convergence", "fig3_phase_diagram", "fig4_smoothed_landscape"):
         assert f'<img src="{stem}.png"' in page
     import os

@@ -113,15 +113,20 @@ def test_a_read_only_output_folder_is_refused(tmp_path):
 def test_a_second_writer_into_the_same_folder_is_refused(tmp_path):
     prepare_output_dir(tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pgd_bench.results import output_lock\n"
-         "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pgd_bench.results import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ValueError, match="another pgd-bench process"):
-            with output_lock(tmp_path):
-                pass
+        with pytest.raises(ValueError, match="another pgd-bench process"), output_lock(tmp_path):
+            pass
     finally:
         holder.kill()
         holder.wait()

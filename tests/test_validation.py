@@ -79,8 +79,13 @@ def test_step_rejects_negative_step_and_non_unit_w():
 
 @pytest.mark.parametrize(
     "value,what",
-    [([1 + 0j, 0, 0], "complex"), (["1", "0", "0"], "strings"), ([True, False, False], "booleans"),
-     ([1.0, "0", 0.0], "strings"), ([1.0, None, 0.0], "non-numbers")],
+    [
+        ([1 + 0j, 0, 0], "complex"),
+        (["1", "0", "0"], "strings"),
+        ([True, False, False], "booleans"),
+        ([1.0, "0", 0.0], "strings"),
+        ([1.0, None, 0.0], "non-numbers"),
+    ],
 )
 def test_vectors_that_numpy_would_convert_wrongly_are_refused(value, what):
     with pytest.raises(ValueError, match=rf"^w: .*{what}"):

@@ -25,47 +25,57 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_config_flags(parser) -> None:
+    """One flag per command-line field of :class:`~pgd_bench.experiments.RunConfig`, generated from
+    its declaration (help text, type, choices), plus the ``--eta`` shorthand."""
+    from .algorithms import ALGORITHMS, TEACHERS
     from .engine import NOISE_LAWS
-    from .experiments import ALGORITHMS, NOISE_TARGETS, PRESETS, TEACHERS
+    from .experiments import CONFIG_FIELDS, NOISE_TARGETS, SHORTHANDS
 
+    choices = {
+        "algorithm": ALGORITHMS,
+        "teacher": TEACHERS,
+        "noise_law": NOISE_LAWS,
+        "noise_on": NOISE_TARGETS,
+        "preset": sorted({name for a in ALGORITHMS.values() for name in a.presets}),
+    }
+    preset_keys = {key for a in ALGORITHMS.values() for preset in a.presets.values() for key in preset}
+    preset_keys |= {"eta_w", "eta_a"} if "eta" in preset_keys else set()
+    for name, f in CONFIG_FIELDS.items():
+        if not f.metadata["flag"]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = "" if f.default is None else f" (default {f.default})"
+        if name in preset_keys:
+            default = " (default: the preset's)" if f.default is None else f" (default: the preset's, else {f.default})"
+        if name in ("algorithm", "preset"):
+            default = ""
+        kwargs = {"help": f.metadata["help"] + default, "default": None}
+        if name in choices:
+            kwargs["choices"] = list(choices[name])
+        elif f.type in ("bool", bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif "tuple" in str(f.type):
+            kwargs.update(type=_floats, metavar="X1,X2,...")
+        elif "int" in str(f.type):
+            kwargs["type"] = int
+        else:
+            kwargs["type"] = float
+        parser.add_argument(flag, **kwargs)
+    for name, text in SHORTHANDS.items():
+        parser.add_argument("--" + name, type=float, default=None, help=text)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pgd-bench", description="How noise helps gradient methods escape a spurious local optimum.")
     parser.add_argument("--version", action="version", version=f"pgd-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one algorithm over many random starts and report success rates")
-    run.add_argument("--config", metavar="FILE.toml", help="TOML file of config keys; flags override it")
-    run.add_argument("--algorithm", choices=ALGORITHMS, help="default gd")
     run.add_argument(
-        "--preset", choices=sorted(PRESETS), help="schedule preset (default: tuned for sgd/pgd/psgd, paper for gd)"
+        "--config", metavar="FILE", help="a TOML file of config keys, or the JSON that --json prints; flags override it"
     )
-    run.add_argument("--p", type=int, help="patch dimension (default 6)")
-    run.add_argument("--k", type=int, help="number of patches (default 8)")
-    run.add_argument("--teacher", choices=TEACHERS, help="family of a* (default alternating)")
-    run.add_argument("--teacher-seed", type=int)
-    run.add_argument("--a-star", type=_floats, metavar="A1,A2,...", help="explicit teacher weights (k values)")
-    run.add_argument("--trials", type=int, help="random starts (default 1000)")
-    run.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--iterations", type=int, help="iterations per epoch")
-    run.add_argument("--eta", type=float, help="initial step size of both w and a")
-    run.add_argument("--eta-w", type=float)
-    run.add_argument("--eta-a", type=float)
-    run.add_argument("--eta-decay", type=float, help="step-size factor per epoch")
-    run.add_argument("--batch", type=int, help="SGD batch size")
-    run.add_argument("--rho-w", type=float, help="initial noise radius on w")
-    run.add_argument("--rho-a", type=float, help="initial noise radius on a")
-    run.add_argument("--noise-decay", type=float, help="noise factor per epoch")
-    run.add_argument("--noise-law", choices=NOISE_LAWS)
-    run.add_argument("--noise-on", choices=NOISE_TARGETS)
-    run.add_argument("--start-radius", type=float, help="radius of the start ball of a (default |1.a*|/sqrt(k))")
-    run.add_argument("--tol", type=float, help="squared distance counted as converged (default 1e-2)")
-    run.add_argument(
-        "--checkpoint-every",
-        type=int,
-        metavar="M",
-        help="record per-trial metrics every M iterations (default 100; epoch ends always)",
-    )
+    _add_config_flags(run)
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -80,35 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = (
-    "algorithm",
-    "preset",
-    "p",
-    "k",
-    "teacher",
-    "teacher_seed",
-    "a_star",
-    "trials",
-    "seed",
-    "epochs",
-    "iterations",
-    "eta",
-    "eta_w",
-    "eta_a",
-    "eta_decay",
-    "batch",
-    "rho_w",
-    "rho_a",
-    "noise_decay",
-    "noise_law",
-    "noise_on",
-    "start_radius",
-    "tol",
-    "checkpoint_every",
-)
-
-
 def _format_report(result) -> str:
+    from .algorithms import algorithm_named
     from .engine import OUTCOME_NAMES
     from .stats import wilson_interval
 
@@ -129,7 +112,7 @@ def _format_report(result) -> str:
         + (f", batch {c.batch}" if c.batch else "")
         + (
             f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch"
-            if c.algorithm in ("pgd", "psgd")
+            if algorithm_named(c.algorithm).perturbs
             else ""
         ),
         "",
@@ -152,11 +135,11 @@ def _format_report(result) -> str:
 
 
 def _cmd_run(args) -> int:
-    from .experiments import ProgressBar, load_toml, resolve_config, run, warm_up
+    from .experiments import CONFIG_FIELDS, SHORTHANDS, ProgressBar, load_config_file, resolve_config, run, warm_up
 
-    overrides = load_toml(args.config) if args.config else {}
-    for key in RUN_KEYS:
-        value = getattr(args, key)
+    overrides = load_config_file(args.config) if args.config else {}
+    for key in (*CONFIG_FIELDS, *SHORTHANDS):
+        value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
     config = resolve_config(**overrides)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,62 +120,246 @@ def _update_ball_entry(since, dist_sq, tol, step):
         since[l] = (since[l] if since[l] >= 0 else step) if inside else -1
 
 
-@jit(nogil=True)
-def _run_block(
-    first_trial,
-    count,
-    row0,
-    seed,
-    w_star,
-    a_star,
-    w_bar,
-    a_bar,
-    start_radius,
-    eta_w,
-    eta_a,
-    rho_w,
-    rho_a,
-    iterations,
-    batch,
-    noise_law,
-    tol,
-    a_bound,
-    checkpoints,
-    out_w,
-    out_a,
-    out_outcome,
-    out_stop,
-    out_entered,
-    out_records,
-    stop_flag,
-):
-    """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
+class Problem(NamedTuple):
+    """What every trial of a run shares: the teacher, both optima, the start ball and the limits.
 
-    Lane ``l`` is trial ``first_trial + l`` and writes output row ``row0 + l``. Lanes past
-    ``count`` run the next trial indices as padding and write nothing. ``stop_flag[0] != 0``
-    (set by another thread on Ctrl-C) abandons the block within an iteration, or within one
-    sample of an SGD batch; its outputs are then meaningless and the caller discards them.
+    A module-level named tuple, so Numba compiles it as one argument and caches it across
+    processes; ``seed`` is a ``uint64``, ``noise_law`` an index into :data:`NOISE_LAWS`.
     """
-    p = w_star.shape[0]
-    k = a_star.shape[0]
-    n = LANES
-    states = np.empty((STATE_WORDS, n), dtype=np.uint64)
-    w = np.empty((p, n))
-    a = np.empty((k, n))
-    # starts: independent streams, so every algorithm sees the same starts for the same seed
-    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
+
+    seed: np.uint64
+    w_star: np.ndarray
+    a_star: np.ndarray
+    w_bar: np.ndarray
+    a_bar: np.ndarray
+    start_radius: float
+    tol: float
+    a_bound: float
+    noise_law: int
+
+
+class Schedule(NamedTuple):
+    """Per-epoch step sizes, iterations per epoch and the checkpoint iterations (1-based)."""
+
+    eta_w: np.ndarray
+    eta_a: np.ndarray
+    iterations: int
+    checkpoints: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """Per-trial output arrays, one row per trial (see :class:`pgd_bench.experiments.RunResult`)."""
+
+    w: np.ndarray
+    a: np.ndarray
+    outcome: np.ndarray
+    stop: np.ndarray
+    entered: np.ndarray
+    records: np.ndarray
+
+
+@jit(inline=True)
+def _draw_starts(problem, first_trial, w, a, lane_state):
+    """Phase: trial ``first_trial + l``'s start in lane ``l``, from its own sphere and ball streams
+    (independent of the dynamics' stream, so every algorithm starts from the same points)."""
+    p, n = w.shape
+    k = a.shape[0]
     w_start = np.empty(p)
     a_start = np.empty(k)
     ball_scratch = np.empty(k + 2)
     for l in range(n):
         trial = first_trial + l
-        stream_init(lane_state, seed, trial, PURPOSE_SPHERE)
+        stream_init(lane_state, problem.seed, trial, PURPOSE_SPHERE)
         fill_sphere(lane_state, w_start)
-        stream_init(lane_state, seed, trial, PURPOSE_BALL)
-        fill_ball(lane_state, start_radius, a_start, ball_scratch)
+        stream_init(lane_state, problem.seed, trial, PURPOSE_BALL)
+        fill_ball(lane_state, problem.start_radius, a_start, ball_scratch)
         _set_column(w, l, w_start)
         _set_column(a, l, a_start)
-    stream_init_lanes(states, seed, first_trial, PURPOSE_DYNAMICS)
+
+
+@jit(inline=True)
+def _add_langevin_noise(states, lane_state, temperature, eta_w, eta_a, grad_w, grad_a, noise):
+    """Phase: ``g <- g - sqrt(2 T / eta) z`` for ``w`` and ``a``, ``z ~ N(0, I)``.
+
+    The step then moves ``w`` by ``-eta_w P g_w + sqrt(2 eta_w T) P z_w`` and ``a`` by
+    ``-eta_a g_a + sqrt(2 eta_a T) z_a`` (``P`` the tangent projection at ``w``): Langevin dynamics
+    at temperature ``T`` on the sphere (docs/mathematics.md, "Langevin dynamics").
+    """
+    p = grad_w.shape[0]
+    k = grad_a.shape[0]
+    n = grad_w.shape[1]
+    fill_normal_lanes(states, noise[:p], lane_state)
+    scale_w = np.sqrt(2.0 * temperature / eta_w)
+    for i in range(p):
+        for l in range(n):
+            grad_w[i, l] -= scale_w * noise[i, l]
+    fill_normal_lanes(states, noise[:k], lane_state)
+    scale_a = np.sqrt(2.0 * temperature / eta_a)
+    for j in range(k):
+        for l in range(n):
+            grad_a[j, l] -= scale_a * noise[j, l]
+
+
+@jit(inline=True)
+def _apply_momentum(beta, w, grad_w, grad_a, m_w, m_a, dot):
+    """Phase: heavy-ball momentum. ``d = g + beta m`` becomes the step's direction (the step
+    projects ``d_w`` onto the tangent space at ``w`` itself), and the momentum keeps
+    ``m_w = (I - w w^T) d_w``, ``m_a = d_a``: so ``m_w <- beta P m_w + P g_w``, ``m_a <- beta m_a
+    + g_a`` as in docs/mathematics.md, "Momentum". With ``beta = 0``, ``d = g`` exactly: the step
+    computes what it computes without momentum, bit for bit.
+    """
+    p, n = w.shape
+    k = grad_a.shape[0]
+    for l in range(n):
+        dot[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            grad_w[i, l] += beta * m_w[i, l]
+            dot[l] += w[i, l] * grad_w[i, l]
+    for i in range(p):
+        for l in range(n):
+            m_w[i, l] = grad_w[i, l] - dot[l] * w[i, l]
+    for j in range(k):
+        for l in range(n):
+            grad_a[j, l] += beta * m_a[j, l]
+            m_a[j, l] = grad_a[j, l]
+
+
+@jit(inline=True)
+def _check_divergence(problem, count, row0, step, w, a, norm, a_sq, diverged_at, outputs, m_w, m_a):
+    """Phase: lanes whose step left a non-finite value or ``||a||`` past the bound are recorded
+    (state and iteration) and parked at the teacher. Returns the number of lanes newly diverged.
+
+    Parked at the teacher, a fixed point of noise-free steps, a lane costs nothing more (with
+    noise it may trip again: it is counted once). Its momentum, if any, is cleared with it.
+    """
+    n = w.shape[1]
+    a_bound_sq = problem.a_bound * problem.a_bound
+    fresh = 0
+    for l in range(n):
+        fresh += _diverged(norm[l], a_sq[l], a_bound_sq)
+    if fresh == 0:
+        return 0
+    newly = 0
+    for l in range(n):
+        if _diverged(norm[l], a_sq[l], a_bound_sq):
+            if diverged_at[l] < 0:
+                diverged_at[l] = step
+                newly += 1
+                if l < count:
+                    _set_row(outputs.w, row0 + l, w, l)
+                    _set_row(outputs.a, row0 + l, a, l)
+            _set_column(w, l, problem.w_star)
+            _set_column(a, l, problem.a_star)
+            if m_w is not None:
+                for i in range(m_w.shape[0]):
+                    m_w[i, l] = 0.0
+                for j in range(m_a.shape[0]):
+                    m_a[j, l] = 0.0
+    return newly
+
+
+@jit(inline=True)
+def _track_optima(problem, step, w, a, cos_star, d_global, d_spurious, global_since, spurious_since):
+    """Phase: squared joint distances to both optima, and when each lane last entered their ``tol``
+    balls. ``w`` and ``w*`` are unit and ``w_bar = -w*``, so ``||w - w*||^2 = 2 - 2 w.w*`` and
+    ``||w - w_bar||^2 = 2 + 2 w.w*``."""
+    p, n = w.shape
+    k = a.shape[0]
+    for l in range(n):
+        cos_star[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            cos_star[l] += w[i, l] * problem.w_star[i]
+    for l in range(n):
+        d_global[l] = 2.0 - 2.0 * cos_star[l]
+        d_spurious[l] = 2.0 + 2.0 * cos_star[l]
+    for j in range(k):
+        for l in range(n):
+            e_global = a[j, l] - problem.a_star[j]
+            e_spurious = a[j, l] - problem.a_bar[j]
+            d_global[l] += e_global * e_global
+            d_spurious[l] += e_spurious * e_spurious
+    _update_ball_entry(global_since, d_global, problem.tol, step)
+    _update_ball_entry(spurious_since, d_spurious, problem.tol, step)
+
+
+@jit(inline=True)
+def _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, outputs):
+    """Phase: every real lane's final state, outcome, iterations and entry into its ball."""
+    n_checkpoints = outputs.records.shape[1]
+    n_fields = outputs.records.shape[2]
+    for l in range(count):
+        row = row0 + l
+        for c in range(next_checkpoint, n_checkpoints):  # checkpoints never reached
+            for f in range(n_fields):
+                outputs.records[row, c, f] = np.nan
+        if diverged_at[l] >= 0:
+            outputs.outcome[row] = OUTCOME_DIVERGED
+            outputs.stop[row] = diverged_at[l]
+            outputs.entered[row] = -1
+            continue
+        _set_row(outputs.w, row, w, l)
+        _set_row(outputs.a, row, a, l)
+        outputs.stop[row] = step
+        if global_since[l] >= 0:
+            outputs.outcome[row] = OUTCOME_GLOBAL
+            outputs.entered[row] = global_since[l]
+        elif spurious_since[l] >= 0:
+            outputs.outcome[row] = OUTCOME_SPURIOUS
+            outputs.entered[row] = spurious_since[l]
+        else:
+            outputs.outcome[row] = OUTCOME_UNCONVERGED
+            outputs.entered[row] = -1
+
+
+@jit(nogil=True)
+def _run_block(
+    first_trial, count, row0, problem, schedule, rho_w, rho_a, batch, temperature, momentum, outputs, stop_flag
+):
+    """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
+
+    Parameters
+    ----------
+    first_trial : int
+        Trial index of lane 0. Lane ``l`` is trial ``first_trial + l`` and writes output row
+        ``row0 + l``; lanes past ``count`` run the next trial indices as padding and write nothing.
+    count, row0 : int
+        Real lanes in this block, and the output row of lane 0.
+    problem : Problem
+        Teacher, optima, start radius, tolerance, divergence bound, seed and noise law.
+    schedule : Schedule
+        Per-epoch step sizes, iterations per epoch, checkpoint iterations.
+    rho_w, rho_a : ndarray or None
+        Per-epoch perturbation radii; None (both) compiles the variant without perturbation.
+    batch : int or None
+        Mini-batch size; None compiles the variant with the exact population gradient.
+    temperature : ndarray or None
+        Per-epoch Langevin temperature; None compiles the variant without Langevin noise.
+    momentum : float or None
+        Heavy-ball momentum beta; None compiles the variant without momentum.
+    outputs : Outputs
+        Per-trial output arrays, written at rows ``row0 .. row0 + count - 1``.
+    stop_flag : ndarray of uint8, shape (1,)
+        Set to non-zero by another thread on Ctrl-C: the block is abandoned within an iteration
+        (or one sample of an SGD batch), its outputs then meaningless; the caller discards them.
+
+    Notes
+    -----
+    A ``None`` argument is a type, not a value, so each combination of present options is its
+    own compiled variant holding only the phases it runs: a smaller, faster compile. The
+    options stay separate arguments because Numba prunes ``None`` branches only for top-level
+    arguments, not for members of a tuple.
+    """
+    p = problem.w_star.shape[0]
+    k = problem.a_star.shape[0]
+    n = LANES
+    states = np.empty((STATE_WORDS, n), dtype=np.uint64)
+    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
+    w = np.empty((p, n))
+    a = np.empty((k, n))
+    _draw_starts(problem, first_trial, w, a, lane_state)
+    stream_init_lanes(states, problem.seed, first_trial, PURPOSE_DYNAMICS)
 
     grad_w = np.empty((p, n))
     grad_a = np.empty((k, n))
@@ -188,6 +373,8 @@ def _run_block(
     relu_w = np.empty((k, n))
     sgd_work = np.empty((SGD_LANE_WORK_ROWS, n))
     work = np.empty((LANE_WORK_ROWS, n))
+    m_w = np.zeros((p, n)) if momentum is not None else None
+    m_a = np.zeros((k, n)) if momentum is not None else None
     lane_a = np.empty(n)
     lane_b = np.empty(n)
     cos_star = np.empty(n)
@@ -197,17 +384,14 @@ def _run_block(
     spurious_since = np.full(n, -1, dtype=np.int64)
     diverged_at = np.full(n, -1, dtype=np.int64)
 
-    n_checkpoints = checkpoints.shape[0]
-    n_fields = out_records.shape[2]
+    checkpoints = schedule.checkpoints
     next_checkpoint = 0
     running = n  # lanes not yet diverged
     step = 0
-    epochs = eta_w.shape[0]
-    a_bound_sq = a_bound * a_bound
-    for s in range(epochs):
-        # without noise the gradient is taken at the iterate itself: no copy. A schedule of None
-        # (no noise at all) or a batch of None (population gradient) is a type, not a value, so
-        # Numba compiles that variant without the code it never runs: a smaller, faster compile
+    for s in range(schedule.eta_w.shape[0]):
+        eta_w = schedule.eta_w[s]
+        eta_a = schedule.eta_a[s]
+        # without noise the gradient is taken at the iterate itself: no copy
         w_at = w
         a_at = a
         if rho_w is not None:
@@ -216,106 +400,46 @@ def _run_block(
         if rho_a is not None:
             if rho_a[s] > 0.0:
                 a_at = a_eval
-        for _ in range(iterations):
+        for _ in range(schedule.iterations):
             if stop_flag[0] != 0:
                 break
             if rho_w is not None:
                 if rho_w[s] > 0.0:
-                    _perturb_lanes(states, lane_state, w, rho_w[s], noise_law, w_eval, noise_w, lane_a)
+                    _perturb_lanes(states, lane_state, w, rho_w[s], problem.noise_law, w_eval, noise_w, lane_a)
             if rho_a is not None:
                 if rho_a[s] > 0.0:
-                    _perturb_lanes(states, lane_state, a, rho_a[s], noise_law, a_eval, noise_a, lane_a)
+                    _perturb_lanes(states, lane_state, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
             if batch is None:
-                grad_lanes(w_at, a_at, w_star, a_star, grad_w, grad_a, work)
+                grad_lanes(w_at, a_at, problem.w_star, problem.a_star, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(
-                    states,
-                    lane_state,
-                    w_at,
-                    a_at,
-                    w_star,
-                    a_star,
-                    batch,
-                    grad_w,
-                    grad_a,
-                    u2,
-                    planar,
-                    relu_w,
-                    noise_w[:p],
-                    sgd_work,
-                    stop_flag,
-                )
-            riemannian_step_lanes(w, a, grad_w, grad_a, eta_w[s], eta_a[s], lane_a, lane_b)
+                    states, lane_state, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
+                    u2, planar, relu_w, noise_w[:p], sgd_work, stop_flag,
+                )  # fmt: skip
+            if temperature is not None:
+                if temperature[s] > 0.0:
+                    _add_langevin_noise(states, lane_state, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
+            if momentum is not None:
+                _apply_momentum(momentum, w, grad_w, grad_a, m_w, m_a, lane_a)
+            riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, lane_a, lane_b)
             step += 1
 
-            fresh = 0
-            for l in range(n):
-                fresh += _diverged(lane_a[l], lane_b[l], a_bound_sq)
-            if fresh > 0:
-                for l in range(n):
-                    if _diverged(lane_a[l], lane_b[l], a_bound_sq):
-                        if diverged_at[l] < 0:
-                            diverged_at[l] = step
-                            running -= 1
-                            if l < count:
-                                _set_row(out_w, row0 + l, w, l)
-                                _set_row(out_a, row0 + l, a, l)
-                        # parked at the teacher, a fixed point of noise-free steps, so that it
-                        # costs nothing more (with noise it may trip again: counted once)
-                        _set_column(w, l, w_star)
-                        _set_column(a, l, a_star)
-                if running == 0:
-                    break
+            running -= _check_divergence(problem, count, row0, step, w, a, lane_a, lane_b, diverged_at, outputs,
+                                         m_w, m_a)  # fmt: skip
+            if running == 0:
+                break
+            _track_optima(problem, step, w, a, cos_star, d_global, d_spurious, global_since, spurious_since)
 
-            # distances to both optima: w and w* are unit and w_bar = -w*, so
-            # ||w - w*||^2 = 2 - 2 w.w* and ||w - w_bar||^2 = 2 + 2 w.w*
-            for l in range(n):
-                cos_star[l] = 0.0
-            for i in range(p):
-                for l in range(n):
-                    cos_star[l] += w[i, l] * w_star[i]
-            for l in range(n):
-                d_global[l] = 2.0 - 2.0 * cos_star[l]
-                d_spurious[l] = 2.0 + 2.0 * cos_star[l]
-            for j in range(k):
-                for l in range(n):
-                    e_global = a[j, l] - a_star[j]
-                    e_spurious = a[j, l] - a_bar[j]
-                    d_global[l] += e_global * e_global
-                    d_spurious[l] += e_spurious * e_spurious
-            _update_ball_entry(global_since, d_global, tol, step)
-            _update_ball_entry(spurious_since, d_spurious, tol, step)
-
-            if next_checkpoint < n_checkpoints and step == checkpoints[next_checkpoint]:
+            if next_checkpoint < checkpoints.shape[0] and step == checkpoints[next_checkpoint]:
                 _record_checkpoint(
-                    w, a, w_star, a_star, work, lane_a, diverged_at, count, row0, out_records[:, next_checkpoint]
-                )
+                    w, a, problem.w_star, problem.a_star, work, lane_a, diverged_at, count, row0,
+                    outputs.records[:, next_checkpoint],
+                )  # fmt: skip
                 next_checkpoint += 1
         if running == 0 or stop_flag[0] != 0:
             break
 
-    for l in range(count):
-        row = row0 + l
-        for c in range(next_checkpoint, n_checkpoints):  # checkpoints never reached
-            for f in range(n_fields):
-                out_records[row, c, f] = np.nan
-        if diverged_at[l] >= 0:
-            out_outcome[row] = OUTCOME_DIVERGED
-            out_stop[row] = diverged_at[l]
-            out_entered[row] = -1
-            continue
-        _set_row(out_w, row, w, l)
-        _set_row(out_a, row, a, l)
-        out_stop[row] = step
-        if global_since[l] >= 0:
-            out_outcome[row] = OUTCOME_GLOBAL
-            out_entered[row] = global_since[l]
-        elif spurious_since[l] >= 0:
-            out_outcome[row] = OUTCOME_SPURIOUS
-            out_entered[row] = spurious_since[l]
-        else:
-            out_outcome[row] = OUTCOME_UNCONVERGED
-            out_entered[row] = -1
+    _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, outputs)
 
 
 @jit
@@ -344,34 +468,13 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row
 
 
 def run_trials(
-    first_trial,
-    seed,
-    w_star,
-    a_star,
-    w_bar,
-    a_bar,
-    start_radius,
-    eta_w,
-    eta_a,
-    rho_w,
-    rho_a,
-    iterations,
-    batch,
-    noise_law,
-    tol,
-    a_bound,
-    checkpoints,
-    out_w,
-    out_a,
-    out_outcome,
-    out_stop,
-    out_entered,
-    out_records,
-    executor=None,
-    threads=1,
-    progress=None,
-):
-    """Run trials ``first_trial .. first_trial + len(out_w) - 1``, one output row each.
+    first_trial, problem, schedule, options, outputs, executor=None, threads=1, progress=None,
+):  # fmt: skip
+    """Run trials ``first_trial .. first_trial + len(outputs.w) - 1``, one output row each.
+
+    ``problem``, ``schedule`` and ``outputs`` are :class:`Problem`, :class:`Schedule` and
+    :class:`Outputs`; ``options`` is ``(rho_w, rho_a, batch, temperature, momentum)``, each None
+    where the run does not use it (see :func:`_run_block`).
 
     ``threads`` threads of ``executor`` (a :class:`concurrent.futures.Executor`; None runs them
     in this thread) take blocks of ``LANES`` trials in turn until none is left; the block kernel
@@ -387,7 +490,7 @@ def run_trials(
     it, 17 s without). The price, measured side by side on 2 cores: 2-5% on runs of seconds,
     10-30% on runs of a few milliseconds (waking a Python thread costs about 0.1 ms).
     """
-    n = out_w.shape[0]
+    n = outputs.w.shape[0]
     n_blocks = (n + LANES - 1) // LANES
     next_block = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]
@@ -407,34 +510,7 @@ def run_trials(
                 return
             row0 = b * LANES
             count = min(LANES, n - row0)
-            _run_block(
-                first_trial + row0,
-                count,
-                row0,
-                seed,
-                w_star,
-                a_star,
-                w_bar,
-                a_bar,
-                start_radius,
-                eta_w,
-                eta_a,
-                rho_w,
-                rho_a,
-                iterations,
-                batch,
-                noise_law,
-                tol,
-                a_bound,
-                checkpoints,
-                out_w,
-                out_a,
-                out_outcome,
-                out_stop,
-                out_entered,
-                out_records,
-                stop,
-            )
+            _run_block(first_trial + row0, count, row0, problem, schedule, *options, outputs, stop)
             with block_done:
                 finished[0] += count
                 block_done.notify()

@@ -15,144 +15,131 @@ import time
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numba
 import numpy as np
 
 from ._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
-from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, run_trials
+from .algorithms import BATCH_NEVER, TEACHERS, algorithm_named
+from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
 from .landscape import spurious_optimum
 from .stats import wilson_interval
 
-ALGORITHMS = ("gd", "sgd", "pgd", "psgd")
-TEACHERS = ("ones", "alternating", "linspace", "gaussian")
 NOISE_TARGETS = ("both", "w", "a")
-USES_BATCH = {"gd": False, "sgd": True, "pgd": False, "psgd": True}
-USES_NOISE = {"gd": False, "sgd": False, "pgd": True, "psgd": True}
-
-# The paper's stated settings (MATH.md, "What the paper reports"). Taken literally, P-GD diverges.
-PAPER = {
-    "gd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=1.0),
-    "sgd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=0.8, batch=4),
-    "pgd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=0.8, rho_w=36.0, rho_a=1.0, noise_decay=0.4),
-    "psgd": dict(epochs=20, iterations=400, eta=0.1, eta_decay=0.8, batch=4, rho_w=36.0, rho_a=1.0, noise_decay=0.4),
-}
-# What it took to make noise win (found with the engine on seed 0, 300-500 trials per cell; the
-# report of ``pgd-bench reproduce`` has the evidence): step sizes scaled to the curvature
-# (``scale_steps``) so the a-step stays stable under large w-noise and for every k; w-noise
-# rho_w = 5, just above the level at which the smoothed landscape loses its spurious basin
-# (figure 4), annealed slowly (x0.9 per epoch) over 60 epochs of 1000 iterations, with a large
-# w-step so that w crosses to the global side while that basin is gone. For SGD: batch 2 and
-# scaled steps annealed x0.85 per epoch. Perturbed SGD takes P-GD's schedule with batch 4: with
-# batch 2 the a-curvature of a two-sample loss is often several times the population curvature the
-# steps are scaled to, and 4-20% of trials diverged (k = 4 to 16); with batch 4, none in 3200
-# trials (200 per cell of figure 1, seed 0), 99.5% to 100% success per cell.
-TUNED = {
-    "gd": dict(PAPER["gd"]),
-    "sgd": dict(epochs=20, iterations=400, eta_w=0.5, eta_a=0.5, eta_decay=0.85, batch=2, scale_steps=True),
-    "pgd": dict(
-        epochs=60,
-        iterations=1000,
-        eta_w=3.0,
-        eta_a=1.0,
-        eta_decay=0.95,
-        rho_w=5.0,
-        rho_a=1.5,
-        noise_decay=0.9,
-        scale_steps=True,
-    ),
-    "psgd": dict(
-        epochs=60,
-        iterations=1000,
-        eta_w=3.0,
-        eta_a=1.0,
-        eta_decay=0.95,
-        batch=4,
-        rho_w=5.0,
-        rho_a=1.5,
-        noise_decay=0.9,
-        scale_steps=True,
-    ),
-}
-PRESETS = {"paper": PAPER, "tuned": TUNED}
-DEFAULT_PRESET = {"gd": "paper", "sgd": "tuned", "pgd": "tuned", "psgd": "tuned"}
-# The least success rate each tuned default promises in every cell of figure 1 (p = 6, k in
-# {4, 8, 16, 32}, the four teachers), as measured by ``pgd-bench reproduce`` and stated in the
-# README; tests/test_presets.py checks it on a small cell. GD's rate is the landscape's, not a
-# promise: about half its starts are trapped (51% success on the alternating teacher, k = 8).
-PROMISED_SUCCESS = {"sgd": 0.975, "pgd": 0.99, "psgd": 0.99}
 
 
 def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
-    """The teacher's output weights ``a*`` of a named family, index ``j = 0..k-1``.
+    """The teacher's output weights ``a*`` of a registered family, index ``j = 0..k-1``.
 
     Parameters
     ----------
-    name : {'ones', 'alternating', 'linspace', 'gaussian'}
-        ``ones``: 1; ``alternating``: ``(-1)^j + 0.1``; ``linspace``: ``-1 + 2j/(k-1) + 1/k``;
-        ``gaussian``: ``numpy.random.default_rng(teacher_seed).standard_normal(k)``.
+    name : str
+        A key of :data:`pgd_bench.algorithms.TEACHERS`. Built in: ``ones``: 1; ``alternating``:
+        ``(-1)^j + 0.1``; ``linspace``: ``-1 + 2j/(k-1) + 1/k``; ``gaussian``:
+        ``numpy.random.default_rng(teacher_seed).standard_normal(k)``.
     k : int
         Number of patches.
     teacher_seed : int
-        Seed of the ``gaussian`` family.
+        Seed of the families that draw (``gaussian``).
 
     Returns
     -------
     ndarray, shape (k,)
     """
     k = as_int("k", k, minimum=1)
-    j = np.arange(k, dtype=np.float64)
-    if name == "ones":
-        return np.ones(k)
-    if name == "alternating":
-        return (-1.0) ** j + 0.1
-    if name == "linspace":
-        return -1.0 + 2.0 * j / max(k - 1, 1) + 1.0 / k
-    if name == "gaussian":
-        return np.random.default_rng(as_seed("teacher_seed", teacher_seed)).standard_normal(k)
-    raise ValueError(f"teacher: expected one of {', '.join(TEACHERS)}, got {name!r}")
+    name = as_choice("teacher", name, tuple(TEACHERS))
+    weights = np.asarray(TEACHERS[name](k, as_seed("teacher_seed", teacher_seed)), dtype=np.float64)
+    if weights.shape != (k,):
+        raise ValueError(f"teacher: family {name!r} returned shape {weights.shape}, expected ({k},)")
+    return weights
+
+
+def _setting(default, help, *, flag=True, check=None):
+    """A :class:`RunConfig` field: its default, its ``--help`` line, whether it is a command-line
+    flag, and the function that validates it (``check(name, value) -> value``)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "check": check})
+
+
+def _positive_int(name, value):
+    return as_int(name, value, minimum=1)
+
+
+def _positive(name, value):
+    return as_float(name, value, minimum=0.0, strict=True)
+
+
+def _non_negative(name, value):
+    return as_float(name, value, minimum=0.0)
+
+
+def _optional_positive(name, value):
+    return None if value is None else _positive(name, value)
+
+
+def _below_one(name, value):
+    value = as_float(name, value, minimum=0.0)
+    if value >= 1.0:
+        raise ValueError(f"{name}: expected 0 <= beta < 1 (at 1 the momentum never forgets), got {value!r}")
+    return value
+
+
+def _choice_of(choices):
+    return lambda name, value: as_choice(name, value, tuple(choices))
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """A fully resolved experiment: problem, algorithm, schedule, trials and seed.
 
-    Per-epoch schedules are ``initial * decay**s`` unless an explicit list is given. ``eta_w`` and
-    ``eta_a`` are the step sizes of ``w`` and ``a``. Noise radii apply only to ``pgd`` and
-    ``psgd``; the batch size only to ``sgd`` and ``psgd``.
+    Every field's default, help text and check are declared here once; the command line's flags
+    and the TOML keys are generated from them. Per-epoch schedules are ``initial * decay**s``
+    unless an explicit list is given. ``eta_w`` and ``eta_a`` are the step sizes of ``w`` and
+    ``a``. What each algorithm uses is in its record in :mod:`pgd_bench.algorithms`.
     """
 
-    algorithm: str = "gd"
-    preset: str = "paper"
-    p: int = 6
-    k: int = 8
-    teacher: str = "alternating"
-    teacher_seed: int = 0
-    a_star: tuple[float, ...] | None = None
-    trials: int = 1000
-    seed: int = 0
-    epochs: int = 20
-    iterations: int = 400
-    eta_w: float = 0.1
-    eta_a: float = 0.1
-    eta_decay: float = 1.0
-    batch: int = 0
-    rho_w: float = 0.0
-    rho_a: float = 0.0
-    noise_decay: float = 1.0
-    noise_law: str = "ball"
-    noise_on: str = "both"
-    eta_w_schedule: tuple[float, ...] | None = None
-    eta_a_schedule: tuple[float, ...] | None = None
-    rho_w_schedule: tuple[float, ...] | None = None
-    rho_a_schedule: tuple[float, ...] | None = None
-    scale_steps: bool = False
-    start_radius: float | None = None
-    tol: float = 1e-2
-    a_bound: float = 1e6
-    checkpoint_every: int = 100
+    algorithm: str = _setting("gd", "the method (default gd)", check=lambda n, v: algorithm_named(v).name)
+    preset: str = _setting("paper", "schedule preset (default: the algorithm's own)")
+    p: int = _setting(6, "patch (filter) dimension", check=_positive_int)
+    k: int = _setting(8, "number of patches", check=_positive_int)
+    teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
+    teacher_seed: int = _setting(0, "seed of the gaussian teacher family", check=as_seed)
+    a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (replaces --teacher)")
+    trials: int = _setting(1000, "random starts", check=_positive_int)
+    seed: int = _setting(0, "seed of every random stream", check=as_seed)
+    epochs: int = _setting(20, "epochs (schedules change between epochs)", check=_positive_int)
+    iterations: int = _setting(400, "iterations per epoch", check=_positive_int)
+    eta_w: float = _setting(0.1, "initial step size of w", check=_positive)
+    eta_a: float = _setting(0.1, "initial step size of a", check=_positive)
+    eta_decay: float = _setting(1.0, "step-size factor per epoch", check=_positive)
+    batch: int = _setting(0, "mini-batch size of Gaussian inputs (0: the exact population gradient)")
+    rho_w: float = _setting(0.0, "initial noise radius on w", check=_non_negative)
+    rho_a: float = _setting(0.0, "initial noise radius on a", check=_non_negative)
+    noise_decay: float = _setting(1.0, "noise factor per epoch", check=_positive)
+    noise_law: str = _setting("ball", "law of the perturbation", check=_choice_of(NOISE_LAWS))
+    noise_on: str = _setting("both", "what the perturbation moves", check=_choice_of(NOISE_TARGETS))
+    temperature: float = _setting(0.0, "initial Langevin temperature T", check=_non_negative)
+    temperature_decay: float = _setting(1.0, "temperature factor per epoch", check=_positive)
+    momentum: float = _setting(0.0, "heavy-ball momentum beta, 0 <= beta < 1", check=_below_one)
+    eta_w_schedule: tuple[float, ...] | None = _setting(None, "per-epoch eta_w", flag=False)
+    eta_a_schedule: tuple[float, ...] | None = _setting(None, "per-epoch eta_a", flag=False)
+    rho_w_schedule: tuple[float, ...] | None = _setting(None, "per-epoch rho_w", flag=False)
+    rho_a_schedule: tuple[float, ...] | None = _setting(None, "per-epoch rho_a", flag=False)
+    temperature_schedule: tuple[float, ...] | None = _setting(None, "per-epoch temperature", flag=False)
+    scale_steps: bool = _setting(
+        False, "scale step sizes (and the temperature) to the curvature of the loss, for every k", check=as_bool
+    )
+    start_radius: float | None = _setting(
+        None, "radius of the start ball of a (default |1.a*|/sqrt(k))", check=_optional_positive
+    )
+    tol: float = _setting(
+        1e-2, "squared joint distance ||w - w_opt||^2 + ||a - a_opt||^2 counted as converged", check=_positive
+    )
+    a_bound: float = _setting(1e6, "||a|| past which a trial counts as diverged", check=_positive)
+    checkpoint_every: int = _setting(
+        100, "record per-trial metrics every M iterations (epoch ends always)", check=_positive_int
+    )
 
     # --- derived quantities ------------------------------------------------------------------
     def teacher_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -170,17 +157,27 @@ class RunConfig:
         return abs(float(self.teacher_arrays()[1].sum())) / np.sqrt(self.k)
 
     def schedules(self) -> dict[str, np.ndarray]:
-        """Per-epoch arrays ``eta_w``, ``eta_a``, ``rho_w``, ``rho_a`` (length ``epochs``)."""
-        decay = lambda x0, ratio: x0 * ratio ** np.arange(self.epochs, dtype=np.float64)  # noqa: E731
+        """Per-epoch arrays ``eta_w``, ``eta_a``, ``rho_w``, ``rho_a``, ``temperature`` (length
+        ``epochs``); zeros for what the algorithm does not use."""
+
+        def schedule(explicit, initial, ratio):
+            if explicit:
+                return np.array(explicit, dtype=np.float64)
+            return initial * ratio ** np.arange(self.epochs, dtype=np.float64)
+
         out = {
-            "eta_w": np.array(self.eta_w_schedule) if self.eta_w_schedule else decay(self.eta_w, self.eta_decay),
-            "eta_a": np.array(self.eta_a_schedule) if self.eta_a_schedule else decay(self.eta_a, self.eta_decay),
-            "rho_w": np.array(self.rho_w_schedule) if self.rho_w_schedule else decay(self.rho_w, self.noise_decay),
-            "rho_a": np.array(self.rho_a_schedule) if self.rho_a_schedule else decay(self.rho_a, self.noise_decay),
+            "eta_w": schedule(self.eta_w_schedule, self.eta_w, self.eta_decay),
+            "eta_a": schedule(self.eta_a_schedule, self.eta_a, self.eta_decay),
+            "rho_w": schedule(self.rho_w_schedule, self.rho_w, self.noise_decay),
+            "rho_a": schedule(self.rho_a_schedule, self.rho_a, self.noise_decay),
+            "temperature": schedule(self.temperature_schedule, self.temperature, self.temperature_decay),
         }
-        if not USES_NOISE[self.algorithm]:
+        algorithm = algorithm_named(self.algorithm)
+        if not algorithm.perturbs:
             out["rho_w"] = np.zeros(self.epochs)
             out["rho_a"] = np.zeros(self.epochs)
+        if not algorithm.temperature:
+            out["temperature"] = np.zeros(self.epochs)
         if self.noise_on == "w":
             out["rho_a"] = np.zeros(self.epochs)
         elif self.noise_on == "a":
@@ -196,6 +193,10 @@ class RunConfig:
             second_moment = 1.0 + out["rho_w"] ** 2 * self.p / (self.p + 2.0)
             out["eta_a"] = out["eta_a"] * per_k / second_moment
             out["eta_w"] = out["eta_w"] * per_k
+            # Langevin's temperature in the same units: the loss, and the barrier between the
+            # basins, grow with the curvature (~ k), so T is multiplied by the factor the steps
+            # are divided by; the noise of an update, sqrt(2 eta T), is then the same for every k
+            out["temperature"] = out["temperature"] / per_k
         return out
 
     def checkpoints(self) -> np.ndarray:
@@ -216,7 +217,7 @@ class RunConfig:
         n_checkpoints = self.epochs * self.iterations // self.checkpoint_every + self.epochs
         per_trial = 8.0 * (self.p + self.k) + 17.0 + 8.0 * len(RECORD_FIELDS) * n_checkpoints
         per_thread = 8.0 * LANES * (8 * (self.p + self.k) + 40)
-        return self.trials * per_trial + threads * per_thread + 8.0 * (4 * self.epochs + n_checkpoints)
+        return self.trials * per_trial + threads * per_thread + 8.0 * (5 * self.epochs + n_checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -230,9 +231,10 @@ class RunConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
-# Overrides that set both step sizes at once, or name a preset-level shorthand.
-SHORTHANDS = {"eta"}
+CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+# Overrides that set both step sizes at once.
+SHORTHANDS = {"eta": "initial step size of both w and a"}
+SCHEDULE_KEYS = ("eta_w_schedule", "eta_a_schedule", "rho_w_schedule", "rho_a_schedule", "temperature_schedule")
 
 
 def _as_list(name, value, length, *, positive):
@@ -247,22 +249,31 @@ def _as_list(name, value, length, *, positive):
     return tuple(float(x) for x in arr)
 
 
-def _uses_noise(v):
-    return USES_NOISE[v["algorithm"]]
+def _perturbs(v):
+    return algorithm_named(v["algorithm"]).perturbs
 
 
+def _has_temperature(v):
+    return algorithm_named(v["algorithm"]).temperature
+
+
+_PERTURBING = "the perturbed methods (pgd, psgd)"
 # Settings that only some runs use: (neutral value, whether this run uses it, which runs do). Given
 # anything but the neutral value where unused, they are refused rather than silently ignored; the
 # neutral value is what a resolved config carries, so ``resolve_config(**config.to_dict())`` works.
 APPLIES_ONLY = {
-    "batch": (0, lambda v: USES_BATCH[v["algorithm"]], "sgd and psgd"),
-    "rho_w": (0.0, _uses_noise, "pgd and psgd"),
-    "rho_a": (0.0, _uses_noise, "pgd and psgd"),
-    "noise_decay": (1.0, _uses_noise, "pgd and psgd"),
-    "rho_w_schedule": (None, _uses_noise, "pgd and psgd"),
-    "rho_a_schedule": (None, _uses_noise, "pgd and psgd"),
-    "noise_law": ("ball", _uses_noise, "pgd and psgd"),
-    "noise_on": ("both", _uses_noise, "pgd and psgd"),
+    "batch": (0, lambda v: algorithm_named(v["algorithm"]).batch != BATCH_NEVER, "the mini-batch methods"),
+    "rho_w": (0.0, _perturbs, _PERTURBING),
+    "rho_a": (0.0, _perturbs, _PERTURBING),
+    "noise_decay": (1.0, _perturbs, _PERTURBING),
+    "rho_w_schedule": (None, _perturbs, _PERTURBING),
+    "rho_a_schedule": (None, _perturbs, _PERTURBING),
+    "noise_law": ("ball", _perturbs, _PERTURBING),
+    "noise_on": ("both", _perturbs, _PERTURBING),
+    "temperature": (0.0, _has_temperature, "Langevin dynamics (langevin)"),
+    "temperature_decay": (1.0, _has_temperature, "Langevin dynamics (langevin)"),
+    "temperature_schedule": (None, _has_temperature, "Langevin dynamics (langevin)"),
+    "momentum": (0.0, lambda v: algorithm_named(v["algorithm"]).momentum, "gd, sgd, pgd and psgd"),
     "teacher_seed": (
         0,
         lambda v: v.get("teacher", "alternating") == "gaussian" and v.get("a_star") is None,
@@ -288,56 +299,38 @@ def resolve_config(**overrides) -> RunConfig:
         On unknown keys, unknown names, out-of-range values, or a start radius of zero.
     """
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    unknown = set(overrides) - CONFIG_FIELDS - SHORTHANDS
+    unknown = set(overrides) - set(CONFIG_FIELDS) - set(SHORTHANDS)
     if unknown:
         raise ValueError(f"config: unknown key(s) {', '.join(sorted(unknown))}")
-    algorithm = as_choice("algorithm", overrides.get("algorithm", "gd"), ALGORITHMS)
-    preset = as_choice("preset", overrides.get("preset", DEFAULT_PRESET[algorithm]), tuple(PRESETS))
-
-    values: dict[str, Any] = dict(PRESETS[preset][algorithm])
-    values["preset"] = preset
-    context = {**overrides, "algorithm": algorithm}
+    algorithm = algorithm_named(overrides.get("algorithm", "gd"))
+    presets = tuple(algorithm.presets)
+    preset = as_choice("preset", overrides.get("preset", algorithm.default_preset), presets)
+    context = {**overrides, "algorithm": algorithm.name}
     for key, (neutral, applies, where) in APPLIES_ONLY.items():
         if key in overrides and not _equal(overrides[key], neutral) and not applies(context):
-            raise ValueError(f"{key}: applies only to {where}; this run ({algorithm}) would ignore it")
-    values.update(overrides)
-    eta = values.pop("eta", None)
-    if eta is not None:  # the shorthand sets both step sizes unless one is given on its own
-        values["eta_w"] = overrides.get("eta_w", eta)
-        values["eta_a"] = overrides.get("eta_a", eta)
-    if not USES_BATCH[algorithm]:
-        values["batch"] = 0
+            raise ValueError(f"{key}: applies only to {where}; this run ({algorithm.name}) would ignore it")
 
-    v = values
-    v["p"] = as_int("p", v.get("p", 6), minimum=1)
-    v["k"] = as_int("k", v.get("k", 8), minimum=1)
-    v["teacher"] = as_choice("teacher", v.get("teacher", "alternating"), TEACHERS)
-    v["teacher_seed"] = as_seed("teacher_seed", v.get("teacher_seed", 0))
-    if v.get("a_star") is not None:
+    # the field defaults, then the preset, then what was asked for
+    v: dict[str, Any] = {name: f.default for name, f in CONFIG_FIELDS.items()}
+    v.update(algorithm.presets[preset])
+    v.update(overrides)
+    v["algorithm"], v["preset"] = algorithm.name, preset
+    eta = v.pop("eta", None)
+    if eta is not None:  # the shorthand sets both step sizes unless one is given on its own
+        v["eta_w"] = overrides.get("eta_w", eta)
+        v["eta_a"] = overrides.get("eta_a", eta)
+    for name, f in CONFIG_FIELDS.items():
+        if f.metadata["check"] is not None:
+            v[name] = f.metadata["check"](name, v[name])
+    if algorithm.batch == BATCH_NEVER:
+        v["batch"] = 0
+    else:  # 0 means the population gradient, allowed where the batch is optional
+        v["batch"] = as_int("batch", v["batch"], minimum=1 if algorithm.batch == "always" else 0)
+    if v["a_star"] is not None:
         v["a_star"] = tuple(float(x) for x in as_vector("a_star", v["a_star"], length=v["k"]))
-    v["trials"] = as_int("trials", v.get("trials", 1000), minimum=1)
-    v["seed"] = as_seed("seed", v.get("seed", 0))
-    v["epochs"] = as_int("epochs", v["epochs"], minimum=1)
-    v["iterations"] = as_int("iterations", v["iterations"], minimum=1)
-    for key in ("eta_w", "eta_a"):
-        v[key] = as_float(key, v.get(key, 0.1), minimum=0.0, strict=True)
-    for key in ("eta_decay", "noise_decay"):
-        v[key] = as_float(key, v.get(key, 1.0), minimum=0.0, strict=True)
-    for key in ("rho_w", "rho_a"):
-        v[key] = as_float(key, v.get(key, 0.0), minimum=0.0)
-    if USES_BATCH[algorithm]:
-        v["batch"] = as_int("batch", v.get("batch", 4), minimum=1)
-    v["noise_law"] = as_choice("noise_law", v.get("noise_law", "ball"), NOISE_LAWS)
-    v["noise_on"] = as_choice("noise_on", v.get("noise_on", "both"), NOISE_TARGETS)
-    for key in ("eta_w_schedule", "eta_a_schedule", "rho_w_schedule", "rho_a_schedule"):
-        if v.get(key) is not None:
+    for key in SCHEDULE_KEYS:
+        if v[key] is not None:
             v[key] = _as_list(key, v[key], v["epochs"], positive=key.startswith("eta"))
-    v["a_bound"] = as_float("a_bound", v.get("a_bound", 1e6), minimum=0.0, strict=True)
-    v["checkpoint_every"] = as_int("checkpoint_every", v.get("checkpoint_every", 100), minimum=1)
-    v["scale_steps"] = as_bool("scale_steps", v.get("scale_steps", False))
-    if v.get("start_radius") is not None:
-        v["start_radius"] = as_float("start_radius", v["start_radius"], minimum=0.0, strict=True)
-    v["tol"] = as_float("tol", v.get("tol", 1e-2), minimum=0.0, strict=True)
     config = RunConfig(**v)
     check_memory(
         "this run",
@@ -384,18 +377,38 @@ def _check_problem(config: RunConfig) -> None:
         )
 
 
-def load_toml(path) -> dict[str, Any]:
-    """Read a TOML config file into override keys; unknown keys are an error."""
+def load_config_file(path) -> dict[str, Any]:
+    """Read config keys from a TOML file, or from JSON: a config object, or the whole object that
+    ``pgd-bench run --json`` prints (its ``config`` is used), so a printed run repeats with one
+    command. Unknown keys are an error.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: unreadable, not UTF-8, not valid TOML or JSON, or with unknown keys.
+    """
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            text = fh.read().decode("utf-8")
     except OSError as exc:
         raise ValueError(f"config: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"config: {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"config: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    unknown = set(data) - CONFIG_FIELDS - SHORTHANDS
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config: {path} is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "final_state_sha256" in data:
+            data = data["config"]  # the output of ``pgd-bench run --json``
+        if not isinstance(data, dict):
+            raise ValueError(f"config: {path} holds JSON that is not an object of config keys")
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config: {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - set(CONFIG_FIELDS) - set(SHORTHANDS)
     if unknown:
         raise ValueError(f"config: unknown key(s) in {path}: {', '.join(sorted(unknown))}")
     return data
@@ -470,35 +483,32 @@ class RunResult:
         }
 
 
-def _kernel_args(config: RunConfig):
+def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
+    """What the engine needs for ``config``: its :class:`~pgd_bench.engine.Problem`,
+    :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
+    momentum)``.
+
+    An option the run does not use is None, not zero: the engine is then compiled without that
+    phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
+    ``w`` only or ``a`` only shares the compiled variant of noise on both.
+    """
     w_star, a_star = config.teacher_arrays()
     w_bar, a_bar = spurious_optimum(w_star, a_star)
     sched = config.schedules()
-    # None, not zeros, for "no noise" and "population gradient": the engine is then compiled
-    # without that code (see engine._run_block)
-    # (both or neither, so that noise on w only or a only shares the compiled variant of both)
+    problem = Problem(
+        np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
+        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law),
+    )  # fmt: skip
+    schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
     noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
-    rho_w = sched["rho_w"] if noisy else None
-    rho_a = sched["rho_a"] if noisy else None
-    batch = config.batch if config.batch > 0 else None
-    return (
-        np.uint64(config.seed),
-        w_star,
-        a_star,
-        w_bar,
-        a_bar,
-        config.resolved_start_radius(),
-        sched["eta_w"],
-        sched["eta_a"],
-        rho_w,
-        rho_a,
-        config.iterations,
-        batch,
-        NOISE_LAWS.index(config.noise_law),
-        config.tol,
-        config.a_bound,
-        config.checkpoints(),
+    options = (
+        sched["rho_w"] if noisy else None,
+        sched["rho_a"] if noisy else None,
+        config.batch if config.batch > 0 else None,
+        sched["temperature"] if np.any(sched["temperature"] > 0) else None,
+        float(config.momentum) if config.momentum > 0 else None,
     )
+    return problem, schedule, options
 
 
 def warm_up(config: RunConfig) -> None:
@@ -557,36 +567,22 @@ def run(
     if warm:
         warm_up(config)
     n = config.trials
-    args = _kernel_args(config)
-    checkpoints = args[-1]
-    w = np.empty((n, config.p))
-    a = np.empty((n, config.k))
-    outcome = np.empty(n, dtype=np.int8)
-    stop = np.empty(n, dtype=np.int64)
-    entered = np.empty(n, dtype=np.int64)
-    records = np.empty((n, checkpoints.size, len(RECORD_FIELDS)))
+    problem, schedule, options = engine_inputs(config)
+    checkpoints = schedule.checkpoints
+    outputs = Outputs(
+        np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64), np.empty((n, checkpoints.size, len(RECORD_FIELDS))),
+    )  # fmt: skip
     chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
     threads = numba.get_num_threads()
     executor = _thread_pool(threads)
     start = time.perf_counter()
     for first in range(0, n, chunk_size):
-        last = min(n, first + chunk_size)
+        chunk = Outputs(*(array[first : first + chunk_size] for array in outputs))
         report = None if progress is None else (lambda done, first=first: progress(first + done, n))
-        run_trials(
-            first,
-            *args,
-            w[first:last],
-            a[first:last],
-            outcome[first:last],
-            stop[first:last],
-            entered[first:last],
-            records[first:last],
-            executor=executor,
-            threads=threads,
-            progress=report,
-        )
+        run_trials(first, problem, schedule, options, chunk, executor=executor, threads=threads, progress=report)
     seconds = time.perf_counter() - start
-    return RunResult(config, w, a, outcome, stop, entered, checkpoints, records, seconds)
+    return RunResult(config, *outputs[:5], checkpoints, outputs.records, seconds)
 
 
 class ProgressBar:

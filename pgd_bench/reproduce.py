@@ -22,6 +22,7 @@ import numpy as np
 
 from . import __version__
 from ._validate import as_int, as_seed
+from .algorithms import TEACHERS
 from .engine import OUTCOME_NAMES
 from .experiments import ProgressBar, resolve_config
 from .report_html import markdown_to_html
@@ -29,7 +30,6 @@ from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare
 from .stats import wilson_interval
 
 KS = (4, 8, 16, 32)
-TEACHERS = ("ones", "alternating", "linspace", "gaussian")
 # The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
 FIG1_SERIES = (
     ("gd", "GD (paper's $\\eta$ = 0.1)", "#4C72B0", dict(algorithm="gd")),
@@ -585,7 +585,7 @@ batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates
 The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
 {100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
 {100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
-({_mean_gap(rates["sgd_paper"], rates["gd"])} over the 16 cells).
+({_mean_gap(rates["sgd_paper"], rates["gd"])} over the {len(TEACHERS) * len(KS)} cells).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
 curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into

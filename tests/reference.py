@@ -152,9 +152,12 @@ def normals(seed, trial, purpose, n):
     return np.array(out)
 
 
-def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps):
-    """Plain Riemannian GD with the closed-form gradient, written out in NumPy."""
+def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps, beta=0.0):
+    """Riemannian GD with the closed-form gradient, written out in NumPy; with ``beta > 0``,
+    heavy-ball momentum: ``m_w <- beta (I - w w^T) m_w + (I - w w^T) g_w``, ``w <- proj(w - eta_w
+    m_w)``, ``m_a <- beta m_a + g_a``, ``a <- a - eta_a m_a``, ``m = 0`` at the start."""
     w, a = w0.copy(), a0.copy()
+    m_w, m_a = np.zeros_like(w), np.zeros_like(a)
     for _ in range(steps):
         nw = np.linalg.norm(w)
         cos_t = np.clip(w @ w_star / nw, -1, 1)
@@ -164,7 +167,13 @@ def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps):
         gw = ((np.pi - 1) * (a @ a) + s**2) * w / np.pi - (
             c * ((np.pi - theta) * w_star + np.sin(theta) * w / nw) + (s * s_star - c) * w / nw
         ) / np.pi
-        x = w - eta_w * (gw - (w @ gw) * w)
+        if beta > 0:
+            m_w = beta * (m_w - (w @ m_w) * w) + (gw - (w @ gw) * w)
+            m_a = beta * m_a + ga
+            x = w - eta_w * m_w
+            a = a - eta_a * m_a
+        else:
+            x = w - eta_w * (gw - (w @ gw) * w)
+            a = a - eta_a * ga
         w = x / np.linalg.norm(x)
-        a = a - eta_a * ga
     return w, a

@@ -3,11 +3,22 @@
 import csv
 
 import matplotlib.image as mpimg
+import numpy as np
 
-from pgd_bench.reproduce import reproduce
+from pgd_bench.algorithms import register_teacher, unregister_teacher
+from pgd_bench.reproduce import FIG1_SERIES, reproduce
 
 
 def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path):
+    # a fifth teacher family, registered as a user would, gets its own panel, cells and rows
+    register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
+    try:
+        _check_reduced_reproduction(tmp_path)
+    finally:
+        unregister_teacher("decaying")
+
+
+def _check_reduced_reproduction(tmp_path):
     out = reproduce(out_dir=tmp_path / "r", quick=True, trials=6)
     for stem in ("fig1_success_rates", "fig2_convergence", "fig3_phase_diagram", "fig4_smoothed_landscape"):
         image = mpimg.imread(out / f"{stem}.png")
@@ -25,14 +36,13 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
     for heading in ("Figure 1", "Figure 2", "observations", "Figure 3", "Figure 4", "Configs", "literal settings"):
         assert heading in report
-    assert "diverges in 6 of 6 trials" in report and "96 of 96 trials diverge" in report
+    assert "diverges in 6 of 6 trials" in report and "120 of 120 trials diverge" in report
+    assert "| decaying | 32 |" in report and "teacher $a^*$: decaying" in (out / "fig1_success_rates.svg").read_text()
     with open(out / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))
-    # figure 1 has 4 teachers x 4 k x 6 series, 6 trials each
-    from pgd_bench.reproduce import FIG1_SERIES
-
+    # figure 1 has 5 teachers x 4 k x 6 series, 6 trials each
     assert len(FIG1_SERIES) == 6
-    assert sum(r["stage"] == "success rates" for r in rows) == 4 * 4 * 6 * 6
+    assert sum(r["stage"] == "success rates" for r in rows) == 5 * 4 * 6 * 6
     assert {r["outcome"] for r in rows} <= {"global", "spurious", "diverged", "unconverged"}
     cached = sorted(p.name for p in (out / "cache").iterdir())
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}

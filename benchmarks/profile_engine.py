@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 P, K, BATCH = 6, 8, 4
-NORMALS_PER_STEP = {  # MATH.md / engine.py: ball noise is d + 2 normals; SGD 2k per sample + p
+NORMALS_PER_STEP = {  # docs/mathematics.md / engine.py: ball noise is d + 2 normals; SGD 2k per sample + p
     "gd": 0,
     "pgd": (P + 2) + (K + 2),
     "sgd": 2 * K * BATCH + P,

@@ -114,7 +114,14 @@ def _format_report(result) -> str:
             f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch"
             if algorithm_named(c.algorithm).perturbs
             else ""
-        ),
+        )
+        + (
+            f", temperature {c.temperature:g} x{c.temperature_decay:g}/epoch"
+            + (f" (curvature-scaled: first epoch {sched['temperature'][0]:.3g})" if c.scale_steps else "")
+            if algorithm_named(c.algorithm).temperature
+            else ""
+        )
+        + (f", momentum {c.momentum:g}" if c.momentum else ""),
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]

@@ -3,19 +3,20 @@
 Threads run blocks of ``LANES`` trials (one compiled call per block, without the GIL). A block
 holds its trials side by side, one per column (structure of arrays: ``w`` is ``(p, LANES)``), and
 every arithmetic loop runs over the lanes innermost, so LLVM compiles it to SIMD code that
-advances several trials per instruction.
-Each lane owns its random stream and no operation mixes lanes, so trial ``i``'s result depends only
-on ``(config, seed, i)``: not on the thread count, on which block or lane it lands in, nor on how
-trials are chunked (DESIGN.md, "Engine"). Algorithms and schedules are data: per-epoch arrays of
-step sizes and noise radii, a batch size (None means the exact population gradient; None
-schedules mean no noise) and a noise law.
-GD, SGD, P-GD and perturbed SGD, with or without annealing, are the same loop with different
-arrays.
+advances several trials per instruction. Each lane owns its random stream and no operation mixes
+lanes, so trial ``i``'s result depends only on ``(config, seed, i)``: not on the thread count, on
+which block or lane it lands in, nor on how trials are chunked (docs/design.md, "Streams and
+determinism"). Algorithms and schedules are data: per-epoch arrays of step sizes, noise radii and
+temperatures, a batch size and a momentum, each ``None`` where unused (the variant is then
+compiled without that phase). GD, SGD, P-GD, perturbed SGD and Langevin dynamics, with or without
+annealing and momentum, are the same loop with different arguments.
 
-One iteration (MATH.md, "The algorithms")::
+One iteration (docs/mathematics.md, "The algorithms"; docs/design.md, "Engine", for the phases)::
 
     w~ = w + xi,  a~ = a + eps          xi ~ noise(rho_w[s]), eps ~ noise(rho_a[s]) (skipped at 0)
     g  = gradient at (w~, a~)           population, or a fresh batch of B Gaussian inputs
+    g <- g - sqrt(2 T[s] / eta) z       Langevin dynamics (skipped at T = 0)
+    g <- g + beta m,  m <- P g          heavy-ball momentum (skipped without)
     w <- proj(w - eta_w[s] (I - w w^T) g_w),  a <- a - eta_a[s] g_a
 
 Divergence (a non-finite value, or ``||a||`` above a bound) is detected the iteration it happens:

@@ -1,4 +1,5 @@
-"""Sphere geometry: projection, tangent projection and the Riemannian step (MATH.md).
+"""Sphere geometry: projection, tangent projection and the Riemannian step
+(docs/mathematics.md, "Geometry and noise").
 
 ``w`` lives on the unit sphere; ``a`` is unconstrained. One step is::
 

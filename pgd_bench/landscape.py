@@ -1,6 +1,6 @@
 """The exact (closed-form) population landscape of the teacher-student CNN.
 
-Implements MATH.md, "Closed-form population loss" and "Euclidean gradients". For non-zero
+Implements docs/mathematics.md, "Closed-form population loss" and "Euclidean gradients". For non-zero
 ``u, v`` at angle ``theta`` and ``Z_j ~ N(0, I_p)``::
 
     G(u,b; v,c) = ||u|| ||v|| / (2 pi) * [ (g(theta) - 1) (b.c) + (1.b)(1.c) ],
@@ -151,7 +151,7 @@ def loss_lanes(w, a, w_star, a_star, work, out):
 def grad_lanes(w, a, w_star, a_star, grad_w, grad_a, work):
     """Euclidean gradients of ``L`` for every lane, written into ``grad_w`` and ``grad_a``.
 
-    MATH.md, "Euclidean gradients"::
+    docs/mathematics.md, "Euclidean gradients"::
 
         grad_a = (1/pi) [ ||w||^2 ((pi-1) a + s 1) - ||w|| ||w*|| ((g-1) a* + s* 1) ]
         grad_w = (1/pi) [ (pi-1) ||a||^2 + s^2 ] w
@@ -199,7 +199,8 @@ def _single_lane(x):
 def spurious_kernel(w_star, a_star, w_bar, a_bar):
     """Write the spurious local optimum of Du et al. (2018) into ``w_bar`` and ``a_bar``.
 
-    ``w_bar = -w*``; ``a_bar = [pi s* / (k + pi - 1) 1 - a*] / (pi - 1)`` (MATH.md).
+    ``w_bar = -w*``; ``a_bar = [pi s* / (k + pi - 1) 1 - a*] / (pi - 1)``
+    (docs/mathematics.md, "The spurious local optimum").
     """
     k = a_star.shape[0]
     s_star = 0.0

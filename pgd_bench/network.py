@@ -1,6 +1,6 @@
 """Forward and backward passes of the CNN over batches of Gaussian inputs.
 
-MATH.md, "Sample (mini-batch) loss and gradient": for inputs ``Z^(b)`` of shape ``(k, p)`` and the
+docs/mathematics.md, "Sample (mini-batch) loss and gradient": for inputs ``Z^(b)`` of shape ``(k, p)`` and the
 residual ``r_b = f(w, a, Z^(b)) - f(w*, a*, Z^(b))``::
 
     loss   = (1/B) sum_b r_b^2
@@ -313,8 +313,8 @@ def sample_loss_grad(Z, w, a, w_star, a_star) -> tuple[float, np.ndarray, np.nda
         ``(1/n) sum_b (f(w*, a*, Z^(b)) - f(w, a, Z^(b)))^2``.
     grad_w : ndarray, shape (p,)
     grad_a : ndarray, shape (k,)
-        Gradients of ``loss`` (MATH.md, "Sample loss"); their expectation over Gaussian ``Z`` is
-        the population gradient.
+        Gradients of ``loss`` (docs/mathematics.md, "Sample (mini-batch) loss and gradient"); their
+        expectation over Gaussian ``Z`` is the population gradient.
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     Z = as_batch("Z", Z, a_star.shape[0], w_star.shape[0])

@@ -3,13 +3,13 @@
 Every trial owns its streams. A stream's state is four ``uint64`` words derived by a
 splitmix64 hash chain from the triple ``(seed, trial, purpose)``, so the draws of trial ``i``
 depend only on that triple: never on the thread count, on chunking, or on which other trials run
-(DESIGN.md, "Random numbers are data"). Numba's global ``np.random`` is never used, because its
+(docs/design.md, "Streams and determinism"). Numba's global ``np.random`` is never used, because its
 per-thread state would make results depend on the thread count.
 
 xoshiro256++ (Blackman and Vigna, 2019) has period ``2**256 - 1``; streams seeded at hashed
 positions overlap with negligible probability. Normals use the ziggurat method (exact, one 64-bit draw
 for about 97% of normals); uniform points in a ball use the exact construction without a
-power: the first ``d`` coordinates of a uniform point on ``S^(d+1)`` (MATH.md, "Geometry and
+power: the first ``d`` coordinates of a uniform point on ``S^(d+1)`` (docs/mathematics.md, "Geometry and
 noise").
 
 Stream purposes keep unrelated draws independent and make the engine's starts reproducible from the
@@ -251,11 +251,12 @@ def fill_ball_lanes(states, radius, out, scratch, lane_state, scale):
     """Fill ``out`` (shape ``(d, n)``) with uniform points in the ball of ``radius``, column ``l``
     from stream ``l``.
 
-    The exact construction without a power (MATH.md): the first ``d`` coordinates of a uniform
-    point on ``S^(d+1)``, that is ``d + 2`` normals scaled by ``radius / ||z||``. ``scratch`` has
-    shape ``(d + 2, n)`` and may hold ``out`` as its first ``d`` rows; ``scale`` is scratch of
-    length ``n``; ``states`` and ``lane_state`` as in :func:`fill_normal_lanes`. ``||z|| = 0`` has
-    probability below ``2**-150`` and would give NaN, never a silent zero.
+    The exact construction without a power (docs/mathematics.md, "Geometry and noise"): the first
+    ``d`` coordinates of a uniform point on ``S^(d+1)``, that is ``d + 2`` normals scaled by
+    ``radius / ||z||``. ``scratch`` has shape ``(d + 2, n)`` and may hold ``out`` as its first
+    ``d`` rows; ``scale`` is scratch of length ``n``; ``states`` and ``lane_state`` as in
+    :func:`fill_normal_lanes`. ``||z|| = 0`` has probability below ``2**-150`` and would give NaN,
+    never a silent zero.
     """
     d, n = out.shape
     fill_normal_lanes(states, scratch, lane_state)

@@ -1,10 +1,13 @@
 """``pgd-bench reproduce``: the paper's figures, the phase diagram, the smoothed landscape, a report.
 
-Every stage is a list of cells (resolved configs) run through the per-cell cache of
-:mod:`pgd_bench.results`, so a rerun recomputes nothing that has finished and an interrupted run
-resumes where it stopped. Figures are written as PNG and SVG; ``trials.csv`` holds one row per
-trial of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the
-configs, versions and timings.
+The report is a list of sections (:data:`SECTIONS`): each is a function ``section(ctx) ->
+Section`` (title, markdown, files, data), and one loop writes them in order. A new figure is one
+function and one list entry. Sections share runs through the :class:`Context`: a group of cells
+is run once (through the checked per-cell cache of :mod:`pgd_bench.results`, so a rerun recomputes
+nothing that has finished and an interrupted run resumes where it stopped) and read by every
+section that needs it. Figures are written as PNG and SVG; ``trials.csv`` holds one row per trial
+of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the configs,
+versions and timings.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import __version__
 from ._validate import as_int, as_seed
 from .algorithms import TEACHERS
-from .engine import OUTCOME_NAMES
+from .engine import OUTCOME_NAMES, RECORD_FIELDS
 from .experiments import ProgressBar, resolve_config
 from .report_html import markdown_to_html
 from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir, run_cached
@@ -53,6 +59,7 @@ class Scale:
     phase_rho_w: tuple
     phase_rho_a: tuple
     smoothing_samples: int
+    comparison_trials: int
     seed: int = 0
 
     def config(self, **overrides):
@@ -60,8 +67,12 @@ class Scale:
         return resolve_config(seed=self.seed, **overrides)
 
 
-FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000)
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000)
+FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300)
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64)
+
+# outcome codes and record fields by name
+OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
+FIELD = {name: index for index, name in enumerate(RECORD_FIELDS)}
 
 
 def _plt():
@@ -74,7 +85,8 @@ def _plt():
     return plt
 
 
-def _save(fig, out: Path, name: str) -> list[str]:
+def _save(fig, out: Path, name: str) -> tuple[str, ...]:
+    """Write ``fig`` as ``name.png`` and ``name.svg`` into ``out``; returns the file names."""
     names = []
     for ext in ("png", "svg"):
         buffer = io.BytesIO()
@@ -82,34 +94,61 @@ def _save(fig, out: Path, name: str) -> list[str]:
         atomic_write_bytes(out / f"{name}.{ext}", buffer.getvalue())
         names.append(f"{name}.{ext}")
     _plt().close(fig)
-    return names
+    return tuple(names)
 
 
-class Stage:
-    """Runs a list of cells with one progress bar; collects tidy per-trial rows."""
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One part of the report: its heading, its text, the files it wrote and its data."""
 
-    def __init__(self, name, out, force, rows):
-        self.name, self.cache, self.force, self.rows = name, out / "cache", force, rows
+    title: str
+    markdown: str
+    files: tuple[str, ...] = ()
+    data: dict = dataclasses.field(default_factory=dict)
 
-    def run(self, cells):
-        bar = ProgressBar(f"{self.name:<22}", delay=0.0)
+
+class Context:
+    """What the sections share: the output folder, the scale, the cells run so far, the rows of
+    ``trials.csv`` and the time each group of cells took."""
+
+    def __init__(self, out: Path, scale: Scale, force: bool, quick: bool):
+        self.out, self.scale, self.force, self.quick = out, scale, force, quick
+        self.rows: list[dict] = []
+        self.timings: dict[str, float] = {}
+        self._memo: dict[str, Any] = {}
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, run once per reproduction however many sections ask for ``key``."""
+        if key not in self._memo:
+            start = time.perf_counter()
+            self._memo[key] = compute()
+            self.timings[key] = time.perf_counter() - start
+        return self._memo[key]
+
+    def cells(self, name: str, cells: list) -> dict:
+        """Run ``cells`` (pairs ``(tag, config)``) once, with one progress bar, through the cell
+        cache; returns ``{tag: RunResult}``."""
+        return self.once(name, lambda: self._run(name, cells))
+
+    def _run(self, name, cells):
+        bar = ProgressBar(f"{name:<22}", delay=0.0)
         total = sum(c.trials for _, c in cells)
         done = 0
         results = {}
         for tag, config in cells:
-            results[tag] = run_cached(config, self.cache, force=self.force)
+            results[tag] = run_cached(config, self.out / "cache", force=self.force)
             done += config.trials
             bar(done, total)
-            self._collect(tag, results[tag])
+            self._collect(name, tag, results[tag])
         return results
 
-    def _collect(self, tag, result):
+    def _collect(self, name, tag, result):
         c = result.config
-        final_loss = result.records[:, -1, 0]
+        final = result.records[:, -1]
         for i in range(result.outcome.size):
             self.rows.append(
                 {
-                    "stage": self.name,
+                    "stage": name,
                     "cell": tag,
                     "algorithm": c.algorithm,
                     "preset": c.preset,
@@ -123,12 +162,20 @@ class Stage:
                     "outcome": OUTCOME_NAMES[result.outcome[i]],
                     "stop_iteration": int(result.stop_iteration[i]),
                     "entered_at": int(result.entered_at[i]),
-                    "final_loss": float(final_loss[i]),
-                    "final_dist_w": float(result.records[i, -1, 1]),
-                    "final_dist_a": float(result.records[i, -1, 2]),
+                    "final_loss": float(final[i, FIELD["loss"]]),
+                    "final_dist_w": float(final[i, FIELD["dist_w"]]),
+                    "final_dist_a": float(final[i, FIELD["dist_a"]]),
                     "config_key": c.digest(),
                 }
             )
+
+    def save(self, fig, name: str) -> tuple[str, ...]:
+        return _save(fig, self.out, name)
+
+
+def _image(files, alt) -> str:
+    """Markdown for the PNG among a section's files."""
+    return f"![{alt}]({next(f for f in files if f.endswith('.png'))})"
 
 
 def _mean_gap(rates, reference) -> str:
@@ -144,17 +191,94 @@ def _rate(result):
     return g / n, low, high
 
 
-# --- stage 1: success rates ----------------------------------------------------------------------
+# --- the runs the sections share -----------------------------------------------------------------
 
 
-def success_rates(stage, scale, out):
-    plt = _plt()
+def success_grid(ctx: Context) -> dict:
+    """Figure 1's cells: every teacher x k x series, ``{(teacher, k, tag): RunResult}``."""
     cells = []
     for teacher in TEACHERS:
         for k in KS:
             for tag, _, _, overrides in FIG1_SERIES:
-                cells.append(((teacher, k, tag), scale.config(teacher=teacher, k=k, trials=scale.trials, **overrides)))
-    results = stage.run(cells)
+                cells.append(
+                    ((teacher, k, tag), ctx.scale.config(teacher=teacher, k=k, trials=ctx.scale.trials, **overrides))
+                )
+    return ctx.cells("success rates", cells)
+
+
+def convergence_runs(ctx: Context) -> dict:
+    """Dense checkpoints of GD, SGD, P-GD and perturbed SGD on the alternating teacher, k = 8."""
+    cells = []
+    for alg in ("gd", "sgd", "pgd", "psgd"):
+        base = resolve_config(algorithm=alg)
+        every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
+        cells.append(
+            (alg, ctx.scale.config(algorithm=alg, trials=ctx.scale.convergence_trials, checkpoint_every=every))
+        )
+    return ctx.cells("convergence", cells)
+
+
+def smoothed_depths(ctx: Context):
+    """Figure 4's data: ``(angles, profiles by level, [(rho_w, depth, gap)])``."""
+    return ctx.once("smoothed landscape", lambda: _smoothed_data(ctx.scale))
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+
+def literal_settings(ctx: Context) -> Section:
+    grid = success_grid(ctx)
+    paper_pgd = grid[("alternating", 8, "pgd_paper")]
+    diverged = paper_pgd.outcome == OUTCOME["diverged"]
+    first_div = int(paper_pgd.stop_iteration[diverged].min()) if diverged.any() else None
+    paper_cfg = paper_pgd.config
+    paper_diverged = sum(grid[(t, k, "pgd_paper")].counts()["diverged"] for t in TEACHERS for k in KS)
+    paper_total = sum(grid[(t, k, "pgd_paper")].outcome.size for t in TEACHERS for k in KS)
+    paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) * (np.pi - 1 + 8) / np.pi
+    rates = {tag: [_rate(grid[(t, k, tag)])[0] for t in TEACHERS for k in KS] for tag, _, _, _ in FIG1_SERIES}
+    pgd_rates, sgd_rates, psgd_rates = rates["pgd"], rates["sgd"], rates["psgd"]
+    tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
+    tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")
+    tuned_psgd = resolve_config(algorithm="psgd", preset="tuned")
+    psgd_diverged = sum(grid[(t, k, "psgd")].counts()["diverged"] for t in TEACHERS for k in KS)
+    pgd_shortfall = (
+        "" if min(pgd_rates) >= 0.99 else "; the paper's 100% is **not** reached in every cell (see the table)"
+    )
+    n_cells = len(TEACHERS) * len(KS)
+    text = f"""P-GD with the paper's stated settings (eta = 0.1 decaying x0.8, noise radii (rho_w, rho_a) = (36, 1)
+decaying x0.4) **diverges in {int(diverged.sum())} of {paper_pgd.outcome.size} trials** on the
+alternating teacher, k = 8 (first divergence at iteration {first_div}); over all cells of figure 1,
+{paper_diverged} of {paper_total} trials diverge. The curvature of L in a at w + xi is
+||w + xi||^2 (pi - 1 + k) / pi, about {paper_curvature:.0f} on average for k = 8 at rho_w = 36:
+{paper_curvature * paper_cfg.eta_a / 2:.0f} times the stability limit 2 / eta.
+
+What it took to make noise win (the `tuned` preset): step sizes scaled to that curvature
+(eta_a divided by (pi - 1 + k) E||w + xi||^2 / pi, eta_w by (pi - 1 + k) / pi), moderate
+initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) annealed x{tuned_pgd.noise_decay:g} per epoch,
+steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
+P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
+of trials across the cells of figure 1{pgd_shortfall}.
+The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; a full run's
+1000 trials per cell include 500 or more that the tuning never saw.
+SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
+{100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
+batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with
+{psgd_diverged} diverged trials in all.
+The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
+{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
+{100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
+({_mean_gap(rates["sgd_paper"], rates["gd"])} over the {n_cells} cells).
+
+GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
+curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
+the spurious basin); with eta = 0.05 GD converges there too (`pgd-bench run --k 32 --eta 0.05`)."""
+    return Section("What the paper's literal settings do", text, data={"rates": rates})
+
+
+def figure_success_rates(ctx: Context) -> Section:
+    plt = _plt()
+    results = success_grid(ctx)
+    scale = ctx.scale
     fig, axes = plt.subplots(1, len(TEACHERS), figsize=(4 * len(TEACHERS), 4.2), sharey=True, squeeze=False)
     axes = axes[0]
     width = 0.8 / len(FIG1_SERIES)
@@ -196,7 +320,7 @@ def success_rates(stage, scale, out):
         "(bars marked 'div': every trial diverged; '0': none succeeded)",
         fontsize=10,
     )
-    files = _save(fig, out, "fig1_success_rates")
+    files = ctx.save(fig, "fig1_success_rates")
     header = " | ".join(label.replace("$\\eta$", "eta") for _, label, _, _ in FIG1_SERIES)
     table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(FIG1_SERIES)]
     for teacher in TEACHERS:
@@ -209,31 +333,24 @@ def success_rates(stage, scale, out):
                 extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
                 cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{extra}")
             table.append(f"| {teacher} | {k} | " + " | ".join(cells_txt) + " |")
-    return files, "\n".join(table), results
+    text = f"{_image(files, 'success rates')}\n\nSuccess rate [95% Wilson interval] per cell:\n\n" + "\n".join(table)
+    return Section("Figure 1: success rates", text, files, {"results": results})
 
 
-# --- stage 2: convergence ------------------------------------------------------------------------
-
-
-def convergence(stage, scale, out):
+def figure_convergence(ctx: Context) -> Section:
     plt = _plt()
-    cells = []
-    for alg in ("gd", "sgd", "pgd", "psgd"):
-        base = resolve_config(algorithm=alg)
-        every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
-        cells.append((alg, scale.config(algorithm=alg, trials=scale.convergence_trials, checkpoint_every=every)))
-    results = stage.run(cells)
+    results = convergence_runs(ctx)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     groups = []
     gd = results["gd"]
-    groups.append(("GD, escaped", gd, gd.outcome == 0, COLORS["gd"], "-"))
-    groups.append(("GD, trapped", gd, gd.outcome == 1, COLORS["gd"], "--"))
+    groups.append(("GD, escaped", gd, gd.outcome == OUTCOME["global"], COLORS["gd"], "-"))
+    groups.append(("GD, trapped", gd, gd.outcome == OUTCOME["spurious"], COLORS["gd"], "--"))
     groups.append(
         (ALGORITHM_LABELS["sgd"], results["sgd"], np.ones(results["sgd"].outcome.size, bool), COLORS["sgd"], "-")
     )
     for alg in ("pgd", "psgd"):
         groups.append((ALGORITHM_LABELS[alg], results[alg], np.ones(results[alg].outcome.size, bool), COLORS[alg], "-"))
-    for ax, field, label in zip(axes, (1, 2), ("||w - w*||", "||a - a*||")):
+    for ax, field, label in zip(axes, (FIELD["dist_w"], FIELD["dist_a"]), ("||w - w*||", "||a - a*||")):
         for name, r, mask, color, style in groups:
             if not mask.any():
                 continue
@@ -257,23 +374,23 @@ def convergence(stage, scale, out):
         "Median and 10-90% band over trials; grey lines: P-GD epoch boundaries; values below 1e-12 drawn at 1e-12",
         fontsize=9,
     )
-    return _save(fig, out, "fig2_convergence"), results
+    files = ctx.save(fig, "fig2_convergence")
+    return Section("Figure 2: convergence", _image(files, "convergence"), files, {"results": results})
 
 
-# --- stage 3: observations table ---------------------------------------------------------------
-
-
-def observations(stage, scale, out, convergence_results):
+def observations(ctx: Context) -> Section:
+    scale = ctx.scale
+    conv = convergence_runs(ctx)
     small = scale.config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=scale.convergence_trials)
     paper_sgd = scale.config(algorithm="sgd", preset="paper", trials=scale.convergence_trials)
-    results = stage.run([("sgd_small", small), ("sgd_paper", paper_sgd)])
+    results = ctx.cells("observations", [("sgd_small", small), ("sgd_paper", paper_sgd)])
     rows = [
-        ("GD (eta 0.1)", convergence_results["gd"]),
+        ("GD (eta 0.1)", conv["gd"]),
         ("SGD, very small constant step (eta 0.01, batch 4)", results["sgd_small"]),
         ("SGD, paper annealing (eta 0.1 x0.8, batch 4)", results["sgd_paper"]),
-        ("SGD, tuned annealing", convergence_results["sgd"]),
-        ("P-GD, tuned noise annealing", convergence_results["pgd"]),
-        ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", convergence_results["psgd"]),
+        ("SGD, tuned annealing", conv["sgd"]),
+        ("P-GD, tuned noise annealing", conv["pgd"]),
+        ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", conv["psgd"]),
     ]
     lines = [
         "| method | success rate [95% CI] | median final loss | ended at: global / spurious / diverged / unconverged |",
@@ -283,19 +400,17 @@ def observations(stage, scale, out, convergence_results):
         rate, low, high = _rate(r)
         c = r.counts()
         # the closed form can round a zero loss to -1e-16: clip so the table does not show negative losses
-        final_loss = max(0.0, float(np.nanmedian(r.records[:, -1, 0])))
+        final_loss = max(0.0, float(np.nanmedian(r.records[:, -1, FIELD["loss"]])))
         lines.append(
             f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | {final_loss:.2e} | "
             f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} |"
         )
-    return "\n".join(lines)
+    return Section("The poster's observations, measured (alternating teacher, k = 8)", "\n".join(lines))
 
 
-# --- stage 4: phase diagram ----------------------------------------------------------------------
-
-
-def phase_diagram(stage, scale, out):
+def figure_phase_diagram(ctx: Context) -> Section:
     plt = _plt()
+    scale = ctx.scale
     paper = resolve_config(algorithm="pgd", preset="paper")
     tuned = resolve_config(algorithm="pgd", preset="tuned")
     paper_rule = (
@@ -316,7 +431,7 @@ def phase_diagram(stage, scale, out):
                         scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts),
                     )
                 )
-    results = stage.run(cells)
+    results = ctx.cells("phase diagram", cells)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.0))
     for ax, rule in zip(axes, rules):
         grid = np.array([[_rate(results[(rule, rw, ra)])[0] for rw in scale.phase_rho_w] for ra in scale.phase_rho_a])
@@ -353,7 +468,7 @@ def phase_diagram(stage, scale, out):
         f"(alternating teacher, k = 8, {scale.phase_trials} trials per cell)",
         fontsize=10,
     )
-    files = _save(fig, out, "fig3_phase_diagram")
+    files = ctx.save(fig, "fig3_phase_diagram")
     lines = []
     for rule in rules:
         lines.append(f"{rule} (success %, rows rho_a, columns rho_w):\n")
@@ -367,10 +482,190 @@ def phase_diagram(stage, scale, out):
                 cells_txt.append(f"{100 * _rate(res)[0]:.0f}" + (f" ({diverged} div.)" if diverged else ""))
             lines.append(f"| {ra:g} | " + " | ".join(cells_txt) + " |")
         lines.append("")
-    return files, "\n".join(lines)
+    text = f"""{_image(files, "phase diagram")}
+
+In this grid, with the paper's step sizes every run with rho_w >= 5 diverges: the noise is not the
+problem, the step is. With curvature-scaled steps the same large noise escapes, and so does large
+noise on `a` alone (the top row): `a`-noise makes the `w`-gradient noisy, as SGD's sampling does.
+
+""" + "\n".join(lines)
+    return Section("Figure 3: noise phase diagram", text, files)
 
 
-# --- stage 5: smoothed landscape ---------------------------------------------------------------
+SMOOTHED_SHOWN = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)
+SMOOTHED_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
+
+
+def _smoothed_data(scale):
+    from .experiments import teacher_weights
+
+    w_star = np.zeros(6)
+    w_star[0] = 1.0
+    a_star = teacher_weights("alternating", 8)
+    angles = np.linspace(0, np.pi, 61)
+    profiles = {}
+    depths = []
+    for rho in SMOOTHED_LEVELS:
+        prof = smoothed_profile(angles, rho, rho / 3, w_star, a_star, scale.smoothing_samples)
+        profiles[rho] = prof
+        depths.append((rho, basin_depth(prof), prof[-1] - prof[0]))
+    return angles, profiles, depths
+
+
+def figure_smoothed_landscape(ctx: Context) -> Section:
+    plt = _plt()
+    scale = ctx.scale
+    sys.stderr.write("smoothed landscape ...\n")
+    angles, profiles, depths = smoothed_depths(ctx)
+    fig, (ax, ax_depth) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
+    for rho in SMOOTHED_SHOWN:
+        prof = profiles[rho]
+        ax.plot(angles / np.pi, prof - prof.min(), label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}",
+                lw=2 if rho == 0 else 1.4)  # fmt: skip
+    ax.set_xlabel("angle between w and w* (units of pi): 0 = global side, 1 = spurious (w = -w*)")
+    ax.set_ylabel("min over a of L_rho(w, a), minus its minimum on the path")
+    ax.set_title("Smoothed loss along the great circle from w* to -w*", fontsize=10)
+    ax.legend(fontsize=8)
+    rho_axis = [d[0] for d in depths if d[0] > 0]
+    ax_depth.semilogy(rho_axis, [d[1] for d in depths if d[0] > 0], "o-", label="depth of the basin at -w*")
+    ax_depth.semilogy(rho_axis, [d[2] for d in depths if d[0] > 0], "s--", label="gap L_rho(-w*) - L_rho(w*)")
+    ax_depth.axhline(depths[0][1], color="grey", lw=0.8, ls=":", label=f"depth without noise ({depths[0][1]:.2f})")
+    ax_depth.set_xlabel("noise radius on w, rho_w (rho_a = rho_w / 3)")
+    ax_depth.set_ylabel("loss difference")
+    ax_depth.set_title("The convolutional effect: the spurious basin flattens", fontsize=10)
+    ax_depth.legend(fontsize=8)
+    fig.suptitle(
+        "Alternating teacher, k = 8, p = 6, uniform ball noise; a at its best value for each w "
+        f"({2 * scale.smoothing_samples} antithetic noise samples)",
+        fontsize=10,
+    )
+    files = ctx.save(fig, "fig4_smoothed_landscape")
+    lines = ["| rho_w | rho_a | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|---|"]
+    for rho, depth, gap in depths:
+        lines.append(f"| {rho:g} | {rho / 3:.3g} | {depth:.4f} | {gap:.4f} |")
+    tuned = resolve_config(algorithm="pgd", preset="tuned")
+    tuned_depth = np.interp(tuned.rho_w, [d[0] for d in depths], [d[1] for d in depths])
+    text = f"""{_image(files, "smoothed landscape")}
+
+P-GD descends the smoothed objective L_rho(w, a) = E L(w + xi, a + eps). Along the great circle
+from w* to -w* (a at its best value for each w), noise flattens the spurious basin: its depth falls
+from {depths[0][1]:.3f} without noise to {tuned_depth:.3f} at rho_w = {tuned.rho_w:g} (the tuned
+initial level) and {depths[-1][1]:.4f} at rho_w = {depths[-1][0]:g}. It shrinks by orders of magnitude
+but does not vanish exactly on this path, and the global side stays lower: large noise turns the
+barrier into one that the perturbations themselves hop over, and annealing then lets the iterate
+settle on the global side.
+
+""" + "\n".join(lines)
+    return Section("Figure 4: the smoothed landscape", text, files, {"depths": depths})
+
+
+# Figure 5's methods, each at the same budget of 60 epochs x 1000 iterations: (tag, label, colour,
+# overrides). P-GD and Langevin are their tuned presets; SGD is its tuned preset stretched to the
+# budget (steps x0.9 per epoch); GD with momentum is the best of beta in {0.5, 0.9, 0.97} x eta in
+# {0.1, 0.5, 1.0} found on seed 0 (all gave the same rates: inertia alone does not escape).
+WHICH_NOISE = (
+    ("pgd", "P-GD: smoothing noise", "#55A868", dict(algorithm="pgd")),
+    ("sgd", "SGD: sampling noise", "#DD8452", dict(algorithm="sgd", epochs=60, iterations=1000, eta_decay=0.9)),
+    ("langevin", "Langevin: additive noise", "#937860", dict(algorithm="langevin")),
+    ("momentum", "GD + momentum 0.9: no noise", "#4C72B0",
+     dict(algorithm="gd", momentum=0.9, eta=0.5, scale_steps=True, epochs=60, iterations=1000, eta_decay=0.95)),
+)  # fmt: skip
+
+
+def _median_iterations(result) -> float:
+    """Median iteration from which successful trials stayed in the global ball (NaN if none)."""
+    entered = result.entered_at[result.outcome == OUTCOME["global"]]
+    return float(np.median(entered)) if entered.size else float("nan")
+
+
+def which_noise(ctx: Context) -> Section:
+    plt = _plt()
+    cells = []
+    for teacher in TEACHERS:
+        for k in KS:
+            for tag, _, _, overrides in WHICH_NOISE:
+                config = ctx.scale.config(teacher=teacher, k=k, trials=ctx.scale.comparison_trials, **overrides)
+                cells.append(((teacher, k, tag), config))
+    results = ctx.cells("which noise", cells)
+    fig, axes = plt.subplots(2, len(TEACHERS), figsize=(4 * len(TEACHERS), 6.4), sharey="row", squeeze=False)
+    width = 0.8 / len(WHICH_NOISE)
+    for column, teacher in enumerate(TEACHERS):
+        top, bottom = axes[0, column], axes[1, column]
+        for index, (tag, label, color, _) in enumerate(WHICH_NOISE):
+            x = np.arange(len(KS)) + (index - (len(WHICH_NOISE) - 1) / 2) * width
+            rates = np.array([_rate(results[(teacher, k, tag)]) for k in KS])
+            top.bar(x, 100 * rates[:, 0], width, color=color, label=label)
+            top.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none",
+                         ecolor="black", capsize=1.5, lw=0.8)  # fmt: skip
+            bottom.bar(x, [_median_iterations(results[(teacher, k, tag)]) for k in KS], width, color=color)
+        top.set_title(f"teacher $a^*$: {teacher}")
+        top.set_ylim(0, 105)
+        bottom.set_yscale("log")
+        for ax in (top, bottom):
+            ax.set_xticks(np.arange(len(KS)), [f"k={k}" for k in KS])
+    axes[0, 0].set_ylabel("trials reaching the global optimum (%)")
+    axes[1, 0].set_ylabel("median iterations to success")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(WHICH_NOISE), fontsize=9, bbox_to_anchor=(0.5, -0.04),
+               frameon=False)  # fmt: skip
+    fig.suptitle(
+        f"Which noise escapes, at one budget (60 x 1000 iterations), {ctx.scale.comparison_trials} starts per bar; "
+        "bottom: iteration from which successful trials stayed within tol",
+        fontsize=10,
+    )
+    files = ctx.save(fig, "fig5_which_noise")
+    header = " | ".join(label for _, label, _, _ in WHICH_NOISE)
+    table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(WHICH_NOISE)]
+    summary = []
+    for teacher in TEACHERS:
+        for k in KS:
+            texts = []
+            for tag, _, _, _ in WHICH_NOISE:
+                rate, low, high = _rate(results[(teacher, k, tag)])
+                texts.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}], "
+                             f"median {_median_iterations(results[(teacher, k, tag)]):.0f} it.")  # fmt: skip
+            table.append(f"| {teacher} | {k} | " + " | ".join(texts) + " |")
+    for tag, label, _, _ in WHICH_NOISE:
+        rates = [_rate(results[(t, k, tag)])[0] for t in TEACHERS for k in KS]
+        medians = [_median_iterations(results[(t, k, tag)]) for t in TEACHERS for k in KS]
+        summary.append(f"- **{label}**: {100 * min(rates):.1f}% to {100 * max(rates):.1f}% success across the "
+                       f"cells; successful trials settle after a median of {np.nanmedian(medians):.0f} iterations "
+                       "(median over cells).")  # fmt: skip
+    text = (f"{_image(files, 'which noise')}\n\nP-GD perturbs the point where the gradient is taken, SGD samples "
+            "the data, Langevin adds Gaussian noise to the update, and heavy-ball momentum adds inertia but no "
+            "noise: each with a tuned schedule, on the same starts (seed), at the same budget.\n\n"
+            + "\n".join(summary) + "\n\n" + "\n".join(table))  # fmt: skip
+    return Section("Figure 5: which noise escapes, at what cost", text, files, {"results": results})
+
+
+def configs(ctx: Context) -> Section:
+    conv = convergence_runs(ctx)
+    grid = success_grid(ctx)
+    # the configs the cells actually ran (with this run's seed and trials), not freshly resolved defaults
+    shown = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd", "psgd")}
+    shown["pgd (paper)"] = grid[("alternating", 8, "pgd_paper")].config.to_dict()
+    text = f"""The resolved configs of figure 2's cells (alternating teacher, k = 8) and of the paper's P-GD cell of
+figure 1 (the paper's SGD cells differ from `sgd` by `preset = "paper"`); every other cell differs
+only in the teacher, k, noise radii or trials named beside it. Save one as a JSON file and run
+`pgd-bench run --config FILE` (or call `resolve_config(**config)`) to repeat it.
+
+```json
+{json.dumps(shown, indent=1)}
+```"""
+    return Section("Configs", text)
+
+
+# The report, in order: a new section is one function above and one entry here.
+SECTIONS: list[Callable[[Context], Section]] = [
+    literal_settings,
+    figure_success_rates,
+    figure_convergence,
+    observations,
+    figure_phase_diagram,
+    figure_smoothed_landscape,
+    which_noise,
+    configs,
+]
 
 
 def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
@@ -421,52 +716,6 @@ def basin_depth(profile):
     return float(profile[half:].max() - profile[-1])
 
 
-def smoothed_landscape(scale, out):
-    plt = _plt()
-    from .experiments import teacher_weights
-
-    w_star = np.zeros(6)
-    w_star[0] = 1.0
-    a_star = teacher_weights("alternating", 8)
-    angles = np.linspace(0, np.pi, 61)
-    fig, (ax, ax_depth) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
-    shown = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)
-    levels = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
-    depths = []
-    for rho in levels:
-        prof = smoothed_profile(angles, rho, rho / 3, w_star, a_star, scale.smoothing_samples)
-        depths.append((rho, basin_depth(prof), prof[-1] - prof[0]))
-        if rho in shown:
-            ax.plot(
-                angles / np.pi,
-                prof - prof.min(),
-                label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}",
-                lw=2 if rho == 0 else 1.4,
-            )
-    ax.set_xlabel("angle between w and w* (units of pi): 0 = global side, 1 = spurious (w = -w*)")
-    ax.set_ylabel("min over a of L_rho(w, a), minus its minimum on the path")
-    ax.set_title("Smoothed loss along the great circle from w* to -w*", fontsize=10)
-    ax.legend(fontsize=8)
-    rho_axis = [d[0] for d in depths if d[0] > 0]
-    ax_depth.semilogy(rho_axis, [d[1] for d in depths if d[0] > 0], "o-", label="depth of the basin at -w*")
-    ax_depth.semilogy(rho_axis, [d[2] for d in depths if d[0] > 0], "s--", label="gap L_rho(-w*) - L_rho(w*)")
-    ax_depth.axhline(depths[0][1], color="grey", lw=0.8, ls=":", label=f"depth without noise ({depths[0][1]:.2f})")
-    ax_depth.set_xlabel("noise radius on w, rho_w (rho_a = rho_w / 3)")
-    ax_depth.set_ylabel("loss difference")
-    ax_depth.set_title("The convolutional effect: the spurious basin flattens", fontsize=10)
-    ax_depth.legend(fontsize=8)
-    fig.suptitle(
-        "Alternating teacher, k = 8, p = 6, uniform ball noise; a at its best value for each w "
-        f"({2 * scale.smoothing_samples} antithetic noise samples)",
-        fontsize=10,
-    )
-    files = _save(fig, out, "fig4_smoothed_landscape")
-    lines = ["| rho_w | rho_a | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|---|"]
-    for rho, depth, gap in depths:
-        lines.append(f"| {rho:g} | {rho / 3:.3g} | {depth:.4f} | {gap:.4f} |")
-    return files, "\n".join(lines), depths
-
-
 # --- the report ----------------------------------------------------------------------------------
 
 
@@ -481,12 +730,13 @@ def _versions():
 
 
 def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0) -> Path:
-    """Run every stage, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
+    """Run every section, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
 
     Parameters
     ----------
     out_dir : path
-        Output folder, created if missing.
+        Output folder, created if missing; refused before any work if it cannot be written, and
+        locked while the reproduction runs.
     quick : bool
         Fewer trials and a coarser phase grid: same figures in a few minutes.
     force : bool
@@ -495,154 +745,47 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
         Override the trials per cell (for tests).
     seed : int, default 0
         Seed of every cell (trial i's starts and noise depend only on the seed and i).
+
+    Returns
+    -------
+    Path
+        The output folder.
     """
     start = time.perf_counter()
     scale = QUICK if quick else FULL
     if trials is not None:
         trials = as_int("trials", trials, minimum=1)
-        scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, phase_trials=max(1, trials // 2))
+        scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials,
+                                    phase_trials=max(1, trials // 2), comparison_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out):
-        return _reproduce(out, scale, quick, force, start)
+        ctx = Context(out, scale, force, quick)
+        sections = [section(ctx) for section in SECTIONS]
+        _write_trials(out, ctx.rows)
+        elapsed = time.perf_counter() - start
+        report = _header(ctx, elapsed) + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in sections)
+        atomic_write_text(out / "report.md", report)
+        atomic_write_text(out / "report.html", markdown_to_html(report))
+    sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
+    return out
 
 
-def _reproduce(out, scale, quick, force, start) -> Path:
-    rows: list[dict] = []
-    timings = {}
-
-    def timed(name, fn, *args):
-        t = time.perf_counter()
-        value = fn(*args)
-        timings[name] = time.perf_counter() - t
-        return value
-
-    def stage(name):
-        return Stage(name, out, force, rows)
-
-    fig1, table1, grid = timed("success rates", success_rates, stage("success rates"), scale, out)
-    fig2, conv = timed("convergence", convergence, stage("convergence"), scale, out)
-    table3 = timed("observations", observations, stage("observations"), scale, out, conv)
-    fig3, table3b = timed("phase diagram", phase_diagram, stage("phase diagram"), scale, out)
-    sys.stderr.write("smoothed landscape ...\n")
-    fig4, table4, depths = timed("smoothed landscape", smoothed_landscape, scale, out)
-
+def _write_trials(out: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "trials.csv", buffer.getvalue())
 
-    paper_pgd = grid[("alternating", 8, "pgd_paper")]
-    first_div = int(paper_pgd.stop_iteration[paper_pgd.outcome == 2].min()) if paper_pgd.counts()["diverged"] else None
-    paper_cfg = paper_pgd.config
-    paper_diverged = sum(grid[(t, k, "pgd_paper")].counts()["diverged"] for t in TEACHERS for k in KS)
-    paper_total = sum(grid[(t, k, "pgd_paper")].outcome.size for t in TEACHERS for k in KS)
-    paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) * (np.pi - 1 + 8) / np.pi
-    rates = {tag: [_rate(grid[(t, k, tag)])[0] for t in TEACHERS for k in KS] for tag, _, _, _ in FIG1_SERIES}
-    pgd_rates, sgd_rates, psgd_rates = rates["pgd"], rates["sgd"], rates["psgd"]
-    tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
-    tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")
-    tuned_psgd = resolve_config(algorithm="psgd", preset="tuned")
-    psgd_diverged = sum(grid[(t, k, "psgd")].counts()["diverged"] for t in TEACHERS for k in KS)
-    pgd_shortfall = (
-        "" if min(pgd_rates) >= 0.99 else "; the paper's 100% is **not** reached in every cell (see the table)"
-    )
-    tuned_depth = np.interp(tuned_pgd.rho_w, [d[0] for d in depths], [d[1] for d in depths])
-    # the configs the cells actually ran (with this run's seed and trials), not freshly resolved defaults
-    configs = {name: conv[name].config.to_dict() for name in ("gd", "sgd", "pgd", "psgd")}
-    configs["pgd (paper)"] = paper_cfg.to_dict()
-    elapsed = time.perf_counter() - start
-    report = f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
 
-Mode: {"quick" if quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
-(stages: {", ".join(f"{k} {v:.0f} s" for k, v in timings.items())}; cached cells cost nothing).
-Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {__import__("os").cpu_count()} cores.
-Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so GD, SGD
-and P-GD start from the same points. One row per trial of every cell: `trials.csv`.
+def _header(ctx: Context, elapsed: float) -> str:
+    scale = ctx.scale
+    return f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
 
-## What the paper's literal settings do
-
-P-GD with the paper's stated settings (eta = 0.1 decaying x0.8, noise radii (rho_w, rho_a) = (36, 1)
-decaying x0.4) **diverges in {paper_pgd.counts()["diverged"]} of {paper_pgd.outcome.size} trials** on the
-alternating teacher, k = 8 (first divergence at iteration {first_div}); over all cells of figure 1,
-{paper_diverged} of {paper_total} trials diverge. The curvature of L in a at w + xi is
-||w + xi||^2 (pi - 1 + k) / pi, about {paper_curvature:.0f} on average for k = 8 at rho_w = 36:
-{paper_curvature * paper_cfg.eta_a / 2:.0f} times the stability limit 2 / eta.
-
-What it took to make noise win (the `tuned` preset): step sizes scaled to that curvature
-(eta_a divided by (pi - 1 + k) E||w + xi||^2 / pi, eta_w by (pi - 1 + k) / pi), moderate
-initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) annealed x{tuned_pgd.noise_decay:g} per epoch,
-steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
-P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
-of trials across the cells of figure 1{pgd_shortfall}.
-The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; a full run's
-1000 trials per cell include 500 or more that the tuning never saw.
-SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
-{100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
-batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with
-{psgd_diverged} diverged trials in all.
-The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
-{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
-{100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
-({_mean_gap(rates["sgd_paper"], rates["gd"])} over the {len(TEACHERS) * len(KS)} cells).
-
-GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
-curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
-the spurious basin); with eta = 0.05 GD converges there too (`pgd-bench run --k 32 --eta 0.05`).
-
-## Figure 1: success rates
-
-![success rates](fig1_success_rates.png)
-
-Success rate [95% Wilson interval] per cell:
-
-{table1}
-
-## Figure 2: convergence
-
-![convergence](fig2_convergence.png)
-
-## The poster's observations, measured (alternating teacher, k = 8)
-
-{table3}
-
-## Figure 3: noise phase diagram
-
-![phase diagram](fig3_phase_diagram.png)
-
-In this grid, with the paper's step sizes every run with rho_w >= 5 diverges: the noise is not the
-problem, the step is. With curvature-scaled steps the same large noise escapes, and so does large
-noise on `a` alone (the top row): `a`-noise makes the `w`-gradient noisy, as SGD's sampling does.
-
-{table3b}
-
-## Figure 4: the smoothed landscape
-
-![smoothed landscape](fig4_smoothed_landscape.png)
-
-P-GD descends the smoothed objective L_rho(w, a) = E L(w + xi, a + eps). Along the great circle
-from w* to -w* (a at its best value for each w), noise flattens the spurious basin: its depth falls
-from {depths[0][1]:.3f} without noise to {tuned_depth:.3f} at rho_w = {tuned_pgd.rho_w:g} (the tuned
-initial level) and {depths[-1][1]:.4f} at rho_w = {depths[-1][0]:g}. It shrinks by orders of magnitude
-but does not vanish exactly on this path, and the global side stays lower: large noise turns the
-barrier into one that the perturbations themselves hop over, and annealing then lets the iterate
-settle on the global side.
-
-{table4}
-
-## Configs
-
-The resolved configs of figure 2's cells (alternating teacher, k = 8) and of the paper's P-GD cell of
-figure 1 (the paper's SGD cells differ from `sgd` by `preset = "paper"`); every other cell differs
-only in the teacher, k, noise radii or trials named beside it.
-Feed one to `pgd-bench run --config` (as TOML) or `resolve_config(**config)` to repeat it.
-
-```json
-{json.dumps(configs, indent=1)}
-```
+Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
+(runs: {", ".join(f"{k} {v:.0f} s" for k, v in ctx.timings.items())}; cached cells cost nothing).
+Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
+Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every
+method starts from the same points. One row per trial of every cell: `trials.csv`.
 """
-    atomic_write_text(out / "report.md", report)
-    atomic_write_text(out / "report.html", markdown_to_html(report))
-    sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
-    return out

@@ -1,6 +1,6 @@
 """Slow, obvious NumPy implementations that the compiled kernels are tested against.
 
-Written straight from MATH.md with no attempt at speed, and sharing no code with the package.
+Written straight from docs/mathematics.md with no attempt at speed, and sharing no code with the package.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def g(theta):
 
 
 def big_g(u, b, v, c):
-    """G(u,b; v,c) = E f(u,b,Z) f(v,c,Z), MATH.md."""
+    """G(u,b; v,c) = E f(u,b,Z) f(v,c,Z), docs/mathematics.md."""
     nu, nv = np.linalg.norm(u), np.linalg.norm(v)
     theta = np.arccos(np.clip(u @ v / (nu * nv), -1.0, 1.0))
     return nu * nv / (2 * np.pi) * ((g(theta) - 1) * (b @ c) + b.sum() * c.sum())

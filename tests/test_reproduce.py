@@ -1,12 +1,25 @@
 """A reduced reproduction: every output is produced, well formed, and cached."""
 
 import csv
+import os
+import stat
 
 import matplotlib.image as mpimg
 import numpy as np
+import pytest
 
+import pgd_bench as pb
 from pgd_bench.algorithms import register_teacher, unregister_teacher
-from pgd_bench.reproduce import FIG1_SERIES, reproduce
+from pgd_bench.experiments import teacher_weights
+from pgd_bench.reproduce import FIG1_SERIES, SECTIONS, WHICH_NOISE, reproduce, smoothed_profile
+
+FIGURES = (
+    "fig1_success_rates",
+    "fig2_convergence",
+    "fig3_phase_diagram",
+    "fig4_smoothed_landscape",
+    "fig5_which_noise",
+)
 
 
 def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path):
@@ -20,7 +33,7 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
 
 def _check_reduced_reproduction(tmp_path):
     out = reproduce(out_dir=tmp_path / "r", quick=True, trials=6)
-    for stem in ("fig1_success_rates", "fig2_convergence", "fig3_phase_diagram", "fig4_smoothed_landscape"):
+    for stem in FIGURES:
         image = mpimg.imread(out / f"{stem}.png")
         assert image.shape[0] > 300 and image.shape[1] > 500
         assert image.std() > 0.05  # not a blank canvas
@@ -28,18 +41,20 @@ def _check_reduced_reproduction(tmp_path):
     report = (out / "report.md").read_text()
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---")
-    for stem in ("fig1_success_rates", "fig2_convergence", "fig3_phase_diagram", "fig4_smoothed_landscape"):
+    for stem in FIGURES:
         assert f'<img src="{stem}.png"' in page
-    import os
-    import stat
-
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
-    for heading in ("Figure 1", "Figure 2", "observations", "Figure 3", "Figure 4", "Configs", "literal settings"):
-        assert heading in report
+    headings = [line[3:] for line in report.splitlines() if line.startswith("## ")]
+    assert len(headings) == len(SECTIONS)  # one heading per section, in the list's order
+    for heading in ("Figure 1", "Figure 2", "observations", "Figure 3", "Figure 4", "Figure 5", "Configs",
+                    "literal settings"):  # fmt: skip
+        assert any(heading in h for h in headings)
     assert "diverges in 6 of 6 trials" in report and "120 of 120 trials diverge" in report
     assert "| decaying | 32 |" in report and "teacher $a^*$: decaying" in (out / "fig1_success_rates.svg").read_text()
     with open(out / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))
+    # figure 5 compares the kinds of noise (and none) on every cell of figure 1
+    assert sum(r["stage"] == "which noise" for r in rows) == 5 * 4 * len(WHICH_NOISE) * 6
     # figure 1 has 5 teachers x 4 k x 6 series, 6 trials each
     assert len(FIG1_SERIES) == 6
     assert sum(r["stage"] == "success rates" for r in rows) == 5 * 4 * 6 * 6
@@ -52,34 +67,20 @@ def _check_reduced_reproduction(tmp_path):
 
 
 def _teacher():
-    import numpy as np
-
-    from pgd_bench.experiments import teacher_weights
-
     w_star = np.zeros(6)
     w_star[0] = 1.0
     return w_star, teacher_weights("alternating", 8)
 
 
 def test_smoothed_profile_without_noise_meets_both_optima():
-    import numpy as np
-
-    import pgd_bench as pb
-    from pgd_bench.reproduce import smoothed_profile
-
     w_star, a_star = _teacher()
     prof = smoothed_profile(np.array([0.0, np.pi]), 0.0, 0.0, w_star, a_star, samples=10)
     w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
     assert abs(prof[0]) < 1e-12  # the teacher
-    assert prof[1] == __import__("pytest").approx(pb.population_loss(w_bar, a_bar, w_star, a_star), rel=1e-12)
+    assert prof[1] == pytest.approx(pb.population_loss(w_bar, a_bar, w_star, a_star), rel=1e-12)
 
 
 def test_smoothed_profile_is_the_minimum_over_a_of_a_brute_force_smoothed_loss():
-    import numpy as np
-
-    import pgd_bench as pb
-    from pgd_bench.reproduce import smoothed_profile
-
     w_star, a_star = _teacher()
     rho_w, rho_a, theta = 2.0, 0.5, 2.5
     value = smoothed_profile(np.array([theta]), rho_w, rho_a, w_star, a_star, samples=100_000)[0]

@@ -1,0 +1,38 @@
+"""Every reference to the documentation in the code resolves: the file exists, and so does the
+section it names."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = re.compile(r'docs/([\w-]+\.md)(?:,\s+"([^"]+)")?')
+
+
+def _sources():
+    for folder in ("pgd_bench", "tests", "benchmarks"):
+        yield from sorted((ROOT / folder).glob("*.py"))
+
+
+def test_every_docs_reference_names_an_existing_file_and_section():
+    found = 0
+    for path in _sources():
+        text = re.sub(r"\s*\n\s*", " ", path.read_text())  # references may wrap across lines
+        for name, section in REFERENCE.findall(text):
+            if path.name == "test_docs.py":
+                continue
+            doc = ROOT / "docs" / name
+            assert doc.exists(), f"{path.name} cites docs/{name}, which does not exist"
+            if section:
+                headings = [line.lstrip("#").strip() for line in doc.read_text().splitlines() if line.startswith("#")]
+                assert section in headings, f"{path.name} cites section {section!r} of docs/{name}: not a heading"
+            found += 1
+    assert found >= 10
+
+
+def test_no_reference_to_documents_outside_the_repository():
+    for path in _sources():
+        if path.name == "test_docs.py":
+            continue
+        text = path.read_text()
+        for stale in ("MATH.md", "DESIGN.md"):
+            assert stale not in text, f"{path.name} cites {stale}, which is not in the repository"

@@ -529,7 +529,7 @@ def warm_up(config: RunConfig) -> None:
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
-def _thread_pool(workers: int) -> ThreadPoolExecutor | None:
+def thread_pool(workers: int) -> ThreadPoolExecutor | None:
     """A pool of ``workers`` threads kept for the life of the process (None for none): starting
     threads for every run would cost more than a short run itself."""
     if workers < 1:
@@ -575,7 +575,7 @@ def run(
     )  # fmt: skip
     chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
     threads = numba.get_num_threads()
-    executor = _thread_pool(threads)
+    executor = thread_pool(threads)
     start = time.perf_counter()
     for first in range(0, n, chunk_size):
         chunk = Outputs(*(array[first : first + chunk_size] for array in outputs))

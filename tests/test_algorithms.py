@@ -10,7 +10,7 @@ from scipy import stats
 
 import pgd_bench as pb
 from pgd_bench import engine
-from pgd_bench.experiments import _thread_pool, engine_inputs, resolve_config, run
+from pgd_bench.experiments import engine_inputs, resolve_config, run, thread_pool
 from tests.reference import gd_trajectory
 
 SMALL = dict(trials=100, epochs=3, iterations=60, seed=5)
@@ -26,7 +26,7 @@ def _run_with_options(config, **replace):
         np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
         np.empty(n, dtype=np.int64), np.empty((n, schedule.checkpoints.size, 4)),
     )  # fmt: skip
-    engine.run_trials(0, problem, schedule, options, outputs, executor=_thread_pool(2), threads=2)
+    engine.run_trials(0, problem, schedule, options, outputs, executor=thread_pool(2), threads=2)
     return outputs
 
 

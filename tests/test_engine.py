@@ -127,7 +127,7 @@ def test_an_interrupt_stops_new_blocks_and_leaves_the_threads_reusable(threads):
 
 def test_an_interrupt_leaves_the_blocks_not_started_unwritten():
     from pgd_bench import engine
-    from pgd_bench.experiments import _thread_pool, engine_inputs
+    from pgd_bench.experiments import engine_inputs, thread_pool
 
     config = resolve_config(algorithm="gd", trials=64 * 20, epochs=1, iterations=3000)
     problem, schedule, options = engine_inputs(config)
@@ -144,7 +144,7 @@ def test_an_interrupt_leaves_the_blocks_not_started_unwritten():
 
     outputs.outcome[:] = -1
     with pytest.raises(_Interrupt):
-        engine.run_trials(0, problem, schedule, options, outputs, executor=_thread_pool(2), threads=2,
+        engine.run_trials(0, problem, schedule, options, outputs, executor=thread_pool(2), threads=2,
                           progress=interrupt)  # fmt: skip
     written_blocks = int(np.sum(outputs.outcome.reshape(20, 64)[:, 0] >= 0))
     # the blocks the two threads ran until they saw the stop (the first report comes after the

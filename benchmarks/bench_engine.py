@@ -6,11 +6,11 @@ from pgd_bench.experiments import resolve_config, run
 
 from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second
-from .peers import compare, pgd_bench_seconds
+from .peers import PEER_ALGORITHMS, compare, pgd_bench_seconds
 
 
 class Engine:
-    params = ["gd", "sgd", "pgd", "psgd"]
+    params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 300
 
@@ -39,7 +39,7 @@ class Engine:
 class RatioToJax:
     """pgd_bench over JAX (jit + vmap + scan); skipped where JAX is not installed."""
 
-    params = ["gd", "sgd", "pgd", "psgd"]
+    params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 600
 
@@ -59,7 +59,7 @@ class RatioToJax:
 class SuccessRates:
     """Success percentages, tracked like scipy's optimize benchmarks track theirs."""
 
-    params = ["gd", "sgd", "pgd", "psgd"]
+    params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 300
 

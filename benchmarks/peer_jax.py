@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from pgd_bench.algorithms import BATCH_ALWAYS, algorithm_named
+
 
 def available() -> bool:
     try:
@@ -57,10 +59,10 @@ def make_runner(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0
         w, a = carry
         kw, ka, kz = jax.random.split(key, 3)
         we, ae = w, a
-        if algorithm in ("pgd", "psgd"):
+        if algorithm_named(algorithm).perturbs:
             we = w + ball(kw, p, rho_w)
             ae = a + ball(ka, k, rho_a)
-        if algorithm in ("sgd", "psgd"):
+        if algorithm_named(algorithm).batch == BATCH_ALWAYS:
             gw, ga = sample_grads(we, ae, jax.random.normal(kz, (batch, k, p)))
         else:
             gw, ga = grads(we, ae)

@@ -12,7 +12,12 @@ import time
 
 import numpy as np
 
+from pgd_bench.algorithms import ALGORITHMS, BATCH_ALWAYS, algorithm_named
 from pgd_bench.experiments import resolve_config, run
+
+# the algorithms the NumPy and JAX peers implement: every registered one without Langevin noise or
+# an optional batch (those have no peer yet)
+PEER_ALGORITHMS = tuple(name for name, a in ALGORITHMS.items() if not a.temperature)
 
 
 def _grads_numpy(W, A, w_star, a_star):
@@ -56,10 +61,10 @@ def numpy_steps(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0
     start = time.perf_counter()
     for _ in range(steps):
         We, Ae = W, A
-        if algorithm in ("pgd", "psgd"):
+        if algorithm_named(algorithm).perturbs:
             We = W + _ball_numpy(rng, trials, p, rho_w)
             Ae = A + _ball_numpy(rng, trials, k, rho_a)
-        if algorithm in ("sgd", "psgd"):
+        if algorithm_named(algorithm).batch == BATCH_ALWAYS:
             Z = rng.standard_normal((trials, batch, k, p))
             pre = Z @ We[:, None, :, None]  # (trials, batch, k, 1)
             pre = pre[..., 0]
@@ -76,8 +81,8 @@ def numpy_steps(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0
 
 
 def pgd_bench_seconds(algorithm, trials, steps):
-    extra = {"batch": 4} if algorithm in ("sgd", "psgd") else {}
-    if algorithm in ("pgd", "psgd"):
+    extra = {"batch": 4} if algorithm_named(algorithm).batch == BATCH_ALWAYS else {}
+    if algorithm_named(algorithm).perturbs:
         extra.update(rho_w=1.0, rho_a=0.3)
     config = resolve_config(
         algorithm=algorithm, preset="paper", trials=trials, epochs=1, iterations=steps, eta=0.05, eta_decay=1.0, **extra
@@ -135,7 +140,7 @@ def main(argv=None):
         header += f"{'JAX':>12}{'x JAX':>8}{'JAX compile':>13}"
     print("trial-steps per second, medians of 3 runs, 1000 trials x 400 steps, p=6, k=8, float64")
     print(header + f"{'our first call':>16}")
-    for algorithm in ("gd", "sgd", "pgd", "psgd"):
+    for algorithm in PEER_ALGORITHMS:
         start = time.perf_counter()
         pgd_bench_seconds(algorithm, 1, 1)  # compile or load from cache
         compile_s = time.perf_counter() - start

@@ -1,0 +1,50 @@
+"""Compiled kernels are cached outside the package, in a folder keyed by version and source hash."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pgd_bench import _provenance
+from pgd_bench._provenance import PACKAGE_DIR, PRESENTATION_MODULES, source_hash
+
+
+def test_kernels_are_cached_in_the_keyed_user_folder_and_never_in_the_package(tmp_path):
+    before = set(PACKAGE_DIR.rglob("*.nb[ic]"))
+    env = dict(os.environ, PGD_BENCH_CACHE_DIR=str(tmp_path))
+    code = "import pgd_bench, pgd_bench._provenance as p; pgd_bench.sample_sphere(3, 2, 0); print(p.kernel_cache_dir())"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip())
+    assert folder.parent == tmp_path
+    assert folder.name == f"kernels-{_provenance.PACKAGE_VERSION}-{_provenance.SOURCE_HASH[:16]}"
+    assert list(folder.glob("random._sample_rows-*.nbi")) and list(folder.glob("random._sample_rows-*.nbc"))
+    assert set(PACKAGE_DIR.rglob("*.nb[ic]")) == before  # nothing new next to the sources
+
+
+def test_the_cache_folder_follows_the_platform_and_the_overrides(monkeypatch, tmp_path):
+    for name in ("PGD_BENCH_CACHE_DIR", "NUMBA_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_provenance.sys, "platform", "linux")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _provenance.cache_root() == tmp_path / ".cache" / "pgd_bench"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _provenance.cache_root() == tmp_path / "xdg" / "pgd_bench"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert _provenance.cache_root() == tmp_path / "numba" / "pgd_bench"
+    monkeypatch.setenv("PGD_BENCH_CACHE_DIR", str(tmp_path / "mine"))
+    assert _provenance.cache_root() == tmp_path / "mine"
+
+
+def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(tmp_path):
+    copy = tmp_path / "pgd_bench"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_hash(copy) == source_hash(PACKAGE_DIR)
+    engine = copy / "engine.py"
+    engine.write_text(engine.read_text() + "\n# an edit of a kernel that others inline\n")
+    edited = source_hash(copy)
+    assert edited != source_hash(PACKAGE_DIR)
+    report = copy / sorted(PRESENTATION_MODULES)[0]
+    report.write_text(report.read_text() + "\n# presentation only\n")
+    assert source_hash(copy) == edited

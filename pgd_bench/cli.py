@@ -128,6 +128,11 @@ def _format_report(result) -> str:
     for name in OUTCOME_NAMES:
         low, high = wilson_interval(counts[name], n)
         lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]")
+    basins = result.basins()
+    lines.append(
+        f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
+        f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
+    )
     lines.append("")
     if counts["diverged"]:
         first = int(result.stop_iteration[result.outcome == 2].min())

@@ -28,6 +28,7 @@ from .landscape import spurious_optimum
 from .stats import wilson_interval
 
 NOISE_TARGETS = ("both", "w", "a")
+BASIN_NAMES = ("global", "spurious", "diverged")
 
 
 def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
@@ -452,6 +453,26 @@ class RunResult:
     def counts(self) -> dict[str, int]:
         return {name: int(np.sum(self.outcome == i)) for i, name in enumerate(OUTCOME_NAMES)}
 
+    def basin(self) -> np.ndarray:
+        """Per trial, the basin it ended in: an index into ``BASIN_NAMES``.
+
+        ``global`` or ``spurious``: the nearer of the two optima in the squared joint distance
+        ``||w - w_opt||^2 + ||a - a_opt||^2`` at the final point, whether or not the trial came
+        within ``tol`` of it (a trial hovering near the spurious optimum is trapped even when it
+        is counted ``unconverged``); ``diverged`` apart.
+        """
+        w_star, a_star = self.config.teacher_arrays()
+        w_bar, a_bar = spurious_optimum(w_star, a_star)
+        to_global = np.sum((self.w - w_star) ** 2, axis=1) + np.sum((self.a - a_star) ** 2, axis=1)
+        to_spurious = np.sum((self.w - w_bar) ** 2, axis=1) + np.sum((self.a - a_bar) ** 2, axis=1)
+        basin = np.where(to_global <= to_spurious, BASIN_NAMES.index("global"), BASIN_NAMES.index("spurious"))
+        return np.where(self.outcome == OUTCOME_NAMES.index("diverged"), BASIN_NAMES.index("diverged"), basin)
+
+    def basins(self) -> dict[str, int]:
+        """How many trials ended in each basin (see :meth:`basin`)."""
+        basin = self.basin()
+        return {name: int(np.sum(basin == i)) for i, name in enumerate(BASIN_NAMES)}
+
     def success_rate(self) -> float:
         return self.counts()["global"] / self.outcome.size
 
@@ -475,6 +496,7 @@ class RunResult:
             "success_rate": self.success_rate(),
             "ci95": [low, high],
             "outcomes": self.counts(),
+            "basins": self.basins(),
             "trials": int(self.outcome.size),
             "trial_steps_per_second": self.trial_steps_per_second(),
             "seconds": self.seconds,

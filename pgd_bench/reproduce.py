@@ -30,7 +30,7 @@ from . import __version__
 from ._validate import as_int, as_seed
 from .algorithms import TEACHERS
 from .engine import OUTCOME_NAMES, RECORD_FIELDS
-from .experiments import ProgressBar, resolve_config
+from .experiments import BASIN_NAMES, ProgressBar, resolve_config
 from .report_html import markdown_to_html
 from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir, run_cached
 from .stats import wilson_interval
@@ -393,18 +393,30 @@ def observations(ctx: Context) -> Section:
         ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", conv["psgd"]),
     ]
     lines = [
-        "| method | success rate [95% CI] | median final loss | ended at: global / spurious / diverged / unconverged |",
-        "|---|---|---|---|",
+        "| method | success rate [95% CI] | within tol: global / spurious / diverged / unconverged "
+        "| basin at the end: escaped / trapped | mean final loss, escaped / trapped |",
+        "|---|---|---|---|---|",
     ]
     for name, r in rows:
         rate, low, high = _rate(r)
         c = r.counts()
-        # the closed form can round a zero loss to -1e-16: clip so the table does not show negative losses
-        final_loss = max(0.0, float(np.nanmedian(r.records[:, -1, FIELD["loss"]])))
+        basin = r.basin()
+        # the closed form can round a zero loss to -1e-16: clip so the table shows no negative loss
+        loss = np.maximum(r.records[:, -1, FIELD["loss"]], 0.0)
+        means = [f"{loss[basin == BASIN_NAMES.index(b)].mean():.2e}" if np.any(basin == BASIN_NAMES.index(b))
+                 else "-" for b in ("global", "spurious")]  # fmt: skip
+        b = r.basins()
         lines.append(
-            f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | {final_loss:.2e} | "
-            f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} |"
+            f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+            f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} | "
+            f"{b['global']} / {b['spurious']} | {means[0]} / {means[1]} |"
         )
+    lines.append(
+        "\n`within tol`: the trial ended within squared joint distance `tol` of that optimum. `basin`: the "
+        "nearer optimum at the end, within tol or not, so a run that hovers near the spurious optimum "
+        "(counted `unconverged`) is counted trapped. Losses are means over each group, never one median "
+        "over a bimodal population."
+    )
     return Section("The poster's observations, measured (alternating teacher, k = 8)", "\n".join(lines))
 
 

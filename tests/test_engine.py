@@ -237,3 +237,23 @@ def test_a_trial_started_in_the_tol_ball_counts_as_converged_at_once():
     assert 0 < on_global_side.sum() < 40
     np.testing.assert_array_equal(result.outcome, np.where(on_global_side, 0, 1))
     assert (result.entered_at == 1).all()
+
+
+def test_basins_are_the_nearer_optimum_and_count_trapped_runs_that_never_entered_tol():
+    # SGD with a very small constant step hovers near whichever optimum it fell towards: the
+    # spurious ones are counted unconverged by the tolerance, but trapped by the basin
+    result = run(resolve_config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=120))
+    w_star, a_star = result.config.teacher_arrays()
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    d_global = ((result.w - w_star) ** 2).sum(1) + ((result.a - a_star) ** 2).sum(1)
+    d_spurious = ((result.w - w_bar) ** 2).sum(1) + ((result.a - a_bar) ** 2).sum(1)
+    expected = np.where(d_global <= d_spurious, "global", "spurious")
+    names = np.array(["global", "spurious", "diverged"])[result.basin()]
+    np.testing.assert_array_equal(names, expected)
+    counts, basins = result.counts(), result.basins()
+    assert counts["spurious"] == 0 and basins["spurious"] > 10 and counts["unconverged"] >= basins["spurious"]
+    assert sum(basins.values()) == 120 and result.summary()["basins"] == basins
+    # within tol of an optimum implies that optimum's basin
+    assert np.all(names[result.outcome == 0] == "global")
+    diverged = run(resolve_config(algorithm="pgd", preset="paper", trials=10))
+    assert diverged.basins() == {"global": 0, "spurious": 0, "diverged": 10}

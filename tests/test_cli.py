@@ -28,6 +28,7 @@ def test_json_output_has_the_promised_fields(algorithm, capsys):
         "success_rate",
         "ci95",
         "outcomes",
+        "basins",
         "trials",
         "trial_steps_per_second",
         "final_state_sha256",

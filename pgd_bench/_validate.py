@@ -14,13 +14,27 @@ import numpy as np
 UNIT_NORM_TOL = 1e-9
 
 
-def _real_array(name: str, value, expected: str) -> np.ndarray:
-    """``value`` as a float64 array, refusing what would convert silently but wrongly.
+def _has_bool(value) -> bool:
+    """Whether a (nested) list or tuple holds a boolean anywhere (NumPy would read it as 0 or 1)."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(_has_bool(x) for x in value)
 
-    NumPy would drop the imaginary part of complex numbers, parse strings such as ``"1.5"``, and
-    turn booleans into 0 and 1; each of those is an error here, naming the argument.
+
+def _real_array(name: str, value, expected: str) -> np.ndarray:
+    """``value`` as a C-contiguous float64 array of its own shape (a scalar stays 0-d), refusing
+    what would convert silently but wrongly.
+
+    NumPy would drop the imaginary part of complex numbers, parse strings such as ``"1.5"``, turn
+    booleans into 0 and 1 (also inside a list of numbers), and raise its own message for ragged
+    lists; each of those is an error here, naming the argument.
     """
-    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if _has_bool(value):
+        raise ValueError(f"{name}: expected {expected}, got booleans")
+    try:
+        raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}: expected {expected}, got a ragged or mixed sequence") from None
     kind = raw.dtype.kind
     if kind == "O":  # a ragged or mixed list: every element must be a real number
         flat = raw.ravel()
@@ -30,7 +44,8 @@ def _real_array(name: str, value, expected: str) -> np.ndarray:
         what = {"c": "complex numbers", "b": "booleans", "U": "strings", "S": "bytes"}.get(kind, "non-numbers")
         raise ValueError(f"{name}: expected {expected}, got {what}")
     try:
-        return np.ascontiguousarray(raw, dtype=np.float64)
+        # asarray, not ascontiguousarray: the latter turns a scalar into a 1-element vector
+        return np.asarray(raw, dtype=np.float64, order="C")
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name}: expected {expected} ({exc})") from None
 
@@ -123,7 +138,10 @@ def as_float(
     value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name}: expected a real number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"{name}: expected a finite number, got an integer of {len(str(value))} digits") from None
     if not np.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     if minimum is not None:

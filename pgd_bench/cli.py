@@ -6,6 +6,7 @@ Bad input gets a one-line message on stderr and exit code 2; Ctrl-C stops cleanl
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -146,15 +147,58 @@ def _format_report(result) -> str:
     return "\n".join(lines)
 
 
+# What a flag would be hidden by in a config file: an explicit schedule wins over its initial value
+# and decay, so such a flag would do nothing
+_SHADOWED_BY = {
+    "eta_w": ("eta_w_schedule",),
+    "eta_a": ("eta_a_schedule",),
+    "eta": ("eta_w_schedule", "eta_a_schedule"),
+    "eta_decay": ("eta_w_schedule", "eta_a_schedule"),
+    "rho_w": ("rho_w_schedule",),
+    "rho_a": ("rho_a_schedule",),
+    "noise_decay": ("rho_w_schedule", "rho_a_schedule"),
+    "temperature": ("temperature_schedule",),
+    "temperature_decay": ("temperature_schedule",),
+}
+
+
+def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
+    """The settings of ``pgd-bench run``: a config file's, overridden by the flags.
+
+    A flag wins over the file, ``--eta`` over the file's ``eta_w`` and ``eta_a`` included. Refused
+    (``ValueError``) rather than silently ignored: a flag that a schedule in the file would hide,
+    and ``--algorithm`` or ``--preset`` against a file that names another one (its other values
+    belong to that algorithm or preset, so the run would only be relabelled).
+    """
+    for key in ("algorithm", "preset"):
+        if key in flags and key in from_file and flags[key] != from_file[key]:
+            raise ValueError(
+                f"{key}: the config file is for {key} {from_file[key]!r}; its values would run under the label "
+                f"{flags[key]!r}. Start from --{key} {flags[key]} without the file, or edit the file"
+            )
+    for key in flags:
+        hidden = [schedule for schedule in _SHADOWED_BY.get(key, ()) if from_file.get(schedule) is not None]
+        if hidden and all(from_file.get(s) is not None for s in _SHADOWED_BY[key]):
+            raise ValueError(
+                f"{key}: the config file's {', '.join(hidden)} would override this flag; remove it from the file"
+            )
+    merged = dict(from_file)
+    if "eta" in flags:  # the flag's shorthand beats the file's explicit step sizes
+        merged.pop("eta_w", None)
+        merged.pop("eta_a", None)
+    merged.update(flags)
+    return merged
+
+
 def _cmd_run(args) -> int:
     from .experiments import CONFIG_FIELDS, SHORTHANDS, ProgressBar, load_config_file, resolve_config, run, warm_up
 
-    overrides = load_config_file(args.config) if args.config else {}
-    for key in (*CONFIG_FIELDS, *SHORTHANDS):
-        value = getattr(args, key, None)
-        if value is not None:
-            overrides[key] = value
-    config = resolve_config(**overrides)
+    if sys.stdout is None:  # started with stdout closed: nowhere to put the result
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    from_file = load_config_file(args.config) if args.config else {}
+    flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
+    config = resolve_config(**merge_file_and_flags(from_file, flags))
     warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
     result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
@@ -179,22 +223,53 @@ def main(argv=None) -> int:
         if args.command == "run":
             return _cmd_run(args)
         return _cmd_reproduce(args)
-    except ValueError as exc:
-        sys.stderr.write(f"pgd-bench: error: {exc}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")
         return 130
-    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+    except Exception as exc:  # noqa: BLE001 - each kind gets one line; anything else is a bug
+        return _report_failure(exc)
+
+
+def _report_failure(exc: Exception) -> int:
+    """One line on stderr for a failure the user can act on, and its exit code; re-raises others."""
+    if _raised_by_numba_cache(exc):
+        # a damaged compiled-kernel file makes Numba fail while loading it, on every run: remove
+        # the folder (this version's own cache) so that the next run compiles afresh
+        import shutil
+
+        from ._provenance import kernel_cache_dir
+
+        folder = kernel_cache_dir()
+        shutil.rmtree(folder, ignore_errors=True)
+        sys.stderr.write(
+            f"pgd-bench: error: the compiled-kernel cache {folder} was damaged ({type(exc).__name__}); "
+            "it has been removed: run the command again (it compiles afresh)\n"
+        )
+        return 1
+    if isinstance(exc, ValueError):  # bad input
+        sys.stderr.write(f"pgd-bench: error: {exc}\n")
+        return 2
+    if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): stop quietly, as Unix tools do
         _silence_stdout()
         return 141
-    except OSError as exc:
+    if isinstance(exc, OSError):
         if exc.filename is not None:  # a file the command reads or writes
             sys.stderr.write(f"pgd-bench: error: {exc.filename}: {exc.strerror}\n")
         else:  # writing the results to stdout failed (a full device, a closed descriptor)
             _silence_stdout()
             sys.stderr.write(f"pgd-bench: error: cannot write the output: {exc.strerror or exc}\n")
         return 1
+    raise exc
+
+
+def _raised_by_numba_cache(exc: BaseException) -> bool:
+    """Whether ``exc`` came from Numba loading a cached kernel (its traceback passes there)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith("numba/core/caching.py"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _silence_stdout() -> None:
@@ -202,7 +277,7 @@ def _silence_stdout() -> None:
     import contextlib
     import os
 
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 

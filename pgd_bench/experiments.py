@@ -235,6 +235,7 @@ class RunConfig:
 CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 # Overrides that set both step sizes at once.
 SHORTHANDS = {"eta": "initial step size of both w and a"}
+MAX_ITERATIONS = 2**62  # iteration counts stay exact in the engine's 64-bit integers
 SCHEDULE_KEYS = ("eta_w_schedule", "eta_a_schedule", "rho_w_schedule", "rho_a_schedule", "temperature_schedule")
 
 
@@ -316,10 +317,23 @@ def resolve_config(**overrides) -> RunConfig:
     v.update(algorithm.presets[preset])
     v.update(overrides)
     v["algorithm"], v["preset"] = algorithm.name, preset
+    if "eta" in overrides and "eta_w" in overrides and "eta_a" in overrides:
+        raise ValueError("eta: eta_w and eta_a are both given, so eta would be ignored")
     eta = v.pop("eta", None)
     if eta is not None:  # the shorthand sets both step sizes unless one is given on its own
+        eta = _positive("eta", eta)
         v["eta_w"] = overrides.get("eta_w", eta)
         v["eta_a"] = overrides.get("eta_a", eta)
+    # noise on one side only: the other side's radius is unused, so it is refused when given and
+    # set to its neutral value otherwise (a resolved config then says what ran)
+    unused = {"w": ("rho_a", "rho_a_schedule"), "a": ("rho_w", "rho_w_schedule"), "both": ()}
+    for key in unused.get(v["noise_on"], ()) if isinstance(v["noise_on"], str) else ():
+        neutral = CONFIG_FIELDS[key].default
+        if key in overrides and not _equal(overrides[key], neutral):
+            raise ValueError(
+                f"{key}: noise_on = {v['noise_on']!r} perturbs only {v['noise_on']}; this value would be ignored"
+            )
+        v[key] = neutral
     for name, f in CONFIG_FIELDS.items():
         if f.metadata["check"] is not None:
             v[name] = f.metadata["check"](name, v[name])
@@ -332,6 +346,8 @@ def resolve_config(**overrides) -> RunConfig:
     for key in SCHEDULE_KEYS:
         if v[key] is not None:
             v[key] = _as_list(key, v[key], v["epochs"], positive=key.startswith("eta"))
+    if v["epochs"] * v["iterations"] > MAX_ITERATIONS:
+        raise ValueError(f"iterations: epochs x iterations = {v['epochs'] * v['iterations']} exceeds {MAX_ITERATIONS}")
     config = RunConfig(**v)
     check_memory(
         "this run",
@@ -353,6 +369,8 @@ def _equal(value, neutral) -> bool:
 def _check_problem(config: RunConfig) -> None:
     """Checks that need the teacher: the start ball, the divergence bound and the tolerance."""
     w_star, a_star = config.teacher_arrays()
+    if not np.any(a_star):
+        raise ValueError("a_star: the zero teacher has no spurious optimum apart from the global one")
     radius = config.resolved_start_radius()
     if radius == 0.0:
         raise ValueError(
@@ -395,10 +413,10 @@ def load_config_file(path) -> dict[str, Any]:
         raise ValueError(f"config: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"config: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if text.lstrip().startswith("{"):
+    if str(path).endswith(".json") or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
             raise ValueError(f"config: {path} is not valid JSON: {exc}") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "final_state_sha256" in data:
             data = data["config"]  # the output of ``pgd-bench run --json``
@@ -407,7 +425,7 @@ def load_config_file(path) -> dict[str, Any]:
     else:
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
             raise ValueError(f"config: {path} is not valid TOML: {exc}") from None
     unknown = set(data) - set(CONFIG_FIELDS) - set(SHORTHANDS)
     if unknown:
@@ -463,6 +481,10 @@ class RunResult:
         """
         w_star, a_star = self.config.teacher_arrays()
         w_bar, a_bar = spurious_optimum(w_star, a_star)
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged trials' states may overflow
+            return self._basin(w_star, a_star, w_bar, a_bar)
+
+    def _basin(self, w_star, a_star, w_bar, a_bar):
         to_global = np.sum((self.w - w_star) ** 2, axis=1) + np.sum((self.a - a_star) ** 2, axis=1)
         to_spurious = np.sum((self.w - w_bar) ** 2, axis=1) + np.sum((self.a - a_bar) ** 2, axis=1)
         basin = np.where(to_global <= to_spurious, BASIN_NAMES.index("global"), BASIN_NAMES.index("spurious"))
@@ -534,17 +556,13 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
 
 
 def warm_up(config: RunConfig) -> None:
-    """Compile (or load from cache) the engine for ``config``'s types on one short trial."""
-    tiny = dataclasses.replace(
-        config,
-        trials=1,
-        epochs=1,
-        iterations=1,
-        eta_w_schedule=None,
-        eta_a_schedule=None,
-        rho_w_schedule=None,
-        rho_a_schedule=None,
-    )
+    """Compile (or load from cache) the engine for ``config``'s types on one short trial.
+
+    The short run keeps the same options present or absent (``None``), so it compiles the very
+    variant the full run uses: one epoch whose schedules hold each schedule's largest value.
+    """
+    one = {key: (max(value),) for key in SCHEDULE_KEYS if (value := getattr(config, key)) is not None}
+    tiny = dataclasses.replace(config, trials=1, epochs=1, iterations=1, **one)
     run(tiny, warm=False)
 
 
@@ -586,6 +604,10 @@ def run(
     -------
     RunResult
     """
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config: expected a RunConfig from resolve_config, got {type(config).__name__}")
+    if resolve_config(**config.to_dict()) != config:  # a RunConfig built by hand is checked like any other
+        raise ValueError("config: not a resolved config; build it with resolve_config(**settings)")
     if warm:
         warm_up(config)
     n = config.trials
@@ -620,7 +642,7 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.start
-        if not self.shown and elapsed < self.delay:
+        if self.stream is None or (not self.shown and elapsed < self.delay):
             return  # short runs print nothing
         if done < total and elapsed - self.last_draw < 0.2:
             return  # redraw at most five times a second
@@ -629,9 +651,9 @@ class ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         eta = elapsed / max(done, 1) * (total - done)
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
-        )
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+        line = f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
+        try:
+            self.stream.write(line + ("\n" if done >= total else ""))
+            self.stream.flush()
+        except (OSError, AttributeError, ValueError):  # stderr closed or full: the run matters more
+            self.stream = None

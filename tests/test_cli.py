@@ -190,3 +190,48 @@ def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert time.monotonic() - sent < 5.0  # it was 47 s when only the block's end was a stop
+
+
+def test_flags_override_the_config_file_or_are_refused_never_ignored(tmp_path, capsys):
+    assert main(["run", *SMALL, "--json"]) == 0
+    printed = tmp_path / "run.json"
+    printed.write_text(capsys.readouterr().out)
+    assert main(["run", "--config", str(printed), "--eta", "0.05", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["eta_w"] == config["eta_a"] == 0.05  # the flag's shorthand beats the file's step sizes
+    scheduled = tmp_path / "s.toml"
+    scheduled.write_text('algorithm = "pgd"\nepochs = 2\niterations = 5\neta_w_schedule = [0.1, 0.05]\n')
+    for args, needle in (
+        (["--config", str(printed), "--algorithm", "pgd"], "algorithm:"),  # gd's values labelled pgd
+        (["--config", str(printed), "--preset", "tuned"], "preset:"),
+        (["--config", str(scheduled), "--eta-w", "0.9"], "eta_w:"),  # hidden by the file's schedule
+        (["--eta", "0.1", "--eta-w", "0.2", "--eta-a", "0.3"], "eta:"),
+        (["--algorithm", "pgd", "--noise-on", "a", "--rho-w", "0.5"], "rho_w:"),
+    ):
+        assert main(["run", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1, (args, err)
+
+
+def test_a_closed_stdout_or_stderr_costs_one_line_or_nothing(tmp_path):
+    base = f"{sys.executable} -m pgd_bench run --trials 5 --epochs 1 --iterations 5 --json"
+    closed_out = subprocess.run(f"{base} >&-", shell=True, capture_output=False, stderr=subprocess.PIPE, text=True)
+    assert closed_out.returncode == 1 and closed_out.stderr.strip().endswith("stdout is closed")
+    # the progress bar cannot draw: the run still prints its result
+    closed_err = subprocess.run(f"{base.replace('--trials 5', '--trials 600 --algorithm pgd')} 2>&-", shell=True,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert closed_err.returncode == 0 and json.loads(closed_err.stdout)["trials"] == 600
+
+
+def test_a_damaged_kernel_cache_is_removed_and_named_in_one_line(tmp_path):
+    env = {"PGD_BENCH_CACHE_DIR": str(tmp_path)}
+    args = ["run", "--trials", "5", "--epochs", "1", "--iterations", "5"]
+    assert run_cli(args, env=env).returncode == 0
+    (kernels,) = tmp_path.iterdir()
+    for path in kernels.glob("engine._run_block-*.nbc"):
+        path.write_bytes(path.read_bytes()[:100])  # truncated
+    damaged = run_cli(args, env=env)
+    assert damaged.returncode == 1 and "was damaged" in damaged.stderr and str(kernels) in damaged.stderr
+    assert damaged.stderr.count("\n") == 1 and "Traceback" not in damaged.stderr
+    assert not kernels.exists()
+    assert run_cli(args, env=env).returncode == 0  # compiled afresh

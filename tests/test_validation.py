@@ -139,6 +139,16 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
         (dict(teacher_seed=3), "teacher_seed"),
         (dict(a_star=[1.0] * 8, teacher="ones"), "teacher"),
         (dict(algorithm="pgd", batch=4), "batch"),
+        (dict(a_star=[1.0] * 7 + [True]), "a_star"),  # a boolean read as 1
+        (dict(epochs=2, eta_w_schedule=[1.0, True]), "eta_w_schedule"),
+        (dict(epochs=1, eta_w_schedule=0.1), "eta_w_schedule"),  # a scalar is no schedule
+        (dict(a_star=[1.0] * 7 + [[8.0]]), "a_star"),  # ragged
+        (dict(eta_w=10**400), "eta_w"),  # was an OverflowError
+        (dict(eta=-1.0), "eta"),  # named as given (was eta_w)
+        (dict(epochs=3, iterations=2**62, checkpoint_every=2**62), "iterations"),  # was an OverflowError mid-run
+        (dict(a_star=[0.0] * 8, start_radius=1.0), "a_star"),  # no spurious optimum apart from the global one
+        (dict(algorithm="pgd", noise_on="a", rho_w=0.5), "rho_w"),  # silently unused
+        (dict(eta=0.1, eta_w=0.2, eta_a=0.3), "eta"),  # silently unused
     ],
 )
 def test_resolve_config_refuses_bad_values_by_name(overrides, name):
@@ -165,3 +175,21 @@ def test_the_tolerance_bound_is_a_quarter_of_the_optima_squared_distance():
     resolve_config(tol=quarter * 0.999)
     with pytest.raises(ValueError, match="^tol:"):
         resolve_config(tol=quarter)
+
+
+def test_scalars_where_vectors_are_meant_are_refused_naming_the_argument():
+    with pytest.raises(ValueError, match="^w_star:"):
+        pb.population_loss(W_STAR, A_STAR, np.float64(1.0), A_STAR)
+    with pytest.raises(ValueError, match="^w_star:"):
+        pb.spurious_optimum(1.0, A_STAR)
+
+
+def test_run_checks_a_config_built_by_hand():
+    from pgd_bench.experiments import RunConfig, run
+
+    with pytest.raises(ValueError, match="^a_star:"):  # was garbage read past the array
+        run(RunConfig(trials=5, epochs=1, iterations=5, a_star=(1.0, 2.0, 3.0)))
+    with pytest.raises(ValueError, match="^tol:"):  # counted every trial global
+        run(RunConfig(trials=5, tol=100.0))
+    with pytest.raises(ValueError, match="^config:"):
+        run({"trials": 5})

@@ -349,6 +349,11 @@ def resolve_config(**overrides) -> RunConfig:
     if v["epochs"] * v["iterations"] > MAX_ITERATIONS:
         raise ValueError(f"iterations: epochs x iterations = {v['epochs'] * v['iterations']} exceeds {MAX_ITERATIONS}")
     config = RunConfig(**v)
+    with np.errstate(over="ignore", invalid="ignore"):
+        schedules = config.schedules()
+    for key, values in schedules.items():
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{key}: its schedule overflows to infinity (after decay or curvature scaling)")
     check_memory(
         "this run",
         config.memory_bytes(),

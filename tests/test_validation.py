@@ -149,6 +149,8 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
         (dict(a_star=[0.0] * 8, start_radius=1.0), "a_star"),  # no spurious optimum apart from the global one
         (dict(algorithm="pgd", noise_on="a", rho_w=0.5), "rho_w"),  # silently unused
         (dict(eta=0.1, eta_w=0.2, eta_a=0.3), "eta"),  # silently unused
+        (dict(epochs=3, eta_decay=1e200), "eta_w"),  # infinite steps, with numpy warnings
+        (dict(algorithm="langevin", temperature=1e308), "temperature"),  # infinite once scaled to k
     ],
 )
 def test_resolve_config_refuses_bad_values_by_name(overrides, name):

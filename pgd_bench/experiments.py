@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from ._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
-from .algorithms import BATCH_NEVER, TEACHERS, algorithm_named
+from .algorithms import BATCH_ALWAYS, BATCH_NEVER, TEACHERS, algorithm_named
 from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
 from .landscape import spurious_optimum
 from .stats import wilson_interval
@@ -292,13 +292,15 @@ def resolve_config(**overrides) -> RunConfig:
     ----------
     **overrides
         Any :class:`RunConfig` field, plus ``eta`` (both step sizes). ``None`` values are ignored.
-        The preset (``preset``, default ``paper``) supplies the values for ``algorithm`` that are
-        not overridden.
+        Values come from the field defaults, then the preset (``preset``, default: the
+        algorithm's own, see :mod:`pgd_bench.algorithms`), then these overrides.
 
     Raises
     ------
     ValueError
-        On unknown keys, unknown names, out-of-range values, or a start radius of zero.
+        Naming the setting: unknown keys or names, out-of-range or ill-typed values, settings the
+        run would ignore, a run too large for this machine's memory, or a problem the outcomes
+        cannot classify (a zero start radius, a tolerance past the optima's separation).
     """
     overrides = {key: value for key, value in overrides.items() if value is not None}
     unknown = set(overrides) - set(CONFIG_FIELDS) - set(SHORTHANDS)
@@ -340,7 +342,7 @@ def resolve_config(**overrides) -> RunConfig:
     if algorithm.batch == BATCH_NEVER:
         v["batch"] = 0
     else:  # 0 means the population gradient, allowed where the batch is optional
-        v["batch"] = as_int("batch", v["batch"], minimum=1 if algorithm.batch == "always" else 0)
+        v["batch"] = as_int("batch", v["batch"], minimum=1 if algorithm.batch == BATCH_ALWAYS else 0)
     if v["a_star"] is not None:
         v["a_star"] = tuple(float(x) for x in as_vector("a_star", v["a_star"], length=v["k"]))
     for key in SCHEDULE_KEYS:
@@ -349,16 +351,16 @@ def resolve_config(**overrides) -> RunConfig:
     if v["epochs"] * v["iterations"] > MAX_ITERATIONS:
         raise ValueError(f"iterations: epochs x iterations = {v['epochs'] * v['iterations']} exceeds {MAX_ITERATIONS}")
     config = RunConfig(**v)
+    check_memory(  # before building anything of the run's size, the schedules included
+        "this run",
+        config.memory_bytes(),
+        "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
+    )
     with np.errstate(over="ignore", invalid="ignore"):
         schedules = config.schedules()
     for key, values in schedules.items():
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{key}: its schedule overflows to infinity (after decay or curvature scaling)")
-    check_memory(
-        "this run",
-        config.memory_bytes(),
-        "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
-    )
     _check_problem(config)
     return config
 

@@ -6,9 +6,11 @@ Bad input gets a one-line message on stderr and exit code 2; Ctrl-C stops cleanl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
+import threading
 
 from . import __version__
 
@@ -199,13 +201,33 @@ def _cmd_run(args) -> int:
     from_file = load_config_file(args.config) if args.config else {}
     flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
     config = resolve_config(**merge_file_and_flags(from_file, flags))
-    warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
+    with compiling_notice(config.algorithm):
+        warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
     result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
     text = json.dumps(result.summary()) if args.json else _format_report(result)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()  # here, so that a failing write is reported, not lost at exit
     return 0
+
+
+@contextlib.contextmanager
+def compiling_notice(what: str, after: float = 1.5):
+    """Say on stderr that the engine is compiling when loading it takes more than ``after``
+    seconds: a cache hit takes well under one, a first compilation 9 to 15 s per variant."""
+
+    def notice():
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            sys.stderr.write(f"pgd-bench: compiling the engine for {what} (first run of this version only) ...\n")
+            sys.stderr.flush()
+
+    timer = threading.Timer(after, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _cmd_reproduce(args) -> int:
@@ -218,6 +240,9 @@ def _cmd_reproduce(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
+        sys.stdout.write(parser.format_help())
+        return 0
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -274,7 +299,6 @@ def _raised_by_numba_cache(exc: BaseException) -> bool:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
-    import contextlib
     import os
 
     with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all

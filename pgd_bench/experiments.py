@@ -637,30 +637,43 @@ def run(
 
 
 class ProgressBar:
-    """A minimal progress bar on stderr, shown only once a run has lasted ``delay`` seconds."""
+    """Progress on stderr, shown only once a run has lasted ``delay`` seconds.
 
-    def __init__(self, label: str, delay: float = 1.0, stream=None):
+    On a terminal, one line redrawn in place (at most five times a second); elsewhere (a log file,
+    a pipe, CI), a plain line every ``log_every`` seconds and at the end, with no carriage returns.
+    """
+
+    def __init__(self, label: str, delay: float = 1.0, stream=None, log_every: float = 10.0):
         self.label = label
         self.delay = delay
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.perf_counter()
         self.shown = False
         self.last_draw = 0.0
+        try:
+            self.terminal = bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            self.terminal = False
+        self.interval = 0.2 if self.terminal else log_every
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.start
         if self.stream is None or (not self.shown and elapsed < self.delay):
             return  # short runs print nothing
-        if done < total and elapsed - self.last_draw < 0.2:
-            return  # redraw at most five times a second
+        if done < total and elapsed - self.last_draw < self.interval:
+            return
         self.shown = True
         self.last_draw = elapsed
         width = 30
         filled = int(width * done / max(total, 1))
         eta = elapsed / max(done, 1) * (total - done)
-        line = f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
+        text = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
+        if self.terminal:
+            line = "\r" + text + ("\n" if done >= total else "")
+        else:
+            line = text + "\n"
         try:
-            self.stream.write(line + ("\n" if done >= total else ""))
+            self.stream.write(line)
             self.stream.flush()
         except (OSError, AttributeError, ValueError):  # stderr closed or full: the run matters more
             self.stream = None

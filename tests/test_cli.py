@@ -1,5 +1,6 @@
 """The pgd-bench command: JSON output, exit codes, thread-count reproducibility."""
 
+import io
 import json
 import os
 import subprocess
@@ -223,10 +224,13 @@ def test_a_closed_stdout_or_stderr_costs_one_line_or_nothing(tmp_path):
     assert closed_err.returncode == 0 and json.loads(closed_err.stdout)["trials"] == 600
 
 
-def test_a_damaged_kernel_cache_is_removed_and_named_in_one_line(tmp_path):
+def test_a_damaged_kernel_cache_is_removed_and_named_in_one_line_and_compiling_is_announced(tmp_path):
     env = {"PGD_BENCH_CACHE_DIR": str(tmp_path)}
     args = ["run", "--trials", "5", "--epochs", "1", "--iterations", "5"]
-    assert run_cli(args, env=env).returncode == 0
+    cold = run_cli(args, env=env)
+    assert cold.returncode == 0 and "compiling the engine for gd (first run" in cold.stderr
+    warm = run_cli(args, env=env)
+    assert warm.returncode == 0 and "compiling" not in warm.stderr  # loaded from the cache: no notice
     (kernels,) = tmp_path.iterdir()
     for path in kernels.glob("engine._run_block-*.nbc"):
         path.write_bytes(path.read_bytes()[:100])  # truncated
@@ -235,3 +239,28 @@ def test_a_damaged_kernel_cache_is_removed_and_named_in_one_line(tmp_path):
     assert damaged.stderr.count("\n") == 1 and "Traceback" not in damaged.stderr
     assert not kernels.exists()
     assert run_cli(args, env=env).returncode == 0  # compiled afresh
+
+
+def test_bare_pgd_bench_prints_the_usage(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: pgd-bench") and "reproduce" in out and "run" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_redraws_in_place_only_on_a_terminal():
+    from pgd_bench.experiments import ProgressBar
+
+    for stream, in_place in ((io.StringIO(), False), (_Terminal(), True)):
+        bar = ProgressBar("run", delay=0.0, stream=stream, log_every=0.0)
+        for done in (10, 20, 30):
+            bar(done, 30)
+        text = stream.getvalue()
+        assert ("\r" in text) == in_place
+        assert text.endswith("30/30" + text.split("30/30")[-1]) and text.endswith("\n")
+        if not in_place:  # a log gets whole lines, one per report
+            assert text.count("\n") == 3 and all(line.startswith("run [") for line in text.splitlines())

@@ -32,7 +32,7 @@ def _real_array(name: str, value, expected: str) -> np.ndarray:
     if _has_bool(value):
         raise ValueError(f"{name}: expected {expected}, got booleans")
     try:
-        raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        raw = np.asarray(value)  # an ndarray is returned as it is
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name}: expected {expected}, got a ragged or mixed sequence") from None
     kind = raw.dtype.kind

@@ -179,10 +179,10 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
                 f"{flags[key]!r}. Start from --{key} {flags[key]} without the file, or edit the file"
             )
     for key in flags:
-        hidden = [schedule for schedule in _SHADOWED_BY.get(key, ()) if from_file.get(schedule) is not None]
-        if hidden and all(from_file.get(s) is not None for s in _SHADOWED_BY[key]):
+        schedules = _SHADOWED_BY.get(key, ())
+        if schedules and all(from_file.get(schedule) is not None for schedule in schedules):
             raise ValueError(
-                f"{key}: the config file's {', '.join(hidden)} would override this flag; remove it from the file"
+                f"{key}: the config file's {', '.join(schedules)} would override this flag; remove it from the file"
             )
     merged = dict(from_file)
     if "eta" in flags:  # the flag's shorthand beats the file's explicit step sizes

@@ -8,6 +8,7 @@ Public API
 Landscape: :func:`population_loss`, :func:`population_grad`, :func:`spurious_optimum`.
 Network over sample batches: :func:`forward`, :func:`sample_loss_grad`.
 Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
+Sharpness: :func:`riemannian_hessian`, :func:`sharpness`.
 Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`.
 """
 
@@ -16,17 +17,20 @@ from .geometry import riemannian_step, tangent_projection
 from .landscape import population_grad, population_loss, spurious_optimum
 from .network import forward, sample_loss_grad
 from .random import sample_ball, sample_normal, sample_sphere
+from .sharpness import riemannian_hessian, sharpness
 
 __all__ = [
     "__version__",
     "forward",
     "population_grad",
     "population_loss",
+    "riemannian_hessian",
     "riemannian_step",
     "sample_ball",
     "sample_loss_grad",
     "sample_normal",
     "sample_sphere",
+    "sharpness",
     "spurious_optimum",
     "tangent_projection",
 ]

@@ -1,0 +1,168 @@
+"""Sharpness: the Riemannian Hessian of the population loss on ``S^(p-1) x R^k``, in closed form.
+
+docs/mathematics.md, "The Riemannian Hessian". With ``theta = angle(w, w*)``, ``w_hat = w/||w||``,
+``s = 1.a``, ``s* = 1.a*``, ``c = a.a*`` and ``v = w*_hat - cos(theta) w_hat`` (so ``||v|| =
+sin(theta)``), the Euclidean Hessian of ``L`` (docs/mathematics.md, "Euclidean gradients",
+differentiated once more; ``dg/dw = (pi - theta) v / ||w||``) is::
+
+    H_aa = ||w||^2 ((pi - 1) I + 1 1^T) / pi
+    H_wa = [ 2 w ((pi - 1) a + s 1)^T - ||w*|| w_hat ((g - 1) a* + s* 1)^T
+             - ||w*|| (pi - theta) v a*^T ] / pi
+    H_ww = [(pi - 1) ||a||^2 + s^2] I / pi
+           - ||w*|| [ c v v^T / sin(theta) + (c sin(theta) + s s* - c) (I - w_hat w_hat^T) ] / (pi ||w||)
+
+``v v^T / sin(theta)`` has norm ``sin(theta)`` and tends to 0 at ``theta = 0`` and ``pi`` (where
+``g`` is flat to second order): it is computed as ``v v^T / ||v||`` and set to 0 where ``v = 0``,
+so both angles are exact. On the sphere (unit ``w``, tangent projection ``P = I - w w^T``) the
+Riemannian Hessian of the product manifold, in ambient coordinates, is::
+
+    [[ P H_ww P - (w . grad_w L) P,  P H_wa ],
+     [ H_aw P,                       H_aa   ]]
+
+symmetric, zero on the normal direction ``(w, 0)``; at a critical point it is the Hessian of ``L``
+in tangent coordinates. Its largest eigenvalue and its trace are the *sharpness* reported per trial.
+
+These are NumPy functions over stacks of points (a few hundred flops each): the engine never calls
+them, the results do, once per trial at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import as_point
+from .landscape import spurious_optimum
+
+
+def _hessians(w, a, w_star, a_star):
+    """Riemannian Hessians at the unit rows of ``w`` (``(n, p)``) and rows of ``a`` (``(n, k)``):
+    shape ``(n, p + k, p + k)``. Rows with a non-finite entry give NaN matrices."""
+    n, p = w.shape
+    k = a.shape[1]
+    norm_s = np.sqrt(w_star @ w_star)
+    s_star = a_star.sum()
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        nw = np.sqrt(np.einsum("ni,ni->n", w, w))
+        w_hat = w / nw[:, None]
+        cos_t = np.clip(w_hat @ (w_star / norm_s), -1.0, 1.0)
+        theta = np.arccos(cos_t)
+        sin_t = np.sqrt(np.maximum(0.0, 1.0 - cos_t * cos_t))
+        g = (np.pi - theta) * cos_t + sin_t
+        s = a.sum(axis=1)
+        c = a @ a_star
+        aa = np.einsum("nj,nj->n", a, a)
+        v = w_star / norm_s - cos_t[:, None] * w_hat
+        norm_v = np.sqrt(np.einsum("ni,ni->n", v, v))
+        # v v^T / sin(theta), computed as v v^T / ||v||: exactly 0 where v = 0 (theta = 0 or pi)
+        v_unit_scaled = np.where(norm_v[:, None] > 0.0, v / np.where(norm_v > 0.0, norm_v, 1.0)[:, None], 0.0)
+        vvt_over_sin = v[:, :, None] * v_unit_scaled[:, None, :]
+        eye_p = np.eye(p)
+        ones = np.ones(k)
+
+        h_ww = ((np.pi - 1.0) * aa + s * s)[:, None, None] / np.pi * eye_p
+        radial = eye_p - w_hat[:, :, None] * w_hat[:, None, :]
+        coef = norm_s / (np.pi * nw)
+        h_ww -= (coef * c)[:, None, None] * vvt_over_sin
+        h_ww -= (coef * (c * sin_t + s * s_star - c))[:, None, None] * radial
+
+        left = (np.pi - 1.0) * a + s[:, None] * ones  # (n, k)
+        teacher_part = (g - 1.0)[:, None] * a_star + s_star  # (n, k)
+        h_wa = (
+            2.0 * w[:, :, None] * left[:, None, :]
+            - norm_s * w_hat[:, :, None] * teacher_part[:, None, :]
+            - norm_s * ((np.pi - theta)[:, None] * v)[:, :, None] * a_star[None, None, :]
+        ) / np.pi
+
+        h_aa = (nw * nw)[:, None, None] * ((np.pi - 1.0) * np.eye(k) + 1.0) / np.pi
+
+        # the Euclidean gradient's w part, for the curvature of the sphere: w . grad_w L
+        cw = ((np.pi - 1.0) * aa + s * s) / np.pi
+        w_dot_star = nw * cos_t * norm_s
+        toward_teacher = c * ((np.pi - theta) * w_dot_star + norm_s * sin_t * nw) + (s * s_star - c) * norm_s * nw
+        w_dot_grad = cw * nw * nw - toward_teacher / np.pi
+
+        proj = eye_p - w[:, :, None] * w[:, None, :]
+        out = np.empty((n, p + k, p + k))
+        out[:, :p, :p] = proj @ h_ww @ proj - w_dot_grad[:, None, None] * proj
+        out[:, :p, p:] = proj @ h_wa
+        out[:, p:, :p] = np.swapaxes(out[:, :p, p:], 1, 2)
+        out[:, p:, p:] = h_aa
+        # symmetric by construction up to rounding in the products: make it exactly symmetric
+        out[:, :p, :p] = 0.5 * (out[:, :p, :p] + np.swapaxes(out[:, :p, :p], 1, 2))
+    return out
+
+
+def riemannian_hessian(w, a, w_star, a_star) -> np.ndarray:
+    """The Hessian of the population loss on the manifold ``S^(p-1) x R^k`` at ``(w, a)``.
+
+    Parameters
+    ----------
+    w : array_like, shape (p,)
+        A point of the sphere (norm 1 within 1e-9).
+    a : array_like, shape (k,)
+        Output weights.
+    w_star : array_like, shape (p,)
+        Teacher filter, unit norm.
+    a_star : array_like, shape (k,)
+        Teacher output weights.
+
+    Returns
+    -------
+    ndarray, shape (p + k, p + k)
+        Symmetric, in ambient coordinates ``(w, a)``: it maps the normal direction ``(w, 0)`` to
+        0, and for tangent vectors ``u`` it gives ``u^T H u = d^2/dt^2 L(gamma(t))`` along the
+        geodesic ``gamma`` with ``gamma'(0) = u`` (Riemannian Hessian, Levi-Civita connection). At a
+        critical point it is the Hessian of ``L`` in tangent coordinates. Closed form
+        (module docstring), exact at ``angle(w, w*) = 0`` and ``pi``.
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, non-finite entries, ``||w_star|| != 1`` or ``||w|| != 1``.
+    """
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
+    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9:
+        raise ValueError(f"w: expected a point of the sphere (norm 1 within 1e-9), got norm {np.linalg.norm(w)!r}")
+    return _hessians(w[None, :], a[None, :], w_star, a_star)[0]
+
+
+def sharpness(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
+    """Top eigenvalue and trace of the Riemannian Hessian at each of ``n`` points.
+
+    Parameters
+    ----------
+    w : ndarray, shape (n, p)
+        Unit rows (the final iterates of a run); rows with non-finite entries give NaN.
+    a : ndarray, shape (n, k)
+    w_star, a_star : ndarray
+        The teacher.
+
+    Returns
+    -------
+    top, trace : ndarray, shape (n,)
+        The largest eigenvalue and the trace (the normal direction contributes 0 to both;
+        the top eigenvalue is that of the tangent part when it is positive, as at any minimum).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    finite = np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1)
+    top = np.full(w.shape[0], np.nan)
+    trace = np.full(w.shape[0], np.nan)
+    if np.any(finite):
+        hess = _hessians(w[finite], a[finite], w_star, a_star)
+        top[finite] = np.linalg.eigvalsh(hess)[:, -1]
+        trace[finite] = np.trace(hess, axis1=1, axis2=2)
+    return top, trace
+
+
+def optimum_sharpness(w_star, a_star) -> dict[str, dict[str, float]]:
+    """Sharpness (``top`` eigenvalue and ``trace``) of the global and the spurious optimum."""
+    w_bar, a_bar = spurious_optimum(w_star, a_star)
+    out = {}
+    for name, (w, a) in (("global", (w_star, a_star)), ("spurious", (w_bar, a_bar))):
+        top, trace = sharpness(w[None, :], a[None, :], w_star, a_star)
+        out[name] = {"top": float(top[0]), "trace": float(trace[0])}
+    return out
+
+
+__all__ = ["optimum_sharpness", "riemannian_hessian", "sharpness"]

@@ -6,7 +6,7 @@ from pgd_bench.experiments import resolve_config, run
 
 from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second
-from .peers import PEER_ALGORITHMS, compare, pgd_bench_seconds
+from .peers import PEER_ALGORITHMS, compare, empirical_gd_compare, pgd_bench_seconds
 
 
 class Engine:
@@ -54,6 +54,32 @@ class RatioToJax:
         return (done / secs) / jax_rate
 
     track_ratio_to_jax.unit = "ratio"
+
+
+class EmpiricalGradient:
+    """GD on each trial's own training set of N = 256 inputs, 1000 trials: one empirical gradient
+    per trial-step, O(N k p); against JAX (jit + vmap + scan, same starts, same data)."""
+
+    timeout = 600
+
+    def setup(self):
+        if not jax_available():
+            raise NotImplementedError("JAX is not installed: pip install .[peers]")
+
+    def track_ratio_to_jax(self):
+        ours, theirs, gap = empirical_gd_compare(trials=1000, samples=256, steps=50, repeats=3)
+        if gap > 1e-8:
+            raise AssertionError(f"pgd_bench and JAX disagree by {gap:.2e}: not the same computation")
+        return ours / theirs
+
+    track_ratio_to_jax.unit = "ratio"
+
+    def track_trial_steps_per_second(self):
+        config = resolve_config(algorithm="gd", preset="paper", trials=1000, epochs=1, iterations=50, samples=256)
+        run(config)
+        return float(np.median([1000 * 50 / run(config, warm=False).seconds for _ in range(3)]))
+
+    track_trial_steps_per_second.unit = "trial-steps/s"
 
 
 class SuccessRates:

@@ -99,3 +99,43 @@ def jax_steps_per_second(algorithm, trials=1000, steps=400, repeats=3):
         runner(r + 1)
         rates.append(trials * steps / (time.perf_counter() - start))
     return float(np.median(rates)), compile_s
+
+
+def make_empirical_runner(w0, a0, Z, w_star, a_star, steps, eta=0.1):
+    """GD on each trial's own training set, as JAX would write it: ``jit(vmap(scan))`` over
+    trials, the empirical gradient of ``Z`` (shape ``(trials, N, k, p)``) at every step.
+
+    Returns a function ``() -> (W, A)`` running ``steps`` iterations from ``(w0, a0)``.
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    w_star_j = jnp.asarray(w_star)
+    a_star_j = jnp.asarray(a_star)
+    labels = jnp.maximum(jnp.asarray(Z) @ w_star_j, 0) @ a_star_j  # (trials, N)
+    n = Z.shape[1]
+
+    def one_trial(w, a, z, y):
+        def step(carry, _):
+            w, a = carry
+            pre = z @ w  # (N, k)
+            r = jnp.maximum(pre, 0) @ a - y
+            ga = 2.0 / n * (r[:, None] * jnp.maximum(pre, 0)).sum(0)
+            gw = 2.0 / n * jnp.einsum("b,bk,bkp->p", r, (pre > 0) * a[None, :], z)
+            x = w - eta * (gw - (w @ gw) * w)
+            return (x / jnp.linalg.norm(x), a - eta * ga), None
+
+        (w, a), _ = jax.lax.scan(step, (w, a), None, length=steps)
+        return w, a
+
+    run_all = jax.jit(jax.vmap(one_trial))
+    args = (jnp.asarray(w0), jnp.asarray(a0), jnp.asarray(Z), labels)
+
+    def runner():
+        w, a = run_all(*args)
+        w.block_until_ready()
+        return np.asarray(w), np.asarray(a)
+
+    return runner

@@ -102,6 +102,42 @@ def compare(algorithm, trials=1000, steps=400, repeats=3):
     return float(np.median(ours)), float(np.median(theirs))
 
 
+def empirical_gd_compare(trials=1000, samples=256, steps=50, repeats=3):
+    """GD on each trial's own training set: ``(pgd_bench, JAX)`` median trial-steps per second,
+    measured alternately in one run on the same starts and the same data, and the largest
+    difference between their final states (they compute the same thing in another order).
+
+    JAX is ``jit(vmap(scan))`` over trials with the data of every trial in one array, as its users
+    write it; pgd_bench draws the same sets inside the engine (``training_set`` gives them here).
+    """
+    try:  # as a module of the asv package, or as ``python benchmarks/peers.py``
+        from .peer_jax import make_empirical_runner
+    except ImportError:
+        from peer_jax import make_empirical_runner
+
+    from pgd_bench.data import training_set
+    from pgd_bench.random import sample_ball, sample_sphere
+
+    config = resolve_config(algorithm="gd", preset="paper", trials=trials, epochs=1, iterations=steps,
+                            samples=samples, eta=0.1)  # fmt: skip
+    w_star, a_star = config.teacher_arrays()
+    w0 = sample_sphere(trials, config.p, config.seed)
+    a0 = sample_ball(trials, config.k, config.resolved_start_radius(), config.seed)
+    Z = np.stack([training_set(samples, config.k, config.p, seed=config.seed, trial=i) for i in range(trials)])
+    jax_runner = make_empirical_runner(w0, a0, Z, w_star, a_star, steps, eta=0.1)
+    jax_runner()  # compiles
+    run(config)  # compiles or loads
+    ours, theirs = [], []
+    for _ in range(repeats):
+        result = run(config, warm=False)
+        ours.append(trials * steps / result.seconds)
+        start = time.perf_counter()
+        w, a = jax_runner()
+        theirs.append(trials * steps / (time.perf_counter() - start))
+    gap = max(float(np.abs(w - result.w).max()), float(np.abs(a - result.a).max()))
+    return float(np.median(ours)), float(np.median(theirs)), gap
+
+
 def normals_per_second(n=1_000_000, repeats=7):
     """Median normals per second, one thread, into a warm buffer: pgd_bench's stream and NumPy's.
 
@@ -150,6 +186,12 @@ def main(argv=None):
             jax_rate, jax_compile = jax_steps_per_second(algorithm)
             line += f"{jax_rate:>12.3g}{ours / jax_rate:>8.1f}{jax_compile:>12.1f}s"
         print(line + f"{compile_s:>15.1f}s", flush=True)
+    if have_jax:
+        ours, theirs, gap = empirical_gd_compare()
+        print(
+            f"\nGD on each trial's own training set (N = 256), 1000 trials x 50 steps, medians of 3: pgd_bench "
+            f"{ours:.3g}, JAX {theirs:.3g} trial-steps/s, x{ours / theirs:.1f} (final states agree to {gap:.1e})"
+        )
     ours, theirs = normals_per_second()
     print(
         f"\nnormals per second, one thread, 1e6 into a warm buffer, medians of 7: pgd_bench "

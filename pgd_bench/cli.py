@@ -124,7 +124,8 @@ def _format_report(result) -> str:
             if algorithm_named(c.algorithm).temperature
             else ""
         )
-        + (f", momentum {c.momentum:g}" if c.momentum else ""),
+        + (f", momentum {c.momentum:g}" if c.momentum else "")
+        + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else ""),
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]
@@ -135,6 +136,23 @@ def _format_report(result) -> str:
     lines.append(
         f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
         f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
+    )
+    summary = result.summary()
+
+    def by_basin(values, fmt=".3g"):
+        return " / ".join("-" if values[b] is None else format(values[b], fmt) for b in ("global", "spurious"))
+
+    lines.append(
+        f"mean by basin (global / spurious): test (population) loss {by_basin(summary['test_loss']['by_basin'])}"
+    )
+    if c.samples:
+        lines.append(
+            f"  train loss on the trial's {'shared ' if c.shared_data else ''}set of {c.samples} "
+            f"{by_basin(summary['train_loss']['by_basin'])}"
+        )
+    lines.append(
+        f"  sharpness at the end: top Hessian eigenvalue {by_basin(summary['sharpness']['top'])}, "
+        f"trace {by_basin(summary['sharpness']['trace'])}"
     )
     lines.append("")
     if counts["diverged"]:

@@ -14,7 +14,8 @@ annealing and momentum, are the same loop with different arguments.
 One iteration (docs/mathematics.md, "The algorithms"; docs/design.md, "Engine", for the phases)::
 
     w~ = w + xi,  a~ = a + eps          xi ~ noise(rho_w[s]), eps ~ noise(rho_a[s]) (skipped at 0)
-    g  = gradient at (w~, a~)           population, or a fresh batch of B Gaussian inputs
+    g  = gradient at (w~, a~)           population, or a fresh batch of B Gaussian inputs; with a
+                                        training set: over the set, or a batch drawn from it
     g <- g - sqrt(2 T[s] / eta) z       Langevin dynamics (skipped at T = 0)
     g <- g + beta m,  m <- P g          heavy-ball momentum (skipped without)
     w <- proj(w - eta_w[s] (I - w w^T) g_w),  a <- a - eta_a[s] g_a
@@ -34,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import jit
+from .data import DATA_LANES, draw_minibatch_lanes, empirical_loss_grad_lanes, fill_training_sets
 from .geometry import riemannian_step_lanes
 from .landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
 from .network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
@@ -60,7 +62,7 @@ NOISE_BALL = 0
 NOISE_GAUSSIAN = 1
 NOISE_LAWS = ("ball", "gaussian")
 
-RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle")
+RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle", "noise")
 
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress reports while threads run blocks
@@ -138,6 +140,7 @@ class Problem(NamedTuple):
     tol: float
     a_bound: float
     noise_law: int
+    shared_data: bool
 
 
 class Schedule(NamedTuple):
@@ -158,6 +161,7 @@ class Outputs(NamedTuple):
     stop: np.ndarray
     entered: np.ndarray
     records: np.ndarray
+    train_loss: np.ndarray
 
 
 @jit(inline=True)
@@ -228,6 +232,33 @@ def _apply_momentum(beta, w, grad_w, grad_a, m_w, m_a, dot):
 
 
 @jit(inline=True)
+def _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, out):
+    """Phase (at checkpoints only): the squared deviation of the gradient the step uses from the
+    population gradient at the iterate, ``||P (g_w - grad_w L)||^2 + ||g_a - grad_a L||^2``, with
+    ``P`` the tangent projection at ``w`` (the radial part never moves ``w``). 0 for GD; the
+    sampling noise for SGD; the effect of the perturbation for P-GD; with a finite training set,
+    also the gap between the empirical and the population gradient. Taken before momentum."""
+    p, n = w.shape
+    k = a.shape[0]
+    grad_lanes(w, a, problem.w_star, problem.a_star, pop_w, pop_a, work)
+    radial = work[0]  # grad_lanes is done with its work rows
+    for l in range(n):
+        out[l] = 0.0
+        radial[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            radial[l] += w[i, l] * (grad_w[i, l] - pop_w[i, l])
+    for i in range(p):
+        for l in range(n):
+            d = grad_w[i, l] - pop_w[i, l] - radial[l] * w[i, l]
+            out[l] += d * d
+    for j in range(k):
+        for l in range(n):
+            d = grad_a[j, l] - pop_a[j, l]
+            out[l] += d * d
+
+
+@jit(inline=True)
 def _check_divergence(problem, count, row0, step, w, a, norm, a_sq, diverged_at, outputs, m_w, m_a):
     """Phase: lanes whose step left a non-finite value or ``||a||`` past the bound are recorded
     (state and iteration) and parked at the teacher. Returns the number of lanes newly diverged.
@@ -287,8 +318,11 @@ def _track_optima(problem, step, w, a, cos_star, d_global, d_spurious, global_si
 
 
 @jit(inline=True)
-def _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, outputs):
-    """Phase: every real lane's final state, outcome, iterations and entry into its ball."""
+def _write_outputs(
+    count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, train_loss, outputs
+):
+    """Phase: every real lane's final state, outcome, iterations and entry into its ball, and its
+    loss on its training set (``train_loss``: NaN without one, and for a diverged lane)."""
     n_checkpoints = outputs.records.shape[1]
     n_fields = outputs.records.shape[2]
     for l in range(count):
@@ -296,6 +330,7 @@ def _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_
         for c in range(next_checkpoint, n_checkpoints):  # checkpoints never reached
             for f in range(n_fields):
                 outputs.records[row, c, f] = np.nan
+        outputs.train_loss[row] = train_loss[l] if diverged_at[l] < 0 else np.nan
         if diverged_at[l] >= 0:
             outputs.outcome[row] = OUTCOME_DIVERGED
             outputs.stop[row] = diverged_at[l]
@@ -317,8 +352,9 @@ def _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_
 
 @jit(nogil=True)
 def _run_block(
-    first_trial, count, row0, problem, schedule, rho_w, rho_a, batch, temperature, momentum, outputs, stop_flag
-):
+    first_trial, count, row0, problem, schedule, rho_w, rho_a, batch, temperature, momentum, samples, outputs,
+    stop_flag,
+):  # fmt: skip
     """Run trials ``first_trial .. first_trial + count - 1`` in the lanes of one block.
 
     Parameters
@@ -340,6 +376,10 @@ def _run_block(
         Per-epoch Langevin temperature; None compiles the variant without Langevin noise.
     momentum : float or None
         Heavy-ball momentum beta; None compiles the variant without momentum.
+    samples : int or None
+        Size of each trial's training set (:mod:`pgd_bench.data`): the gradient is then the
+        empirical one over the set, or over a mini-batch drawn from it with ``batch``, and the
+        block holds ``DATA_LANES`` trials. None: the population (infinite data), ``LANES`` trials.
     outputs : Outputs
         Per-trial output arrays, written at rows ``row0 .. row0 + count - 1``.
     stop_flag : ndarray of uint8, shape (1,)
@@ -355,7 +395,7 @@ def _run_block(
     """
     p = problem.w_star.shape[0]
     k = problem.a_star.shape[0]
-    n = LANES
+    n = LANES if samples is None else DATA_LANES
     states = np.empty((STATE_WORDS, n), dtype=np.uint64)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     w = np.empty((p, n))
@@ -379,6 +419,18 @@ def _run_block(
     m_a = np.zeros((k, n)) if momentum is not None else None
     lane_a = np.empty(n)
     lane_b = np.empty(n)
+    train_loss = np.full(n, np.nan)
+    noise_level = np.empty(n)
+    pop_w = np.empty((p, n))
+    pop_a = np.empty((k, n))
+    data_z = np.empty((samples, k * p, n)) if samples is not None else None
+    data_y = np.empty((samples, n)) if samples is not None else None
+    if samples is not None:
+        fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.w_star, problem.a_star,
+                           data_z, data_y, lane_state)  # fmt: skip
+    # nested conditionals on the arguments themselves, so that Numba prunes the absent branches
+    batch_z = (np.empty((batch, k * p, n)) if batch is not None else None) if samples is not None else None
+    batch_y = (np.empty((batch, n)) if batch is not None else None) if samples is not None else None
     cos_star = np.empty(n)
     d_global = np.empty(n)
     d_spurious = np.empty(n)
@@ -411,7 +463,15 @@ def _run_block(
             if rho_a is not None:
                 if rho_a[s] > 0.0:
                     _perturb_lanes(states, lane_state, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
-            if batch is None:
+            if samples is not None:
+                if batch is None:
+                    empirical_loss_grad_lanes(data_z, data_y, samples, w_at, a_at, grad_w, grad_a, relu_w,
+                                              lane_b, lane_a)  # fmt: skip
+                else:
+                    draw_minibatch_lanes(states, data_z, data_y, batch_z, batch_y)
+                    empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, relu_w,
+                                              lane_b, lane_a)  # fmt: skip
+            elif batch is None:
                 grad_lanes(w_at, a_at, problem.w_star, problem.a_star, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(
@@ -421,6 +481,8 @@ def _run_block(
             if temperature is not None:
                 if temperature[s] > 0.0:
                     _add_langevin_noise(states, lane_state, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
+            if next_checkpoint < checkpoints.shape[0] and step + 1 == checkpoints[next_checkpoint]:
+                _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, noise_level)
             if momentum is not None:
                 _apply_momentum(momentum, w, grad_w, grad_a, m_w, m_a, lane_a)
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, lane_a, lane_b)
@@ -434,20 +496,25 @@ def _run_block(
 
             if next_checkpoint < checkpoints.shape[0] and step == checkpoints[next_checkpoint]:
                 _record_checkpoint(
-                    w, a, problem.w_star, problem.a_star, work, lane_a, diverged_at, count, row0,
+                    w, a, problem.w_star, problem.a_star, work, lane_a, noise_level, diverged_at, count, row0,
                     outputs.records[:, next_checkpoint],
                 )  # fmt: skip
                 next_checkpoint += 1
         if running == 0 or stop_flag[0] != 0:
             break
 
-    _write_outputs(count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, outputs)
+    if samples is not None:
+        empirical_loss_grad_lanes(data_z, data_y, samples, w, a, grad_w, grad_a, relu_w, lane_b, train_loss)
+    _write_outputs(
+        count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, train_loss, outputs
+    )
 
 
 @jit
-def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row0, records):
-    """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle)`` for the block's lanes.
+def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_at, count, row0, records):
+    """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle, noise)`` for the block's lanes.
 
+    ``noise_level`` is the lanes' :func:`_gradient_noise` at the step that reached the checkpoint.
     A lane that has diverged gets NaN: its trial has no state at this checkpoint.
     """
     loss_lanes(w, a, w_star, a_star, work, loss)  # also leaves theta in work[2]
@@ -467,6 +534,7 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, diverged_at, count, row
         row[1] = np.sqrt(dist_w)
         row[2] = np.sqrt(dist_a)
         row[3] = work[2, l]
+        row[4] = noise_level[l]
 
 
 def run_trials(
@@ -475,8 +543,8 @@ def run_trials(
     """Run trials ``first_trial .. first_trial + len(outputs.w) - 1``, one output row each.
 
     ``problem``, ``schedule`` and ``outputs`` are :class:`Problem`, :class:`Schedule` and
-    :class:`Outputs`; ``options`` is ``(rho_w, rho_a, batch, temperature, momentum)``, each None
-    where the run does not use it (see :func:`_run_block`).
+    :class:`Outputs`; ``options`` is ``(rho_w, rho_a, batch, temperature, momentum, samples)``,
+    each None where the run does not use it (see :func:`_run_block`).
 
     ``threads`` threads of ``executor`` (a :class:`concurrent.futures.Executor`; None runs them
     in this thread) take blocks of ``LANES`` trials in turn until none is left; the block kernel
@@ -494,7 +562,8 @@ def run_trials(
     10-30% on runs of a few milliseconds (waking a Python thread costs about 0.1 ms).
     """
     n = outputs.w.shape[0]
-    n_blocks = (n + LANES - 1) // LANES
+    lanes = LANES if options[5] is None else DATA_LANES
+    n_blocks = (n + lanes - 1) // lanes
     next_block = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]
     reported = [0]
@@ -511,8 +580,8 @@ def run_trials(
             b = next(next_block)
             if b >= n_blocks:
                 return
-            row0 = b * LANES
-            count = min(LANES, n - row0)
+            row0 = b * lanes
+            count = min(lanes, n - row0)
             _run_block(first_trial + row0, count, row0, problem, schedule, *options, outputs, stop)
             with lock:
                 finished[0] += count

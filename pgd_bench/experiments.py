@@ -23,8 +23,10 @@ import numpy as np
 
 from ._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
 from .algorithms import BATCH_ALWAYS, BATCH_NEVER, TEACHERS, algorithm_named
+from .data import DATA_LANES
 from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
 from .landscape import spurious_optimum
+from .sharpness import sharpness as hessian_sharpness
 from .stats import wilson_interval
 
 NOISE_TARGETS = ("both", "w", "a")
@@ -123,6 +125,19 @@ class RunConfig:
     temperature: float = _setting(0.0, "initial Langevin temperature T", check=_non_negative)
     temperature_decay: float = _setting(1.0, "temperature factor per epoch", check=_positive)
     momentum: float = _setting(0.0, "heavy-ball momentum beta, 0 <= beta < 1", check=_below_one)
+    samples: int = _setting(
+        0,
+        "finite-sample training: each trial's own training set of N Gaussian inputs (0: the population, "
+        "infinite data); SGD draws its batches from the set with replacement",
+        check=lambda name, value: as_int(name, value, minimum=0),
+    )
+    shared_data: bool = _setting(False, "one training set for all trials (with samples)", check=as_bool)
+    polish_epochs: int = _setting(
+        0,
+        "noise-free epochs appended at the end, at the last epoch's step sizes: no perturbation and no "
+        "Langevin noise (mini-batch methods keep their batches)",
+        check=lambda name, value: as_int(name, value, minimum=0),
+    )
     eta_w_schedule: tuple[float, ...] | None = _setting(None, "per-epoch eta_w", flag=False)
     eta_a_schedule: tuple[float, ...] | None = _setting(None, "per-epoch eta_a", flag=False)
     rho_w_schedule: tuple[float, ...] | None = _setting(None, "per-epoch rho_w", flag=False)
@@ -143,6 +158,11 @@ class RunConfig:
     )
 
     # --- derived quantities ------------------------------------------------------------------
+    @property
+    def total_epochs(self) -> int:
+        """Epochs the engine runs: ``epochs`` and then ``polish_epochs``."""
+        return self.epochs + self.polish_epochs
+
     def teacher_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(w_star, a_star)``: ``w* = e_1`` and the teacher's output weights."""
         w_star = np.zeros(self.p)
@@ -159,7 +179,8 @@ class RunConfig:
 
     def schedules(self) -> dict[str, np.ndarray]:
         """Per-epoch arrays ``eta_w``, ``eta_a``, ``rho_w``, ``rho_a``, ``temperature`` (length
-        ``epochs``); zeros for what the algorithm does not use."""
+        ``total_epochs``); zeros for what the algorithm does not use and in the polish epochs,
+        which repeat the last epoch's step sizes."""
 
         def schedule(explicit, initial, ratio):
             if explicit:
@@ -198,13 +219,19 @@ class RunConfig:
             # basins, grow with the curvature (~ k), so T is multiplied by the factor the steps
             # are divided by; the noise of an update, sqrt(2 eta T), is then the same for every k
             out["temperature"] = out["temperature"] / per_k
+        if self.polish_epochs:
+            polish = np.ones(self.polish_epochs)
+            for key in ("eta_w", "eta_a"):
+                out[key] = np.concatenate([out[key], out[key][-1] * polish])
+            for key in ("rho_w", "rho_a", "temperature"):
+                out[key] = np.concatenate([out[key], 0.0 * polish])
         return out
 
     def checkpoints(self) -> np.ndarray:
         """Iteration counts (1-based, increasing) at which per-trial records are taken."""
-        total = self.epochs * self.iterations
+        total = self.total_epochs * self.iterations
         every = np.arange(self.checkpoint_every, total + 1, self.checkpoint_every, dtype=np.int64)
-        ends = self.iterations * np.arange(1, self.epochs + 1, dtype=np.int64)
+        ends = self.iterations * np.arange(1, self.total_epochs + 1, dtype=np.int64)
         return np.union1d(every, ends)
 
     def memory_bytes(self, threads: int | None = None) -> float:
@@ -215,10 +242,13 @@ class RunConfig:
         Computed without building any array, so absurd configs are refused cheaply.
         """
         threads = numba.get_num_threads() if threads is None else threads
-        n_checkpoints = self.epochs * self.iterations // self.checkpoint_every + self.epochs
-        per_trial = 8.0 * (self.p + self.k) + 17.0 + 8.0 * len(RECORD_FIELDS) * n_checkpoints
+        n_checkpoints = self.total_epochs * self.iterations // self.checkpoint_every + self.total_epochs
+        per_trial = 8.0 * (self.p + self.k) + 25.0 + 8.0 * len(RECORD_FIELDS) * n_checkpoints
         per_thread = 8.0 * LANES * (8 * (self.p + self.k) + 40)
-        return self.trials * per_trial + threads * per_thread + 8.0 * (5 * self.epochs + n_checkpoints)
+        if self.samples:  # a block's training sets (inputs, labels), a batch drawn from them, a buffer
+            per_thread += 8.0 * DATA_LANES * (self.samples + self.batch) * (self.k * self.p + 1)
+            per_thread += 8.0 * self.samples * self.k * self.p
+        return self.trials * per_trial + threads * per_thread + 8.0 * (5 * self.total_epochs + n_checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -282,6 +312,7 @@ APPLIES_ONLY = {
         "the gaussian teacher without an explicit a_star",
     ),
     "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
+    "shared_data": (False, lambda v: not _equal(v.get("samples", 0), 0), "finite-sample runs (samples > 0)"),
 }
 
 
@@ -348,13 +379,14 @@ def resolve_config(**overrides) -> RunConfig:
     for key in SCHEDULE_KEYS:
         if v[key] is not None:
             v[key] = _as_list(key, v[key], v["epochs"], positive=key.startswith("eta"))
-    if v["epochs"] * v["iterations"] > MAX_ITERATIONS:
-        raise ValueError(f"iterations: epochs x iterations = {v['epochs'] * v['iterations']} exceeds {MAX_ITERATIONS}")
+    total = (v["epochs"] + v["polish_epochs"]) * v["iterations"]
+    if total > MAX_ITERATIONS:
+        raise ValueError(f"iterations: (epochs + polish_epochs) x iterations = {total} exceeds {MAX_ITERATIONS}")
     config = RunConfig(**v)
     check_memory(  # before building anything of the run's size, the schedules included
         "this run",
         config.memory_bytes(),
-        "reduce trials, k, p, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
+        "reduce trials, k, p, samples, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
     )
     with np.errstate(over="ignore", invalid="ignore"):
         schedules = config.schedules()
@@ -458,9 +490,13 @@ class RunResult:
         Iteration from which the trial stayed inside the ``tol`` ball of its final optimum
         (-1 when it ended in neither).
     checkpoints : ndarray of int64, shape (C,)
-    records : ndarray, shape (trials, C, 4)
-        ``RECORD_FIELDS`` (loss, ||w-w*||, ||a-a*||, angle(w, w*)) at each checkpoint; NaN after
-        divergence.
+    records : ndarray, shape (trials, C, 5)
+        ``RECORD_FIELDS`` at each checkpoint: the population loss, ``||w-w*||``, ``||a-a*||``,
+        ``angle(w, w*)`` and the gradient noise (``||P (g - grad L)||^2`` of the gradient the step
+        used, see ``engine._gradient_noise``); NaN after divergence.
+    train_loss : ndarray, shape (trials,)
+        Final loss on the trial's training set (finite-sample runs); NaN otherwise and when
+        diverged.
     seconds : float
         Wall time of the trial loop, compile time excluded.
     """
@@ -473,6 +509,7 @@ class RunResult:
     entered_at: np.ndarray
     checkpoints: np.ndarray
     records: np.ndarray
+    train_loss: np.ndarray
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -502,6 +539,35 @@ class RunResult:
         basin = self.basin()
         return {name: int(np.sum(basin == i)) for i, name in enumerate(BASIN_NAMES)}
 
+    def test_loss(self) -> np.ndarray:
+        """Per trial, the exact population loss at the final point (NaN if diverged): the test
+        loss, with no test sample needed. Clipped at 0 (the closed form can round a zero loss to
+        -1e-16)."""
+        return np.maximum(self.records[:, -1, RECORD_FIELDS.index("loss")], 0.0)
+
+    def sharpness(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per trial, the top eigenvalue and the trace of the Riemannian Hessian at the final point
+        (:func:`pgd_bench.sharpness.sharpness`); NaN for diverged trials."""
+        w_star, a_star = self.config.teacher_arrays()
+        diverged = self.outcome == OUTCOME_NAMES.index("diverged")
+        w = np.where(diverged[:, None], np.nan, self.w)
+        return hessian_sharpness(w, self.a, w_star, a_star)
+
+    def by_basin(self, values: np.ndarray) -> dict[str, Any]:
+        """``{"mean": ..., "by_basin": {"global": ..., "spurious": ...}}``: means of a per-trial
+        quantity over the trials that did not diverge, and over each basin (None where empty)."""
+        basin = self.basin()
+
+        def mean(mask):
+            chosen = values[mask & np.isfinite(values)]
+            return float(chosen.mean()) if chosen.size else None
+
+        alive = basin != BASIN_NAMES.index("diverged")
+        return {
+            "mean": mean(alive),
+            "by_basin": {name: mean(basin == BASIN_NAMES.index(name)) for name in BASIN_NAMES[:2]},
+        }
+
     def success_rate(self) -> float:
         return self.counts()["global"] / self.outcome.size
 
@@ -519,13 +585,22 @@ class RunResult:
         return h.hexdigest()
 
     def summary(self) -> dict[str, Any]:
-        """The JSON-ready summary printed by ``pgd-bench run --json``."""
+        """The JSON-ready summary printed by ``pgd-bench run --json``.
+
+        ``test_loss`` (the population loss at the end) and ``train_loss`` (on the trial's training
+        set; null without one) as ``{"mean", "by_basin"}``; ``sharpness`` as the mean top
+        eigenvalue and trace of the Riemannian Hessian, by basin.
+        """
         low, high = self.ci95()
+        top, trace = self.sharpness()
         return {
             "success_rate": self.success_rate(),
             "ci95": [low, high],
             "outcomes": self.counts(),
             "basins": self.basins(),
+            "test_loss": self.by_basin(self.test_loss()),
+            "train_loss": self.by_basin(self.train_loss),
+            "sharpness": {"top": self.by_basin(top)["by_basin"], "trace": self.by_basin(trace)["by_basin"]},
             "trials": int(self.outcome.size),
             "trial_steps_per_second": self.trial_steps_per_second(),
             "seconds": self.seconds,
@@ -537,7 +612,7 @@ class RunResult:
 def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     """What the engine needs for ``config``: its :class:`~pgd_bench.engine.Problem`,
     :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
-    momentum)``.
+    momentum, samples)``.
 
     An option the run does not use is None, not zero: the engine is then compiled without that
     phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
@@ -548,7 +623,7 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     sched = config.schedules()
     problem = Problem(
         np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
-        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law),
+        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
     )  # fmt: skip
     schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
     noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
@@ -558,8 +633,18 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
         config.batch if config.batch > 0 else None,
         sched["temperature"] if np.any(sched["temperature"] > 0) else None,
         float(config.momentum) if config.momentum > 0 else None,
+        int(config.samples) if config.samples > 0 else None,
     )
     return problem, schedule, options
+
+
+def allocate_outputs(config: RunConfig) -> Outputs:
+    """The engine's per-trial output arrays for ``config`` (uninitialised; the engine fills them)."""
+    n, n_checkpoints = config.trials, config.checkpoints().size
+    return Outputs(
+        np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64), np.empty((n, n_checkpoints, len(RECORD_FIELDS))), np.empty(n),
+    )  # fmt: skip
 
 
 def warm_up(config: RunConfig) -> None:
@@ -620,10 +705,7 @@ def run(
     n = config.trials
     problem, schedule, options = engine_inputs(config)
     checkpoints = schedule.checkpoints
-    outputs = Outputs(
-        np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
-        np.empty(n, dtype=np.int64), np.empty((n, checkpoints.size, len(RECORD_FIELDS))),
-    )  # fmt: skip
+    outputs = allocate_outputs(config)
     chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
     threads = numba.get_num_threads()
     executor = thread_pool(threads)
@@ -633,7 +715,7 @@ def run(
         report = None if progress is None else (lambda done, first=first: progress(first + done, n))
         run_trials(first, problem, schedule, options, chunk, executor=executor, threads=threads, progress=report)
     seconds = time.perf_counter() - start
-    return RunResult(config, *outputs[:5], checkpoints, outputs.records, seconds)
+    return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, seconds)
 
 
 class ProgressBar:

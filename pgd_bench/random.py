@@ -31,6 +31,8 @@ PURPOSE_SPHERE = 0  # the initial w of each trial; public sample_sphere
 PURPOSE_BALL = 1  # the initial a of each trial; public sample_ball
 PURPOSE_NORMAL = 2  # public sample_normal
 PURPOSE_DYNAMICS = 3  # the noise a trial draws while it runs (perturbations, SGD batches)
+PURPOSE_DATA = 4  # a trial's own training set (finite-sample mode); public training_set
+PURPOSE_SHARED_DATA = 5  # the one training set of a run with shared data (drawn as trial 0's)
 
 STATE_WORDS = 4
 

@@ -60,6 +60,8 @@ class Scale:
     phase_rho_a: tuple
     smoothing_samples: int
     comparison_trials: int
+    finite_trials: int
+    sample_sizes: tuple
     seed: int = 0
 
     def config(self, **overrides):
@@ -67,8 +69,9 @@ class Scale:
         return resolve_config(seed=self.seed, **overrides)
 
 
-FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300)
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64)
+FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,
+             200, (64, 256, 1024))  # fmt: skip
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256, 1024))
 
 # outcome codes and record fields by name
 OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
@@ -145,6 +148,9 @@ class Context:
     def _collect(self, name, tag, result):
         c = result.config
         final = result.records[:, -1]
+        basin = result.basin()
+        test_loss = result.test_loss()
+        top, trace = result.sharpness()
         for i in range(result.outcome.size):
             self.rows.append(
                 {
@@ -162,7 +168,12 @@ class Context:
                     "outcome": OUTCOME_NAMES[result.outcome[i]],
                     "stop_iteration": int(result.stop_iteration[i]),
                     "entered_at": int(result.entered_at[i]),
-                    "final_loss": float(final[i, FIELD["loss"]]),
+                    "samples": c.samples,
+                    "basin": BASIN_NAMES[basin[i]],
+                    "final_loss": float(test_loss[i]),
+                    "train_loss": float(result.train_loss[i]),
+                    "sharpness_top": float(top[i]),
+                    "sharpness_trace": float(trace[i]),
                     "final_dist_w": float(final[i, FIELD["dist_w"]]),
                     "final_dist_a": float(final[i, FIELD["dist_a"]]),
                     "config_key": c.digest(),
@@ -378,46 +389,235 @@ def figure_convergence(ctx: Context) -> Section:
     return Section("Figure 2: convergence", _image(files, "convergence"), files, {"results": results})
 
 
-def observations(ctx: Context) -> Section:
+# The poster's observations table, row by row: (tag, label, overrides, what the poster says: optimum
+# reached, generalization, noise level), then the controls that separate the noise from the step.
+OBSERVATION_ROWS = (
+    ("gd", "GD ($\\eta$ 0.1)", dict(algorithm="gd"), "sharp / bad / none"),
+    ("sgd_small", "SGD, very small constant step ($\\eta$ 0.01, batch 4)",
+     dict(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0), "sharp / bad / very small"),
+    ("sgd_paper", "SGD, paper's annealing ($\\eta$ 0.1 x0.8, batch 4)", dict(algorithm="sgd", preset="paper"),
+     "flat / good / stagewise decreasing"),
+    ("sgd", "SGD, tuned annealing", dict(algorithm="sgd"), ""),
+    ("pgd", "P-GD, tuned noise annealing", dict(algorithm="pgd"), ""),
+    ("psgd", "perturbed SGD, tuned", dict(algorithm="psgd"), ""),
+    ("langevin", "Langevin, tuned", dict(algorithm="langevin"), ""),
+)  # fmt: skip
+OBSERVATION_COLORS = {"gd": "#4C72B0", "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C", "sgd": "#DD8452",
+                      "pgd": "#55A868", "psgd": "#8172B3", "langevin": "#937860"}  # fmt: skip
+
+
+def _stable_w_step_controls(scale, trials):
+    """P-GD's tuned schedule with the w-step capped where GD is stable at the global optimum
+    (tangent curvature ``||a*||^2``: ``eta_w < 2 / ||a*||^2``), and GD on P-GD's budget and steps
+    without the noise: together they separate what the noise does from what the large step does."""
+    tuned = resolve_config(algorithm="pgd")
+    a_star = tuned.teacher_arrays()[1]
+    per_k = np.pi / (np.pi - 1.0 + tuned.k)  # the curvature scaling that scale_steps applies
+    stable_eta_w = 1.9 / float(a_star @ a_star) / per_k
+    steps = dict(epochs=tuned.epochs, iterations=tuned.iterations, eta_w=tuned.eta_w, eta_a=tuned.eta_a,
+                 eta_decay=tuned.eta_decay, scale_steps=True)  # fmt: skip
+    return (
+        [
+            ("pgd_stable_w", scale.config(algorithm="pgd", eta_w=stable_eta_w, trials=trials)),
+            ("gd_pgd_steps", scale.config(algorithm="gd", trials=trials, **steps)),
+        ],
+        stable_eta_w * per_k,
+        tuned.eta_w * per_k,
+    )
+
+
+def _mean_by_basin(result, values) -> str:
+    groups = result.by_basin(values)["by_basin"]
+    return " / ".join("-" if groups[b] is None else f"{groups[b]:.3g}" for b in ("global", "spurious"))
+
+
+def _noise_by_phase(result) -> str:
+    """Mean gradient noise over trials in the first, middle and last epoch."""
+    c = result.config
+    epoch = (result.checkpoints - 1) // c.iterations
+    noise = result.records[:, :, FIELD["noise"]]
+    total = int(epoch.max()) + 1
+    means = []
+    for e in (0, total // 2, total - 1):
+        values = noise[:, epoch == e]
+        values = values[np.isfinite(values)]
+        means.append(f"{values.mean():.2g}" if values.size else "-")
+    return " → ".join(means)
+
+
+def observation_runs(ctx: Context) -> dict:
+    """The table's cells: population runs (tag) and finite-sample runs ((tag, N))."""
     scale = ctx.scale
     conv = convergence_runs(ctx)
-    small = scale.config(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0, trials=scale.convergence_trials)
-    paper_sgd = scale.config(algorithm="sgd", preset="paper", trials=scale.convergence_trials)
-    results = ctx.cells("observations", [("sgd_small", small), ("sgd_paper", paper_sgd)])
-    rows = [
-        ("GD (eta 0.1)", conv["gd"]),
-        ("SGD, very small constant step (eta 0.01, batch 4)", results["sgd_small"]),
-        ("SGD, paper annealing (eta 0.1 x0.8, batch 4)", results["sgd_paper"]),
-        ("SGD, tuned annealing", conv["sgd"]),
-        ("P-GD, tuned noise annealing", conv["pgd"]),
-        ("Perturbed SGD, tuned (P-GD's schedule, batch 4)", conv["psgd"]),
-    ]
+    population = [(tag, scale.config(**overrides, trials=scale.convergence_trials))
+                  for tag, _, overrides, _ in OBSERVATION_ROWS if tag not in conv]  # fmt: skip
+    controls, _, _ = _stable_w_step_controls(scale, scale.convergence_trials)
+    finite = [((tag, n), scale.config(**overrides, samples=n, trials=scale.finite_trials))
+              for n in scale.sample_sizes for tag, _, overrides, _ in OBSERVATION_ROWS]  # fmt: skip
+    results = dict(conv)
+    results.update(ctx.cells("observations", population + controls))
+    results.update(ctx.cells("finite samples", finite))
+    return results
+
+
+def observations(ctx: Context) -> Section:
+    plt = _plt()
+    scale = ctx.scale
+    results = observation_runs(ctx)
+    _, stable_step, tuned_step = _stable_w_step_controls(scale, scale.convergence_trials)
+    a_star = results["gd"].config.teacher_arrays()[1]
+    from .sharpness import optimum_sharpness
+
+    optima = optimum_sharpness(*results["gd"].config.teacher_arrays())
     lines = [
-        "| method | success rate [95% CI] | within tol: global / spurious / diverged / unconverged "
-        "| basin at the end: escaped / trapped | mean final loss, escaped / trapped |",
+        "| method | poster: optimum / generalization / noise | success [95% CI] | escaped / trapped "
+        "| test loss, escaped / trapped | top Hessian eigenvalue, escaped / trapped | trace, escaped / trapped "
+        "| gradient noise, first → middle → last epoch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [(tag, label, poster) for tag, label, _, poster in OBSERVATION_ROWS] + [
+        ("pgd_stable_w", f"control: P-GD tuned, w-step {stable_step:.3g} x0.95/epoch (stable at the optimum)", ""),
+        ("gd_pgd_steps", f"control: GD on P-GD's budget and steps (w-step {tuned_step:.3g} x0.95/epoch), no noise", ""),
+    ]  # fmt: skip
+    for tag, label, poster in rows:
+        r = results[tag]
+        rate, low, high = _rate(r)
+        b = r.basins()
+        top, trace = r.sharpness()
+        diverged = f" ({b['diverged']} diverged)" if b["diverged"] else ""
+        lines.append(
+            f"| {label} | {poster or '-'} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+            f"{b['global']} / {b['spurious']}{diverged} | "
+            f"{_mean_by_basin(r, r.test_loss())} | {_mean_by_basin(r, top)} | {_mean_by_basin(r, trace)} | "
+            f"{_noise_by_phase(r)} |"
+        )
+    finite_lines = [
+        "| method | N | success [95% CI] | escaped / trapped | train loss, escaped | test loss, escaped "
+        "| gap (test - train), escaped | distance to the population optimum, escaped (median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    w_star = results["gd"].config.teacher_arrays()[0]
+    curves = {}
+    for tag, label, _, _ in OBSERVATION_ROWS:
+        for n in scale.sample_sizes:
+            r = results[(tag, n)]
+            rate, low, high = _rate(r)
+            b = r.basins()
+            escaped = r.basin() == BASIN_NAMES.index("global")
+            train, test = r.train_loss[escaped], r.test_loss()[escaped]
+            dist = np.sqrt(np.sum((r.w[escaped] - w_star) ** 2, axis=1) + np.sum((r.a[escaped] - a_star) ** 2, axis=1))
+            curves.setdefault(tag, []).append((n, test.mean() if test.size else np.nan,
+                                               train.mean() if train.size else np.nan))  # fmt: skip
+            finite_lines.append(
+                f"| {label} | {n} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+                f"{b['global']} / {b['spurious']} | "
+                + (f"{train.mean():.3g} | {test.mean():.3g} | {(test - train).mean():.3g} | {np.median(dist):.3g} |"
+                   if escaped.any() else "- | - | - | - |")
+            )  # fmt: skip
+
+    fig, (ax_n, ax_s) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.2, 1]})
+    for tag, label, _, _ in OBSERVATION_ROWS:
+        n, test, train = np.array(curves[tag]).T
+        color = OBSERVATION_COLORS[tag]
+        ax_n.loglog(n, test, "o-", color=color, label=label)
+        ax_n.loglog(n, train, "x:", color=color, alpha=0.7)
+    ax_n.set_xlabel("training-set size $N$ (each trial its own set)")
+    ax_n.set_ylabel("mean loss of the escaped trials")
+    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted) against $N$", fontsize=10)
+    ax_n.legend(fontsize=7, loc="lower left")
+    x = np.arange(len(OBSERVATION_ROWS))
+    for offset, basin, marker in ((-0.15, "global", "o"), (0.15, "spurious", "s")):
+        values = []
+        for tag, _, _, _ in OBSERVATION_ROWS:
+            r = results[tag]
+            values.append(r.by_basin(r.sharpness()[0])["by_basin"][basin])
+        values = np.array([np.nan if v is None else v for v in values])
+        ax_s.plot(x + offset, values, marker, ls="none", ms=8, label=f"ended in the {basin} basin")
+    ax_s.axhline(optima["global"]["top"], color="#55A868", lw=0.8, ls="--",
+                 label=f"global optimum: {optima['global']['top']:.3g}")  # fmt: skip
+    ax_s.axhline(optima["spurious"]["top"], color="#C44E52", lw=0.8, ls="--",
+                 label=f"spurious optimum: {optima['spurious']['top']:.3g}")  # fmt: skip
+    ax_s.set_xticks(x, [tag.replace("_", " ") for tag, _, _, _ in OBSERVATION_ROWS], rotation=30, fontsize=8)
+    ax_s.set_ylabel("top eigenvalue of the Riemannian Hessian")
+    ax_s.set_title("Sharpness at the end, by basin (population runs)", fontsize=10)
+    ax_s.legend(fontsize=7)
+    fig.suptitle("Alternating teacher, k = 8, p = 6", fontsize=10)
+    files = ctx.save(fig, "fig6_observations")
+
+    gd, paper_sgd = results["gd"], results["sgd_paper"]
+    text = (
+        f"""{_image(files, "observations")}
+
+Population runs (infinite data: the exact gradient, or fresh Gaussian batches), alternating teacher,
+k = 8, {scale.convergence_trials} trials per row. *Escaped / trapped*: the basin each trial ended in,
+the nearer optimum in the squared joint distance `||w - w_opt||^2 + ||a - a_opt||^2` whether or
+not it came within `tol` ({gd.config.tol:g} on that squared distance), so a run hovering near the
+spurious optimum counts as trapped. Losses and sharpness are means over each group, never a median
+over a bimodal population. *Sharpness*: the top eigenvalue and the trace of the Riemannian Hessian
+of L on the sphere x R^k at the final point. *Gradient noise*: the mean of
+`||P (g - grad L)||^2` over trials, `g` the gradient the step used and `grad L` the population
+gradient at the iterate.
+
+"""
+        + "\n".join(lines)
+        + f"""
+
+**What the poster says and what this model shows.** The paper's step-size-annealing SGD
+(eta 0.1 x0.8, batch 4) succeeds in {100 * _rate(paper_sgd)[0]:.1f}% of trials here, against GD's
+{100 * _rate(gd)[0]:.1f}%: about as often, not the poster's 100%. And "bad = sharp" does not hold in
+this model: the spurious optimum is the *flatter* one. At the global optimum the Riemannian Hessian
+has top eigenvalue {optima["global"]["top"]:.3g} and trace {optima["global"]["trace"]:.3g}; at the
+spurious one {optima["spurious"]["top"]:.3g} and {optima["spurious"]["trace"]:.3g}. The reason is in
+the closed form: on the sphere L depends on w only through `g(angle(w, w*))`, and
+`g(pi - phi) = phi^3 / 3 + ...` is flat to second order at w = -w*, so the w-block of the Hessian
+vanishes there (the spurious minimum holds through third-order terms), while at w* it is
+`||a*||^2` in every tangent direction; the a-block, `((pi - 1) I + 1 1^T) / pi`, is the same at
+both. The table below, for every teacher and k of figure 1, shows the same ordering everywhere.
+
+**Finite samples.** Each trial trains on its own set of N Gaussian inputs (labels from the
+teacher; SGD draws its batches from the set with replacement); {scale.finite_trials} trials per row.
+The test loss is the exact population loss at the final point, the train loss the loss on the
+trial's set. The distance to the population optimum of the escaped trials is, for GD (which
+converges to a critical point of its empirical loss), the distance of the empirical minimiser from
+the population one: it shrinks as N grows.
+
+"""
+        + "\n".join(finite_lines)
+        + f"""
+
+**How much of P-GD's win is the noise.** The tuned P-GD w-step starts at {tuned_step:.3g}, which is
+{tuned_step * float(a_star @ a_star) / 2:.1f} times GD's stability limit `2 / ||a*||^2` =
+{2 / float(a_star @ a_star):.3g} at the optimum (the tangent curvature there is `||a*||^2`); it
+falls below it after about {np.log(2 / float(a_star @ a_star) / tuned_step) / np.log(0.95):.0f} epochs.
+The two controls above separate the two ingredients: P-GD with a w-step that is stable from the
+start succeeds in {100 * _rate(results["pgd_stable_w"])[0]:.1f}% of trials, and GD with P-GD's
+large steps and no noise in {100 * _rate(results["gd_pgd_steps"])[0]:.1f}%, against
+{100 * _rate(results["pgd"])[0]:.1f}% for tuned P-GD.
+"""
+        + _optima_table()
+    )
+    return Section("The poster's observations, measured (alternating teacher, k = 8)", text, files)
+
+
+def _optima_table() -> str:
+    """The sharpness of both optima for every teacher and k of figure 1 (closed form)."""
+    from .experiments import teacher_weights
+    from .sharpness import optimum_sharpness
+
+    lines = [
+        "\n| teacher | k | top eigenvalue: global / spurious | trace: global / spurious | sharper |",
         "|---|---|---|---|---|",
     ]
-    for name, r in rows:
-        rate, low, high = _rate(r)
-        c = r.counts()
-        basin = r.basin()
-        # the closed form can round a zero loss to -1e-16: clip so the table shows no negative loss
-        loss = np.maximum(r.records[:, -1, FIELD["loss"]], 0.0)
-        means = [f"{loss[basin == BASIN_NAMES.index(b)].mean():.2e}" if np.any(basin == BASIN_NAMES.index(b))
-                 else "-" for b in ("global", "spurious")]  # fmt: skip
-        b = r.basins()
-        lines.append(
-            f"| {name} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
-            f"{c['global']} / {c['spurious']} / {c['diverged']} / {c['unconverged']} | "
-            f"{b['global']} / {b['spurious']} | {means[0]} / {means[1]} |"
-        )
-    lines.append(
-        "\n`within tol`: the trial ended within squared joint distance `tol` of that optimum. `basin`: the "
-        "nearer optimum at the end, within tol or not, so a run that hovers near the spurious optimum "
-        "(counted `unconverged`) is counted trapped. Losses are means over each group, never one median "
-        "over a bimodal population."
-    )
-    return Section("The poster's observations, measured (alternating teacher, k = 8)", "\n".join(lines))
+    for teacher in TEACHERS:
+        for k in KS:
+            w_star = np.zeros(6)
+            w_star[0] = 1.0
+            o = optimum_sharpness(w_star, teacher_weights(teacher, k))
+            g, sp = o["global"], o["spurious"]
+            sharper = "global" if g["trace"] > sp["trace"] else "spurious" if sp["trace"] > g["trace"] else "equal"
+            lines.append(f"| {teacher} | {k} | {g['top']:.3g} / {sp['top']:.3g} | {g['trace']:.3g} / {sp['trace']:.3g} "
+                         f"| {sharper} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def figure_phase_diagram(ctx: Context) -> Section:
@@ -518,7 +718,8 @@ def _smoothed_data(scale):
     profiles = {}
     depths = []
     for rho in SMOOTHED_LEVELS:
-        prof = smoothed_profile(angles, rho, rho / 3, w_star, a_star, scale.smoothing_samples)
+        # noise on a only shifts L_rho by a constant (smoothed_profile's docstring): left out
+        prof = smoothed_profile(angles, rho, 0.0, w_star, a_star, scale.smoothing_samples)
         profiles[rho] = prof
         depths.append((rho, basin_depth(prof), prof[-1] - prof[0]))
     return angles, profiles, depths
@@ -532,8 +733,7 @@ def figure_smoothed_landscape(ctx: Context) -> Section:
     fig, (ax, ax_depth) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
     for rho in SMOOTHED_SHOWN:
         prof = profiles[rho]
-        ax.plot(angles / np.pi, prof - prof.min(), label=f"rho_w = {rho:g}, rho_a = {rho / 3:.2g}",
-                lw=2 if rho == 0 else 1.4)  # fmt: skip
+        ax.plot(angles / np.pi, prof - prof.min(), label=f"$\\rho_w$ = {rho:g}", lw=2 if rho == 0 else 1.4)
     ax.set_xlabel("angle between w and w* (units of pi): 0 = global side, 1 = spurious (w = -w*)")
     ax.set_ylabel("min over a of L_rho(w, a), minus its minimum on the path")
     ax.set_title("Smoothed loss along the great circle from w* to -w*", fontsize=10)
@@ -542,7 +742,7 @@ def figure_smoothed_landscape(ctx: Context) -> Section:
     ax_depth.semilogy(rho_axis, [d[1] for d in depths if d[0] > 0], "o-", label="depth of the basin at -w*")
     ax_depth.semilogy(rho_axis, [d[2] for d in depths if d[0] > 0], "s--", label="gap L_rho(-w*) - L_rho(w*)")
     ax_depth.axhline(depths[0][1], color="grey", lw=0.8, ls=":", label=f"depth without noise ({depths[0][1]:.2f})")
-    ax_depth.set_xlabel("noise radius on w, rho_w (rho_a = rho_w / 3)")
+    ax_depth.set_xlabel("noise radius on w, $\\rho_w$ (noise on a only adds a constant)")
     ax_depth.set_ylabel("loss difference")
     ax_depth.set_title("The convolutional effect: the spurious basin flattens", fontsize=10)
     ax_depth.legend(fontsize=8)
@@ -552,9 +752,9 @@ def figure_smoothed_landscape(ctx: Context) -> Section:
         fontsize=10,
     )
     files = ctx.save(fig, "fig4_smoothed_landscape")
-    lines = ["| rho_w | rho_a | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|---|"]
+    lines = ["| rho_w | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|"]
     for rho, depth, gap in depths:
-        lines.append(f"| {rho:g} | {rho / 3:.3g} | {depth:.4f} | {gap:.4f} |")
+        lines.append(f"| {rho:g} | {depth:.4f} | {gap:.4f} |")
     tuned = resolve_config(algorithm="pgd", preset="tuned")
     tuned_depth = np.interp(tuned.rho_w, [d[0] for d in depths], [d[1] for d in depths])
     text = f"""{_image(files, "smoothed landscape")}
@@ -566,6 +766,12 @@ initial level) and {depths[-1][1]:.4f} at rho_w = {depths[-1][0]:g}. It shrinks 
 but does not vanish exactly on this path, and the global side stays lower: large noise turns the
 barrier into one that the perturbations themselves hop over, and annealing then lets the iterate
 settle on the global side.
+
+Noise on `a` flattens nothing: L is quadratic in `a`, so `eps ~ U(B^k(rho_a))` adds
+`E||w + xi||^2 rho_a^2 k / (2 (k + 2))` to `L_rho`, and on the sphere `E||w + xi||^2 = 1 + E||xi||^2`
+is the same at every `w`: a constant shift of the whole profile, which is why the figure shows
+`rho_w` alone. (P-GD's noise on `a` still matters for the dynamics: it perturbs the gradient in `w`,
+which depends on `a`, at every step.)
 
 """ + "\n".join(lines)
     return Section("Figure 4: the smoothed landscape", text, files, {"depths": depths})
@@ -689,8 +895,12 @@ def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
         E L(w~, a) = G* - (c E[||w~|| (g~ - 1)] + s s* E||w~||) / pi + E||w~||^2 ((pi-1)||a||^2 + s^2) / (2 pi)
 
     needs only three Monte Carlo moments over ``xi`` (antithetic pairs ``xi, -xi`` halve the
-    variance), and ball noise on ``a`` adds exactly ``rho_a^2 k / (k + 2) E||w~||^2``. The expression
-    is quadratic in ``a``; its minimiser solves a ``k x k`` linear system.
+    variance). Ball noise on ``a`` (``E eps eps^T = rho_a^2 I / (k + 2)``) adds exactly
+    ``E||w~||^2 rho_a^2 k / (2 (k + 2))``: the last term's ``(pi - 1) E||eps||^2 + E(1.eps)^2``
+    over ``2 pi``. On the sphere ``E||w~||^2 = 1 + E||xi||^2`` is the same at every ``w`` (exactly,
+    with antithetic pairs), so noise on ``a`` only shifts the smoothed loss by a constant: it
+    flattens nothing. The expression is quadratic in ``a``; its minimiser solves a ``k x k`` linear
+    system.
 
     Returns
     -------
@@ -718,7 +928,7 @@ def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
         a = np.linalg.solve(m2 * curvature, (mg * a_star + m1 * s_star) / np.pi)
         s, c = a.sum(), a @ a_star
         loss = teacher - (c * mg + s * s_star * m1) / np.pi + m2 * ((np.pi - 1) * (a @ a) + s * s) / (2 * np.pi)
-        out.append(loss + rho_a**2 * k / (k + 2) * m2)
+        out.append(loss + m2 * rho_a**2 * k / (2.0 * (k + 2)))
     return np.array(out)
 
 
@@ -767,7 +977,7 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     scale = QUICK if quick else FULL
     if trials is not None:
         trials = as_int("trials", trials, minimum=1)
-        scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials,
+        scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder

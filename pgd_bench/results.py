@@ -52,8 +52,8 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-CACHE_FORMAT = 2  # the layout of a cell file; raise it when that changes
-RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records")
+CACHE_FORMAT = 3  # the layout of a cell file; raise it when that changes
+RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records", "train_loss")
 
 
 class StaleCell(Exception):
@@ -125,6 +125,7 @@ def load_cell(path, config: RunConfig) -> RunResult:
         "entered_at": (n,),
         "checkpoints": checkpoints.shape,
         "records": (n, checkpoints.size, len(RECORD_FIELDS)),
+        "train_loss": (n,),
     }
     for name, shape in shapes.items():
         if arrays[name].shape != shape:

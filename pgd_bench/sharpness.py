@@ -145,13 +145,17 @@ def sharpness(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     """
     w = np.asarray(w, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
-    finite = np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1)
+    finite = np.flatnonzero(np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1))
     top = np.full(w.shape[0], np.nan)
     trace = np.full(w.shape[0], np.nan)
-    if np.any(finite):
-        hess = _hessians(w[finite], a[finite], w_star, a_star)
-        top[finite] = np.linalg.eigvalsh(hess)[:, -1]
-        trace[finite] = np.trace(hess, axis1=1, axis2=2)
+    # in chunks of about 32 MiB of matrices: at k = 256 one Hessian alone is 0.8 MB
+    d = w.shape[1] + a.shape[1]
+    chunk = max(1, 2**22 // (d * d))
+    for start in range(0, finite.size, chunk):
+        rows = finite[start : start + chunk]
+        hess = _hessians(w[rows], a[rows], w_star, a_star)
+        top[rows] = np.linalg.eigvalsh(hess)[:, -1]
+        trace[rows] = np.trace(hess, axis1=1, axis2=2)
     return top, trace
 
 

@@ -10,7 +10,7 @@ from scipy import stats
 
 import pgd_bench as pb
 from pgd_bench import engine
-from pgd_bench.experiments import engine_inputs, resolve_config, run, thread_pool
+from pgd_bench.experiments import allocate_outputs, engine_inputs, resolve_config, run, thread_pool
 from tests.reference import gd_trajectory
 
 SMALL = dict(trials=100, epochs=3, iterations=60, seed=5)
@@ -19,13 +19,10 @@ SMALL = dict(trials=100, epochs=3, iterations=60, seed=5)
 def _run_with_options(config, **replace):
     """The engine on ``config`` with some of its options replaced (``momentum=0.0``, ...)."""
     problem, schedule, options = engine_inputs(config)
-    names = ("rho_w", "rho_a", "batch", "temperature", "momentum")
+    names = ("rho_w", "rho_a", "batch", "temperature", "momentum", "samples")
+    assert len(names) == len(options)
     options = tuple(replace.get(name, value) for name, value in zip(names, options))
-    n = config.trials
-    outputs = engine.Outputs(
-        np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
-        np.empty(n, dtype=np.int64), np.empty((n, schedule.checkpoints.size, 4)),
-    )  # fmt: skip
+    outputs = allocate_outputs(config)
     engine.run_trials(0, problem, schedule, options, outputs, executor=thread_pool(2), threads=2)
     return outputs
 

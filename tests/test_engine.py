@@ -127,15 +127,11 @@ def test_an_interrupt_stops_new_blocks_and_leaves_the_threads_reusable(threads):
 
 def test_an_interrupt_leaves_the_blocks_not_started_unwritten(monkeypatch):
     from pgd_bench import engine
-    from pgd_bench.experiments import engine_inputs, thread_pool
+    from pgd_bench.experiments import allocate_outputs, engine_inputs, thread_pool
 
     config = resolve_config(algorithm="gd", trials=64 * 20, epochs=1, iterations=3000)
     problem, schedule, options = engine_inputs(config)
-    n = config.trials
-    outputs = engine.Outputs(
-        np.empty((n, config.p)), np.empty((n, config.k)), np.full(n, -1, dtype=np.int8),
-        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty((n, schedule.checkpoints.size, 4)),
-    )  # fmt: skip
+    outputs = allocate_outputs(config)
     first_block = engine.Outputs(*(x[:64] for x in outputs))
     engine.run_trials(0, problem, schedule, options, first_block)  # compile or load outside the test
 
@@ -255,3 +251,27 @@ def test_basins_are_the_nearer_optimum_and_count_trapped_runs_that_never_entered
     assert np.all(names[result.outcome == 0] == "global")
     diverged = run(resolve_config(algorithm="pgd", preset="paper", trials=10))
     assert diverged.basins() == {"global": 0, "spurious": 0, "diverged": 10}
+
+
+def test_polish_epochs_append_noise_free_epochs_at_the_last_step_sizes():
+    from pgd_bench.engine import RECORD_FIELDS
+
+    base = dict(algorithm="pgd", trials=24, epochs=3, iterations=40, seed=2, checkpoint_every=20)
+    plain = run(resolve_config(**base))
+    polished_config = resolve_config(**base, polish_epochs=2)
+    sched = polished_config.schedules()
+    assert sched["eta_w"].size == 5 and sched["eta_w"][3] == sched["eta_w"][4] == sched["eta_w"][2]
+    assert np.all(sched["rho_w"][3:] == 0) and np.all(sched["rho_a"][3:] == 0) and np.all(sched["rho_w"][:3] > 0)
+    polished = run(polished_config)
+    assert polished.stop_iteration.max() == 200
+    # the noisy part is the same run, bit for bit; the polish steps see the exact gradient (no noise)
+    n = plain.checkpoints.size
+    np.testing.assert_array_equal(polished.records[:, :n], plain.records)
+    assert np.all(polished.records[:, n:, RECORD_FIELDS.index("noise")] == 0.0)
+    assert np.all(plain.records[:, -1, RECORD_FIELDS.index("noise")] > 0.0)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "two"])
+def test_bad_polish_epochs_are_refused(value):
+    with pytest.raises(ValueError, match="polish_epochs"):
+        resolve_config(algorithm="pgd", polish_epochs=value)

@@ -99,3 +99,31 @@ def test_reproduce_rejects_a_bad_seed_with_exit_code_2(tmp_path, capsys):
 
     assert main(["reproduce", "--quick", "--out", str(tmp_path), "--seed", "-1"]) == 2
     assert "seed" in capsys.readouterr().err
+
+
+def test_noise_on_a_adds_to_the_smoothed_loss_what_a_direct_monte_carlo_adds():
+    """``L`` is quadratic in ``a``, so ``E L(w~, a + eps) - L(w~, a)`` is the same for every ``a``
+    (antithetic ``eps`` cancel the linear term exactly): the profile's increase from ``rho_a`` must
+    equal a brute-force average of that increase over ``xi`` and ``eps``."""
+    w_star, a_star = _teacher()
+    rho_w, rho_a, theta, n = 1.5, 0.8, 2.0, 2000
+    with_a = smoothed_profile(np.array([theta]), rho_w, rho_a, w_star, a_star, samples=n)[0]
+    without = smoothed_profile(np.array([theta]), rho_w, 0.0, w_star, a_star, samples=n)[0]
+    w = np.cos(theta) * w_star + np.sin(theta) * np.eye(6)[1]
+    xi = pb.sample_ball(n, 6, rho_w, seed=0)
+    eps = pb.sample_ball(n, 8, rho_a, seed=3)
+    a = np.random.default_rng(0).standard_normal(8)
+    rises = []
+    for i in range(n):
+        for sign in (1.0, -1.0):
+            wt = w + sign * xi[i]
+            base = pb.population_loss(wt, a, w_star, a_star)
+            up = pb.population_loss(wt, a + eps[i], w_star, a_star)
+            down = pb.population_loss(wt, a - eps[i], w_star, a_star)
+            rises.append(0.5 * (up + down) - base)
+    rises = np.array(rises)
+    assert with_a - without == pytest.approx(rises.mean(), abs=5 * rises.std() / np.sqrt(rises.size))
+    # and it is a constant along the path: the same rise at another angle
+    other = smoothed_profile(np.array([0.3]), rho_w, rho_a, w_star, a_star, samples=n)[0]
+    other0 = smoothed_profile(np.array([0.3]), rho_w, 0.0, w_star, a_star, samples=n)[0]
+    assert other - other0 == pytest.approx(with_a - without, rel=1e-12)

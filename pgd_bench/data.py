@@ -9,11 +9,12 @@ docs/mathematics.md, "Sample (mini-batch) loss and gradient", over the set; SGD 
 mini-batches from the set, uniformly **with replacement** (every sample of every batch is an
 independent uniform index).
 
-The engine holds the sets of a block of trials side by side, lanes innermost: ``Z`` has shape
-``(N, k p, n)`` and ``y`` ``(N, n)``, so every loop over lanes is SIMD code, each lane reading its
-own set. A block's sets are read once per iteration; the engine runs ``DATA_LANES`` trials per
-block in this mode so that they stay in the core's cache (1000 trials of their own ``N = 256``
-set are 98 MB, read at every step, when held all at once).
+The engine holds the sets of a block of trials one after the other, samples innermost: ``Z`` has
+shape ``(n, k p, N)`` and ``y`` ``(n, N)``, so the empirical gradient of each trial is long SIMD
+loops over its samples (the other phases stay SIMD across trials). A block's sets are read once per
+iteration; the engine runs ``DATA_LANES`` trials per block in this mode so that they stay in the
+core's cache (1000 trials of their own ``N = 256`` set are 98 MB, read at every step, when held all
+at once; 8 are 0.8 MB).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ DATA_LANES = 8  # trials per engine block in finite-sample mode: one 512-bit vec
 
 @jit(inline=True)
 def fill_training_sets(seed, first_trial, shared, w_star, a_star, Z, y, lane_state):
-    """Lane ``l`` of ``Z`` (``(N, k p, n)``) and ``y`` (``(N, n)``): the training set of trial
+    """Lane ``l`` of ``Z`` (``(n, k p, N)``) and ``y`` (``(n, N)``): the training set of trial
     ``first_trial + l``, or with ``shared`` the run's one set in every lane."""
-    n_samples, kp, n = Z.shape
+    n, kp, n_samples = Z.shape
     p = w_star.shape[0]
     k = kp // p
     flat = np.empty(n_samples * kp)
@@ -49,10 +50,31 @@ def fill_training_sets(seed, first_trial, shared, w_star, a_star, Z, y, lane_sta
                 pre = 0.0
                 for i in range(p):
                     z = flat[b * kp + j * p + i]
-                    Z[b, j * p + i, l] = z
+                    Z[l, j * p + i, b] = z
                     pre += z * w_star[i]
                 label += a_star[j] * max(pre, 0.0)
-            y[b, l] = label
+            y[l, b] = label
+
+
+@jit(inline=True)
+def _tree_sum(x, count):
+    """``sum(x[:count])`` by pairwise folding, overwriting ``x``: each fold adds the upper part of
+    the live prefix onto the lower part, an elementwise loop that compiles to SIMD code (a plain
+    running sum is a serial chain of additions that IEEE arithmetic forbids reordering). The
+    order is fixed by ``count`` alone, so the bits are too."""
+    m = count
+    while m > 8:
+        half = m // 2
+        offset = m - half  # the middle element of an odd prefix stays where it is
+        low = x[:half]  # two views, so that LLVM sees two ranges and vectorises the loop
+        high = x[offset : offset + half]
+        for b in range(half):
+            low[b] += high[b]
+        m = offset
+    total = 0.0
+    for b in range(m):
+        total += x[b]
+    return total
 
 
 @jit(inline=True)
@@ -61,61 +83,62 @@ def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, 
 
     ``loss[l] = (1/count) sum_b r_b^2`` with ``r_b = f(w_l, a_l, Z^(b)) - y_b``; ``grad_a`` and
     ``grad_w`` (shapes ``(k, n)``, ``(p, n)``) are its gradients, ``(2/count) sum_b r_b
-    relu(Z^(b) w)`` and ``(2/count) sum_b r_b sum_j a_j 1[Z^(b)_j . w > 0] Z^(b)_j``. ``pre``
-    (``(k, n)``) and ``residual`` (``n``) are scratch. Sums run over samples in order, per lane:
-    the result does not depend on which block or thread a trial runs in.
+    relu(Z^(b) w)`` and ``(2/count) sum_b r_b sum_j a_j 1[Z^(b)_j . w > 0] Z^(b)_j``. ``Z`` is
+    ``(n, k p, N)`` and ``y`` ``(n, N)``: each lane's samples contiguous, so every inner loop is an
+    elementwise loop over samples (SIMD code), and each of the ``1 + k + p`` sums over samples is
+    a :func:`_tree_sum`. ``pre`` (``(k + 1, N)``) and ``residual`` (``N``) are scratch. The order of
+    every sum is fixed: the result does not depend on which block or thread a trial runs in.
     """
     p, n = w.shape
     k = a.shape[0]
-    for l in range(n):
-        loss[l] = 0.0
-    for j in range(k):
-        for l in range(n):
-            grad_a[j, l] = 0.0
-    for i in range(p):
-        for l in range(n):
-            grad_w[i, l] = 0.0
-    for b in range(count):
-        for l in range(n):
-            residual[l] = -y[b, l]
-        for j in range(k):
-            for l in range(n):
-                pre[j, l] = 0.0
-            for i in range(p):
-                row = j * p + i
-                for l in range(n):
-                    pre[j, l] += Z[b, row, l] * w[i, l]
-            for l in range(n):
-                residual[l] += a[j, l] * max(pre[j, l], 0.0)
-        for l in range(n):
-            loss[l] += residual[l] * residual[l]
-        for j in range(k):
-            for l in range(n):
-                relu = max(pre[j, l], 0.0)
-                grad_a[j, l] += residual[l] * relu
-                pre[j, l] = residual[l] * a[j, l] if relu > 0.0 else 0.0  # now the coefficient
-        for j in range(k):
-            for i in range(p):
-                row = j * p + i
-                for l in range(n):
-                    grad_w[i, l] += pre[j, l] * Z[b, row, l]
     scale = 2.0 / count
+    work = pre[k]
     for l in range(n):
-        loss[l] *= 0.5 * scale
-    for j in range(k):
-        for l in range(n):
-            grad_a[j, l] *= scale
-    for i in range(p):
-        for l in range(n):
-            grad_w[i, l] *= scale
+        Zl = Z[l]
+        yl = y[l]
+        for b in range(count):
+            residual[b] = -yl[b]
+        for j in range(k):
+            pre_j = pre[j]
+            for b in range(count):
+                pre_j[b] = 0.0
+            for i in range(p):
+                w_i = w[i, l]
+                z_row = Zl[j * p + i]
+                for b in range(count):
+                    pre_j[b] += z_row[b] * w_i
+            a_j = a[j, l]
+            for b in range(count):
+                pre_j[b] = max(pre_j[b], 0.0)
+                residual[b] += a_j * pre_j[b]
+        for b in range(count):
+            work[b] = residual[b] * residual[b]
+        loss[l] = 0.5 * scale * _tree_sum(work, count)
+        for j in range(k):
+            pre_j = pre[j]
+            for b in range(count):
+                work[b] = residual[b] * pre_j[b]
+            grad_a[j, l] = scale * _tree_sum(work, count)
+            a_j = a[j, l]
+            for b in range(count):  # now the coefficient of Z^(b)_j in grad_w
+                pre_j[b] = residual[b] * a_j if pre_j[b] > 0.0 else 0.0
+        for i in range(p):
+            for b in range(count):
+                work[b] = 0.0
+            for j in range(k):
+                pre_j = pre[j]
+                z_row = Zl[j * p + i]
+                for b in range(count):
+                    work[b] += pre_j[b] * z_row[b]
+            grad_w[i, l] = scale * _tree_sum(work, count)
 
 
 @jit(inline=True)
 def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
-    """Copy ``batch_z.shape[0]`` samples of each lane's set, drawn uniformly with replacement from
-    the lane's stream, into ``batch_z`` (``(B, k p, n)``) and ``batch_y`` (``(B, n)``)."""
-    n_samples, kp, n = Z.shape
-    batch = batch_z.shape[0]
+    """Copy ``batch_z.shape[2]`` samples of each lane's set, drawn uniformly with replacement from
+    the lane's stream, into ``batch_z`` (``(n, k p, B)``) and ``batch_y`` (``(n, B)``)."""
+    n, kp, n_samples = Z.shape
+    batch = batch_z.shape[2]
     for l in range(n):
         s0 = states[0, l]
         s1 = states[1, l]
@@ -126,8 +149,8 @@ def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
             # 53 random bits scaled to [0, N): bias below N / 2^53, nothing at any N we allow
             index = int(np.float64(bits >> np.uint64(11)) * (n_samples / 9007199254740992.0))
             for r in range(kp):
-                batch_z[b, r, l] = Z[index, r, l]
-            batch_y[b, l] = y[index, l]
+                batch_z[l, r, b] = Z[l, r, index]
+            batch_y[l, b] = y[l, index]
         states[0, l] = s0
         states[1, l] = s1
         states[2, l] = s2

@@ -423,14 +423,16 @@ def _run_block(
     noise_level = np.empty(n)
     pop_w = np.empty((p, n))
     pop_a = np.empty((k, n))
-    data_z = np.empty((samples, k * p, n)) if samples is not None else None
-    data_y = np.empty((samples, n)) if samples is not None else None
+    data_z = np.empty((n, k * p, samples)) if samples is not None else None
+    data_y = np.empty((n, samples)) if samples is not None else None
+    data_pre = np.empty((k + 1, samples)) if samples is not None else None
+    data_residual = np.empty(samples) if samples is not None else None
     if samples is not None:
         fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.w_star, problem.a_star,
                            data_z, data_y, lane_state)  # fmt: skip
     # nested conditionals on the arguments themselves, so that Numba prunes the absent branches
-    batch_z = (np.empty((batch, k * p, n)) if batch is not None else None) if samples is not None else None
-    batch_y = (np.empty((batch, n)) if batch is not None else None) if samples is not None else None
+    batch_z = (np.empty((n, k * p, batch)) if batch is not None else None) if samples is not None else None
+    batch_y = (np.empty((n, batch)) if batch is not None else None) if samples is not None else None
     cos_star = np.empty(n)
     d_global = np.empty(n)
     d_spurious = np.empty(n)
@@ -465,12 +467,12 @@ def _run_block(
                     _perturb_lanes(states, lane_state, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
             if samples is not None:
                 if batch is None:
-                    empirical_loss_grad_lanes(data_z, data_y, samples, w_at, a_at, grad_w, grad_a, relu_w,
-                                              lane_b, lane_a)  # fmt: skip
+                    empirical_loss_grad_lanes(data_z, data_y, samples, w_at, a_at, grad_w, grad_a, data_pre,
+                                              data_residual, lane_a)  # fmt: skip
                 else:
                     draw_minibatch_lanes(states, data_z, data_y, batch_z, batch_y)
-                    empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, relu_w,
-                                              lane_b, lane_a)  # fmt: skip
+                    empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, data_pre,
+                                              data_residual, lane_a)  # fmt: skip
             elif batch is None:
                 grad_lanes(w_at, a_at, problem.w_star, problem.a_star, grad_w, grad_a, work)
             else:
@@ -504,7 +506,8 @@ def _run_block(
             break
 
     if samples is not None:
-        empirical_loss_grad_lanes(data_z, data_y, samples, w, a, grad_w, grad_a, relu_w, lane_b, train_loss)
+        empirical_loss_grad_lanes(data_z, data_y, samples, w, a, grad_w, grad_a, data_pre, data_residual,
+                                  train_loss)  # fmt: skip
     _write_outputs(
         count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, train_loss, outputs
     )

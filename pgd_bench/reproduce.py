@@ -951,7 +951,9 @@ def _versions():
     )
 
 
-def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0) -> Path:
+def reproduce(
+    out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0, sample_sizes=None
+) -> Path:
     """Run every section, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
 
     Parameters
@@ -967,6 +969,9 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
         Override the trials per cell (for tests).
     seed : int, default 0
         Seed of every cell (trial i's starts and noise depend only on the seed and i).
+    sample_sizes : sequence of int, optional
+        Override the training-set sizes of the finite-sample table (for tests; default 64, 256
+        and 1024).
 
     Returns
     -------
@@ -980,6 +985,9 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
+    if sample_sizes is not None:
+        sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)
+        scale = dataclasses.replace(scale, sample_sizes=sizes)
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out):
         ctx = Context(out, scale, force, quick)

@@ -19,6 +19,7 @@ FIGURES = (
     "fig3_phase_diagram",
     "fig4_smoothed_landscape",
     "fig5_which_noise",
+    "fig6_observations",
 )
 
 
@@ -32,7 +33,7 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(tmp_path)
 
 
 def _check_reduced_reproduction(tmp_path):
-    out = reproduce(out_dir=tmp_path / "r", quick=True, trials=6)
+    out = reproduce(out_dir=tmp_path / "r", quick=True, trials=6, sample_sizes=(8, 16))
     for stem in FIGURES:
         image = mpimg.imread(out / f"{stem}.png")
         assert image.shape[0] > 300 and image.shape[1] > 500
@@ -51,6 +52,10 @@ def _check_reduced_reproduction(tmp_path):
         assert any(heading in h for h in headings)
     assert "diverges in 6 of 6 trials" in report and "120 of 120 trials diverge" in report
     assert "| decaying | 32 |" in report and "teacher $a^*$: decaying" in (out / "fig1_success_rates.svg").read_text()
+    # the observations table: every row, the finite-sample rows per N, both optima's sharpness
+    assert "| Langevin, tuned |" in report and "| control: P-GD tuned, w-step" in report
+    assert report.count("| perturbed SGD, tuned | 8 |") == 1 and report.count("| perturbed SGD, tuned | 16 |") == 1
+    assert "| alternating | 8 | 8.08 / 3.23 | 48.4 / 8 | global |" in report
     with open(out / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))
     # figure 5 compares the kinds of noise (and none) on every cell of figure 1
@@ -61,7 +66,7 @@ def _check_reduced_reproduction(tmp_path):
     assert {r["outcome"] for r in rows} <= {"global", "spurious", "diverged", "unconverged"}
     cached = sorted(p.name for p in (out / "cache").iterdir())
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
-    reproduce(out_dir=out, quick=True, trials=6)
+    reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert sorted(p.name for p in (out / "cache").iterdir()) == cached
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == mtimes  # nothing recomputed
 

@@ -33,6 +33,7 @@ PURPOSE_NORMAL = 2  # public sample_normal
 PURPOSE_DYNAMICS = 3  # the noise a trial draws while it runs (perturbations, SGD batches)
 PURPOSE_DATA = 4  # a trial's own training set (finite-sample mode); public training_set
 PURPOSE_SHARED_DATA = 5  # the one training set of a run with shared data (drawn as trial 0's)
+PURPOSE_DIAGNOSTIC = 6  # the noise of the dissipativity estimator, one stream per chunk of draws
 
 STATE_WORDS = 4
 

@@ -177,3 +177,22 @@ def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps, beta=0.0):
             a = a - eta_a * ga
         w = x / np.linalg.norm(x)
     return w, a
+
+
+def population_grads(W, A, w_star, a_star):
+    """The closed-form Euclidean gradients at every row of ``W`` (``(n, p)``) and ``A`` (``(n, k)``),
+    written out in NumPy from docs/mathematics.md."""
+    nw = np.linalg.norm(W, axis=1)
+    norm_s = np.linalg.norm(w_star)
+    cos_t = np.clip(W @ w_star / (nw * norm_s), -1.0, 1.0)
+    theta = np.arccos(cos_t)
+    s, s_star, c = A.sum(axis=1), a_star.sum(), A @ a_star
+    ga = (
+        (nw**2)[:, None] * ((np.pi - 1) * A + s[:, None])
+        - (nw * norm_s)[:, None] * ((g(theta) - 1)[:, None] * a_star + s_star)
+    ) / np.pi
+    w_hat = W / nw[:, None]
+    gw = (((np.pi - 1) * np.einsum("ij,ij->i", A, A) + s**2)[:, None] * W
+          - (c[:, None] * ((np.pi - theta)[:, None] * w_star + (norm_s * np.sin(theta))[:, None] * w_hat)
+             + ((s * s_star - c) * norm_s)[:, None] * w_hat)) / np.pi  # fmt: skip
+    return gw, ga

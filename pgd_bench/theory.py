@@ -1,0 +1,233 @@
+"""The poster's theory, measured: partial dissipativity of the perturbed gradient field.
+
+docs/mathematics.md, "Partial dissipativity". At a point ``(w, a)`` of ``S^(p-1) x R^k`` and noise
+radii ``(rho_w, rho_a)``::
+
+    r_w = E <-(I - w w^T) grad_w L(w + xi, a + eps), w* - w> / ||w - w*||^2
+    r_a = E <-grad_a L(w + xi, a + eps), a* - a> / ||a - a*||^2
+
+with ``xi ~ U(B^p(rho_w))``, ``eps ~ U(B^k(rho_a))`` (or the Gaussian law of the same second
+moment), the exact closed-form gradient at the perturbed point and the tangent projection at the
+unperturbed ``w``. ``C1`` holds at the point with constants ``(c_w, gamma_w)`` when
+``r_w ||w - w*||^2 >= c_w ||w - w*||^2 - gamma_w``; ``C2`` likewise for ``a``. A positive ``r``
+means the expected update moves the iterate toward the global optimum.
+
+The estimator is a Monte Carlo average over antithetic pairs ``(xi, eps)`` and ``(-xi, -eps)``
+(the variance reduction: the first-order terms of the noise cancel within a pair), run in
+parallel over fixed chunks of pairs, each with its own stream ``(seed, chunk, PURPOSE_DIAGNOSTIC)``
+and summed in chunk order: the same seed gives the same bits at any thread count.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from ._jit import jit
+from ._validate import as_choice, as_float, as_int, as_point, as_seed, check_memory
+from .engine import NOISE_BALL, NOISE_GAUSSIAN, NOISE_LAWS
+from .landscape import LANE_WORK_ROWS, grad_lanes
+from .random import PURPOSE_DIAGNOSTIC, STATE_WORDS, fill_ball, fill_normal, stream_init
+
+PAIRS_PER_CHUNK = 64  # antithetic pairs per parallel work item (fixed: the bits depend on it)
+
+
+class Dissipativity(NamedTuple):
+    """Estimates of ``r_w`` and ``r_a`` and their Monte Carlo standard errors."""
+
+    r_w: float
+    r_a: float
+    se_w: float
+    se_a: float
+
+
+@jit(inline=True)
+def _draw(state, radius, law, out, scratch):
+    """One perturbation: uniform in the ball of ``radius``, or Gaussian with the same second moment
+    (``scratch`` has length ``d + 2``)."""
+    d = out.shape[0]
+    if radius == 0.0:
+        for i in range(d):
+            out[i] = 0.0
+    elif law == NOISE_BALL:
+        fill_ball(state, radius, out, scratch)
+    else:
+        fill_normal(state, out)
+        sigma = radius / np.sqrt(d + 2.0)
+        for i in range(d):
+            out[i] *= sigma
+
+
+@jit(parallel=True)
+def _dissipativity_sums(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law):
+    """Per chunk of pairs: sums of the pair means of ``r_w`` and ``r_a`` and of their squares, as
+    differences from their values without noise (returned too)."""
+    p = w.shape[0]
+    k = a.shape[0]
+    n_chunks = (pairs + PAIRS_PER_CHUNK - 1) // PAIRS_PER_CHUNK
+    sums = np.zeros((n_chunks, 4))
+    dist_w = 0.0
+    for i in range(p):
+        dist_w += (w[i] - w_star[i]) ** 2
+    dist_a = 0.0
+    for j in range(k):
+        dist_a += (a[j] - a_star[j]) ** 2
+    # the ratios at the unperturbed point: every draw is summed as its difference from them, so
+    # that the variance is not lost to cancellation (and is exactly 0 without noise)
+    one_w = np.empty((p, 1))
+    one_a = np.empty((k, 1))
+    for i in range(p):
+        one_w[i, 0] = w[i]
+    for j in range(k):
+        one_a[j, 0] = a[j]
+    g_w = np.empty((p, 1))
+    g_a = np.empty((k, 1))
+    grad_lanes(one_w, one_a, w_star, a_star, g_w, g_a, np.empty((LANE_WORK_ROWS, 1)))
+    radial = 0.0
+    for i in range(p):
+        radial += w[i] * g_w[i, 0]
+    base_w = 0.0
+    for i in range(p):
+        base_w -= (g_w[i, 0] - radial * w[i]) * (w_star[i] - w[i])
+    base_w /= dist_w
+    base_a = 0.0
+    for j in range(k):
+        base_a -= g_a[j, 0] * (a_star[j] - a[j])
+    base_a /= dist_a
+    for c in numba.prange(n_chunks):
+        count = min(PAIRS_PER_CHUNK, pairs - c * PAIRS_PER_CHUNK)
+        state = np.empty(STATE_WORDS, dtype=np.uint64)
+        stream_init(state, seed, c, PURPOSE_DIAGNOSTIC)
+        xi = np.empty(p)
+        eps = np.empty(k)
+        scratch_w = np.empty(p + 2)
+        scratch_a = np.empty(k + 2)
+        lanes = 2 * count
+        w_eval = np.empty((p, lanes))
+        a_eval = np.empty((k, lanes))
+        grad_w = np.empty((p, lanes))
+        grad_a = np.empty((k, lanes))
+        work = np.empty((LANE_WORK_ROWS, lanes))
+        for l in range(count):
+            _draw(state, rho_w, law, xi, scratch_w)
+            _draw(state, rho_a, law, eps, scratch_a)
+            for i in range(p):
+                w_eval[i, l] = w[i] + xi[i]
+                w_eval[i, count + l] = w[i] - xi[i]
+            for j in range(k):
+                a_eval[j, l] = a[j] + eps[j]
+                a_eval[j, count + l] = a[j] - eps[j]
+        grad_lanes(w_eval, a_eval, w_star, a_star, grad_w, grad_a, work)
+        for l in range(count):
+            r_w = 0.0
+            r_a = 0.0
+            for m in (l, count + l):
+                radial = 0.0
+                for i in range(p):
+                    radial += w[i] * grad_w[i, m]
+                for i in range(p):
+                    r_w -= (grad_w[i, m] - radial * w[i]) * (w_star[i] - w[i])
+                for j in range(k):
+                    r_a -= grad_a[j, m] * (a_star[j] - a[j])
+            r_w = r_w * (0.5 / dist_w) - base_w
+            r_a = r_a * (0.5 / dist_a) - base_a
+            sums[c, 0] += r_w
+            sums[c, 1] += r_w * r_w
+            sums[c, 2] += r_a
+            sums[c, 3] += r_a * r_a
+    return sums, base_w, base_a
+
+
+def dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=100_000, seed=0, law="ball") -> Dissipativity:
+    """Monte Carlo estimate of the dissipativity ratios ``r_w`` and ``r_a`` at ``(w, a)``.
+
+    Parameters
+    ----------
+    w : array_like, shape (p,)
+        A point of the sphere (norm 1 within 1e-9), not ``w_star`` itself (``r_w`` divides by
+        ``||w - w*||^2``).
+    a : array_like, shape (k,)
+        Output weights, not ``a_star`` itself.
+    w_star, a_star : array_like
+        The teacher (``w_star`` unit).
+    rho_w, rho_a : float
+        Noise radii (0: no noise, the exact value with a zero standard error).
+    samples : int, default 100_000
+        Perturbations drawn, as ``ceil(samples / 2)`` antithetic pairs.
+    seed : int, default 0
+        Seed of the estimator's streams.
+    law : {"ball", "gaussian"}
+        Uniform in the ball, or Gaussian with per-coordinate variance ``rho^2 / (d + 2)``.
+
+    Returns
+    -------
+    Dissipativity
+        ``r_w``, ``r_a`` (the means over pairs) and ``se_w``, ``se_a`` (their standard errors,
+        from the spread of the pair means).
+
+    Raises
+    ------
+    ValueError
+        On bad shapes or values, ``w`` off the sphere, or a point at the optimum.
+    """
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
+    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9:
+        raise ValueError(f"w: expected a point of the sphere (norm 1 within 1e-9), got norm {np.linalg.norm(w)!r}")
+    if np.array_equal(w, w_star) or np.array_equal(a, a_star):
+        raise ValueError(
+            "w, a: r_w and r_a divide by ||w - w*||^2 and ||a - a*||^2; the point must differ from w* and a*"
+        )
+    rho_w = as_float("rho_w", rho_w, minimum=0.0)
+    rho_a = as_float("rho_a", rho_a, minimum=0.0)
+    samples = as_int("samples", samples, minimum=2)
+    check_memory("dissipativity", 8.0 * 4 * samples / PAIRS_PER_CHUNK, "ask for fewer samples")
+    law_code = {"ball": NOISE_BALL, "gaussian": NOISE_GAUSSIAN}[as_choice("law", law, NOISE_LAWS)]
+    pairs = (samples + 1) // 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sums, base_w, base_a = _dissipativity_sums(
+            w, a, w_star, a_star, rho_w, rho_a, pairs, np.uint64(as_seed("seed", seed)), law_code
+        )
+    total = np.zeros(4)
+    for row in sums:  # chunks added in chunk order, whatever the thread count
+        total += row
+    mean_w, mean_a = total[0] / pairs, total[2] / pairs
+    if pairs > 1:
+        var_w = max(0.0, (total[1] - pairs * mean_w**2) / (pairs - 1))
+        var_a = max(0.0, (total[3] - pairs * mean_a**2) / (pairs - 1))
+    else:
+        var_w = var_a = float("nan")
+    return Dissipativity(
+        float(base_w + mean_w), float(base_a + mean_a), float(np.sqrt(var_w / pairs)), float(np.sqrt(var_a / pairs))
+    )
+
+
+def dissipativity_frontier(r, dist_sq, c_values) -> np.ndarray:
+    """The smallest ``gamma`` for each ``c`` such that ``r_i d_i >= c d_i - gamma`` at every point.
+
+    Parameters
+    ----------
+    r : array_like, shape (n,)
+        Dissipativity ratios (``r_w`` or ``r_a``) at ``n`` points.
+    dist_sq : array_like, shape (n,)
+        The matching squared distances ``||w - w*||^2`` (or ``||a - a*||^2``).
+    c_values : array_like, shape (m,)
+        The constants ``c`` to evaluate.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        ``gamma(c) = max(0, max_i (c - r_i) d_i)``: the condition holds at every point with
+        ``(c, gamma)`` exactly when ``gamma >= gamma(c)``. Non-decreasing in ``c``.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    d = np.asarray(dist_sq, dtype=np.float64)
+    c = np.asarray(c_values, dtype=np.float64)
+    if r.shape != d.shape or r.ndim != 1:
+        raise ValueError(f"r, dist_sq: expected two vectors of one length, got shapes {r.shape} and {d.shape}")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(d)) and np.all(d >= 0) and np.all(np.isfinite(c))):
+        raise ValueError("r, dist_sq, c_values: expected finite values and non-negative distances")
+    if r.size == 0:
+        return np.zeros(c.shape)
+    return np.maximum(0.0, np.max((c[:, None] - r[None, :]) * d[None, :], axis=1))

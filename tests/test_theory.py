@@ -1,0 +1,122 @@
+"""The dissipativity estimator: a plain NumPy Monte Carlo, the optima, and the frontier."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import population_grads
+from strategies import unit_vectors, vectors
+from threads import with_threads
+
+import pgd_bench as pb
+from pgd_bench.theory import dissipativity, dissipativity_frontier
+
+
+def _numpy_ratios(w, a, w_star, a_star, rho_w, rho_a, n, seed):
+    """Plain Monte Carlo: ``n`` independent draws (no antithetic pairs), NumPy's generator."""
+    rng = np.random.default_rng(seed)
+
+    def ball(d, rho):
+        z = rng.standard_normal((n, d + 2))
+        return rho * z[:, :d] / np.linalg.norm(z, axis=1, keepdims=True)
+
+    gw, ga = population_grads(w + ball(w.size, rho_w), a + ball(a.size, rho_a), w_star, a_star)
+    tangent = gw - (gw @ w)[:, None] * w
+    r_w = -(tangent @ (w_star - w)) / np.sum((w - w_star) ** 2)
+    r_a = -(ga @ (a_star - a)) / np.sum((a - a_star) ** 2)
+    return r_w.mean(), r_a.mean(), r_w.std(ddof=1) / np.sqrt(n), r_a.std(ddof=1) / np.sqrt(n)
+
+
+@st.composite
+def points(draw):
+    p = draw(st.integers(2, 6))
+    k = draw(st.integers(1, 6))
+    w_star = draw(unit_vectors(p))
+    w = draw(unit_vectors(p))
+    a = draw(vectors(k))
+    a_star = draw(vectors(k))
+    if np.sum((w - w_star) ** 2) < 1e-6 or np.sum((a - a_star) ** 2) < 1e-6:
+        w = -w_star if np.sum((w - w_star) ** 2) < 1e-6 else w
+        a = a_star + 1.0 if np.sum((a - a_star) ** 2) < 1e-6 else a
+    rho_w = draw(st.floats(0.0, 5.0))
+    rho_a = draw(st.floats(0.0, 2.0))
+    return w, a, w_star, a_star, rho_w, rho_a
+
+
+@given(points(), st.integers(0, 2**32 - 1))
+@settings(max_examples=25)
+def test_estimates_agree_with_a_plain_numpy_monte_carlo(point, seed):
+    w, a, w_star, a_star, rho_w, rho_a = point
+    ours = dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=20_000, seed=seed % 1000)
+    r_w, r_a, se_w, se_a = _numpy_ratios(w, a, w_star, a_star, rho_w, rho_a, 20_000, seed)
+    # 5 combined standard errors, plus rounding for the noise-free case (both errors 0)
+    assert abs(ours.r_w - r_w) <= 5 * np.hypot(ours.se_w, se_w) + 1e-9 * (1 + abs(r_w))
+    assert abs(ours.r_a - r_a) <= 5 * np.hypot(ours.se_a, se_a) + 1e-9 * (1 + abs(r_a))
+
+
+def test_without_noise_the_ratio_is_exact_with_zero_error(alternating_teacher, rng):
+    w_star, a_star = alternating_teacher
+    w = rng.standard_normal(6)
+    w /= np.linalg.norm(w)
+    a = rng.standard_normal(8)
+    est = dissipativity(w, a, w_star, a_star, 0.0, 0.0, samples=1000)
+    gw, ga = population_grads(w[None], a[None], w_star, a_star)
+    tangent = gw[0] - (gw[0] @ w) * w
+    assert est.r_w == pytest.approx(-(tangent @ (w_star - w)) / np.sum((w - w_star) ** 2), rel=1e-12)
+    assert est.r_a == pytest.approx(-(ga[0] @ (a_star - a)) / np.sum((a - a_star) ** 2), rel=1e-12)
+    assert est.se_w == 0.0 and est.se_a == 0.0
+
+
+def test_signs_near_both_optima_without_noise(alternating_teacher, rng):
+    """Near the global optimum the gradient field points to it (r > 0: r_w tends to the tangent
+    curvature ||a*||^2); at the spurious optimum it vanishes (r = 0); next to it, along the sphere,
+    it points back to the trap (r_w < 0)."""
+    w_star, a_star = alternating_teacher
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    step = rng.standard_normal(6) * 1e-3
+    w = (w_star + step) / np.linalg.norm(w_star + step)
+    near_global = dissipativity(w, a_star + 1e-3 * rng.standard_normal(8), w_star, a_star, 0.0, 0.0)
+    assert near_global.r_w == pytest.approx(a_star @ a_star, rel=1e-2) and near_global.r_a > 0
+    at_spurious = dissipativity(w_bar, a_bar, w_star, a_star, 0.0, 0.0)
+    assert abs(at_spurious.r_w) < 1e-12 and abs(at_spurious.r_a) < 1e-12
+    tangent = np.array([0.0, 1.0, 0, 0, 0, 0]) * 0.05
+    w = (w_bar + tangent) / np.linalg.norm(w_bar + tangent)
+    assert dissipativity(w, a_bar, w_star, a_star, 0.0, 0.0).r_w < 0
+
+
+def test_same_seed_same_bits_at_any_thread_count(alternating_teacher):
+    w_star, a_star = alternating_teacher
+    w = np.array([0.0, 1, 0, 0, 0, 0])
+    args = (w, np.ones(8), w_star, a_star, 2.0, 0.5)
+    one = with_threads(1, dissipativity, *args, samples=5000, seed=3)
+    two = with_threads(2, dissipativity, *args, samples=5000, seed=3)
+    assert one == two
+    assert dissipativity(*args, samples=5000, seed=4) != one
+    gaussian = dissipativity(*args, samples=5000, seed=3, law="gaussian")
+    assert gaussian != one and abs(gaussian.r_w - one.r_w) < 10 * np.hypot(gaussian.se_w, one.se_w) + 0.5
+
+
+def test_frontier_is_the_smallest_gamma_for_each_c():
+    r = np.array([1.0, -0.5, 2.0])
+    d = np.array([0.5, 2.0, 1.0])
+    c = np.array([-1.0, 0.0, 1.0, 3.0])
+    gamma = dissipativity_frontier(r, d, c)
+    for ci, gi in zip(c, gamma):
+        assert np.all(r * d >= ci * d - gi - 1e-15)  # holds at gamma
+        if gi > 0:
+            assert not np.all(r * d >= ci * d - (gi - 1e-9))  # and not below it
+    assert np.all(np.diff(gamma) >= 0)
+    np.testing.assert_allclose(gamma, [0.0, 1.0, 3.0, 7.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"w": np.array([2.0, 0, 0])}, "sphere"), ({"w": np.array([1.0, 0, 0])}, "differ from w"),
+     ({"rho_w": -1.0}, "rho_w"), ({"samples": 1}, "samples"), ({"law": "cauchy"}, "law")],
+)  # fmt: skip
+def test_bad_arguments_are_refused(kwargs, name):
+    args = dict(w=np.array([0.0, 1.0, 0.0]), a=np.ones(2), w_star=np.array([1.0, 0, 0]), a_star=np.zeros(2),
+                rho_w=1.0, rho_a=1.0)  # fmt: skip
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        dissipativity(**args)

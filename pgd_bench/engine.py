@@ -162,6 +162,7 @@ class Outputs(NamedTuple):
     entered: np.ndarray
     records: np.ndarray
     train_loss: np.ndarray
+    states: np.ndarray
 
 
 @jit(inline=True)
@@ -499,7 +500,7 @@ def _run_block(
             if next_checkpoint < checkpoints.shape[0] and step == checkpoints[next_checkpoint]:
                 _record_checkpoint(
                     w, a, problem.w_star, problem.a_star, work, lane_a, noise_level, diverged_at, count, row0,
-                    outputs.records[:, next_checkpoint],
+                    outputs.records[:, next_checkpoint], outputs.states[:, next_checkpoint],
                 )  # fmt: skip
                 next_checkpoint += 1
         if running == 0 or stop_flag[0] != 0:
@@ -514,12 +515,21 @@ def _run_block(
 
 
 @jit
-def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_at, count, row0, records):
-    """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle, noise)`` for the block's lanes.
+def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_at, count, row0, records, states):
+    """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle, noise)`` for the block's lanes,
+    and ``states[row0 + l] = (w, a)`` for the rows that ``states`` has (the recorded trials).
 
     ``noise_level`` is the lanes' :func:`_gradient_noise` at the step that reached the checkpoint.
     A lane that has diverged gets NaN: its trial has no state at this checkpoint.
     """
+    p = w.shape[0]
+    for l in range(count):
+        row = row0 + l
+        if row < states.shape[0]:
+            for i in range(p):
+                states[row, i] = w[i, l] if diverged_at[l] < 0 else np.nan
+            for j in range(a.shape[0]):
+                states[row, p + j] = a[j, l] if diverged_at[l] < 0 else np.nan
     loss_lanes(w, a, w_star, a_star, work, loss)  # also leaves theta in work[2]
     for l in range(count):
         row = records[row0 + l]

@@ -132,6 +132,11 @@ class RunConfig:
         check=lambda name, value: as_int(name, value, minimum=0),
     )
     shared_data: bool = _setting(False, "one training set for all trials (with samples)", check=as_bool)
+    record_states: int = _setting(
+        0,
+        "record (w, a) at every checkpoint for the first N trials (memory: N x checkpoints x (p + k) x 8 bytes)",
+        check=lambda name, value: as_int(name, value, minimum=0),
+    )
     polish_epochs: int = _setting(
         0,
         "noise-free epochs appended at the end, at the last epoch's step sizes: no perturbation and no "
@@ -244,11 +249,12 @@ class RunConfig:
         threads = numba.get_num_threads() if threads is None else threads
         n_checkpoints = self.total_epochs * self.iterations // self.checkpoint_every + self.total_epochs
         per_trial = 8.0 * (self.p + self.k) + 25.0 + 8.0 * len(RECORD_FIELDS) * n_checkpoints
+        recorded = 8.0 * min(self.record_states, self.trials) * n_checkpoints * (self.p + self.k)
         per_thread = 8.0 * LANES * (8 * (self.p + self.k) + 40)
         if self.samples:  # a block's training sets (inputs, labels), a batch drawn from them, a buffer
             per_thread += 8.0 * DATA_LANES * (self.samples + self.batch) * (self.k * self.p + 1)
             per_thread += 8.0 * self.samples * self.k * self.p
-        return self.trials * per_trial + threads * per_thread + 8.0 * (5 * self.total_epochs + n_checkpoints)
+        return self.trials * per_trial + recorded + threads * per_thread + 8.0 * (5 * self.total_epochs + n_checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -497,6 +503,8 @@ class RunResult:
     train_loss : ndarray, shape (trials,)
         Final loss on the trial's training set (finite-sample runs); NaN otherwise and when
         diverged.
+    states : ndarray, shape (min(record_states, trials), C, p + k)
+        ``(w, a)`` of the first ``record_states`` trials at each checkpoint (NaN after divergence).
     seconds : float
         Wall time of the trial loop, compile time excluded.
     """
@@ -510,6 +518,7 @@ class RunResult:
     checkpoints: np.ndarray
     records: np.ndarray
     train_loss: np.ndarray
+    states: np.ndarray
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -644,6 +653,7 @@ def allocate_outputs(config: RunConfig) -> Outputs:
     return Outputs(
         np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
         np.empty(n, dtype=np.int64), np.empty((n, n_checkpoints, len(RECORD_FIELDS))), np.empty(n),
+        np.empty((min(config.record_states, n), n_checkpoints, config.p + config.k)),
     )  # fmt: skip
 
 
@@ -715,7 +725,7 @@ def run(
         report = None if progress is None else (lambda done, first=first: progress(first + done, n))
         run_trials(first, problem, schedule, options, chunk, executor=executor, threads=threads, progress=report)
     seconds = time.perf_counter() - start
-    return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, seconds)
+    return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, outputs.states, seconds)
 
 
 class ProgressBar:

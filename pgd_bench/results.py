@@ -52,8 +52,8 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-CACHE_FORMAT = 3  # the layout of a cell file; raise it when that changes
-RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records", "train_loss")
+CACHE_FORMAT = 4  # the layout of a cell file; raise it when that changes
+RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records", "train_loss", "states")
 
 
 class StaleCell(Exception):
@@ -126,6 +126,7 @@ def load_cell(path, config: RunConfig) -> RunResult:
         "checkpoints": checkpoints.shape,
         "records": (n, checkpoints.size, len(RECORD_FIELDS)),
         "train_loss": (n,),
+        "states": (min(config.record_states, n), checkpoints.size, config.p + config.k),
     }
     for name, shape in shapes.items():
         if arrays[name].shape != shape:

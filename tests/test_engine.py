@@ -275,3 +275,20 @@ def test_polish_epochs_append_noise_free_epochs_at_the_last_step_sizes():
 def test_bad_polish_epochs_are_refused(value):
     with pytest.raises(ValueError, match="polish_epochs"):
         resolve_config(algorithm="pgd", polish_epochs=value)
+
+
+def test_recorded_states_are_the_first_trials_at_every_checkpoint_whatever_the_chunks():
+    config = resolve_config(algorithm="pgd", trials=70, epochs=2, iterations=30, checkpoint_every=10,
+                            record_states=12, seed=5)  # fmt: skip
+    whole = run(config)
+    chunked = run(config, chunk_size=5)
+    assert whole.states.shape == (12, whole.checkpoints.size, 6 + 8)
+    np.testing.assert_array_equal(whole.states, chunked.states)
+    w_star, a_star = config.teacher_arrays()
+    np.testing.assert_array_equal(whole.states[:, -1, :6], whole.w[:12])
+    np.testing.assert_array_equal(whole.states[:, -1, 6:], whole.a[:12])
+    dist_w = np.linalg.norm(whole.states[:, :, :6] - w_star, axis=2)
+    np.testing.assert_allclose(dist_w, whole.records[:12, :, 1], rtol=1e-12)
+    assert run(resolve_config(algorithm="gd", trials=3, epochs=1, iterations=5)).states.shape == (0, 1, 14)
+    with pytest.raises(ValueError, match="record_states"):
+        resolve_config(algorithm="gd", record_states=-2)

@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of every cell (default 0); another seed checks that results hold"
     )
     rep.add_argument("--trials", type=int, help=argparse.SUPPRESS)
+
+    theory = sub.add_parser(
+        "theory", help="measure the poster's theory (partial dissipativity, the two epochs, T1) and write a report"
+    )
+    theory.add_argument("--quick", action="store_true", help="fewer recorded trials (about 2 minutes)")
+    theory.add_argument("--out", default="pgd-bench-theory", help="output folder (default ./pgd-bench-theory)")
+    theory.add_argument("--force", action="store_true", help="recompute cached cells")
+    theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
+    theory.add_argument("--trials", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -255,6 +264,15 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_theory(args) -> int:
+    from .reproduce import reproduce
+    from .theory_report import theory_measured
+
+    reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed,
+              sections=[theory_measured])  # fmt: skip
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
     parser = build_parser()
@@ -265,6 +283,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "theory":
+            return _cmd_theory(args)
         return _cmd_reproduce(args)
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")

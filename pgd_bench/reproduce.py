@@ -22,18 +22,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from . import __version__
 from ._validate import as_int, as_seed
 from .algorithms import TEACHERS
-from .engine import OUTCOME_NAMES, RECORD_FIELDS
-from .experiments import BASIN_NAMES, ProgressBar, resolve_config
+from .experiments import BASIN_NAMES, resolve_config
+from .report_base import FIELD, OUTCOME, Context, Section, _image, _plt, _rate
 from .report_html import markdown_to_html
-from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir, run_cached
-from .stats import wilson_interval
+from .results import atomic_write_text, output_lock, prepare_output_dir
+from .theory_report import theory_measured
 
 KS = (4, 8, 16, 32)
 # The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
@@ -62,6 +61,8 @@ class Scale:
     comparison_trials: int
     finite_trials: int
     sample_sizes: tuple
+    theory_trials: int
+    theory_samples: int
     seed: int = 0
 
     def config(self, **overrides):
@@ -70,136 +71,14 @@ class Scale:
 
 
 FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,
-             200, (64, 256, 1024))  # fmt: skip
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256, 1024))
-
-# outcome codes and record fields by name
-OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
-FIELD = {name: index for index, name in enumerate(RECORD_FIELDS)}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 130, "font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
-    return plt
-
-
-def _save(fig, out: Path, name: str) -> tuple[str, ...]:
-    """Write ``fig`` as ``name.png`` and ``name.svg`` into ``out``; returns the file names."""
-    names = []
-    for ext in ("png", "svg"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext, bbox_inches="tight")
-        atomic_write_bytes(out / f"{name}.{ext}", buffer.getvalue())
-        names.append(f"{name}.{ext}")
-    _plt().close(fig)
-    return tuple(names)
-
-
-@dataclasses.dataclass(frozen=True)
-class Section:
-    """One part of the report: its heading, its text, the files it wrote and its data."""
-
-    title: str
-    markdown: str
-    files: tuple[str, ...] = ()
-    data: dict = dataclasses.field(default_factory=dict)
-
-
-class Context:
-    """What the sections share: the output folder, the scale, the cells run so far, the rows of
-    ``trials.csv`` and the time each group of cells took."""
-
-    def __init__(self, out: Path, scale: Scale, force: bool, quick: bool):
-        self.out, self.scale, self.force, self.quick = out, scale, force, quick
-        self.rows: list[dict] = []
-        self.timings: dict[str, float] = {}
-        self._memo: dict[str, Any] = {}
-
-    def once(self, key: str, compute: Callable[[], Any]) -> Any:
-        """``compute()``, run once per reproduction however many sections ask for ``key``."""
-        if key not in self._memo:
-            start = time.perf_counter()
-            self._memo[key] = compute()
-            self.timings[key] = time.perf_counter() - start
-        return self._memo[key]
-
-    def cells(self, name: str, cells: list) -> dict:
-        """Run ``cells`` (pairs ``(tag, config)``) once, with one progress bar, through the cell
-        cache; returns ``{tag: RunResult}``."""
-        return self.once(name, lambda: self._run(name, cells))
-
-    def _run(self, name, cells):
-        bar = ProgressBar(f"{name:<22}", delay=0.0)
-        total = sum(c.trials for _, c in cells)
-        done = 0
-        results = {}
-        for tag, config in cells:
-            results[tag] = run_cached(config, self.out / "cache", force=self.force)
-            done += config.trials
-            bar(done, total)
-            self._collect(name, tag, results[tag])
-        return results
-
-    def _collect(self, name, tag, result):
-        c = result.config
-        final = result.records[:, -1]
-        basin = result.basin()
-        test_loss = result.test_loss()
-        top, trace = result.sharpness()
-        for i in range(result.outcome.size):
-            self.rows.append(
-                {
-                    "stage": name,
-                    "cell": tag,
-                    "algorithm": c.algorithm,
-                    "preset": c.preset,
-                    "teacher": c.teacher,
-                    "k": c.k,
-                    "p": c.p,
-                    "rho_w": c.rho_w,
-                    "rho_a": c.rho_a,
-                    "trial": i,
-                    "seed": c.seed,
-                    "outcome": OUTCOME_NAMES[result.outcome[i]],
-                    "stop_iteration": int(result.stop_iteration[i]),
-                    "entered_at": int(result.entered_at[i]),
-                    "samples": c.samples,
-                    "basin": BASIN_NAMES[basin[i]],
-                    "final_loss": float(test_loss[i]),
-                    "train_loss": float(result.train_loss[i]),
-                    "sharpness_top": float(top[i]),
-                    "sharpness_trace": float(trace[i]),
-                    "final_dist_w": float(final[i, FIELD["dist_w"]]),
-                    "final_dist_a": float(final[i, FIELD["dist_a"]]),
-                    "config_key": c.digest(),
-                }
-            )
-
-    def save(self, fig, name: str) -> tuple[str, ...]:
-        return _save(fig, self.out, name)
-
-
-def _image(files, alt) -> str:
-    """Markdown for the PNG among a section's files."""
-    return f"![{alt}]({next(f for f in files if f.endswith('.png'))})"
+             200, (64, 256, 1024), 200, 2000)  # fmt: skip
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256, 1024), 48, 1000)
 
 
 def _mean_gap(rates, reference) -> str:
     """``rates`` against ``reference`` on average, in percentage points, as words."""
     gap = 100 * float(np.mean(np.asarray(rates) - np.asarray(reference)))
     return f"on average {abs(gap):.1f} points {'above' if gap >= 0 else 'below'} GD"
-
-
-def _rate(result):
-    n = int(result.outcome.size)
-    g = result.counts()["global"]
-    low, high = wilson_interval(g, n)
-    return g / n, low, high
 
 
 # --- the runs the sections share -----------------------------------------------------------------
@@ -899,6 +778,7 @@ SECTIONS: list[Callable[[Context], Section]] = [
     figure_phase_diagram,
     figure_smoothed_landscape,
     which_noise,
+    theory_measured,
     configs,
 ]
 
@@ -968,7 +848,9 @@ def _versions():
     )
 
 
-def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0, sample_sizes=None) -> Path:
+def reproduce(
+    out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0, sample_sizes=None, sections=None
+) -> Path:
     """Run every section, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
 
     Parameters
@@ -987,6 +869,9 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     sample_sizes : sequence of int, optional
         Override the training-set sizes of the finite-sample table (for tests; default 64, 256
         and 1024).
+    sections : list of callables, optional
+        The sections to run, in order (default: all of :data:`SECTIONS`); ``pgd-bench theory``
+        runs the theory section alone.
 
     Returns
     -------
@@ -998,7 +883,8 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     if trials is not None:
         trials = as_int("trials", trials, minimum=1)
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
-                                    phase_trials=max(1, trials // 2), comparison_trials=trials)  # fmt: skip
+                                    phase_trials=max(1, trials // 2), comparison_trials=trials,
+                                    theory_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)
@@ -1006,7 +892,7 @@ def reproduce(out_dir="pgd-bench-results", quick=False, force=False, trials=None
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out):
         ctx = Context(out, scale, force, quick)
-        sections = [section(ctx) for section in SECTIONS]
+        sections = [section(ctx) for section in (SECTIONS if sections is None else sections)]
         _write_trials(out, ctx.rows)
         elapsed = time.perf_counter() - start
         report = _header(ctx, elapsed) + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in sections)

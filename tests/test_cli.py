@@ -264,3 +264,15 @@ def test_progress_redraws_in_place_only_on_a_terminal():
         assert text.endswith("30/30" + text.split("30/30")[-1]) and text.endswith("\n")
         if not in_place:  # a log gets whole lines, one per report
             assert text.count("\n") == 3 and all(line.startswith("run [") for line in text.splitlines())
+
+
+def test_theory_writes_its_section_alone(tmp_path):
+    from pgd_bench.cli import main
+
+    out = tmp_path / "theory"
+    assert main(["theory", "--quick", "--out", str(out), "--trials", "4"]) == 0
+    report = (out / "report.md").read_text()
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings == ["## The poster's theory, measured: partial dissipativity and the two epochs"]
+    assert "| P-GD, tuned preset | with large noise, C2 holds near the start |" in report
+    assert "| eta | " in report and (out / "fig7_two_epochs.png").exists()

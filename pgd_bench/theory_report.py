@@ -129,7 +129,7 @@ def theory_measured(ctx: Context) -> Section:
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.6), sharex=True)
     claims = {}
-    for row, (tag, label, _) in enumerate(THEORY_RUNS):
+    for row, (tag, _, _) in enumerate(THEORY_RUNS):
         r = results[tag]
         r_w, r_a, se_w, se_a = ratios[tag]
         iters = r.checkpoints

@@ -275,4 +275,4 @@ def test_theory_writes_its_section_alone(tmp_path):
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings == ["## The poster's theory, measured: partial dissipativity and the two epochs"]
     assert "| P-GD, tuned preset | with large noise, C2 holds near the start |" in report
-    assert "| eta | " in report and (out / "fig7_two_epochs.png").exists()
+    assert "| eta | " in report and "| eta = 0.003 |" in report and (out / "fig7_two_epochs.png").exists()

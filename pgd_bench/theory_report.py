@@ -255,9 +255,11 @@ def theory_measured(ctx: Context) -> Section:
 
     # T1 at a fixed noise level, against eta, k and p
     t1_rows, slopes = [], []
+    t1_fits = {}  # name -> (x values, T1 values, fitted slope or None): figure 8's top row
     rng = np.random.default_rng(scale.seed)
     for name, values in T1_SWEEPS:
         xs, ys = [], []
+        t1_fits[name] = (xs, ys, None)
         for value in values:
             r = results[(name, value)]
             t1, holds = _observed_t1(r)
@@ -271,6 +273,7 @@ def theory_measured(ctx: Context) -> Section:
             ys += list(kept)
         if len(set(xs)) >= 2 and len(xs) >= 6:
             slope, low, high = _bootstrap_slope(np.array(xs, float), np.array(ys, float), rng)
+            t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
             verdict = (
                 "consistent with the prediction"
@@ -287,8 +290,10 @@ def theory_measured(ctx: Context) -> Section:
     slope_text = "\n".join(header + slopes)
     # T2: Epoch II's length per unit of log(1/gamma), against eta and p
     t2_rows, t2_slopes = [], []
+    t2_fits = {}  # name -> [(value, rate, low, high)]: figure 8's bottom row
     for name, values in T2_SWEEPS:
         rates = []
+        t2_fits[name] = []
         for value in values:
             r = results[("T2", name, value)]
             lengths = _epoch_two_lengths(r)
@@ -297,6 +302,7 @@ def theory_measured(ctx: Context) -> Section:
             t2_rows.append(f"| {name} = {value:g} | {len(lengths)} | {medians} | {rate:.3g} [{low:.3g}, {high:.3g}] |")
             if np.isfinite(rate) and rate > 0:
                 rates.append((value, rate))
+                t2_fits[name].append((value, rate, low, high))
         if len(rates) >= 2:
             exponent = np.polyfit(np.log([v for v, _ in rates]), np.log([q for _, q in rates]), 1)[0]
             predicted = T1_PREDICTED[name]
@@ -311,9 +317,65 @@ def theory_measured(ctx: Context) -> Section:
         + ("; ".join(t2_slopes) if t2_slopes else "too few settings converged to fit")
         + "."
     )
+    scaling_files = _scaling_figure(ctx, t1_fits, t2_fits)
+    t2_text += "\n\n" + _image(scaling_files, "theorem scalings")
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
-                   _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files,
+                   _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
                    {"claims": claims})  # fmt: skip
+
+
+def _scaling_figure(ctx, t1_fits, t2_fits):
+    """Figure 8: T1 against eta, k and p (every trial, medians, the fitted power law), and Epoch
+    II's rate against eta and p, on log-log axes beside the theorems' exponents."""
+    plt = _plt()
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), layout="constrained")
+
+    def sweep_ticks(ax, values):
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+    labels = {"eta": r"step size $\eta$", "k": "patches $k$", "p": "patch dimension $p$"}
+    for ax, (name, (xs, ys, fit)) in zip(axes[0], t1_fits.items()):
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        if xs.size:
+            jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, xs.size))
+            ax.loglog(xs * jitter, ys, "o", ms=3, alpha=0.35, color="#4C72B0", label="one escaped trial")
+            values = np.unique(xs)
+            ax.loglog(values, [np.median(ys[xs == v]) for v in values], "s", ms=8, color="#4C72B0", label="median")
+        if fit is not None:
+            slope, low, high = fit
+            grid = np.geomspace(xs.min(), xs.max(), 20)
+            level = np.exp(np.mean(np.log(ys)) - slope * np.mean(np.log(xs)))
+            ax.loglog(grid, level * grid**slope, "-", color="#C44E52",
+                      label=f"fit: slope {slope:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
+            center = np.exp(np.mean(np.log(xs)))  # the predicted line meets the fit there
+            predicted = level * center**slope * (grid / center) ** T1_PREDICTED[name]
+            ax.loglog(grid, predicted, ":", color="grey", label=f"predicted slope {T1_PREDICTED[name]:+g}")
+        if xs.size:
+            sweep_ticks(ax, np.unique(xs))
+        ax.set_xlabel(labels[name])
+        ax.set_ylabel("observed $T_1$ (iterations)")
+        ax.set_title(f"Theorem 1: $T_1$ against {labels[name]}", fontsize=9)
+        ax.legend(fontsize=7)
+    for ax, (name, points) in zip(axes[1], t2_fits.items()):
+        if points:
+            v, rate, low, high = (np.array(col, float) for col in zip(*points))
+            ax.errorbar(v, rate, yerr=[rate - low, high - rate], fmt="o-", color="#55A868", capsize=3,
+                        label="measured, 95% bootstrap interval")  # fmt: skip
+            ax.loglog(v, rate[0] * (v / v[0]) ** T1_PREDICTED[name], ":", color="grey",
+                      label=f"predicted slope {T1_PREDICTED[name]:+g}")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            sweep_ticks(ax, v)
+        ax.set_xlabel(labels[name])
+        ax.set_ylabel("Epoch II: iterations per unit of log(1/$\\gamma$)")
+        ax.set_title(f"Theorem 2: Epoch II's rate against {labels[name]}", fontsize=9)
+        ax.legend(fontsize=7)
+    axes[1, 2].axis("off")
+    fig.suptitle("The theorems' scalings, measured (P-GD at fixed noise, alternating teacher)", fontsize=10)
+    return ctx.save(fig, "fig8_theorem_scalings")
 
 
 def _gamma_at_zero(r_w, w, w_star):
@@ -400,6 +462,14 @@ undecided otherwise. Success rates: tuned P-GD {100 * tuned[0]:.1f}%, the theore
 {100 * theory[0]:.1f}%.
 
 {table}
+
+**SGD.** Conditions C1 and C2 are statements about the *expected* update. A mini-batch gradient is
+unbiased and `r` is linear in the gradient, so SGD's ratios at any point equal the noise-free ones
+(`rho = 0`): sampling noise leaves the expected field exactly as GD's, and with it the spurious
+basin's pull (`r_w < 0` next to `-w*`). Perturbation is different in kind: P-GD evaluates the
+gradient at a displaced point, which convolves the field (the smoothed landscape of figure 4); only
+that changes `r`. Whatever SGD gains comes from the fluctuations themselves, not from partial
+dissipativity.
 
 **Theorem 1's T1** at a fixed noise level (rho_w = {T1_BASE["rho_w"]:g}, rho_a = {T1_BASE["rho_a"]:g}, no
 annealing, as in the theorem; eta = {T1_BASE["eta_w"]:g} for w and a, not curvature-scaled, unless varied;

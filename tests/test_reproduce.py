@@ -20,6 +20,8 @@ FIGURES = (
     "fig4_smoothed_landscape",
     "fig5_which_noise",
     "fig6_observations",
+    "fig7_two_epochs",
+    "fig8_theorem_scalings",
 )
 
 

@@ -190,9 +190,10 @@ def theory_measured(ctx: Context) -> Section:
         c2 = np.where(np.isnan(r_a), np.nan, c2)
         t1, invariants = _observed_t1(r)
         ax_c, ax_r, ax_n = axes[row]
-        for name, mask, ls in groups:
+        for group, mask, ls in groups:
             if not mask.any():
                 continue
+            name = f"{group} (n = {int(mask.sum())})"
             for values, color, what in ((c1, "#4C72B0", "C1 (w) holds"), (c2, "#DD8452", "C2 (a) holds")):
                 share = np.nanmean(values[mask] == 1.0, axis=0)
                 ax_c.plot(iters, share, ls, color=color, label=f"{what}, {name}")

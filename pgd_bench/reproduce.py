@@ -281,6 +281,11 @@ OBSERVATION_ROWS = (
     ("psgd", "perturbed SGD, tuned", dict(algorithm="psgd"), ""),
     ("langevin", "Langevin, tuned", dict(algorithm="langevin"), ""),
 )  # fmt: skip
+# GD on one training set shared by every trial (``shared_data``): the spread over trials is then the
+# starts' alone, not the data's
+SHARED_DATA_ROWS = (
+    ("gd_shared", "GD ($\\eta$ 0.1), one set shared by all trials", dict(algorithm="gd", shared_data=True), ""),
+)
 OBSERVATION_COLORS = {"gd": "#4C72B0", "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C", "sgd": "#DD8452",
                       "pgd": "#55A868", "psgd": "#8172B3", "langevin": "#937860"}  # fmt: skip
 
@@ -332,7 +337,7 @@ def observation_runs(ctx: Context) -> dict:
                   for tag, _, overrides, _ in OBSERVATION_ROWS if tag not in conv]  # fmt: skip
     controls, _, _ = _stable_w_step_controls(scale, scale.convergence_trials)
     finite = [((tag, n), scale.config(**overrides, samples=n, trials=scale.finite_trials))
-              for n in scale.sample_sizes for tag, _, overrides, _ in OBSERVATION_ROWS]  # fmt: skip
+              for n in scale.sample_sizes for tag, _, overrides, _ in OBSERVATION_ROWS + SHARED_DATA_ROWS]  # fmt: skip
     results = dict(conv)
     results.update(ctx.cells("observations", population + controls))
     results.update(ctx.cells("finite samples", finite))
@@ -378,7 +383,7 @@ def observations(ctx: Context) -> Section:
     ]
     w_star = results["gd"].config.teacher_arrays()[0]
     curves = {}
-    for tag, label, _, _ in OBSERVATION_ROWS:
+    for tag, label, _, _ in OBSERVATION_ROWS + SHARED_DATA_ROWS:
         for n in scale.sample_sizes:
             r = results[(tag, n)]
             rate, low, high = _rate(r)

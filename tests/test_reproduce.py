@@ -57,6 +57,7 @@ def _check_reduced_reproduction(tmp_path):
     # the observations table: every row, the finite-sample rows per N, both optima's sharpness
     assert "| Langevin, tuned |" in report and "| control: P-GD tuned, w-step" in report
     assert report.count("| perturbed SGD, tuned | 8 |") == 1 and report.count("| perturbed SGD, tuned | 16 |") == 1
+    assert report.count("one set shared by all trials | 16 |") == 1
     assert "| alternating | 8 | 8.08 / 3.23 | 48.4 / 8 | global |" in report
     with open(out / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))

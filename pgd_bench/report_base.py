@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._provenance import PACKAGE_VERSION
 from .engine import OUTCOME_NAMES, RECORD_FIELDS
 from .experiments import BASIN_NAMES, ProgressBar
 from .results import atomic_write_bytes, run_cached
@@ -96,24 +97,21 @@ class Context:
         basin = result.basin()
         test_loss = result.test_loss()
         top, trace = result.sharpness()
+        # every scalar setting of the resolved config, so a row says what ran without the cache
+        # files (per-epoch lists and an explicit a_star are summarised by the config hash)
+        settings = {key: value for key, value in c.to_dict().items() if not isinstance(value, list | dict)}
+        settings = {key: ("" if value is None else value) for key, value in settings.items()}
+        cell = tag if isinstance(tag, str) else "/".join(str(part) for part in tag)
         for i in range(result.outcome.size):
             self.rows.append(
                 {
                     "stage": name,
-                    "cell": tag,
-                    "algorithm": c.algorithm,
-                    "preset": c.preset,
-                    "teacher": c.teacher,
-                    "k": c.k,
-                    "p": c.p,
-                    "rho_w": c.rho_w,
-                    "rho_a": c.rho_a,
+                    "cell": cell,
+                    **settings,
                     "trial": i,
-                    "seed": c.seed,
                     "outcome": OUTCOME_NAMES[result.outcome[i]],
                     "stop_iteration": int(result.stop_iteration[i]),
                     "entered_at": int(result.entered_at[i]),
-                    "samples": c.samples,
                     "basin": BASIN_NAMES[basin[i]],
                     "final_loss": float(test_loss[i]),
                     "train_loss": float(result.train_loss[i]),
@@ -122,6 +120,7 @@ class Context:
                     "final_dist_w": float(final[i, FIELD["dist_w"]]),
                     "final_dist_a": float(final[i, FIELD["dist_a"]]),
                     "config_key": c.digest(),
+                    "package_version": PACKAGE_VERSION,
                 }
             )
 

@@ -67,6 +67,11 @@ def _check_reduced_reproduction(tmp_path):
     assert len(FIG1_SERIES) == 6
     assert sum(r["stage"] == "success rates" for r in rows) == 5 * 4 * 6 * 6
     assert {r["outcome"] for r in rows} <= {"global", "spurious", "diverged", "unconverged"}
+    # each row says what ran: the cell as text, every scalar setting, the config hash and the version
+    sgd_paper = next(r for r in rows if r["cell"] == "alternating/8/sgd_paper")
+    assert (sgd_paper["algorithm"], sgd_paper["preset"], sgd_paper["batch"]) == ("sgd", "paper", "4")
+    assert float(sgd_paper["eta_decay"]) == 0.8 and sgd_paper["package_version"] == pb.__version__
+    assert all(float(r["final_loss"]) >= 0 for r in rows if r["final_loss"] != "nan")
     cached = sorted(p.name for p in (out / "cache").iterdir())
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
     reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))

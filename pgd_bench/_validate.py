@@ -199,14 +199,19 @@ def as_seed(name: str, value) -> int:
     return as_int(name, value, minimum=0, maximum=2**64 - 1)
 
 
-def as_point(w, a, w_star, a_star):
+def as_point(w, a, w_star, a_star, on_sphere=False):
     """Validate a point ``(w, a)`` of the problem with teacher ``(w_star, a_star)``.
 
-    ``w_star`` must be unit, ``w`` non-zero with the same length, ``a`` as long as ``a_star``;
+    ``w_star`` must be unit, ``w`` non-zero with the same length (with ``on_sphere``, of norm 1
+    within 1e-9: a point of the manifold ``S^(p-1) x R^k``), ``a`` as long as ``a_star``;
     returns the four as float64 vectors.
     """
     w_star = as_unit_vector("w_star", w_star)
     a_star = as_vector("a_star", a_star)
     w = as_nonzero_vector("w", w, length=w_star.shape[0])
+    if on_sphere and abs(float(np.linalg.norm(w)) - 1.0) > UNIT_NORM_TOL:
+        raise ValueError(
+            f"w: expected a point of the sphere (norm 1 within {UNIT_NORM_TOL}), got norm {np.linalg.norm(w)!r}"
+        )
     a = as_vector("a", a, length=a_star.shape[0])
     return w, a, w_star, a_star

@@ -396,7 +396,7 @@ def _run_block(
     """
     p = problem.w_star.shape[0]
     k = problem.a_star.shape[0]
-    n = LANES if samples is None else DATA_LANES
+    n = LANES if samples is None else DATA_LANES  # the block size run_trials splits the trials by
     states = np.empty((STATE_WORDS, n), dtype=np.uint64)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     w = np.empty((p, n))
@@ -575,7 +575,7 @@ def run_trials(
     10-30% on runs of a few milliseconds (waking a Python thread costs about 0.1 ms).
     """
     n = outputs.w.shape[0]
-    lanes = LANES if options[5] is None else DATA_LANES
+    lanes = LANES if options[5] is None else DATA_LANES  # the block size _run_block allocates for
     n_blocks = (n + lanes - 1) // lanes
     next_block = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]

@@ -383,6 +383,7 @@ def observations(ctx: Context) -> Section:
     ]
     w_star = results["gd"].config.teacher_arrays()[0]
     curves = {}
+    gd_distance = 0.0  # the farthest escaped GD trial from the population optimum, over every N
     for tag, label, _, _ in OBSERVATION_ROWS + SHARED_DATA_ROWS:
         for n in scale.sample_sizes:
             r = results[(tag, n)]
@@ -391,6 +392,8 @@ def observations(ctx: Context) -> Section:
             escaped = r.basin() == BASIN_NAMES.index("global")
             test = r.test_loss()
             dist = np.sqrt(np.sum((r.w[escaped] - w_star) ** 2, axis=1) + np.sum((r.a[escaped] - a_star) ** 2, axis=1))
+            if tag == "gd" and escaped.any():
+                gd_distance = max(gd_distance, float(dist.max()))
             curves.setdefault(tag, []).append((n, r.by_basin(test)["mean"], r.by_basin(r.train_loss)["mean"]))
             finite_lines.append(
                 f"| {label} | {n} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
@@ -438,13 +441,6 @@ def observations(ctx: Context) -> Section:
     files = ctx.save(fig, "fig6_observations")
 
     gd, paper_sgd, pgd = results["gd"], results["sgd_paper"], results["pgd"]
-    gd_distance = 0.0  # the farthest escaped GD trial from the population optimum, over every N
-    for n in scale.sample_sizes:
-        r = results[("gd", n)]
-        escaped = r.basin() == BASIN_NAMES.index("global")
-        if escaped.any():
-            error = np.sum((r.w[escaped] - w_star) ** 2, axis=1) + np.sum((r.a[escaped] - a_star) ** 2, axis=1)
-            gd_distance = max(gd_distance, float(np.sqrt(error.max())))
     largest = results[("gd", scale.sample_sizes[-1])]
     gd_trapped = largest.by_basin(largest.test_loss())["by_basin"]["spurious"]
     aa = float(a_star @ a_star)

@@ -120,9 +120,7 @@ def riemannian_hessian(w, a, w_star, a_star) -> np.ndarray:
     ValueError
         On wrong shapes, non-finite entries, ``||w_star|| != 1`` or ``||w|| != 1``.
     """
-    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
-    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9:
-        raise ValueError(f"w: expected a point of the sphere (norm 1 within 1e-9), got norm {np.linalg.norm(w)!r}")
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star, on_sphere=True)
     return _hessians(w[None, :], a[None, :], w_star, a_star)[0]
 
 

@@ -172,9 +172,7 @@ def dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=100_000, seed=0, l
     ValueError
         On bad shapes or values, ``w`` off the sphere, or a point at the optimum.
     """
-    w, a, w_star, a_star = as_point(w, a, w_star, a_star)
-    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9:
-        raise ValueError(f"w: expected a point of the sphere (norm 1 within 1e-9), got norm {np.linalg.norm(w)!r}")
+    w, a, w_star, a_star = as_point(w, a, w_star, a_star, on_sphere=True)
     if np.array_equal(w, w_star) or np.array_equal(a, a_star):
         raise ValueError(
             "w, a: r_w and r_a divide by ||w - w*||^2 and ||a - a*||^2; the point must differ from w* and a*"

@@ -75,6 +75,12 @@ def _ratios(result, samples, seed):
     return out
 
 
+def _decided(r, se):
+    """Whether a condition holds (1), fails (0) or is undecided (NaN): the sign of ``r`` counts
+    only beyond 2 standard errors; a NaN ratio (no estimate) compares false both ways."""
+    return np.where(r > 2 * se, 1.0, np.where(r < -2 * se, 0.0, np.nan))
+
+
 def _verdict_fraction(values) -> tuple[float, float, float, int]:
     """Share of True among finite entries of a boolean-or-NaN array, with its Wilson interval."""
     values = np.asarray(values, dtype=float)
@@ -188,19 +194,13 @@ def theory_measured(ctx: Context) -> Section:
         r = results[tag]
         r_w, r_a, se_w, se_a = ratios[tag][:, :, 1:]  # at the checkpoints
         start = ratios[tag][:, :, 0]  # at the starts, iteration 0
-        start_c1 = np.where(np.isnan(start[0]), np.nan, np.where(start[0] > 2 * start[2], 1.0,
-                            np.where(start[0] < -2 * start[2], 0.0, np.nan)))  # fmt: skip
-        start_c2 = np.where(np.isnan(start[1]), np.nan, np.where(start[1] > 2 * start[3], 1.0,
-                            np.where(start[1] < -2 * start[3], 0.0, np.nan)))  # fmt: skip
+        start_c1, start_c2 = _decided(start[0], start[2]), _decided(start[1], start[3])
         iters = r.checkpoints
         n_rec = r.states.shape[0]
         basin = r.basin()[:n_rec]
         groups = (("escaped", basin == BASIN_NAMES.index("global"), "-"),
                   ("trapped", basin == BASIN_NAMES.index("spurious"), "--"))  # fmt: skip
-        c1 = np.where(r_w > 2 * se_w, 1.0, np.where(r_w < -2 * se_w, 0.0, np.nan))
-        c1 = np.where(np.isnan(r_w), np.nan, c1)
-        c2 = np.where(r_a > 2 * se_a, 1.0, np.where(r_a < -2 * se_a, 0.0, np.nan))
-        c2 = np.where(np.isnan(r_a), np.nan, c2)
+        c1, c2 = _decided(r_w, se_w), _decided(r_a, se_a)
         t1, invariants = _observed_t1(r)
         ax_c, ax_r, ax_n = axes[row]
         for group, mask, ls in groups:

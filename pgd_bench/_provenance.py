@@ -23,7 +23,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 # Modules that only present results (command line, report, figures). Every other module of the
 # package can change a number, so it is part of the hash; a new module is included by default.
 PRESENTATION_MODULES = frozenset(
-    {"__main__.py", "cli.py", "reproduce.py", "report_html.py", "theory_report.py", "report_base.py"}
+    {"__main__.py", "cli.py", "reproduce.py", "report_html.py", "theory_report.py", "report_base.py", "tables.py"}
 )
 
 CACHE_ENV = "PGD_BENCH_CACHE_DIR"

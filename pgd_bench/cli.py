@@ -10,7 +10,6 @@ import contextlib
 import errno
 import json
 import sys
-import threading
 
 from . import __version__
 
@@ -99,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     theory.add_argument("--force", action="store_true", help="recompute cached cells")
     theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
     theory.add_argument("--trials", type=int, help=argparse.SUPPRESS)
+
+    plot = sub.add_parser("plot", help="redraw a results folder's figures from its saved tables (runs nothing)")
+    plot.add_argument("results", metavar="RESULTS_DIR", help="a folder written by reproduce or theory")
+    plot.add_argument("--out", help="where to write the figures (default: RESULTS_DIR itself)")
+    plot.add_argument(
+        "--figure", action="append", metavar="NAME", help="only this figure (repeatable), e.g. fig1_success_rates"
+    )
     return parser
 
 
@@ -228,6 +234,8 @@ def _cmd_run(args) -> int:
     from_file = load_config_file(args.config) if args.config else {}
     flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
     config = resolve_config(**merge_file_and_flags(from_file, flags))
+    from .report_base import compiling_notice
+
     with compiling_notice(config.algorithm):
         warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
@@ -236,25 +244,6 @@ def _cmd_run(args) -> int:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()  # here, so that a failing write is reported, not lost at exit
     return 0
-
-
-@contextlib.contextmanager
-def compiling_notice(what: str, after: float = 1.5):
-    """Say on stderr that the engine is compiling when loading it takes more than ``after``
-    seconds: a cache hit takes well under one, a first compilation 9 to 15 s per variant."""
-
-    def notice():
-        with contextlib.suppress(OSError, AttributeError, ValueError):
-            sys.stderr.write(f"pgd-bench: compiling the engine for {what} (first run of this version only) ...\n")
-            sys.stderr.flush()
-
-    timer = threading.Timer(after, notice)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 def _cmd_reproduce(args) -> int:
@@ -273,6 +262,14 @@ def _cmd_theory(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from .reproduce import plot
+
+    written = plot(args.results, out_dir=args.out, figures=args.figure)
+    sys.stderr.write(f"redrew {len(written) // 3} figures into {written[0].parent}\n")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
     parser = build_parser()
@@ -285,6 +282,8 @@ def main(argv=None) -> int:
             return _cmd_run(args)
         if args.command == "theory":
             return _cmd_theory(args)
+        if args.command == "plot":
+            return _cmd_plot(args)
         return _cmd_reproduce(args)
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")

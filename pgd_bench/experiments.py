@@ -27,7 +27,7 @@ from .data import DATA_LANES
 from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
 from .landscape import spurious_optimum
 from .sharpness import sharpness as hessian_sharpness
-from .stats import wilson_interval
+from .stats import expected_running_time, wilson_interval
 
 NOISE_TARGETS = ("both", "w", "a")
 BASIN_NAMES = ("global", "spurious", "diverged")
@@ -592,6 +592,84 @@ class RunResult:
         h.update(np.ascontiguousarray(self.w, dtype=np.float64).tobytes())
         h.update(np.ascontiguousarray(self.a, dtype=np.float64).tobytes())
         return h.hexdigest()
+
+    def iterations_spent(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per trial, ``(spent, solved)``: whether it reached the global optimum, and the
+        iterations it spent: until it entered the ``tol`` ball for good if it did, else all it ran."""
+        solved = self.outcome == OUTCOME_NAMES.index("global")
+        return np.where(solved, self.entered_at, self.stop_iteration), solved
+
+    def expected_running_time(self) -> tuple[float, float, float]:
+        """aRT (iterations per success, the COCO convention) and its 95% bootstrap interval
+        (:func:`pgd_bench.stats.expected_running_time`); ``inf`` when nothing succeeded."""
+        return expected_running_time(*self.iterations_spent())
+
+    def trial_table(self) -> dict[str, Any]:
+        """One row per trial, as columns: every scalar setting of the resolved config (per-epoch
+        lists and an explicit ``a_star`` are summarised by ``config_hash``), the versions, and
+        the trial's outcome, basin, iterations, losses, sharpness and final distances.
+
+        ``entered_at`` is the iteration from which the trial stayed in the ``tol`` ball of its
+        final optimum (-1: neither); ``final_loss`` is the population (test) loss, clipped at 0
+        (the closed form can round an exact 0 to -1e-16); NaN columns mean "does not apply".
+        """
+        from ._provenance import PACKAGE_VERSION
+        from .random import STREAM_VERSION
+
+        n = int(self.outcome.size)
+        settings = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
+        columns: dict[str, Any] = {key: ["" if value is None else value] * n for key, value in settings.items()}
+        columns["config_hash"] = [self.config.digest()] * n
+        columns["package_version"] = [PACKAGE_VERSION] * n
+        columns["stream_version"] = [STREAM_VERSION] * n
+        top, trace = self.sharpness()
+        final = self.records[:, -1]
+        columns.update(
+            trial=np.arange(n),
+            outcome=[OUTCOME_NAMES[o] for o in self.outcome],
+            basin=[BASIN_NAMES[b] for b in self.basin()],
+            stop_iteration=self.stop_iteration,
+            entered_at=self.entered_at,
+            final_loss=self.test_loss(),
+            train_loss=self.train_loss,
+            sharpness_top=top,
+            sharpness_trace=trace,
+            final_dist_w=final[:, RECORD_FIELDS.index("dist_w")],
+            final_dist_a=final[:, RECORD_FIELDS.index("dist_a")],
+        )
+        return columns
+
+    def to_frame(self):
+        """:meth:`trial_table` as a pandas DataFrame (needs pandas: ``pip install pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError("RunResult.to_frame needs pandas: pip install pandas (or use trial_table())") from error
+        return pd.DataFrame(self.trial_table())
+
+    def cell_row(self) -> dict[str, Any]:
+        """The cell as one flat row: its config hash, trial count, outcome and basin counts,
+        success rate with its 95% Wilson interval, aRT with its bootstrap interval, the median
+        iterations to success, run time and throughput."""
+        counts, basins = self.counts(), self.basins()
+        low, high = self.ci95()
+        art, art_low, art_high = self.expected_running_time()
+        spent, solved = self.iterations_spent()
+        return {
+            "config_hash": self.config.digest(),
+            "trials": int(self.outcome.size),
+            **{f"n_{name}": count for name, count in counts.items()},
+            **{f"basin_{name}": count for name, count in basins.items()},
+            "success_rate": self.success_rate(),
+            "wilson_low": low,
+            "wilson_high": high,
+            "median_iterations_to_success": float(np.median(spent[solved])) if solved.any() else float("nan"),
+            "art": art,
+            "art_low": art_low,
+            "art_high": art_high,
+            "seconds": float(self.seconds),
+            "trial_steps_per_second": self.trial_steps_per_second(),
+        }
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready summary printed by ``pgd-bench run --json``.

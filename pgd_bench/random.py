@@ -27,6 +27,10 @@ import numpy as np
 from ._jit import jit
 from ._validate import as_float, as_int, as_seed, check_memory
 
+# The definition of every stream and sampler above: raise it whenever a seed would give other
+# draws (another generator, normal method or ball construction). Results carry it in their data.
+STREAM_VERSION = 1
+
 PURPOSE_SPHERE = 0  # the initial w of each trial; public sample_sphere
 PURPOSE_BALL = 1  # the initial a of each trial; public sample_ball
 PURPOSE_NORMAL = 2  # public sample_normal

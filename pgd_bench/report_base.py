@@ -6,44 +6,142 @@ cells once through the cell cache, and the figure and table helpers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
+import json
+import re
+import shutil
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._provenance import PACKAGE_VERSION
 from .engine import OUTCOME_NAMES, RECORD_FIELDS
-from .experiments import BASIN_NAMES, ProgressBar
-from .results import atomic_write_bytes, run_cached
+from .experiments import ProgressBar, warm_up
+from .results import atomic_write_bytes, atomic_write_text, cell_key, run_cached
 from .stats import wilson_interval
+from .tables import TABLES_DIR, read_table, write_table
 
 # outcome codes and record fields by name
 OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
 FIELD = {name: index for index, name in enumerate(RECORD_FIELDS)}
 
 
-def _plt():
+# One style for every figure, applied with ``matplotlib.rc_context`` around drawing and saving, so
+# that nothing global changes (a notebook that calls the report keeps its own settings).
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 130,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "pgd_bench",  # fixed ids: the same figure gives the same SVG bytes
+}
+FIGURE_FORMATS = ("png", "svg", "pdf")
+# no creation dates in the files, so that redrawing a figure reproduces it byte for byte
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+FIGURES_FILE = "figures.json"
+
+# figure name -> draw(tables, settings) -> matplotlib Figure; filled by the ``drawer`` decorator
+DRAWERS: dict[str, Callable[[dict, dict], Any]] = {}
+
+
+def drawer(name: str):
+    """Register ``draw(tables, settings) -> Figure`` as the way figure ``name`` is drawn.
+
+    ``tables`` maps the figure's table names to ``{column: ndarray}`` (as read back from the
+    saved CSV files) and ``settings`` is its JSON-ready dict; the function draws from those alone,
+    so that ``pgd-bench plot`` redraws the figure from a results folder without running anything.
+    """
+
+    def register(draw):
+        DRAWERS[name] = draw
+        return draw
+
+    return register
+
+
+def new_figure(**kwargs):
+    """A matplotlib Figure that belongs to no pyplot state and needs no backend: saving it picks
+    the writer by file format."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def render(name: str, tables: dict, settings: dict):
+    """Draw figure ``name`` in the report's style."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 130, "font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
-    return plt
+    with matplotlib.rc_context(STYLE):
+        return DRAWERS[name](tables, settings)
 
 
-def _save(fig, out: Path, name: str) -> tuple[str, ...]:
-    """Write ``fig`` as ``name.png`` and ``name.svg`` into ``out``; returns the file names."""
+def save_figure(fig, out: Path, name: str) -> tuple[str, ...]:
+    """Write ``fig`` as ``name.png``, ``.svg`` and ``.pdf`` into ``out``; returns the file names."""
+    import matplotlib
+
     names = []
-    for ext in ("png", "svg"):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext, bbox_inches="tight")
-        atomic_write_bytes(out / f"{name}.{ext}", buffer.getvalue())
-        names.append(f"{name}.{ext}")
-    _plt().close(fig)
+    with matplotlib.rc_context(STYLE):
+        for ext in FIGURE_FORMATS:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=ext, bbox_inches="tight", metadata=_METADATA[ext])
+            atomic_write_bytes(out / f"{name}.{ext}", buffer.getvalue())
+            names.append(f"{name}.{ext}")
     return tuple(names)
+
+
+def read_figures(results_dir) -> dict:
+    """``figures.json`` of a results folder: ``{figure: {"tables": {role: table name}, "settings": {...}}}``."""
+    path = Path(results_dir) / FIGURES_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def draw_saved(results_dir, name: str):
+    """Figure ``name`` drawn from the tables and settings saved in ``results_dir``."""
+    entry = read_figures(results_dir)[name]
+    tables = {role: read_table(results_dir, table) for role, table in entry["tables"].items()}
+    return render(name, tables, entry["settings"])
+
+
+def clear_derived(results_dir) -> None:
+    """Remove what a report derives (its tables, ``figures.json`` and the figures it lists) from a
+    results folder, before a new report is written there; the cell cache and other files stay."""
+    out = Path(results_dir)
+    for name in read_figures(out):
+        for ext in FIGURE_FORMATS:
+            (out / f"{name}.{ext}").unlink(missing_ok=True)
+    (out / FIGURES_FILE).unlink(missing_ok=True)
+    if (out / TABLES_DIR).is_dir():
+        shutil.rmtree(out / TABLES_DIR)
+
+
+@contextlib.contextmanager
+def compiling_notice(what: str, after: float = 1.5):
+    """Say on stderr that the engine is compiling when loading it takes more than ``after``
+    seconds: a cache hit takes well under one, a first compilation 9 to 15 s per variant."""
+
+    def notice():
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            sys.stderr.write(f"pgd-bench: compiling the engine for {what} (first run of this version only) ...\n")
+            sys.stderr.flush()
+
+    timer = threading.Timer(after, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +160,8 @@ class Context:
 
     def __init__(self, out: Path, scale, force: bool, quick: bool):
         self.out, self.scale, self.force, self.quick = out, scale, force, quick
-        self.rows: list[dict] = []
+        self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
+        self.cell_rows: list[dict] = []  # one row per cell
         self.timings: dict[str, float] = {}
         self._memo: dict[str, Any] = {}
 
@@ -85,6 +184,9 @@ class Context:
         done = 0
         results = {}
         for tag, config in cells:
+            if self.force or not (self.out / "cache" / f"{cell_key(config)}.npz").exists():
+                with compiling_notice(f"{name}, {config.algorithm}"):
+                    warm_up(config)  # compile (or load) the engine variant this cell needs, saying so
             results[tag] = run_cached(config, self.out / "cache", force=self.force)
             done += config.trials
             bar(done, total)
@@ -92,45 +194,38 @@ class Context:
         return results
 
     def _collect(self, name, tag, result):
-        c = result.config
-        final = result.records[:, -1]
-        basin = result.basin()
-        test_loss = result.test_loss()
-        top, trace = result.sharpness()
-        # every scalar setting of the resolved config, so a row says what ran without the cache
-        # files (per-epoch lists and an explicit a_star are summarised by the config hash)
-        settings = {key: value for key, value in c.to_dict().items() if not isinstance(value, list | dict)}
-        settings = {key: ("" if value is None else value) for key, value in settings.items()}
         cell = tag if isinstance(tag, str) else "/".join(str(part) for part in tag)
-        for i in range(result.outcome.size):
-            self.rows.append(
-                {
-                    "stage": name,
-                    "cell": cell,
-                    **settings,
-                    "trial": i,
-                    "outcome": OUTCOME_NAMES[result.outcome[i]],
-                    "stop_iteration": int(result.stop_iteration[i]),
-                    "entered_at": int(result.entered_at[i]),
-                    "basin": BASIN_NAMES[basin[i]],
-                    "final_loss": float(test_loss[i]),
-                    "train_loss": float(result.train_loss[i]),
-                    "sharpness_top": float(top[i]),
-                    "sharpness_trace": float(trace[i]),
-                    "final_dist_w": float(final[i, FIELD["dist_w"]]),
-                    "final_dist_a": float(final[i, FIELD["dist_a"]]),
-                    "config_key": c.digest(),
-                    "package_version": PACKAGE_VERSION,
-                }
-            )
+        table = result.trial_table()
+        n = result.outcome.size
+        self.trial_tables.append({"stage": [name] * n, "cell": [cell] * n, **table})
+        settings = {key: values[0] for key, values in table.items() if key in result.config.to_dict()}
+        self.cell_rows.append({"stage": name, "cell": cell, **settings, **result.cell_row()})
 
-    def save(self, fig, name: str) -> tuple[str, ...]:
-        return _save(fig, self.out, name)
+    def figure(self, name: str, tables: dict, settings: dict, description: dict | None = None) -> tuple[str, ...]:
+        """Save a figure's tables and settings, then draw it from what was saved (so that
+        ``pgd-bench plot`` gives the same figure) and write it; returns its image files."""
+        description = description or {}
+        stored = {}
+        for role, columns in tables.items():
+            stored[role] = f"{name}__{role}"
+            write_table(self.out, stored[role], columns, description.get(role, f"data of {name}"))
+        figures = read_figures(self.out)
+        figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
+        atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        fig = draw_saved(self.out, name)
+        return save_figure(fig, self.out, name)
 
 
 def _image(files, alt) -> str:
     """Markdown for the PNG among a section's files."""
     return f"![{alt}]({next(f for f in files if f.endswith('.png'))})"
+
+
+def _plain(label: str) -> str:
+    """A figure label with its mathtext as plain text, for the Markdown tables: ``$\\eta$`` -> ``eta``."""
+    return re.sub(
+        r"\$([^$]*)\$", lambda match: match.group(1).replace("\\", "").replace("{", "").replace("}", ""), label
+    )
 
 
 def _rate(result):

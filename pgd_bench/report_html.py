@@ -1,13 +1,17 @@
 """Render the reproduction's Markdown report as a standalone HTML page.
 
-Handles exactly the subset :mod:`pgd_bench.reproduce` writes (headings, paragraphs, pipe tables,
-images, fenced code, inline code and bold), so the report needs no Markdown package.
+Handles the subset :mod:`pgd_bench.reproduce` writes (headings, paragraphs, bullet lists, pipe
+tables, images, fenced code, inline code, bold, italics and links), so the report needs no Markdown
+package. Images are embedded as data URIs when their folder is given, so that the one HTML file
+carries its figures (it can be mailed or moved alone).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import re
+from pathlib import Path
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
@@ -20,10 +24,30 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
 
+_MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
 def _inline(text: str) -> str:
     text = html.escape(text, quote=False)
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    codes: list[str] = []  # code spans first, kept apart so that their * and _ stay literal
+
+    def keep(match):
+        codes.append(match.group(1))
+        return f"\0{len(codes) - 1}\0"
+
+    text = re.sub(r"`([^`]+)`", keep, text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])", r"<em>\1</em>", text)
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', text)
+    return re.sub("\0(\\d+)\0", lambda match: f"<code>{codes[int(match.group(1))]}</code>", text)
+
+
+def _image_source(src: str, images_from) -> str:
+    """``src`` as a data URI when the file is in ``images_from``, else the path as given."""
+    path = Path(images_from) / src if images_from is not None else None
+    if path is None or not path.is_file() or path.suffix.lower() not in _MIME:
+        return src
+    return f"data:{_MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def _table(rows: list[str]) -> str:
@@ -34,8 +58,19 @@ def _table(rows: list[str]) -> str:
     return "\n".join(out + ["</table>"])
 
 
-def markdown_to_html(markdown: str, title: str = "pgd_bench report") -> str:
-    """Convert the report's Markdown to a complete HTML document."""
+def markdown_to_html(markdown: str, title: str = "pgd_bench report", images_from=None) -> str:
+    """Convert the report's Markdown to a complete HTML document.
+
+    Parameters
+    ----------
+    markdown : str
+        The report.
+    title : str
+        The page title.
+    images_from : path, optional
+        The folder the images' relative paths start from: each image found there is embedded as a
+        data URI, so the page needs no other file. Without it, images stay links.
+    """
     lines = markdown.splitlines()
     parts: list[str] = []
     paragraph: list[str] = []
@@ -71,7 +106,19 @@ def markdown_to_html(markdown: str, title: str = "pgd_bench report") -> str:
             continue
         elif match := re.fullmatch(r"!\[([^\]]*)\]\(([^)]+)\)", line.strip()):
             flush()
-            parts.append(f'<p><img src="{html.escape(match.group(2))}" alt="{html.escape(match.group(1))}"></p>')
+            source = _image_source(match.group(2), images_from)
+            parts.append(f'<p><img src="{html.escape(source)}" alt="{html.escape(match.group(1))}"></p>')
+        elif re.match(r"[-*] ", line):
+            flush()
+            items = []
+            while i < len(lines) and (re.match(r"[-*] ", lines[i]) or (items and lines[i].startswith("  "))):
+                if re.match(r"[-*] ", lines[i]):
+                    items.append(lines[i][2:].strip())
+                else:  # a continuation line of the item above
+                    items[-1] += " " + lines[i].strip()
+                i += 1
+            parts.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>")
+            continue
         elif not line.strip():
             flush()
         else:

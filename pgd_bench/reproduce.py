@@ -12,9 +12,7 @@ versions and timings.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import os
 import platform
@@ -29,9 +27,26 @@ from . import __version__
 from ._validate import as_int, as_seed
 from .algorithms import TEACHERS
 from .experiments import BASIN_NAMES, resolve_config
-from .report_base import FIELD, OUTCOME, Context, Section, _image, _plt, _rate
+from .report_base import (
+    DRAWERS,
+    FIELD,
+    FIGURES_FILE,
+    OUTCOME,
+    Context,
+    Section,
+    _image,
+    _plain,
+    _rate,
+    clear_derived,
+    draw_saved,
+    drawer,
+    new_figure,
+    read_figures,
+    save_figure,
+)
 from .report_html import markdown_to_html
 from .results import atomic_write_text, output_lock, prepare_output_dir
+from .tables import concat_columns, write_table
 from .theory_report import theory_measured
 
 KS = (4, 8, 16, 32)
@@ -165,53 +180,100 @@ the spurious basin); with eta = 0.05 GD converges there too (`pgd-bench run --k 
     return Section("What the paper's literal settings do", text, data={"rates": rates})
 
 
-def figure_success_rates(ctx: Context) -> Section:
-    plt = _plt()
-    results = success_grid(ctx)
-    scale = ctx.scale
-    fig, axes = plt.subplots(1, len(TEACHERS), figsize=(4 * len(TEACHERS), 4.2), sharey=True, squeeze=False)
-    axes = axes[0]
-    width = 0.8 / len(FIG1_SERIES)
-    for ax, teacher in zip(axes, TEACHERS):
-        for index, (tag, label, color, _) in enumerate(FIG1_SERIES):
-            rates = np.array([_rate(results[(teacher, k, tag)]) for k in KS])
-            x = np.arange(len(KS)) + (index - (len(FIG1_SERIES) - 1) / 2) * width
-            ax.bar(x, 100 * rates[:, 0], width, color=color, label=label)
-            ax.errorbar(
-                x,
-                100 * rates[:, 0],
-                yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]),
-                fmt="none",
-                ecolor="black",
-                capsize=1.5,
-                lw=0.8,
-            )
-            for xi, (tag_k, rate) in zip(x, zip(KS, rates[:, 0])):
-                if rate < 0.005:  # an empty bar is easy to miss: mark it, and say why it is empty
-                    counts = results[(teacher, tag_k, tag)].counts()
-                    mark = "div" if counts["diverged"] == sum(counts.values()) else "0"
-                    ax.text(xi, 1, mark, ha="center", va="bottom", fontsize=6.5, color=color, rotation=90)
-        ax.set_xticks(np.arange(len(KS)), [f"k={k}" for k in KS])
+# What the poster reports for figure 1's experiment, drawn as reference lines
+PAPER_REPORTED = (
+    (100.0, "paper: P-GD and SGD reach the optimum in 100%", "#2F6B3A"),
+    (50.0, "paper: GD trapped with probability about 50%", "#4C72B0"),
+)
+
+
+def _bar_rows(results, teachers, ks, series) -> dict:
+    """One row per bar: a cell's counts, success rate and 95% Wilson interval."""
+    rows: dict[str, list] = {name: [] for name in ("teacher", "k", "series", "trials", "successes", "success_rate",
+                                                   "wilson_low", "wilson_high", "n_spurious", "n_diverged",
+                                                   "n_unconverged", "median_iterations_to_success")}  # fmt: skip
+    for teacher in teachers:
+        for k in ks:
+            for tag in series:
+                r = results[(teacher, k, tag)]
+                row = r.cell_row()
+                rows["teacher"].append(teacher)
+                rows["k"].append(k)
+                rows["series"].append(tag)
+                rows["successes"].append(row["n_global"])
+                for name in ("trials", "success_rate", "wilson_low", "wilson_high", "n_spurious", "n_diverged",
+                             "n_unconverged", "median_iterations_to_success"):  # fmt: skip
+                    rows[name].append(row[name])
+    return rows
+
+
+def _draw_bars(ax, bars, teacher, ks, series, colors):
+    """Grouped bars with Wilson intervals for one teacher; empty bars marked by why they are empty."""
+    width = 0.8 / len(series)
+    for index, tag in enumerate(series):
+        chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
+        by_k = {int(k): i for k, i in zip(bars["k"][chosen], np.flatnonzero(chosen))}
+        rows = [by_k[k] for k in ks]
+        rate = 100 * bars["success_rate"][rows]
+        low, high = 100 * bars["wilson_low"][rows], 100 * bars["wilson_high"][rows]
+        x = np.arange(len(ks)) + (index - (len(series) - 1) / 2) * width
+        ax.bar(x, rate, width, color=colors[tag])
+        # the Wilson bounds can round to a hair past the rate at 0% and 100%: clip those hairs
+        yerr = np.maximum([rate - low, high - rate], 0.0)
+        ax.errorbar(x, rate, yerr=yerr, fmt="none", ecolor="black", capsize=1.5, lw=0.8)
+        empty = bars["successes"][rows] == 0
+        diverged = bars["n_diverged"][rows] == bars["trials"][rows]
+        ax.plot(x[empty & diverged], np.full(int((empty & diverged).sum()), 3.0), "X", color=colors[tag], ms=6,
+                mec="black", mew=0.5)  # fmt: skip
+        ax.plot(x[empty & ~diverged], np.full(int((empty & ~diverged).sum()), 3.0), "o", mfc="white",
+                color=colors[tag], ms=5, mew=1.2)  # fmt: skip
+    ax.set_xticks(np.arange(len(ks)), [f"$k = {k}$" for k in ks])
+    ax.set_ylim(0, 106)
+    ax.grid(axis="x", visible=False)
+
+
+@drawer("fig1_success_rates")
+def draw_success_rates(tables, settings):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    bars, series, ks = tables["bars"], settings["series"], settings["ks"]
+    colors = {tag: color for tag, _, color in series}
+    teachers = settings["teachers"]
+    fig = new_figure(figsize=(4 * len(teachers), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(teachers), sharey=True, squeeze=False)[0]
+    for ax, teacher in zip(axes, teachers):
+        _draw_bars(ax, bars, teacher, ks, [tag for tag, _, _ in series], colors)
+        for value, _, color in settings["paper"]:
+            ax.axhline(value, color=color, lw=1.0, ls=(0, (4, 3)), zorder=0)
         ax.set_title(f"teacher $a^*$: {teacher}")
-        ax.set_ylim(0, 105)
     axes[0].set_ylabel("trials reaching the global optimum (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=len(FIG1_SERIES) // 2,
-        fontsize=8.5,
-        bbox_to_anchor=(0.5, -0.1),
-        frameon=False,
+    handles = [Patch(color=color, label=label) for _, label, color in series]
+    handles += [
+        Line2D([], [], color=color, lw=1.0, ls=(0, (4, 3)), label=label) for _, label, color in settings["paper"]
+    ]
+    handles += [Line2D([], [], ls="none", marker="X", color="#999999", mec="black", mew=0.5, ms=6,
+                       label="0%: every trial diverged"),
+                Line2D([], [], ls="none", marker="o", mfc="white", color="#999999", mew=1.2, ms=5,
+                       label="0%: no trial diverged, none succeeded")]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncol=4)
+    fig.suptitle(f"Success rates, $p = 6$, {settings['trials']} random starts per bar, 95% Wilson intervals")
+    return fig
+
+
+def figure_success_rates(ctx: Context) -> Section:
+    results = success_grid(ctx)
+    series = [tag for tag, _, _, _ in FIG1_SERIES]
+    bars = _bar_rows(results, TEACHERS, KS, series)
+    settings = {"series": [(tag, label, color) for tag, label, color, _ in FIG1_SERIES], "teachers": list(TEACHERS),
+                "ks": list(KS), "trials": ctx.scale.trials, "paper": [list(p) for p in PAPER_REPORTED]}  # fmt: skip
+    files = ctx.figure(
+        "fig1_success_rates",
+        {"bars": bars},
+        settings,
+        {"bars": "one row per bar of figure 1: a cell (teacher, k, series) and its success rate"},
     )
-    fig.suptitle(
-        f"Success rates, p = 6, {scale.trials} random starts per bar, 95% Wilson intervals "
-        "(bars marked 'div': every trial diverged; '0': none succeeded)",
-        fontsize=10,
-    )
-    files = ctx.save(fig, "fig1_success_rates")
-    header = " | ".join(label.replace("$\\eta$", "eta") for _, label, _, _ in FIG1_SERIES)
+    header = " | ".join(_plain(label) for _, label, _, _ in FIG1_SERIES)
     table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(FIG1_SERIES)]
     for teacher in TEACHERS:
         for k in KS:
@@ -223,48 +285,204 @@ def figure_success_rates(ctx: Context) -> Section:
                 extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
                 cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{extra}")
             table.append(f"| {teacher} | {k} | " + " | ".join(cells_txt) + " |")
-    text = f"{_image(files, 'success rates')}\n\nSuccess rate [95% Wilson interval] per cell:\n\n" + "\n".join(table)
+    text = (
+        f"{_image(files, 'success rates')}\n\nSuccess rate [95% Wilson interval] per cell (data: "
+        "`tables/fig1_success_rates__bars.csv`; every trial: `tables/trials.csv`):\n\n" + "\n".join(table)
+    )
     return Section("Figure 1: success rates", text, files, {"results": results})
 
 
-def figure_convergence(ctx: Context) -> Section:
-    plt = _plt()
-    results = convergence_runs(ctx)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    groups = []
-    gd = results["gd"]
-    groups.append(("GD, escaped", gd, gd.outcome == OUTCOME["global"], COLORS["gd"], "-"))
-    groups.append(("GD, trapped", gd, gd.outcome == OUTCOME["spurious"], COLORS["gd"], "--"))
-    groups.append(
-        (ALGORITHM_LABELS["sgd"], results["sgd"], np.ones(results["sgd"].outcome.size, bool), COLORS["sgd"], "-")
-    )
-    for alg in ("pgd", "psgd"):
-        groups.append((ALGORITHM_LABELS[alg], results[alg], np.ones(results[alg].outcome.size, bool), COLORS[alg], "-"))
-    for ax, field, label in zip(axes, (FIELD["dist_w"], FIELD["dist_a"]), ("||w - w*||", "||a - a*||")):
-        for name, r, mask, color, style in groups:
-            if not mask.any():
+ECDF_CELLS = (("alternating", 4), ("alternating", 8), ("alternating", 16), ("alternating", 32))
+
+
+@drawer("fig9_runtime_ecdf")
+def draw_runtime_ecdf(tables, settings):
+    from matplotlib.lines import Line2D
+
+    ecdf, cells = tables["ecdf"], tables["cells"]
+    labels = {tag: label for tag, label, _ in settings["series"]}
+    colors = {tag: color for tag, _, color in settings["series"]}
+    fig = new_figure(figsize=(4 * len(settings["cells"]), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(settings["cells"]), sharey=True, squeeze=False)[0]
+    for ax, (teacher, k) in zip(axes, settings["cells"]):
+        for tag in labels:
+            mine = (ecdf["teacher"] == teacher) & (ecdf["k"] == k) & (ecdf["series"] == tag)
+            row = np.flatnonzero((cells["teacher"] == teacher) & (cells["k"] == k) & (cells["series"] == tag))[0]
+            budget = cells["budget"][row]
+            x = np.concatenate([[1], ecdf["iteration"][mine], [budget]])
+            y = 100 * np.concatenate([[0], ecdf["fraction"][mine], [cells["success_rate"][row]]])
+            ax.step(x, y, where="post", color=colors[tag], lw=1.5)
+            ax.plot(budget, y[-1], "|", color=colors[tag], ms=12, mew=2)  # the end of this method's budget
+        ax.set_xscale("log")
+        ax.set_ylim(-2, 102)
+        ax.set_xlabel("iterations")
+        ax.set_title(f"teacher $a^*$: {teacher}, $k = {k}$")
+    axes[0].set_ylabel("trials that reached the global optimum (%)")
+    handles = [Line2D([], [], color=colors[tag], lw=1.5, label=label) for tag, label in labels.items()]
+    handles.append(Line2D([], [], ls="none", marker="|", color="grey", ms=12, mew=2, label="end of the budget"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=4)
+    fig.suptitle(f"Runtime distributions (ECDF over {settings['trials']} trials per method): the share of trials that "
+                 "reached the global optimum and stayed, by iteration")  # fmt: skip
+    return fig
+
+
+def _art_text(row) -> str:
+    """aRT [bootstrap interval] in iterations, as the report prints it."""
+
+    def iterations(value):
+        return "∞" if not np.isfinite(value) else f"{value:.0f}" if value < 1e6 else f"{value:.3g}"
+
+    if not np.isfinite(row["art"]):
+        return "∞ (no success)"
+    return f"{iterations(row['art'])} [{iterations(row['art_low'])}, {iterations(row['art_high'])}]"
+
+
+def runtime(ctx: Context) -> Section:
+    results = success_grid(ctx)
+    series = [tag for tag, _, _, _ in FIG1_SERIES]
+    ecdf: dict[str, list] = {"teacher": [], "k": [], "series": [], "iteration": [], "fraction": []}
+    cells: dict[str, list] = {name: [] for name in ("teacher", "k", "series", "trials", "budget", "success_rate",
+                                                    "art", "art_low", "art_high")}  # fmt: skip
+    for teacher, k in ECDF_CELLS:
+        for tag in series:
+            r = results[(teacher, k, tag)]
+            spent, solved = r.iterations_spent()
+            times = np.sort(np.maximum(spent[solved], 1))
+            ecdf["iteration"] += times.tolist()
+            ecdf["fraction"] += (np.arange(1, times.size + 1) / r.outcome.size).tolist()
+            for name, value in (("teacher", teacher), ("k", k), ("series", tag)):
+                ecdf[name] += [value] * times.size
+                cells[name].append(value)
+            row = r.cell_row()
+            cells["budget"].append(r.config.total_epochs * r.config.iterations)
+            for name in ("trials", "success_rate", "art", "art_low", "art_high"):
+                cells[name].append(row[name])
+    settings = {"series": [(tag, label, color) for tag, label, color, _ in FIG1_SERIES],
+                "cells": [list(c) for c in ECDF_CELLS], "trials": ctx.scale.trials}  # fmt: skip
+    files = ctx.figure(
+        "fig9_runtime_ecdf",
+        {"ecdf": ecdf, "cells": cells},
+        settings,
+        {"ecdf": "per cell and method, each success's iterations to reach the optimum and the share solved by then",
+         "cells": "per cell and method: budget, success rate and aRT with its 95% bootstrap interval"},
+    )  # fmt: skip
+    header = " | ".join(_plain(label) for _, label, _, _ in FIG1_SERIES)
+    table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(FIG1_SERIES)]
+    for teacher in TEACHERS:
+        for k in KS:
+            table.append(
+                f"| {teacher} | {k} | "
+                + " | ".join(_art_text(results[(teacher, k, tag)].cell_row()) for tag in series)
+                + " |"
+            )
+    gd, pgd = results[("alternating", 8, "gd")], results[("alternating", 8, "pgd")]
+    text = f"""{_image(files, "runtime ECDF")}
+
+How long each method takes, the benchmark way (COCO/BBOB): the *runtime distribution* (the share of
+trials that reached the global optimum, and stayed, by each iteration, above) and the *expected
+running time* aRT (below): every iteration spent by every trial, successful or not, divided by the
+number of successes, with a 95% bootstrap interval over trials (1000 resamples). aRT is what a
+restart strategy would pay per solution: on the alternating teacher, k = 8, GD succeeds in
+{100 * gd.success_rate():.0f}% of trials after a median of {gd.cell_row()["median_iterations_to_success"]:.0f}
+iterations (aRT {_art_text(gd.cell_row())}), tuned P-GD in {100 * pgd.success_rate():.0f}% after a median
+of {pgd.cell_row()["median_iterations_to_success"]:.0f} (aRT {_art_text(pgd.cell_row())}): per solution,
+restarting GD is {"cheaper" if gd.cell_row()["art"] < pgd.cell_row()["art"] else "dearer"} than annealing noise
+in that cell. "Spent" counts a successful trial until
+the iteration from which it stayed within `tol` of the optimum, every other trial its whole run
+(a diverged one until it diverged). Data: `tables/fig9_runtime_ecdf__*.csv`, and every cell's aRT
+in `tables/cells.csv`.
+
+aRT in iterations [95% bootstrap interval], every cell of figure 1:
+
+""" + "\n".join(table)
+    return Section("Figure 9: running time, the benchmark way", text, files)
+
+
+CURVE_FLOOR = 1e-12  # distances reach exactly 0.0; below this a curve ends with a marker
+
+
+def _curve_rows(groups) -> dict:
+    """Median and 10-90% band over trials of ``||w - w*||`` and ``||a - a*||``, per group and checkpoint."""
+    rows: dict[str, list] = {name: [] for name in ("group", "quantity", "iteration", "median", "p10", "p90", "trials")}
+    for group, r, mask in groups:
+        for quantity in ("dist_w", "dist_a"):
+            values = r.records[mask][:, :, FIELD[quantity]]
+            median = np.nanmedian(values, axis=0)
+            p10, p90 = np.nanpercentile(values, [10, 90], axis=0)
+            count = np.sum(np.isfinite(values), axis=0)
+            for column, data in (("iteration", r.checkpoints), ("median", median), ("p10", p10), ("p90", p90),
+                                 ("trials", count)):  # fmt: skip
+                rows[column].extend(data.tolist())
+            rows["group"].extend([group] * r.checkpoints.size)
+            rows["quantity"].extend([quantity] * r.checkpoints.size)
+    return rows
+
+
+@drawer("fig2_convergence")
+def draw_convergence(tables, settings):
+    curves, floor = tables["curves"], settings["floor"]
+    fig = new_figure(figsize=(13, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    names = {"dist_w": r"$\|w - w^*\|$", "dist_a": r"$\|a - a^*\|$"}
+    for ax, quantity in zip(axes, ("dist_w", "dist_a")):
+        for group, label, color, style in settings["groups"]:
+            chosen = (curves["group"] == group) & (curves["quantity"] == quantity)
+            if not chosen.any():
                 continue
-            # distances reach exactly 0.0 in floating point; clip so the log axis stays readable
-            values = np.maximum(r.records[mask][:, :, field], 1e-12)
-            med = np.nanmedian(values, axis=0)
-            lo, hi = np.nanpercentile(values, [10, 90], axis=0)
-            ax.plot(r.checkpoints, med, style, color=color, label=f"{name} (n={int(mask.sum())})")
-            ax.fill_between(r.checkpoints, lo, hi, color=color, alpha=0.15)
-        pgd = results["pgd"].config
-        for s in range(1, pgd.epochs):
-            ax.axvline(s * pgd.iterations, color="grey", lw=0.4, alpha=0.3)
-        ax.set_yscale("log")
+            it, med = curves["iteration"][chosen], curves["median"][chosen]
+            lo, hi = curves["p10"][chosen], curves["p90"][chosen]
+            shown = med >= floor
+            ax.plot(np.where(shown, it, np.nan), np.where(shown, med, np.nan), style, color=color,
+                    label=f"{label} ($n = {settings['trials'][group]}$)")  # fmt: skip
+            ax.fill_between(it, np.maximum(lo, floor), np.maximum(hi, floor), where=hi >= floor, color=color,
+                            alpha=0.15, lw=0)  # fmt: skip
+            below = np.flatnonzero(~shown & np.isfinite(med))
+            if below.size:  # the median reaches 0 (or below the floor) there: the curve ends with a marker
+                ax.plot(it[below[0]], floor, "v", color=color, ms=7)
         ax.set_xscale("log")  # GD converges in hundreds of iterations, P-GD anneals over tens of thousands
-        ax.set_ylim(bottom=5e-13)
-        ax.set_xlabel("iteration (log scale)")
-        ax.set_ylabel(f"{label} (median, 10-90% band)")
-        ax.set_title(f"Convergence of {label}, teacher alternating, k = 8, p = 6")
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(
-        "Median and 10-90% band over trials; grey lines: P-GD epoch boundaries; values below 1e-12 drawn at 1e-12",
-        fontsize=9,
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor / 3)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"{names[quantity]}: median over trials, 10-90% band")
+        ax.set_title(f"Convergence of {names[quantity]}")
+        epochs = ax.secondary_xaxis("top")
+        ticks = [e for e in settings["epoch_ticks"] if e <= settings["epochs"]]
+        epochs.set_xticks([e * settings["epoch_length"] for e in ticks], [str(e) for e in ticks])
+        epochs.xaxis.set_minor_locator(_null_locator())
+        epochs.set_xlabel("P-GD epoch (noise and step sizes decay at each)", fontsize=8)
+    axes[0].plot([], [], "v", color="grey", label=f"median below {floor:g} from here on")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
+    fig.suptitle("Teacher alternating, $k = 8$, $p = 6$: GD split by the basin it ended in; other methods, "
+                 "all trials")  # fmt: skip
+    return fig
+
+
+def _null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def figure_convergence(ctx: Context) -> Section:
+    results = convergence_runs(ctx)
+    gd = results["gd"]
+    groups = [
+        ("gd_escaped", gd, gd.outcome == OUTCOME["global"]),
+        ("gd_trapped", gd, gd.outcome == OUTCOME["spurious"]),
+    ]
+    groups += [(alg, results[alg], np.ones(results[alg].outcome.size, bool)) for alg in ("sgd", "pgd", "psgd")]
+    styles = [("gd_escaped", "GD, escaped", COLORS["gd"], "-"), ("gd_trapped", "GD, trapped", COLORS["gd"], "--")]
+    styles += [(alg, ALGORITHM_LABELS[alg], COLORS[alg], "-") for alg in ("sgd", "pgd", "psgd")]
+    pgd = results["pgd"].config
+    settings = {"groups": styles, "trials": {group: int(mask.sum()) for group, _, mask in groups},
+                "floor": CURVE_FLOOR, "epochs": pgd.epochs, "epoch_length": pgd.iterations,
+                "epoch_ticks": [1, 2, 5, 10, 20, 60]}  # fmt: skip
+    files = ctx.figure(
+        "fig2_convergence",
+        {"curves": _curve_rows(groups)},
+        settings,
+        {"curves": "median and 10-90% band of the distances to the optimum, per group and checkpoint"},
     )
-    files = ctx.save(fig, "fig2_convergence")
     return Section("Figure 2: convergence", _image(files, "convergence"), files, {"results": results})
 
 
@@ -344,8 +562,50 @@ def observation_runs(ctx: Context) -> dict:
     return results
 
 
+@drawer("fig6_observations")
+def draw_observations(tables, settings):
+    losses, sharp = tables["losses"], tables["sharpness"]
+    floor = settings["floor"]
+    fig = new_figure(figsize=(13, 5.0), layout="constrained")
+    ax_n, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+    sizes = np.array(settings["sample_sizes"], dtype=float)
+    infinity = sizes.max() * 4.0  # where the population runs (N = infinity) are drawn
+    for tag, label, color in settings["rows"]:
+        mine = losses["method"] == tag
+        finite = mine & (losses["samples"] > 0)
+        population = mine & (losses["samples"] == 0)
+        n = losses["samples"][finite].astype(float)
+        test = np.append(losses["test_loss"][finite], losses["test_loss"][population])
+        ax_n.plot(np.append(n, infinity), np.maximum(test, floor), "o-", color=color, label=label)
+        ax_n.plot(n, np.maximum(losses["train_loss"][finite], floor), "x:", color=color, alpha=0.7)
+    ax_n.set_xscale("log")
+    ax_n.set_yscale("log")
+    ax_n.set_xticks(list(sizes) + [infinity], [f"{v:g}" for v in sizes] + ["$\\infty$"])
+    ax_n.minorticks_off()
+    ax_n.set_xlabel("training-set size $N$ (each trial its own set; $\\infty$: the population)")
+    ax_n.set_ylabel(f"mean over trials (below ${floor:g}$ drawn at it)")
+    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted), all trials")
+    ax_n.legend(fontsize=7, loc="center right")
+    tags = [tag for tag, _, _ in settings["rows"]]
+    x = np.arange(len(tags))
+    for offset, basin, marker in ((-0.15, "global", "o"), (0.15, "spurious", "s")):
+        values = [sharp["top_eigenvalue"][(sharp["method"] == tag) & (sharp["basin"] == basin)] for tag in tags]
+        values = np.array([v[0] if v.size else np.nan for v in values])
+        ax_s.plot(x + offset, values, marker, ls="none", ms=8, label=f"ended in the {basin} basin")
+    optima = settings["optima"]
+    ax_s.axhline(optima["global"], color="#55A868", lw=0.8, ls="--", label=f"global optimum: {optima['global']:.3g}")
+    ax_s.axhline(optima["spurious"], color="#C44E52", lw=0.8, ls="--",
+                 label=f"spurious optimum: {optima['spurious']:.3g}")  # fmt: skip
+    ax_s.set_xticks(x, [tag.replace("_", " ") for tag in tags], rotation=30, fontsize=8)
+    ax_s.grid(axis="x", visible=False)
+    ax_s.set_ylabel(r"top eigenvalue of the Riemannian Hessian, $\lambda_{\max}$")
+    ax_s.set_title("Sharpness at the end, mean by basin (population runs)")
+    ax_s.legend(fontsize=7)
+    fig.suptitle("Alternating teacher, $k = 8$, $p = 6$")
+    return fig
+
+
 def observations(ctx: Context) -> Section:
-    plt = _plt()
     scale = ctx.scale
     results = observation_runs(ctx)
     _, stable_step, tuned_step = _stable_w_step_controls(scale, scale.convergence_trials)
@@ -370,7 +630,7 @@ def observations(ctx: Context) -> Section:
         top, trace = r.sharpness()
         diverged = f" ({b['diverged']} diverged)" if b["diverged"] else ""
         lines.append(
-            f"| {label} | {poster or '-'} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+            f"| {_plain(label)} | {poster or '-'} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
             f"{b['global']} / {b['spurious']}{diverged} | "
             f"{_mean_by_basin(r, r.test_loss())} | {_mean_by_basin(r, top)} | {_mean_by_basin(r, trace)} | "
             f"{_noise_by_phase(r)} |"
@@ -396,49 +656,37 @@ def observations(ctx: Context) -> Section:
                 gd_distance = max(gd_distance, float(dist.max()))
             curves.setdefault(tag, []).append((n, r.by_basin(test)["mean"], r.by_basin(r.train_loss)["mean"]))
             finite_lines.append(
-                f"| {label} | {n} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
+                f"| {_plain(label)} | {n} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
                 f"{b['global']} / {b['spurious']} | {_mean_by_basin(r, r.train_loss)} | {_mean_by_basin(r, test)} | "
                 f"{r.by_basin(test - r.train_loss)['mean']:.2g} | "
                 + (f"{np.median(dist):.3g} |" if escaped.any() else "- |")
             )  # fmt: skip
 
-    fig, (ax_n, ax_s) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.2, 1]})
-    sizes = np.array(scale.sample_sizes, dtype=float)
-    infinity = sizes.max() * 4.0  # where the population runs (N = infinity) are drawn
-    floor = 1e-12
-    for tag, label, _, _ in OBSERVATION_ROWS:
-        n, test, train = (np.array(v, dtype=float) for v in zip(*curves[tag]))
-        population = results[tag].by_basin(results[tag].test_loss())["mean"]
-        color = OBSERVATION_COLORS[tag]
-        ax_n.plot(np.append(n, infinity), np.maximum(np.append(test, population), floor), "o-", color=color,
-                  label=label)  # fmt: skip
-        ax_n.plot(n, np.maximum(train, floor), "x:", color=color, alpha=0.7)
-    ax_n.set_xscale("log")
-    ax_n.set_yscale("log")
-    ax_n.set_xticks(list(sizes) + [infinity], [f"{v:g}" for v in sizes] + ["$\\infty$"])
-    ax_n.minorticks_off()
-    ax_n.set_xlabel("training-set size $N$ (each trial its own set; $\\infty$: the population)")
-    ax_n.set_ylabel("mean over trials (values below 1e-12 drawn at 1e-12)")
-    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted), all trials", fontsize=10)
-    ax_n.legend(fontsize=7, loc="center right")
-    x = np.arange(len(OBSERVATION_ROWS))
-    for offset, basin, marker in ((-0.15, "global", "o"), (0.15, "spurious", "s")):
-        values = []
-        for tag, _, _, _ in OBSERVATION_ROWS:
-            r = results[tag]
-            values.append(r.by_basin(r.sharpness()[0])["by_basin"][basin])
-        values = np.array([np.nan if v is None else v for v in values])
-        ax_s.plot(x + offset, values, marker, ls="none", ms=8, label=f"ended in the {basin} basin")
-    ax_s.axhline(optima["global"]["top"], color="#55A868", lw=0.8, ls="--",
-                 label=f"global optimum: {optima['global']['top']:.3g}")  # fmt: skip
-    ax_s.axhline(optima["spurious"]["top"], color="#C44E52", lw=0.8, ls="--",
-                 label=f"spurious optimum: {optima['spurious']['top']:.3g}")  # fmt: skip
-    ax_s.set_xticks(x, [tag.replace("_", " ") for tag, _, _, _ in OBSERVATION_ROWS], rotation=30, fontsize=8)
-    ax_s.set_ylabel("top eigenvalue of the Riemannian Hessian")
-    ax_s.set_title("Sharpness at the end, by basin (population runs)", fontsize=10)
-    ax_s.legend(fontsize=7)
-    fig.suptitle("Alternating teacher, k = 8, p = 6", fontsize=10)
-    files = ctx.save(fig, "fig6_observations")
+    losses: dict[str, list] = {"method": [], "samples": [], "test_loss": [], "train_loss": []}
+    sharp: dict[str, list] = {"method": [], "basin": [], "top_eigenvalue": [], "trace": []}
+    for tag, _, _, _ in OBSERVATION_ROWS:
+        population = results[tag]
+        for n, test, train in [*curves[tag], (0, population.by_basin(population.test_loss())["mean"], None)]:
+            losses["method"].append(tag)
+            losses["samples"].append(n)  # 0: the population run (infinite data)
+            losses["test_loss"].append(np.nan if test is None else test)
+            losses["train_loss"].append(np.nan if train is None else train)
+        top, trace = population.sharpness()
+        for basin in ("global", "spurious"):
+            t, tr = population.by_basin(top)["by_basin"][basin], population.by_basin(trace)["by_basin"][basin]
+            if t is not None:
+                sharp["method"].append(tag)
+                sharp["basin"].append(basin)
+                sharp["top_eigenvalue"].append(t)
+                sharp["trace"].append(tr)
+    settings = {"rows": [(tag, label, OBSERVATION_COLORS[tag]) for tag, label, _, _ in OBSERVATION_ROWS],
+                "sample_sizes": list(scale.sample_sizes), "floor": 1e-12,
+                "optima": {"global": optima["global"]["top"], "spurious": optima["spurious"]["top"]}}  # fmt: skip
+    files = ctx.figure("fig6_observations", {"losses": losses, "sharpness": sharp}, settings,
+                       {"losses": "mean test and train loss over the trials that did not diverge, per method and "
+                                  "training-set size (samples 0: the population run)",
+                        "sharpness": "mean top eigenvalue and trace of the Riemannian Hessian at the end, per "
+                                     "method and basin (population runs)"})  # fmt: skip
 
     gd, paper_sgd, pgd = results["gd"], results["sgd_paper"], results["pgd"]
     largest = results[("gd", scale.sample_sizes[-1])]
@@ -517,70 +765,98 @@ def _optima_table() -> str:
     return "\n".join(lines)
 
 
-def figure_phase_diagram(ctx: Context) -> Section:
-    plt = _plt()
-    scale = ctx.scale
-    paper = resolve_config(algorithm="pgd", preset="paper")
-    tuned = resolve_config(algorithm="pgd", preset="tuned")
-    paper_rule = (
-        f"paper schedule: eta {paper.eta_w:g} x{paper.eta_decay:g}, noise x{paper.noise_decay:g}, "
-        f"{paper.epochs} x {paper.iterations}"
-    )
-    tuned_rule = (
-        f"tuned schedule: curvature-scaled steps, noise x{tuned.noise_decay:g}, {tuned.epochs} x {tuned.iterations}"
-    )
-    rules = {paper_rule: dict(preset="paper"), tuned_rule: dict(preset="tuned")}
-    cells = []
-    for rule, opts in rules.items():
-        for rw in scale.phase_rho_w:
-            for ra in scale.phase_rho_a:
-                cells.append(
-                    (
-                        (rule, rw, ra),
-                        scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, **opts),
-                    )
-                )
-    results = ctx.cells("phase diagram", cells)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.0))
-    for ax, rule in zip(axes, rules):
-        grid = np.array([[_rate(results[(rule, rw, ra)])[0] for rw in scale.phase_rho_w] for ra in scale.phase_rho_a])
+@drawer("fig3_phase_diagram")
+def draw_phase_diagram(tables, settings):
+    from matplotlib.patches import Patch, Rectangle
+
+    cells = tables["cells"]
+    rho_w, rho_a = settings["rho_w"], settings["rho_a"]
+    fig = new_figure(figsize=(12, 5.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, (schedule, title) in zip(axes, settings["schedules"]):
+        grid = np.full((len(rho_a), len(rho_w)), np.nan)
+        diverged = np.zeros_like(grid)
+        for row in np.flatnonzero(cells["schedule"] == schedule):
+            i, j = rho_a.index(float(cells["rho_a"][row])), rho_w.index(float(cells["rho_w"][row]))
+            grid[i, j] = cells["success_rate"][row]
+            diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
         im = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        for i in range(len(scale.phase_rho_a)):
-            for j in range(len(scale.phase_rho_w)):
+        ax.grid(False)
+        for i in range(len(rho_a)):
+            for j in range(len(rho_w)):
+                text = f"{100 * grid[i, j]:.0f}"
+                if diverged[i, j] >= 0.5:  # a 0 from divergence is not a 0 from trapping: hatch it
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
+                    text += f"\n{100 * diverged[i, j]:.0f}% div."
                 ax.text(
                     j,
                     i,
-                    f"{100 * grid[i, j]:.0f}",
+                    text,
                     ha="center",
                     va="center",
-                    color="white" if grid[i, j] < 0.6 else "black",
                     fontsize=8,
+                    color="white" if grid[i, j] < 0.6 else "black",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="#44015480", ec="none") if diverged[i, j] >= 0.5 else None,
                 )
-        ax.set_xticks(range(len(scale.phase_rho_w)), [f"{v:g}" for v in scale.phase_rho_w])
-        ax.set_yticks(range(len(scale.phase_rho_a)), [f"{v:g}" for v in scale.phase_rho_a])
-        ax.set_xlabel("initial noise radius on w, rho_w (log grid)")
-        ax.set_ylabel("initial noise radius on a, rho_a")
-        ax.set_title(rule, fontsize=10)
-        from matplotlib.patches import Rectangle
-
-        for point, color, label in (
-            (paper, "red", "paper's noise (36, 1)"),
-            (tuned, "white", f"tuned noise ({tuned.rho_w:g}, {tuned.rho_a:g})"),
-        ):
-            if point.rho_w in scale.phase_rho_w and point.rho_a in scale.phase_rho_a:
-                x, y = scale.phase_rho_w.index(point.rho_w), scale.phase_rho_a.index(point.rho_a)
-                ax.add_patch(Rectangle((x - 0.48, y - 0.48), 0.96, 0.96, fill=False, ec=color, lw=2.5, label=label))
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, facecolor="lightgrey")
+        ax.set_xticks(range(len(rho_w)), [f"{v:g}" for v in rho_w])
+        ax.set_yticks(range(len(rho_a)), [f"{v:g}" for v in rho_a])
+        ax.set_xlabel(r"initial noise radius on $w$, $\rho_w$ (the grid's values, evenly spaced)")
+        ax.set_ylabel(r"initial noise radius on $a$, $\rho_a$")
+        ax.set_title(title)
+        for rw, ra, color, _ in settings["markers"]:
+            if rw in rho_w and ra in rho_a:
+                x, y = rho_w.index(rw), rho_a.index(ra)
+                ax.add_patch(Rectangle((x - 0.46, y - 0.46), 0.92, 0.92, fill=False, ec=color, lw=2.5))
+    handles = [Patch(fill=False, ec=color, lw=2.5, label=label) for _, _, color, label in settings["markers"]]
+    handles.append(Patch(fc="#440154", hatch="///", ec="#D0D0D0", label="half or more of the trials diverged"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, facecolor="#E8E8E8", frameon=True)
     fig.colorbar(im, ax=axes, label="P-GD success rate (%)")
-    fig.suptitle(
-        "Which noise escapes: P-GD success over initial noise radii "
-        f"(alternating teacher, k = 8, {scale.phase_trials} trials per cell)",
-        fontsize=10,
+    fig.suptitle("Which noise escapes: P-GD success over the initial noise radii "
+                 f"(alternating teacher, $k = 8$, {settings['trials']} trials per cell)")  # fmt: skip
+    return fig
+
+
+def figure_phase_diagram(ctx: Context) -> Section:
+    scale = ctx.scale
+    paper = resolve_config(algorithm="pgd", preset="paper")
+    tuned = resolve_config(algorithm="pgd", preset="tuned")
+    titles = {
+        "paper": (f"paper schedule: $\\eta$ = {paper.eta_w:g} ×{paper.eta_decay:g}, noise ×{paper.noise_decay:g}, "
+                  f"{paper.epochs} × {paper.iterations}"),
+        "tuned": (f"tuned schedule: curvature-scaled steps, noise ×{tuned.noise_decay:g}, "
+                  f"{tuned.epochs} × {tuned.iterations}"),
+    }  # fmt: skip
+    cells = [((rule, rw, ra), scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, preset=rule))
+             for rule in titles for rw in scale.phase_rho_w for ra in scale.phase_rho_a]  # fmt: skip
+    results = ctx.cells("phase diagram", cells)
+    table: dict[str, list] = {name: [] for name in ("schedule", "rho_w", "rho_a", "trials", "successes",
+                                                    "success_rate", "wilson_low", "wilson_high", "n_spurious",
+                                                    "n_diverged", "n_unconverged")}  # fmt: skip
+    for (rule, rw, ra), _ in cells:
+        row = results[(rule, rw, ra)].cell_row()
+        for name, value in (("schedule", rule), ("rho_w", rw), ("rho_a", ra), ("successes", row["n_global"])):
+            table[name].append(value)
+        for name in ("trials", "success_rate", "wilson_low", "wilson_high", "n_spurious", "n_diverged",
+                     "n_unconverged"):  # fmt: skip
+            table[name].append(row[name])
+    markers = [(paper.rho_w, paper.rho_a, "red", f"paper's noise ({paper.rho_w:g}, {paper.rho_a:g})"),
+               (tuned.rho_w, tuned.rho_a, "white", f"tuned noise ({tuned.rho_w:g}, {tuned.rho_a:g})")]  # fmt: skip
+    settings = {
+        "schedules": list(titles.items()),
+        "rho_w": [float(v) for v in scale.phase_rho_w],
+        "rho_a": [float(v) for v in scale.phase_rho_a],
+        "markers": markers,
+        "trials": scale.phase_trials,
+    }
+    files = ctx.figure(
+        "fig3_phase_diagram",
+        {"cells": table},
+        settings,
+        {"cells": "one row per cell of the phase diagram: schedule, initial noise radii, counts"},
     )
-    files = ctx.save(fig, "fig3_phase_diagram")
     lines = []
-    for rule in rules:
-        lines.append(f"{rule} (success %, rows rho_a, columns rho_w):\n")
+    for rule, title in titles.items():
+        lines.append(f"{_plain(title)} (success %, rows rho_a, columns rho_w):\n")
         lines.append("| rho_a \\ rho_w | " + " | ".join(f"{v:g}" for v in scale.phase_rho_w) + " |")
         lines.append("|---" * (len(scale.phase_rho_w) + 1) + "|")
         for ra in scale.phase_rho_a:
@@ -622,33 +898,51 @@ def _smoothed_data(scale):
     return angles, profiles, depths
 
 
-def figure_smoothed_landscape(ctx: Context) -> Section:
-    plt = _plt()
-    scale = ctx.scale
-    sys.stderr.write("smoothed landscape ...\n")
-    angles, profiles, depths = smoothed_depths(ctx)
-    fig, (ax, ax_depth) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
-    for rho in SMOOTHED_SHOWN:
-        prof = profiles[rho]
-        ax.plot(angles / np.pi, prof - prof.min(), label=f"$\\rho_w$ = {rho:g}", lw=2 if rho == 0 else 1.4)
-    ax.set_xlabel("angle between w and w* (units of pi): 0 = global side, 1 = spurious (w = -w*)")
-    ax.set_ylabel("min over a of L_rho(w, a), minus its minimum on the path")
-    ax.set_title("Smoothed loss along the great circle from w* to -w*", fontsize=10)
-    ax.legend(fontsize=8)
-    rho_axis = [d[0] for d in depths if d[0] > 0]
-    ax_depth.semilogy(rho_axis, [d[1] for d in depths if d[0] > 0], "o-", label="depth of the basin at -w*")
-    ax_depth.semilogy(rho_axis, [d[2] for d in depths if d[0] > 0], "s--", label="gap L_rho(-w*) - L_rho(w*)")
-    ax_depth.axhline(depths[0][1], color="grey", lw=0.8, ls=":", label=f"depth without noise ({depths[0][1]:.2f})")
-    ax_depth.set_xlabel("noise radius on w, $\\rho_w$ (noise on a only adds a constant)")
+@drawer("fig4_smoothed_landscape")
+def draw_smoothed_landscape(tables, settings):
+    profiles, depths = tables["profiles"], tables["depths"]
+    fig = new_figure(figsize=(13, 4.8), layout="constrained")
+    ax, ax_depth = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1]})
+    for rho in settings["shown"]:
+        mine = profiles["rho_w"] == rho
+        prof = profiles["smoothed_loss"][mine]
+        ax.plot(profiles["angle"][mine] / np.pi, prof - prof.min(), label=f"$\\rho_w = {rho:g}$",
+                lw=2 if rho == 0 else 1.4)  # fmt: skip
+    ax.set_xlabel(r"angle between $w$ and $w^*$ (units of $\pi$): 0 = global side, 1 = spurious ($w = -w^*$)")
+    ax.set_ylabel(r"$\min_a L_\rho(w, a)$ minus its minimum on the path")
+    ax.set_title(r"Smoothed loss along the great circle from $w^*$ to $-w^*$")
+    ax.legend()
+    noisy = depths["rho_w"] > 0
+    ax_depth.semilogy(depths["rho_w"][noisy], depths["depth"][noisy], "o-", label=r"depth of the basin at $-w^*$")
+    ax_depth.semilogy(depths["rho_w"][noisy], depths["gap"][noisy], "s--",
+                      label=r"gap $L_\rho(-w^*) - L_\rho(w^*)$")  # fmt: skip
+    without = float(depths["depth"][~noisy][0])
+    ax_depth.axhline(without, color="grey", lw=0.8, ls=":", label=f"depth without noise ({without:.2f})")
+    ax_depth.set_xlabel(r"noise radius on $w$, $\rho_w$ (noise on $a$ only adds a constant)")
     ax_depth.set_ylabel("loss difference")
-    ax_depth.set_title("The convolutional effect: the spurious basin flattens", fontsize=10)
-    ax_depth.legend(fontsize=8)
-    fig.suptitle(
-        "Alternating teacher, k = 8, p = 6, uniform ball noise; a at its best value for each w "
-        f"({2 * scale.smoothing_samples} antithetic noise samples)",
-        fontsize=10,
+    ax_depth.set_title("The convolutional effect: the spurious basin flattens")
+    ax_depth.legend()
+    fig.suptitle(r"Alternating teacher, $k = 8$, $p = 6$, uniform ball noise; $a$ at its best value for each $w$ "
+                 f"({settings['samples']} antithetic noise samples per point)")  # fmt: skip
+    return fig
+
+
+def figure_smoothed_landscape(ctx: Context) -> Section:
+    scale = ctx.scale
+    angles, profiles, depths = smoothed_depths(ctx)
+    profile_table = {"rho_w": [rho for rho in profiles for _ in angles], "angle": list(angles) * len(profiles),
+                     "smoothed_loss": [v for prof in profiles.values() for v in prof]}  # fmt: skip
+    depth_table = {"rho_w": [d[0] for d in depths], "depth": [d[1] for d in depths], "gap": [d[2] for d in depths]}
+    settings = {"shown": list(SMOOTHED_SHOWN), "samples": 2 * scale.smoothing_samples}
+    files = ctx.figure(
+        "fig4_smoothed_landscape",
+        {"profiles": profile_table, "depths": depth_table},
+        settings,
+        {
+            "profiles": "min over a of the smoothed loss along the great circle, per noise radius and angle",
+            "depths": "depth of the spurious basin and the gap between the two sides, per noise radius",
+        },
     )
-    files = ctx.save(fig, "fig4_smoothed_landscape")
     lines = ["| rho_w | depth of the basin at -w* | gap L_rho(-w*) - L_rho(w*) |", "|---|---|---|"]
     for rho, depth, gap in depths:
         lines.append(f"| {rho:g} | {depth:.4f} | {gap:.4f} |")
@@ -693,8 +987,37 @@ def _median_iterations(result) -> float:
     return float(np.median(entered)) if entered.size else float("nan")
 
 
+@drawer("fig5_which_noise")
+def draw_which_noise(tables, settings):
+    from matplotlib.patches import Patch
+
+    bars, series, ks, teachers = tables["bars"], settings["series"], settings["ks"], settings["teachers"]
+    colors = {tag: color for tag, _, color in series}
+    fig = new_figure(figsize=(4 * len(teachers), 6.8), layout="constrained")
+    axes = fig.subplots(2, len(teachers), sharey="row", squeeze=False)
+    width = 0.8 / len(series)
+    for column, teacher in enumerate(teachers):
+        top, bottom = axes[0, column], axes[1, column]
+        _draw_bars(top, bars, teacher, ks, [tag for tag, _, _ in series], colors)
+        top.set_title(f"teacher $a^*$: {teacher}")
+        for index, (tag, _, color) in enumerate(series):
+            chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
+            by_k = {int(k): m for k, m in zip(bars["k"][chosen], bars["median_iterations_to_success"][chosen])}
+            x = np.arange(len(ks)) + (index - (len(series) - 1) / 2) * width
+            bottom.bar(x, [by_k[k] for k in ks], width, color=color)
+        bottom.set_yscale("log")
+        bottom.set_xticks(np.arange(len(ks)), [f"$k = {k}$" for k in ks])
+        bottom.grid(axis="x", visible=False)
+    axes[0, 0].set_ylabel("trials reaching the global optimum (%)")
+    axes[1, 0].set_ylabel("median iterations to success")
+    fig.legend(handles=[Patch(color=color, label=label) for _, label, color in series], loc="outside lower center",
+               ncol=len(series))  # fmt: skip
+    fig.suptitle(f"Which noise escapes, at one budget ({settings['budget']} iterations), {settings['trials']} starts "
+                 "per bar; bottom: iteration from which successful trials stayed within tol")  # fmt: skip
+    return fig
+
+
 def which_noise(ctx: Context) -> Section:
-    plt = _plt()
     cells = []
     for teacher in TEACHERS:
         for k in KS:
@@ -702,33 +1025,12 @@ def which_noise(ctx: Context) -> Section:
                 config = ctx.scale.config(teacher=teacher, k=k, trials=ctx.scale.comparison_trials, **overrides)
                 cells.append(((teacher, k, tag), config))
     results = ctx.cells("which noise", cells)
-    fig, axes = plt.subplots(2, len(TEACHERS), figsize=(4 * len(TEACHERS), 6.4), sharey="row", squeeze=False)
-    width = 0.8 / len(WHICH_NOISE)
-    for column, teacher in enumerate(TEACHERS):
-        top, bottom = axes[0, column], axes[1, column]
-        for index, (tag, label, color, _) in enumerate(WHICH_NOISE):
-            x = np.arange(len(KS)) + (index - (len(WHICH_NOISE) - 1) / 2) * width
-            rates = np.array([_rate(results[(teacher, k, tag)]) for k in KS])
-            top.bar(x, 100 * rates[:, 0], width, color=color, label=label)
-            top.errorbar(x, 100 * rates[:, 0], yerr=100 * np.abs(rates[:, 1:].T - rates[:, 0]), fmt="none",
-                         ecolor="black", capsize=1.5, lw=0.8)  # fmt: skip
-            bottom.bar(x, [_median_iterations(results[(teacher, k, tag)]) for k in KS], width, color=color)
-        top.set_title(f"teacher $a^*$: {teacher}")
-        top.set_ylim(0, 105)
-        bottom.set_yscale("log")
-        for ax in (top, bottom):
-            ax.set_xticks(np.arange(len(KS)), [f"k={k}" for k in KS])
-    axes[0, 0].set_ylabel("trials reaching the global optimum (%)")
-    axes[1, 0].set_ylabel("median iterations to success")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(WHICH_NOISE), fontsize=9, bbox_to_anchor=(0.5, -0.04),
-               frameon=False)  # fmt: skip
-    fig.suptitle(
-        f"Which noise escapes, at one budget (60 x 1000 iterations), {ctx.scale.comparison_trials} starts per bar; "
-        "bottom: iteration from which successful trials stayed within tol",
-        fontsize=10,
-    )
-    files = ctx.save(fig, "fig5_which_noise")
+    settings = {"series": [(tag, label, color) for tag, label, color, _ in WHICH_NOISE], "teachers": list(TEACHERS),
+                "ks": list(KS), "trials": ctx.scale.comparison_trials, "budget": "60 × 1000"}  # fmt: skip
+    bars = _bar_rows(results, TEACHERS, KS, [tag for tag, _, _, _ in WHICH_NOISE])
+    files = ctx.figure("fig5_which_noise", {"bars": bars}, settings,
+                       {"bars": "one row per bar of figure 5: a cell (teacher, k, method), its success rate and "
+                                "median iterations to success"})  # fmt: skip
     header = " | ".join(label for _, label, _, _ in WHICH_NOISE)
     table = [f"| teacher | k | {header} |", "|---|---|" + "---|" * len(WHICH_NOISE)]
     summary = []
@@ -774,6 +1076,7 @@ only in the teacher, k, noise radii or trials named beside it. Save one as a JSO
 SECTIONS: list[Callable[[Context], Section]] = [
     literal_settings,
     figure_success_rates,
+    runtime,
     figure_convergence,
     observations,
     figure_phase_diagram,
@@ -893,22 +1196,16 @@ def reproduce(
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out):
         ctx = Context(out, scale, force, quick)
+        clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         sections = [section(ctx) for section in (SECTIONS if sections is None else sections)]
-        _write_trials(out, ctx.rows)
+        write_table(out, "trials", concat_columns(ctx.trial_tables), "one row per trial of every cell")
+        write_table(out, "cells", concat_columns(ctx.cell_rows), "one row per cell: config, counts, rates, aRT, time")
         elapsed = time.perf_counter() - start
         report = _header(ctx, elapsed) + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in sections)
         atomic_write_text(out / "report.md", report)
-        atomic_write_text(out / "report.html", markdown_to_html(report))
+        atomic_write_text(out / "report.html", markdown_to_html(report, images_from=out))
     sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
     return out
-
-
-def _write_trials(out: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "trials.csv", buffer.getvalue())
 
 
 def _header(ctx: Context, elapsed: float) -> str:
@@ -918,6 +1215,42 @@ def _header(ctx: Context, elapsed: float) -> str:
 Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
 (runs: {", ".join(f"{k} {v:.0f} s" for k, v in ctx.timings.items())}; cached cells cost nothing).
 Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
+Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).
 Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every
-method starts from the same points. One row per trial of every cell: `trials.csv`.
+method starts from the same points. One row per trial of every cell: `tables/trials.csv`; per cell: `tables/cells.csv`.
 """
+
+
+def plot(results_dir="pgd-bench-results", out_dir=None, figures=None) -> list[Path]:
+    """Redraw figures from a results folder's saved tables, without running anything.
+
+    Parameters
+    ----------
+    results_dir : path
+        A folder written by ``pgd-bench reproduce`` or ``theory`` (it has ``figures.json`` and
+        ``tables/``).
+    out_dir : path, optional
+        Where to write the figures (default: ``results_dir`` itself, replacing them).
+    figures : list of str, optional
+        Names of the figures to redraw (default: all that the folder lists).
+
+    Returns
+    -------
+    list of Path
+        The files written (PNG, SVG and PDF of each figure).
+    """
+    source = Path(results_dir)
+    listed = read_figures(source) if source.is_dir() else {}
+    if not listed:
+        raise ValueError(f"{source}: not a results folder with saved figures (no {FIGURES_FILE}); "
+                         "run pgd-bench reproduce first")  # fmt: skip
+    names = list(listed) if figures is None else list(figures)
+    unknown = [name for name in names if name not in listed or name not in DRAWERS]
+    if unknown:
+        raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
+    out = prepare_output_dir(out_dir if out_dir is not None else source)
+    written = []
+    for name in names:
+        files = save_figure(draw_saved(source, name), out, name)
+        written += [out / f for f in files]
+    return written

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .experiments import BASIN_NAMES
-from .report_base import FIELD, Context, Section, _image, _plt, _rate
+from .report_base import FIELD, Context, Section, _image, _rate, drawer, new_figure
 from .stats import wilson_interval
 from .theory import dissipativity, dissipativity_frontier
 
@@ -181,16 +181,85 @@ def _bootstrap_slope(x, y, rng, n_boot=2000):
     return float(slope), float(low), float(high)
 
 
+@drawer("fig7_two_epochs")
+def draw_two_epochs(tables, settings):
+    series, noise = tables["series"], tables["noise"]
+    runs = settings["runs"]
+    fig = new_figure(figsize=(15, 3.8 * len(runs)), layout="constrained")
+    axes = fig.subplots(len(runs), 3, sharex=True, squeeze=False)
+    styles = {"escaped": "-", "trapped": "--"}
+    for row, (tag, short) in enumerate(runs):
+        ax_c, ax_r, ax_n = axes[row]
+        for group, ls in styles.items():
+            mine = (series["run"] == tag) & (series["group"] == group)
+            if not mine.any():
+                continue
+            it = series["iteration"][mine]
+            name = f"{group} ($n = {settings['trials'][tag][group]}$)"
+            ax_c.plot(it, series["c1_share"][mine], ls, color="#4C72B0", label=f"C1 ($w$) holds, {name}")
+            ax_c.plot(it, series["c2_share"][mine], ls, color="#DD8452", label=f"C2 ($a$) holds, {name}")
+            ax_r.plot(it, series["median_r_w"][mine], ls, color="#4C72B0", label=f"median $r_w$, {name}")
+            ax_r.plot(it, series["median_r_a"][mine], ls, color="#DD8452", label=f"median $r_a$, {name}")
+            ax_n.plot(it, series["invariants_share"][mine], ls, color="#55A868",
+                      label=f"Theorem 1's invariants hold, {name}")  # fmt: skip
+        mine = noise["run"] == tag
+        ax_n2 = ax_n.twinx()
+        ax_n2.semilogy(noise["iteration"][mine], noise["rho_w"][mine], color="grey", lw=1)
+        ax_n2.set_ylabel(r"noise radius $\rho_w$ (grey)")
+        ax_n2.grid(False)
+        t1 = settings["median_t1"][tag]
+        if t1 is not None:
+            ax_n.axvline(t1, color="#55A868", lw=0.8, ls=":", label="median observed $T_1$")
+        ax_c.set_ylabel("share of trials")
+        ax_c.set_title(f"{short}: C1 and C2 hold ($r > 2$ s.e.)")
+        ax_r.set_yscale("symlog", linthresh=1e-3)
+        ax_r.set_title(f"{short}: dissipativity ratios (median)")
+        ax_n.set_title(f"{short}: Theorem 1's invariants, noise level")
+        for ax in (ax_c, ax_r, ax_n):
+            ax.set_xscale("log")
+        ax_c.legend(fontsize=6)
+        ax_r.legend(fontsize=6)
+        ax_n.legend(fontsize=6, loc="center left")
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration")
+    fig.suptitle("The two epochs along P-GD runs (alternating teacher, $k = 8$, $p = 6$; recorded trials; "
+                 "solid: escaped, dashed: trapped)")  # fmt: skip
+    return fig
+
+
+def _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, noise):
+    """Figure 7's rows for one run: per group and checkpoint, the shares and medians it draws."""
+    iters = r.checkpoints
+    for group, mask, _ in groups:
+        if not mask.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            columns = {"c1_share": np.nanmean(c1[mask] == 1.0, axis=0), "c2_share": np.nanmean(c2[mask] == 1.0, axis=0),
+                       "median_r_w": np.nanmedian(r_w[mask], axis=0), "median_r_a": np.nanmedian(r_a[mask], axis=0),
+                       "invariants_share": invariants[mask].mean(axis=0)}  # fmt: skip
+        series["run"] += [tag] * iters.size
+        series["group"] += [group] * iters.size
+        series["iteration"] += iters.tolist()
+        for name, values in columns.items():
+            series[name] += values.tolist()
+    epoch = (iters - 1) // r.config.iterations
+    noise["run"] += [tag] * iters.size
+    noise["iteration"] += iters.tolist()
+    noise["rho_w"] += r.config.schedules()["rho_w"][epoch].tolist()
+
+
 def theory_measured(ctx: Context) -> Section:
-    plt = _plt()
     scale = ctx.scale
     results = theory_runs(ctx)
     ratios = ctx.once("dissipativity", lambda: {tag: _ratios(results[tag], scale.theory_samples, scale.seed)
                                                 for tag, _, _ in THEORY_RUNS})  # fmt: skip
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.6), sharex=True)
+    series: dict[str, list] = {name: [] for name in ("run", "group", "iteration", "c1_share", "c2_share",
+                                                     "median_r_w", "median_r_a", "invariants_share")}  # fmt: skip
+    noise: dict[str, list] = {"run": [], "iteration": [], "rho_w": []}
+    group_trials, median_t1 = {}, {}
     claims = {}
-    for row, (tag, _, _) in enumerate(THEORY_RUNS):
+    for tag, _, _ in THEORY_RUNS:
         r = results[tag]
         r_w, r_a, se_w, se_a = ratios[tag][:, :, 1:]  # at the checkpoints
         start = ratios[tag][:, :, 0]  # at the starts, iteration 0
@@ -202,38 +271,11 @@ def theory_measured(ctx: Context) -> Section:
                   ("trapped", basin == BASIN_NAMES.index("spurious"), "--"))  # fmt: skip
         c1, c2 = _decided(r_w, se_w), _decided(r_a, se_a)
         t1, invariants = _observed_t1(r)
-        ax_c, ax_r, ax_n = axes[row]
-        for group, mask, ls in groups:
-            if not mask.any():
-                continue
-            name = f"{group} (n = {int(mask.sum())})"
-            for values, color, what in ((c1, "#4C72B0", "C1 (w) holds"), (c2, "#DD8452", "C2 (a) holds")):
-                share = np.nanmean(values[mask] == 1.0, axis=0)
-                ax_c.plot(iters, share, ls, color=color, label=f"{what}, {name}")
-            ax_r.plot(iters, np.nanmedian(r_w[mask], axis=0), ls, color="#4C72B0", label=f"median $r_w$, {name}")
-            ax_r.plot(iters, np.nanmedian(r_a[mask], axis=0), ls, color="#DD8452", label=f"median $r_a$, {name}")
-            ax_n.plot(iters, invariants[mask].mean(axis=0), ls, color="#55A868",
-                      label=f"Theorem 1's invariants hold, {name}")  # fmt: skip
-        sched = r.config.schedules()
-        epoch = (iters - 1) // r.config.iterations
-        ax_n2 = ax_n.twinx()
-        ax_n2.semilogy(iters, sched["rho_w"][epoch], color="grey", lw=1)
-        ax_n2.set_ylabel(r"noise radius $\rho_w$ (grey)")
+        _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, noise)
+        group_trials[tag] = {group: int(mask.sum()) for group, mask, _ in groups}
         escaped_t1 = t1[(t1 >= 0) & groups[0][1]]
-        if escaped_t1.size:
-            ax_n.axvline(np.median(escaped_t1), color="#55A868", lw=0.8, ls=":", label="median observed $T_1$")
-        ax_c.set_ylabel("share of trials")
-        ax_c.set_title(f"{SHORT[tag]}: C1 and C2 hold (r > 2 s.e.)", fontsize=9)
-        ax_r.set_yscale("symlog", linthresh=1e-3)
-        ax_r.set_title(f"{SHORT[tag]}: dissipativity ratios (median)", fontsize=9)
-        ax_n.set_title(f"{SHORT[tag]}: Theorem 1's invariants, noise level", fontsize=9)
-        for ax in (ax_c, ax_r, ax_n):
-            ax.set_xscale("log")
-        ax_c.legend(fontsize=6)
-        ax_r.legend(fontsize=6)
-        ax_n.legend(fontsize=6, loc="center left")
-        for ax in axes[1]:
-            ax.set_xlabel("iteration")
+        median_t1[tag] = float(np.median(escaped_t1)) if escaped_t1.size else None
+        epoch = (iters - 1) // r.config.iterations
 
         escaped = groups[0][1]
         first = 0
@@ -263,9 +305,12 @@ def theory_measured(ctx: Context) -> Section:
             "M_a": float(np.nanmax(a_dot[after])) if after.any() else float("nan"),
             "success": _rate(r),
         }  # fmt: skip
-    fig.suptitle("The two epochs along P-GD runs (alternating teacher, k = 8, p = 6; recorded trials; "
-                 "solid: escaped, dashed: trapped)", fontsize=10)  # fmt: skip
-    files = ctx.save(fig, "fig7_two_epochs")
+    settings = {"runs": [(tag, SHORT[tag]) for tag, _, _ in THEORY_RUNS], "trials": group_trials,
+                "median_t1": median_t1}  # fmt: skip
+    files = ctx.figure("fig7_two_epochs", {"series": series, "noise": noise}, settings,
+                       {"series": "per run, group (escaped or trapped) and checkpoint: the share of recorded trials "
+                                  "where C1, C2 and Theorem 1's invariants hold, and the median ratios r_w and r_a",
+                        "noise": "the noise radius rho_w at each checkpoint of each run"})  # fmt: skip
 
     # T1 at a fixed noise level, against eta, k and p
     t1_rows, slopes = [], []
@@ -339,57 +384,87 @@ def theory_measured(ctx: Context) -> Section:
 
 
 def _scaling_figure(ctx, t1_fits, t2_fits):
-    """Figure 8: T1 against eta, k and p (every trial, medians, the fitted power law), and Epoch
-    II's rate against eta and p, on log-log axes beside the theorems' exponents."""
-    plt = _plt()
+    """Figure 8's tables from the fits, then the figure: T1 against eta, k and p (every trial,
+    medians, the fitted power law), and Epoch II's rate against eta and p, on log-log axes beside
+    the theorems' exponents."""
+    t1 = {"sweep": [], "value": [], "t1": []}
+    fits = {"sweep": [], "slope": [], "low": [], "high": []}
+    for name, (xs, ys, fit) in t1_fits.items():
+        t1["sweep"] += [name] * len(xs)
+        t1["value"] += [float(x) for x in xs]
+        t1["t1"] += [float(y) for y in ys]
+        if fit is not None:
+            for column, value in zip(("sweep", "slope", "low", "high"), (name, *fit)):
+                fits[column].append(value)
+    t2 = {"sweep": [], "value": [], "rate": [], "low": [], "high": []}
+    for name, points in t2_fits.items():
+        for point in points:
+            for column, value in zip(("sweep", "value", "rate", "low", "high"), (name, *point)):
+                t2[column].append(value)
+    settings = {"t1_sweeps": list(t1_fits), "t2_sweeps": list(t2_fits), "predicted": dict(T1_PREDICTED)}
+    return ctx.figure("fig8_theorem_scalings", {"t1": t1, "t1_fits": fits, "t2": t2}, settings,
+                      {"t1": "observed T1 of every escaped trial, per sweep (eta, k or p) and value",
+                       "t1_fits": "fitted slope of log T1 against the log of the swept setting, 95% bootstrap interval",
+                       "t2": "Epoch II's iterations per unit of log(1/gamma), 95% bootstrap interval, per sweep "
+                             "and value"})  # fmt: skip
+
+
+@drawer("fig8_theorem_scalings")
+def draw_theorem_scalings(tables, settings):
     from matplotlib.ticker import NullFormatter
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4), layout="constrained")
+    fig = new_figure(figsize=(13, 7.4), layout="constrained")
+    axes = fig.subplots(2, 3)
+    predicted = settings["predicted"]
 
     def sweep_ticks(ax, values):
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.xaxis.set_minor_formatter(NullFormatter())
 
     labels = {"eta": r"step size $\eta$", "k": "patches $k$", "p": "patch dimension $p$"}
-    for ax, (name, (xs, ys, fit)) in zip(axes[0], t1_fits.items()):
-        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    t1, fits, t2 = tables["t1"], tables["t1_fits"], tables["t2"]
+    for ax, name in zip(axes[0], settings["t1_sweeps"]):
+        mine = t1["sweep"] == name
+        xs, ys = t1["value"][mine], t1["t1"][mine]
         if xs.size:
             jitter = np.exp(np.random.default_rng(0).uniform(-0.04, 0.04, xs.size))
             ax.loglog(xs * jitter, ys, "o", ms=3, alpha=0.35, color="#4C72B0", label="one escaped trial")
             values = np.unique(xs)
             ax.loglog(values, [np.median(ys[xs == v]) for v in values], "s", ms=8, color="#4C72B0", label="median")
-        if fit is not None:
-            slope, low, high = fit
+            sweep_ticks(ax, values)
+        fit = np.flatnonzero(fits["sweep"] == name)
+        if fit.size:
+            slope, low, high = (float(fits[c][fit[0]]) for c in ("slope", "low", "high"))
             grid = np.geomspace(xs.min(), xs.max(), 20)
             level = np.exp(np.mean(np.log(ys)) - slope * np.mean(np.log(xs)))
             ax.loglog(grid, level * grid**slope, "-", color="#C44E52",
                       label=f"fit: slope {slope:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
             center = np.exp(np.mean(np.log(xs)))  # the predicted line meets the fit there
-            predicted = level * center**slope * (grid / center) ** T1_PREDICTED[name]
-            ax.loglog(grid, predicted, ":", color="grey", label=f"predicted slope {T1_PREDICTED[name]:+g}")
-        if xs.size:
-            sweep_ticks(ax, np.unique(xs))
+            ax.loglog(grid, level * center**slope * (grid / center) ** predicted[name], ":", color="grey",
+                      label=f"predicted slope {predicted[name]:+g}")  # fmt: skip
         ax.set_xlabel(labels[name])
         ax.set_ylabel("observed $T_1$ (iterations)")
-        ax.set_title(f"Theorem 1: $T_1$ against {labels[name]}", fontsize=9)
+        ax.set_title(f"Theorem 1: $T_1$ against {labels[name]}")
         ax.legend(fontsize=7)
-    for ax, (name, points) in zip(axes[1], t2_fits.items()):
-        if points:
-            v, rate, low, high = (np.array(col, float) for col in zip(*points))
-            ax.errorbar(v, rate, yerr=[rate - low, high - rate], fmt="o-", color="#55A868", capsize=3,
-                        label="measured, 95% bootstrap interval")  # fmt: skip
-            ax.loglog(v, rate[0] * (v / v[0]) ** T1_PREDICTED[name], ":", color="grey",
-                      label=f"predicted slope {T1_PREDICTED[name]:+g}")  # fmt: skip
+    for ax, name in zip(axes[1], settings["t2_sweeps"]):
+        mine = t2["sweep"] == name
+        if mine.any():
+            v, rate, low, high = (t2[c][mine] for c in ("value", "rate", "low", "high"))
+            # the interval drawn from its own ends: a bootstrap interval need not contain the estimate
+            ax.plot(v, rate, "o-", color="#55A868", label="measured, 95% bootstrap interval")
+            ax.vlines(v, low, high, color="#55A868", lw=1.5)
+            ax.loglog(v, rate[0] * (v / v[0]) ** predicted[name], ":", color="grey",
+                      label=f"predicted slope {predicted[name]:+g}")  # fmt: skip
             ax.set_xscale("log")
             ax.set_yscale("log")
             sweep_ticks(ax, v)
         ax.set_xlabel(labels[name])
-        ax.set_ylabel("Epoch II: iterations per unit of log(1/$\\gamma$)")
-        ax.set_title(f"Theorem 2: Epoch II's rate against {labels[name]}", fontsize=9)
+        ax.set_ylabel(r"Epoch II: iterations per unit of $\log(1/\gamma)$")
+        ax.set_title(f"Theorem 2: Epoch II's rate against {labels[name]}")
         ax.legend(fontsize=7)
     axes[1, 2].axis("off")
-    fig.suptitle("The theorems' scalings, measured (P-GD at fixed noise, alternating teacher)", fontsize=10)
-    return ctx.save(fig, "fig8_theorem_scalings")
+    fig.suptitle("The theorems' scalings, measured (P-GD at fixed noise, alternating teacher)")
+    return fig
 
 
 def _gamma_at_zero(r_w, w, w_star):

@@ -1,8 +1,11 @@
 """A reduced reproduction: every output is produced, well formed, and cached."""
 
+import base64
 import csv
 import os
+import re
 import stat
+import struct
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -11,7 +14,9 @@ import pytest
 import pgd_bench as pb
 from pgd_bench.algorithms import register_teacher, unregister_teacher
 from pgd_bench.experiments import teacher_weights
-from pgd_bench.reproduce import FIG1_SERIES, SECTIONS, WHICH_NOISE, reproduce, smoothed_profile
+from pgd_bench.random import STREAM_VERSION
+from pgd_bench.reproduce import FIG1_SERIES, SECTIONS, WHICH_NOISE, plot, reproduce, smoothed_profile
+from pgd_bench.tables import load_tables
 
 FIGURES = (
     "fig1_success_rates",
@@ -22,6 +27,7 @@ FIGURES = (
     "fig6_observations",
     "fig7_two_epochs",
     "fig8_theorem_scalings",
+    "fig9_runtime_ecdf",
 )
 
 
@@ -41,11 +47,11 @@ def _check_reduced_reproduction(tmp_path):
         assert image.shape[0] > 300 and image.shape[1] > 500
         assert image.std() > 0.05  # not a blank canvas
         assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml")
+        assert (out / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
     report = (out / "report.md").read_text()
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---")
-    for stem in FIGURES:
-        assert f'<img src="{stem}.png"' in page
+    _check_the_page_carries_its_figures(out, page)
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
     headings = [line[3:] for line in report.splitlines() if line.startswith("## ")]
     assert len(headings) == len(SECTIONS)  # one heading per section, in the list's order
@@ -59,7 +65,7 @@ def _check_reduced_reproduction(tmp_path):
     assert report.count("| perturbed SGD, tuned | 8 |") == 1 and report.count("| perturbed SGD, tuned | 16 |") == 1
     assert report.count("one set shared by all trials | 16 |") == 1
     assert "| alternating | 8 | 8.08 / 3.23 | 48.4 / 8 | global |" in report
-    with open(out / "trials.csv") as fh:
+    with open(out / "tables" / "trials.csv") as fh:
         rows = list(csv.DictReader(fh))
     # figure 5 compares the kinds of noise (and none) on every cell of figure 1
     assert sum(r["stage"] == "which noise" for r in rows) == 5 * 4 * len(WHICH_NOISE) * 6
@@ -71,12 +77,82 @@ def _check_reduced_reproduction(tmp_path):
     sgd_paper = next(r for r in rows if r["cell"] == "alternating/8/sgd_paper")
     assert (sgd_paper["algorithm"], sgd_paper["preset"], sgd_paper["batch"]) == ("sgd", "paper", "4")
     assert float(sgd_paper["eta_decay"]) == 0.8 and sgd_paper["package_version"] == pb.__version__
+    assert sgd_paper["stream_version"] == str(STREAM_VERSION)
     assert all(float(r["final_loss"]) >= 0 for r in rows if r["final_loss"] != "nan")
+    _check_the_tables_give_the_reports_numbers(out, report)
+    _check_plot_redraws_every_figure_identically(out)
     cached = sorted(p.name for p in (out / "cache").iterdir())
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
     reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert sorted(p.name for p in (out / "cache").iterdir()) == cached
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == mtimes  # nothing recomputed
+
+
+def _check_the_page_carries_its_figures(out, page):
+    """Every figure is in the HTML as a data URI of a real PNG, so the page alone shows them."""
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == len(FIGURES)
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        png = base64.b64decode(source.split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width > 500 and height > 300
+    # the same bytes as the figure files
+    assert base64.b64decode(sources[0].split(",", 1)[1]) == (out / "fig1_success_rates.png").read_bytes()
+
+
+def _wilson(successes, n, z=1.959963984540054):
+    """The Wilson score interval, written out again from its formula."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _row(report, start):
+    """The cells of the report's table row that starts with ``start``."""
+    line = next(line for line in report.splitlines() if line.startswith(start))
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _check_the_tables_give_the_reports_numbers(out, report):
+    """pandas, from the saved tables alone, gives the numbers of one table of each kind."""
+    pd = pytest.importorskip("pandas")
+    tables = load_tables(out)
+    trials, cells = tables["trials"], tables["cells"]
+    # a success-rate table (figure 1): rate and Wilson interval from the per-trial outcomes
+    gd = trials[(trials.stage == "success rates") & (trials.cell == "alternating/8/gd")]
+    successes, n = int((gd.outcome == "global").sum()), len(gd)
+    low, high = _wilson(successes, n)
+    assert _row(report, "| alternating | 8 |")[2].startswith(
+        f"{100 * successes / n:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+    )
+    cell = cells[(cells.stage == "success rates") & (cells.cell == "alternating/8/gd")].iloc[0]
+    assert cell.success_rate == successes / n and cell.n_global == successes
+    # aRT: every iteration spent over the successes
+    solved = gd.outcome == "global"
+    art = (gd.entered_at[solved].sum() + gd.stop_iteration[~solved].sum()) / max(successes, 1)
+    assert cell.art == pytest.approx(art, rel=1e-12) if successes else cell.art == float("inf")
+    # a table of means by basin (the observations): GD's test loss, escaped / trapped
+    gd = trials[(trials.stage == "convergence") & (trials.cell == "gd")]
+    means = [gd[gd.basin == basin].final_loss.mean() for basin in ("global", "spurious")]
+    expected = " / ".join("-" if pd.isna(m) else f"{m:.3g}" for m in means)
+    assert _row(report, "| GD (eta 0.1) | sharp / bad / none |")[4] == expected
+    # a figure's own table (figure 4): the basin depths
+    depths = tables["fig4_smoothed_landscape__depths"]
+    section = report.split("## Figure 4")[1].split("\n## ")[0]
+    for rho, depth, gap in zip(depths.rho_w, depths.depth, depths.gap):
+        assert _row(section, f"| {rho:g} | ")[1:] == [f"{depth:.4f}", f"{gap:.4f}"]
+
+
+def _check_plot_redraws_every_figure_identically(out):
+    redrawn = out.parent / "redrawn"
+    written = plot(out, out_dir=redrawn)
+    assert len(written) == 3 * len(FIGURES)
+    for stem in FIGURES:
+        for ext in ("png", "svg", "pdf"):
+            assert (redrawn / f"{stem}.{ext}").read_bytes() == (out / f"{stem}.{ext}").read_bytes(), (stem, ext)
 
 
 def _teacher():
@@ -140,3 +216,24 @@ def test_noise_on_a_adds_to_the_smoothed_loss_what_a_direct_monte_carlo_adds():
     other = smoothed_profile(np.array([0.3]), rho_w, rho_a, w_star, a_star, samples=n)[0]
     other0 = smoothed_profile(np.array([0.3]), rho_w, 0.0, w_star, a_star, samples=n)[0]
     assert other - other0 == pytest.approx(with_a - without, rel=1e-12)
+
+
+def test_the_report_page_shows_its_figures_in_a_real_browser(tmp_path):
+    """In a headless browser, every image of a copy of report.html, alone in a folder, has loaded."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from pgd_bench.reproduce import figure_success_rates
+
+    out = reproduce(out_dir=tmp_path / "r", quick=True, trials=2, sections=[figure_success_rates])
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "report.html").write_bytes((out / "report.html").read_bytes())
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch()
+        except Exception as error:  # noqa: BLE001 - playwright without its browser download
+            pytest.skip(f"no headless chromium: {error}")
+        page = browser.new_page()
+        page.goto((alone / "report.html").as_uri())
+        widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        browser.close()
+    assert widths and all(width > 500 for width in widths)

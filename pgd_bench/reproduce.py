@@ -12,12 +12,15 @@ versions and timings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import platform
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +48,7 @@ from .report_base import (
     save_figure,
 )
 from .report_html import markdown_to_html
-from .results import atomic_write_text, output_lock, prepare_output_dir
+from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir
 from .tables import concat_columns, write_table
 from .theory_report import theory_measured
 
@@ -125,7 +128,7 @@ def convergence_runs(ctx: Context) -> dict:
 
 def smoothed_depths(ctx: Context):
     """Figure 4's data: ``(angles, profiles by level, [(rho_w, depth, gap)])``."""
-    return ctx.once("smoothed landscape", lambda: _smoothed_data(ctx.scale))
+    return ctx.once("smoothed landscape", lambda: _smoothed_data(ctx.scale, ctx.out / "cache", ctx.force))
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -450,11 +453,16 @@ def draw_convergence(tables, settings):
         epochs.set_xticks([e * settings["epoch_length"] for e in ticks], [str(e) for e in ticks])
         epochs.xaxis.set_minor_locator(_null_locator())
         epochs.set_xlabel("P-GD epoch (noise and step sizes decay at each)", fontsize=8)
-    axes[0].plot([], [], "v", color="grey", label=f"median below {floor:g} from here on")
+    axes[0].plot([], [], "v", color="grey", label=f"median below {_power_of_ten(floor)} from here on")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
     fig.suptitle("Teacher alternating, $k = 8$, $p = 6$: GD split by the basin it ended in; other methods, "
                  "all trials")  # fmt: skip
     return fig
+
+
+def _power_of_ten(value: float) -> str:
+    """``1e-12`` as mathtext ``$10^{-12}$``."""
+    return f"$10^{{{round(np.log10(value))}}}$"
 
 
 def _null_locator():
@@ -492,7 +500,7 @@ OBSERVATION_ROWS = (
     ("gd", "GD ($\\eta$ 0.1)", dict(algorithm="gd"), "sharp / bad / none"),
     ("sgd_small", "SGD, very small constant step ($\\eta$ 0.01, batch 4)",
      dict(algorithm="sgd", preset="paper", eta=0.01, eta_decay=1.0), "sharp / bad / very small"),
-    ("sgd_paper", "SGD, paper's annealing ($\\eta$ 0.1 x0.8, batch 4)", dict(algorithm="sgd", preset="paper"),
+    ("sgd_paper", "SGD, paper's annealing ($\\eta$ 0.1 ×0.8, batch 4)", dict(algorithm="sgd", preset="paper"),
      "flat / good / stagewise decreasing"),
     ("sgd", "SGD, tuned annealing", dict(algorithm="sgd"), ""),
     ("pgd", "P-GD, tuned noise annealing", dict(algorithm="pgd"), ""),
@@ -583,7 +591,7 @@ def draw_observations(tables, settings):
     ax_n.set_xticks(list(sizes) + [infinity], [f"{v:g}" for v in sizes] + ["$\\infty$"])
     ax_n.minorticks_off()
     ax_n.set_xlabel("training-set size $N$ (each trial its own set; $\\infty$: the population)")
-    ax_n.set_ylabel(f"mean over trials (below ${floor:g}$ drawn at it)")
+    ax_n.set_ylabel(f"mean over trials (below {_power_of_ten(floor)} drawn at it)")
     ax_n.set_title("Test loss (o, solid) and train loss (x, dotted), all trials")
     ax_n.legend(fontsize=7, loc="center right")
     tags = [tag for tag, _, _ in settings["rows"]]
@@ -881,21 +889,45 @@ SMOOTHED_SHOWN = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)
 SMOOTHED_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 
 
-def _smoothed_data(scale):
-    from .experiments import teacher_weights
+def _smoothed_data(scale, cache_dir, force=False):
+    """The profiles at every level of :data:`SMOOTHED_LEVELS`, with a progress bar, cached in
+    ``cache_dir`` like the cells (keyed by the samples, the levels and the code that computes
+    them, so an edit of that code recomputes them)."""
+    import hashlib
+    import inspect
+
+    from ._provenance import SOURCE_HASH
+    from .experiments import ProgressBar, teacher_weights
 
     w_star = np.zeros(6)
     w_star[0] = 1.0
     a_star = teacher_weights("alternating", 8)
     angles = np.linspace(0, np.pi, 61)
-    profiles = {}
-    depths = []
-    for rho in SMOOTHED_LEVELS:
+    code = inspect.getsource(smoothed_profile) + inspect.getsource(basin_depth)
+    key = hashlib.sha256(json.dumps([scale.smoothing_samples, SMOOTHED_LEVELS, angles.size, code, SOURCE_HASH,
+                                     a_star.tolist()]).encode()).hexdigest()[:16]  # fmt: skip
+    path = Path(cache_dir) / f"smoothed-{key}.npz"
+    if path.exists() and not force:
+        damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+        with contextlib.suppress(*damaged), np.load(path) as saved:  # a damaged file is recomputed
+            if saved["profiles"].shape == (len(SMOOTHED_LEVELS), angles.size):
+                return _smoothed_result(angles, saved["profiles"])
+    bar = ProgressBar(f"{'smoothed landscape':<22}", delay=0.0)
+    profiles = []
+    for done, rho in enumerate(SMOOTHED_LEVELS, start=1):
         # noise on a only shifts L_rho by a constant (smoothed_profile's docstring): left out
-        prof = smoothed_profile(angles, rho, 0.0, w_star, a_star, scale.smoothing_samples)
-        profiles[rho] = prof
-        depths.append((rho, basin_depth(prof), prof[-1] - prof[0]))
-    return angles, profiles, depths
+        profiles.append(smoothed_profile(angles, rho, 0.0, w_star, a_star, scale.smoothing_samples))
+        bar(done, len(SMOOTHED_LEVELS))
+    buffer = io.BytesIO()
+    np.savez(buffer, profiles=np.array(profiles))
+    atomic_write_bytes(path, buffer.getvalue())
+    return _smoothed_result(angles, np.array(profiles))
+
+
+def _smoothed_result(angles, profiles):
+    by_level = dict(zip(SMOOTHED_LEVELS, profiles))
+    depths = [(rho, basin_depth(prof), prof[-1] - prof[0]) for rho, prof in by_level.items()]
+    return angles, by_level, depths
 
 
 @drawer("fig4_smoothed_landscape")

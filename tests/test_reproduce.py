@@ -237,3 +237,24 @@ def test_the_report_page_shows_its_figures_in_a_real_browser(tmp_path):
         widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
         browser.close()
     assert widths and all(width > 500 for width in widths)
+
+
+def test_the_smoothed_landscape_is_cached_and_a_damaged_file_is_recomputed(tmp_path):
+    import dataclasses
+
+    from pgd_bench import reproduce as rp
+
+    scale = dataclasses.replace(rp.QUICK, smoothing_samples=200)
+    angles, profiles, depths = rp._smoothed_data(scale, tmp_path)
+    (cached,) = tmp_path.glob("smoothed-*.npz")
+
+    written = cached.stat().st_mtime_ns
+    os.utime(cached, ns=(written - 10**9, written - 10**9))  # a rewrite would move it forward again
+    again = rp._smoothed_data(scale, tmp_path)
+    assert cached.stat().st_mtime_ns == written - 10**9  # read, not recomputed
+    assert all(np.array_equal(profiles[rho], again[1][rho]) for rho in profiles) and again[2] == depths
+    cached.write_bytes(b"not a zip file")
+    recomputed = rp._smoothed_data(scale, tmp_path)
+    assert all(np.array_equal(profiles[rho], recomputed[1][rho]) for rho in profiles)
+    other = rp._smoothed_data(dataclasses.replace(scale, smoothing_samples=100), tmp_path)
+    assert len(list(tmp_path.glob("smoothed-*.npz"))) == 2 and not np.array_equal(other[1][1.0], profiles[1.0])

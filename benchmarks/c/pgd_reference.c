@@ -1,0 +1,253 @@
+/* A hand-written C reference of pgd_bench's GD and P-GD engine, for benchmarks/c_compare.py.
+ *
+ * The same closed-form population gradient (docs/mathematics.md, "Euclidean gradients"), the same
+ * Riemannian step, divergence check and optimum tracking, in the same order of operations as
+ * pgd_bench/engine.py, so that GD's final states are bit-identical to pgd_bench's. Structure of
+ * arrays (w is p rows of n lanes), blocks of BLOCK lanes, every phase a short loop over the lanes
+ * so that the compiler vectorises it. IEEE arithmetic: compile without -ffast-math and with
+ * -ffp-contract=off (no fused multiply-adds), as pgd_bench compiles its kernels.
+ *
+ * P-GD's noise uses its own generator (xoshiro256+ per lane, Box-Muller normals, the ball as the
+ * first d of d + 2 normals scaled by radius / norm): the same law as pgd_bench, other draws, so
+ * only its speed is compared.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 64
+
+static const double PS0 = 1.66666666666666657415e-01, PS1 = -3.25565818622400915405e-01,
+                    PS2 = 2.01212532134862925881e-01, PS3 = -4.00555345006794114027e-02,
+                    PS4 = 7.91534994289814532176e-04, PS5 = 3.47933107596021167570e-05,
+                    QS1 = -2.40339491173441421878e00, QS2 = 2.02094576023350569471e00,
+                    QS3 = -6.88283971605453293030e-01, QS4 = 7.70381505559019352791e-02;
+
+/* pgd_bench.landscape.arccos_kernel, branch-free */
+static inline double arccos_kernel(double x) {
+    double ax = fabs(x);
+    int big = ax > 0.5;
+    double z = big ? (1.0 - ax) * 0.5 : x * x;
+    double root = sqrt(z);
+    double s = big ? root : ax;
+    double p = z * (PS0 + z * (PS1 + z * (PS2 + z * (PS3 + z * (PS4 + z * PS5)))));
+    double q = 1.0 + z * (QS1 + z * (QS2 + z * (QS3 + z * QS4)));
+    double t = s + s * (p / q);
+    double when_big = x > 0.0 ? 2.0 * t : M_PI - 2.0 * t;
+    double when_small = x >= 0.0 ? 0.5 * M_PI - t : 0.5 * M_PI + t;
+    return big ? when_big : when_small;
+}
+
+typedef struct {
+    double nw[BLOCK], ct[BLOCK], th[BLOCK], st[BLOCK], s[BLOCK], c[BLOCK], aa[BLOCK];
+    double ca[BLOCK], cb[BLOCK], cc[BLOCK], cw[BLOCK], cs[BLOCK];
+    double norm[BLOCK], asq[BLOCK], dot[BLOCK], dg[BLOCK], ds[BLOCK];
+} Scratch;
+
+/* landscape.grad_lanes at (w, a): grad_w (p x BLOCK), grad_a (k x BLOCK) */
+static void gradient(int p, int k, const double *restrict w, const double *restrict a, const double *w_star,
+                     const double *a_star, double norm_s, double s_star, double *restrict gw, double *restrict ga,
+                     Scratch *restrict t) {
+    const double inv_pi = 1.0 / M_PI;
+    for (int l = 0; l < BLOCK; l++) {
+        t->nw[l] = 0.0; t->ct[l] = 0.0; t->s[l] = 0.0; t->c[l] = 0.0; t->aa[l] = 0.0;
+    }
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) {
+            double x = w[i * BLOCK + l];
+            t->nw[l] += x * x;
+            t->ct[l] += x * w_star[i];
+        }
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++) {
+            double x = a[j * BLOCK + l];
+            t->s[l] += x;
+            t->c[l] += x * a_star[j];
+            t->aa[l] += x * x;
+        }
+    for (int l = 0; l < BLOCK; l++) {
+        double nw = sqrt(t->nw[l]);
+        double ct = t->ct[l] / (nw * norm_s);
+        ct = ct > 1.0 ? 1.0 : (ct < -1.0 ? -1.0 : ct);
+        t->nw[l] = nw;
+        t->ct[l] = ct;
+        t->th[l] = arccos_kernel(ct);
+        double one = 1.0 - ct * ct;
+        t->st[l] = sqrt(one > 0.0 ? one : 0.0);
+    }
+    for (int l = 0; l < BLOCK; l++) {
+        double nw = t->nw[l], theta = t->th[l], s = t->s[l], c = t->c[l];
+        double g = (M_PI - theta) * t->ct[l] + t->st[l];
+        double ww = nw * nw, ws = nw * norm_s;
+        t->ca[l] = inv_pi * ww * (M_PI - 1.0);
+        t->cb[l] = inv_pi * (ww * s - ws * s_star);
+        t->cc[l] = -inv_pi * ws * (g - 1.0);
+        double coef_hat = inv_pi * (c * norm_s * t->st[l] + (s * s_star - c) * norm_s) / nw;
+        t->cw[l] = inv_pi * ((M_PI - 1.0) * t->aa[l] + s * s) - coef_hat;
+        t->cs[l] = inv_pi * c * (M_PI - theta);
+    }
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++)
+            ga[j * BLOCK + l] = t->ca[l] * a[j * BLOCK + l] + t->cb[l] + t->cc[l] * a_star[j];
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++)
+            gw[i * BLOCK + l] = t->cw[l] * w[i * BLOCK + l] - t->cs[l] * w_star[i];
+}
+
+/* geometry.riemannian_step_lanes */
+static void step(int p, int k, double *restrict w, double *restrict a, const double *restrict gw,
+                 const double *restrict ga, double eta_w, double eta_a, Scratch *restrict t) {
+    for (int l = 0; l < BLOCK; l++) t->norm[l] = 0.0;
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) t->norm[l] += w[i * BLOCK + l] * gw[i * BLOCK + l];
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++)
+            w[i * BLOCK + l] -= eta_w * (gw[i * BLOCK + l] - t->norm[l] * w[i * BLOCK + l]);
+    for (int l = 0; l < BLOCK; l++) t->norm[l] = 0.0;
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) t->norm[l] += w[i * BLOCK + l] * w[i * BLOCK + l];
+    for (int l = 0; l < BLOCK; l++) {
+        t->norm[l] = sqrt(t->norm[l]);
+        t->asq[l] = 1.0 / t->norm[l];
+    }
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) w[i * BLOCK + l] *= t->asq[l];
+    for (int l = 0; l < BLOCK; l++) t->asq[l] = 0.0;
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++) {
+            a[j * BLOCK + l] -= eta_a * ga[j * BLOCK + l];
+            t->asq[l] += a[j * BLOCK + l] * a[j * BLOCK + l];
+        }
+}
+
+/* engine._check_divergence and engine._track_optima */
+static void check_and_track(int p, int k, long it, double *restrict w, double *restrict a, const double *w_star,
+                            const double *a_star, const double *a_bar, double tol, double a_bound_sq,
+                            long *restrict diverged_at, long *restrict global_since, long *restrict spurious_since,
+                            Scratch *restrict t) {
+    int fresh = 0;
+    for (int l = 0; l < BLOCK; l++) fresh += !(t->norm[l] < INFINITY && t->asq[l] <= a_bound_sq);
+    if (fresh) {
+        for (int l = 0; l < BLOCK; l++) {
+            if (!(t->norm[l] < INFINITY && t->asq[l] <= a_bound_sq)) {
+                if (diverged_at[l] < 0) diverged_at[l] = it;
+                for (int i = 0; i < p; i++) w[i * BLOCK + l] = w_star[i];
+                for (int j = 0; j < k; j++) a[j * BLOCK + l] = a_star[j];
+            }
+        }
+    }
+    for (int l = 0; l < BLOCK; l++) t->dot[l] = 0.0;
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) t->dot[l] += w[i * BLOCK + l] * w_star[i];
+    for (int l = 0; l < BLOCK; l++) {
+        t->dg[l] = 2.0 - 2.0 * t->dot[l];
+        t->ds[l] = 2.0 + 2.0 * t->dot[l];
+    }
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++) {
+            double eg = a[j * BLOCK + l] - a_star[j], es = a[j * BLOCK + l] - a_bar[j];
+            t->dg[l] += eg * eg;
+            t->ds[l] += es * es;
+        }
+    for (int l = 0; l < BLOCK; l++) {
+        long g = global_since[l], s = spurious_since[l];
+        global_since[l] = t->dg[l] <= tol ? (g >= 0 ? g : it) : -1;
+        spurious_since[l] = t->ds[l] <= tol ? (s >= 0 ? s : it) : -1;
+    }
+}
+
+/* xoshiro256+ per lane, state words as 4 rows of BLOCK lanes; a double in [0, 1) from the top 53 bits */
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static void uniforms(uint64_t *restrict st, double *restrict out) {
+    for (int l = 0; l < BLOCK; l++) {
+        uint64_t s0 = st[l], s1 = st[BLOCK + l], s2 = st[2 * BLOCK + l], s3 = st[3 * BLOCK + l];
+        uint64_t result = s0 + s3, t = s1 << 17;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 45);
+        st[l] = s0; st[BLOCK + l] = s1; st[2 * BLOCK + l] = s2; st[3 * BLOCK + l] = s3;
+        out[l] = (double)(result >> 11) * 0x1.0p-53;
+    }
+}
+
+/* rows of standard normals (Box-Muller, two rows per pair of uniform rows), then the ball:
+ * out = x + radius * z[:d] / ||z[:d + 2]|| */
+static void perturb(int d, const double *restrict x, double radius, uint64_t *restrict st, double *restrict z,
+                    double *restrict u1, double *restrict u2, double *restrict out, Scratch *restrict t) {
+    for (int r = 0; r < d + 2; r += 2) {
+        uniforms(st, u1);
+        uniforms(st, u2);
+        for (int l = 0; l < BLOCK; l++) {
+            double rad = sqrt(-2.0 * log(1.0 - u1[l]));
+            double angle = 2.0 * M_PI * u2[l];
+            z[r * BLOCK + l] = rad * cos(angle);
+            z[(r + 1) * BLOCK + l] = rad * sin(angle);
+        }
+    }
+    for (int l = 0; l < BLOCK; l++) t->dot[l] = 0.0;
+    for (int r = 0; r < d + 2; r++)
+        for (int l = 0; l < BLOCK; l++) t->dot[l] += z[r * BLOCK + l] * z[r * BLOCK + l];
+    for (int l = 0; l < BLOCK; l++) t->dot[l] = radius / sqrt(t->dot[l]);
+    for (int r = 0; r < d; r++)
+        for (int l = 0; l < BLOCK; l++) out[r * BLOCK + l] = x[r * BLOCK + l] + t->dot[l] * z[r * BLOCK + l];
+}
+
+/* Run n trials (n a multiple of BLOCK) from the starts in w (n x p, trial-major) and a (n x k);
+ * final states are written back there, and per trial the iteration it diverged at (-1: never)
+ * and when it entered the global and spurious tol balls (-1: outside). rho_w == NULL: GD. */
+void run_trials(int p, int k, long n, double *w, double *a, const double *w_star, const double *a_star,
+                const double *a_bar, int epochs, long iterations, const double *eta_w, const double *eta_a,
+                const double *rho_w, const double *rho_a, uint64_t seed, double tol, double a_bound,
+                long *diverged_at, long *global_since, long *spurious_since) {
+    double norm_s = 0.0, s_star = 0.0;
+    for (int i = 0; i < p; i++) norm_s += w_star[i] * w_star[i];
+    norm_s = sqrt(norm_s);
+    for (int j = 0; j < k; j++) s_star += a_star[j];
+    int d = (p > k ? p : k) + 2;
+    double *bw = aligned_alloc(64, sizeof(double) * BLOCK * (size_t)(4 * p + 4 * k + d + 2));
+    double *ba = bw + BLOCK * p, *gw = ba + BLOCK * k, *ga = gw + BLOCK * p;
+    double *ew = ga + BLOCK * k, *ea = ew + BLOCK * p, *z = ea + BLOCK * k, *u1 = z + BLOCK * d, *u2 = u1 + BLOCK;
+    Scratch *t = aligned_alloc(64, sizeof(Scratch));
+    uint64_t st[4 * BLOCK];
+    long div[BLOCK], gs[BLOCK], ss[BLOCK];
+    for (long b = 0; b < n; b += BLOCK) {
+        for (int l = 0; l < BLOCK; l++) {
+            for (int i = 0; i < p; i++) bw[i * BLOCK + l] = w[(b + l) * p + i];
+            for (int j = 0; j < k; j++) ba[j * BLOCK + l] = a[(b + l) * k + j];
+            div[l] = gs[l] = ss[l] = -1;
+            uint64_t x = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(b + l + 1));
+            for (int r = 0; r < 4; r++) { /* splitmix64 */
+                uint64_t y = (x += 0x9E3779B97F4A7C15ull);
+                y = (y ^ (y >> 30)) * 0xBF58476D1CE4E5B9ull;
+                y = (y ^ (y >> 27)) * 0x94D049BB133111EBull;
+                st[r * BLOCK + l] = y ^ (y >> 31);
+            }
+        }
+        long it = 0;
+        for (int e = 0; e < epochs; e++) {
+            int noisy = rho_w != NULL && (rho_w[e] > 0.0 || rho_a[e] > 0.0);
+            for (long i = 0; i < iterations; i++) {
+                const double *at_w = bw, *at_a = ba;
+                if (noisy) {
+                    perturb(p, bw, rho_w[e], st, z, u1, u2, ew, t);
+                    perturb(k, ba, rho_a[e], st, z, u1, u2, ea, t);
+                    at_w = ew;
+                    at_a = ea;
+                }
+                gradient(p, k, at_w, at_a, w_star, a_star, norm_s, s_star, gw, ga, t);
+                step(p, k, bw, ba, gw, ga, eta_w[e], eta_a[e], t);
+                it++;
+                check_and_track(p, k, it, bw, ba, w_star, a_star, a_bar, tol, a_bound * a_bound, div, gs, ss, t);
+            }
+        }
+        for (int l = 0; l < BLOCK && b + l < n; l++) {
+            for (int i = 0; i < p; i++) w[(b + l) * p + i] = bw[i * BLOCK + l];
+            for (int j = 0; j < k; j++) a[(b + l) * k + j] = ba[j * BLOCK + l];
+            diverged_at[b + l] = div[l];
+            global_since[b + l] = gs[l];
+            spurious_since[b + l] = ss[l];
+        }
+    }
+    free(bw);
+    free(t);
+}

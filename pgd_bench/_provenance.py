@@ -20,10 +20,21 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     PACKAGE_VERSION = "0+unknown"
 
-# Modules that only present results (command line, report, figures). Every other module of the
-# package can change a number, so it is part of the hash; a new module is included by default.
+# Modules that only present results (command line, report, figures, tables) or hand work to the
+# engine without computing (the sweep, whose chunks are merged by experiments.merge_chunks and
+# checked bit for bit by tests). Every other module can change a number, so it is part of the
+# hash; a new module is included by default.
 PRESENTATION_MODULES = frozenset(
-    {"__main__.py", "cli.py", "reproduce.py", "report_html.py", "theory_report.py", "report_base.py", "tables.py"}
+    {
+        "__main__.py",
+        "cli.py",
+        "reproduce.py",
+        "report_html.py",
+        "theory_report.py",
+        "report_base.py",
+        "tables.py",
+        "sweep.py",
+    }
 )
 
 CACHE_ENV = "PGD_BENCH_CACHE_DIR"

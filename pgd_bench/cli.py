@@ -99,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
     theory.add_argument("--trials", type=int, help=argparse.SUPPRESS)
 
+    sweep = sub.add_parser("sweep", help="run a grid of configs (a TOML file), on threads or on a Dask cluster")
+    sweep.add_argument("file", metavar="CONFIG.toml", help="base config keys, a [grid] table of lists, [[cells]]")
+    sweep.add_argument("--out", default="pgd-bench-sweep", help="output folder (default ./pgd-bench-sweep)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS (tcp://host:port)")
+    sweep.add_argument("--force", action="store_true", help="recompute cached cells")
+    sweep.add_argument("--json", action="store_true", help="print one JSON object per cell on stdout")
+    sweep.add_argument("--chunk-trials", type=int, help=argparse.SUPPRESS)
+
     plot = sub.add_parser("plot", help="redraw a results folder's figures from its saved tables (runs nothing)")
     plot.add_argument("results", metavar="RESULTS_DIR", help="a folder written by reproduce or theory")
     plot.add_argument("--out", help="where to write the figures (default: RESULTS_DIR itself)")
@@ -262,6 +272,14 @@ def _cmd_theory(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    run_sweep(args.file, args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
+              chunk_trials=args.chunk_trials, json_lines=sys.stdout if args.json else None)  # fmt: skip
+    return 0
+
+
 def _cmd_plot(args) -> int:
     from .reproduce import plot
 
@@ -284,6 +302,8 @@ def main(argv=None) -> int:
             return _cmd_theory(args)
         if args.command == "plot":
             return _cmd_plot(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         return _cmd_reproduce(args)
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")

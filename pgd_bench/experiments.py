@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -725,14 +725,65 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     return problem, schedule, options
 
 
-def allocate_outputs(config: RunConfig) -> Outputs:
-    """The engine's per-trial output arrays for ``config`` (uninitialised; the engine fills them)."""
-    n, n_checkpoints = config.trials, config.checkpoints().size
+def allocate_outputs(config: RunConfig, first: int = 0, count: int | None = None) -> Outputs:
+    """The engine's per-trial output arrays for trials ``first .. first + count - 1`` of ``config``
+    (default: all of them), uninitialised: the engine fills them. ``states`` has a row for each of
+    those trials that ``record_states`` records."""
+    n = config.trials - first if count is None else count
+    n_checkpoints = config.checkpoints().size
+    recorded = max(0, min(config.record_states, first + n) - first)
     return Outputs(
         np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
         np.empty(n, dtype=np.int64), np.empty((n, n_checkpoints, len(RECORD_FIELDS))), np.empty(n),
-        np.empty((min(config.record_states, n), n_checkpoints, config.p + config.k)),
+        np.empty((recorded, n_checkpoints, config.p + config.k)),
     )  # fmt: skip
+
+
+class Chunk(NamedTuple):
+    """Trials ``first .. first + len(outputs.w) - 1`` of a run: their outputs and the seconds they took."""
+
+    first: int
+    outputs: Outputs
+    seconds: float
+
+
+def run_chunk(config: RunConfig, first: int, count: int) -> Chunk:
+    """Run trials ``first .. first + count - 1`` of ``config`` alone (on this process's threads).
+
+    Trial ``i`` depends only on ``(config, seed, i)``, so any split of a run into chunks, run
+    anywhere, gives the same bits as the whole run: :func:`merge_chunks` puts them back together
+    (this is how ``pgd-bench sweep`` spreads a cell over a Dask cluster).
+    """
+    first = as_int("first", first, minimum=0)
+    count = as_int("count", count, minimum=1)
+    if first + count > config.trials:
+        raise ValueError(f"first + count: trials {first} to {first + count - 1} are past the run's {config.trials}")
+    warm_up(config)
+    problem, schedule, options = engine_inputs(config)
+    outputs = allocate_outputs(config, first, count)
+    threads = numba.get_num_threads()
+    start = time.perf_counter()
+    run_trials(first, problem, schedule, options, outputs, executor=thread_pool(threads), threads=threads)
+    return Chunk(first, outputs, time.perf_counter() - start)
+
+
+def merge_chunks(config: RunConfig, chunks) -> RunResult:
+    """The :class:`RunResult` of ``config`` from chunks that cover its trials exactly once, in any
+    order; ``seconds`` is the sum of the chunks' (the work, not the wall time)."""
+    chunks = sorted(chunks, key=lambda chunk: chunk.first)
+    expected = 0
+    for chunk in chunks:
+        if chunk.first != expected:
+            raise ValueError(
+                f"chunks: trials from {expected} are missing or repeated (a chunk starts at {chunk.first})"
+            )
+        expected += chunk.outputs.w.shape[0]
+    if expected != config.trials:
+        raise ValueError(f"chunks: they cover {expected} trials, the run has {config.trials}")
+    outputs = Outputs(*(np.concatenate([getattr(c.outputs, name) for c in chunks]) for name in Outputs._fields))
+    seconds = float(sum(chunk.seconds for chunk in chunks))
+    return RunResult(config, *outputs[:5], config.checkpoints(), outputs.records, outputs.train_loss, outputs.states,
+                     seconds)  # fmt: skip
 
 
 def warm_up(config: RunConfig) -> None:

@@ -1,0 +1,366 @@
+"""``pgd-bench sweep``: any grid of configs, on this machine's threads or on a Dask cluster, same bits.
+
+A sweep file is TOML: the base config at the top level (the keys of ``pgd-bench run``), a
+``[grid]`` table of lists whose product is the sweep, and optionally ``[[cells]]`` entries, each a
+cell of its own (base plus its keys)::
+
+    algorithm = "pgd"
+    trials = 2000
+    [grid]
+    rho_w = [0.5, 2.0, 5.0]
+    k = [4, 8, 16]
+
+Every trial depends only on ``(config, seed, trial index)``, so a cell can be cut into chunks of
+trials run anywhere: on this machine's threads (the default), on a ``distributed.LocalCluster``
+of worker processes (``workers=N``), or on an existing Dask cluster (``scheduler=ADDRESS``).
+Chunks are gathered in trial order and the cell is written to the same checked cache as the
+reproduction's (:func:`pgd_bench.results.run_cached`), by this process only; a cell computed
+anywhere has the same ``final_state_sha256`` as ``pgd-bench run`` gives for its config.
+Outputs: ``tables/trials`` (one row per trial), ``tables/cells`` (one row per cell) as CSV and
+Parquet (with pyarrow), and a figure of the success rates over the grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from .experiments import CONFIG_FIELDS, ProgressBar, RunConfig, RunResult, merge_chunks, resolve_config, run_chunk
+from .report_base import Context, drawer, new_figure
+from .results import StaleCell, cell_key, load_cell, output_lock, prepare_output_dir, save_cell
+from .tables import concat_columns, write_table
+
+# What a chunk of trials should cost, so that a worker reports every few seconds: the engine's
+# throughput is about 2e7 to 6e7 trial-steps per second per thread for the population gradient,
+# less with noise and batches; 5e7 trial-steps make a chunk of a second or a few.
+CHUNK_TRIAL_STEPS = 5e7
+CHUNK_ALIGN = 64  # trials per engine block: a chunk of whole blocks wastes no padding lanes
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell of a sweep: its index, its values of the grid's keys, and its resolved config."""
+
+    index: int
+    settings: dict
+    config: RunConfig
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """A finished sweep: the grid's keys, its cells and their results, and where it was written."""
+
+    axes: list
+    cells: list
+    results: list
+    out: Path
+
+
+def load_sweep(path) -> tuple[list[str], list[Cell]]:
+    """Read a sweep file: ``(grid keys in order, cells)``; each cell's config resolved and checked.
+
+    Raises
+    ------
+    ValueError
+        For a file that is missing or not TOML, a ``[grid]`` entry that is not a non-empty list,
+        a ``[[cells]]`` entry that is not a table, or a cell whose config is refused (the message
+        names the cell).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such sweep file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a TOML file: {error}") from None
+    grid = data.pop("grid", {})
+    explicit = data.pop("cells", [])
+    if not isinstance(grid, dict):
+        raise ValueError(f"{path}: [grid] must be a table of lists, got {type(grid).__name__}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{path}: grid.{key} must be a non-empty list of values, got {values!r}")
+        if key not in CONFIG_FIELDS and key != "eta":
+            raise ValueError(f"{path}: grid.{key}: not a config setting (pgd-bench run --help lists them)")
+    if not isinstance(explicit, list) or not all(isinstance(entry, dict) for entry in explicit):
+        raise ValueError(f"{path}: [[cells]] entries must be tables of settings")
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
+    combos += explicit
+    if not combos:
+        combos = [{}]  # no grid: the base config is the one cell
+    axes = list(grid) + [key for entry in explicit for key in entry if key not in grid]
+    axes = list(dict.fromkeys(axes))
+    cells = []
+    for index, combo in enumerate(combos):
+        try:
+            config = resolve_config(**{**data, **combo})
+        except (ValueError, TypeError) as error:
+            label = ", ".join(f"{key}={value!r}" for key, value in combo.items()) or "the base config"
+            raise ValueError(f"{path}: cell {index} ({label}): {error}") from None
+        cells.append(
+            Cell(index, {key: combo.get(key, data.get(key, getattr(config, key, None))) for key in axes}, config)
+        )
+    return axes, cells
+
+
+def chunk_trials_for(config: RunConfig) -> int:
+    """Trials per chunk for ``config``: about :data:`CHUNK_TRIAL_STEPS` trial-steps, whole blocks."""
+    steps = config.total_epochs * config.iterations * max(1, config.batch) * max(1, config.samples // 64)
+    size = int(CHUNK_TRIAL_STEPS // steps) // CHUNK_ALIGN * CHUNK_ALIGN
+    return max(CHUNK_ALIGN, min(size, config.trials))
+
+
+def _remote_chunk(settings: dict, first: int, count: int):
+    """A Dask task: trials ``first .. first + count - 1`` of the config ``settings``, on one thread
+    (a worker process runs one task per thread it has)."""
+    import numba
+
+    numba.set_num_threads(1)
+    return run_chunk(resolve_config(**settings), first, count)
+
+
+def run_sweep(
+    path, out_dir="pgd-bench-sweep", *, workers=None, scheduler=None, force=False, chunk_trials=None, json_lines=None
+) -> SweepResult:
+    """Run every cell of a sweep file and write its tables and figure into ``out_dir``.
+
+    Parameters
+    ----------
+    path : path
+        The sweep file (TOML, see the module docstring).
+    out_dir : path
+        Output folder (created; locked while the sweep writes into it). Finished cells are cached
+        in ``out_dir/cache``: a rerun computes only what is missing.
+    workers : int, optional
+        Run on a ``distributed.LocalCluster`` of this many worker processes (one thread each).
+    scheduler : str, optional
+        Run on the Dask cluster whose scheduler listens at this address (``tcp://host:port``).
+    force : bool
+        Recompute cached cells.
+    chunk_trials : int, optional
+        Trials per chunk on a cluster (default: :func:`chunk_trials_for`); results do not depend on it.
+    json_lines : file, optional
+        Where to write one JSON object per cell (``pgd-bench sweep --json``).
+
+    Returns
+    -------
+    SweepResult
+    """
+    if workers is not None and scheduler is not None:
+        raise ValueError(
+            "workers and scheduler: give one of them (a LocalCluster of N workers, or a cluster's address)"
+        )
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers: expected a positive number of worker processes, got {workers!r}")
+    if chunk_trials is not None and (not isinstance(chunk_trials, int) or chunk_trials < 1):
+        raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
+    axes, cells = load_sweep(path)
+    out = prepare_output_dir(out_dir)
+    with output_lock(out):
+        start = time.perf_counter()
+        results: list[RunResult | None] = [None] * len(cells)
+        todo = []
+        for cell in cells:
+            cached = out / "cache" / f"{cell_key(cell.config)}.npz"
+            if cached.exists() and not force:
+                try:
+                    results[cell.index] = load_cell(cached, cell.config)
+                    continue
+                except StaleCell as error:
+                    sys.stderr.write(f"cache: {cached} {error}; recomputing it\n")
+            todo.append(cell)
+        where = "threads" if workers is None and scheduler is None else "dask"
+        sys.stderr.write(
+            f"sweep: {len(cells)} cells, {len(cells) - len(todo)} cached, {len(todo)} to run "
+            f"({'this machine' if where == 'threads' else scheduler or f'{workers} local workers'})\n"
+        )
+        if todo and where == "threads":
+            _run_on_threads(todo, results, out)
+        elif todo:
+            _run_on_dask(todo, results, out, workers, scheduler, chunk_trials)
+        _write_outputs(out, axes, cells, results)
+        sys.stderr.write(
+            f"sweep: {len(cells)} cells in {time.perf_counter() - start:.1f} s; tables in {out / 'tables'}\n"
+        )
+        if json_lines is not None:
+            for cell, result in zip(cells, results):
+                line = {
+                    "cell": cell.index,
+                    "settings": cell.settings,
+                    "config_hash": cell.config.digest(),
+                    **result.summary(),
+                }
+                json_lines.write(json.dumps(line) + "\n")
+            json_lines.flush()
+    return SweepResult(axes, cells, results, out)
+
+
+def _run_on_threads(todo, results, out):
+    from .experiments import run
+
+    bar = ProgressBar(f"{'sweep':<22}", delay=0.0)
+    total, done = sum(cell.config.trials for cell in todo), 0
+    for cell in todo:
+        result = run(cell.config, progress=lambda d, _t, base=done: bar(base + d, total))
+        save_cell(out / "cache" / f"{cell_key(cell.config)}.npz", result)
+        results[cell.index] = result
+        done += cell.config.trials
+
+
+def _run_on_dask(todo, results, out, workers, scheduler, chunk_trials):
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
+    cluster = None
+    try:
+        if workers is not None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as error:
+                raise ValueError(f"scheduler: cannot reach a Dask scheduler at {scheduler!r}: {error}") from None
+        with client:
+            futures = {}
+            for cell in todo:
+                size = chunk_trials or chunk_trials_for(cell.config)
+                settings = cell.config.to_dict()
+                for first in range(0, cell.config.trials, size):
+                    count = min(size, cell.config.trials - first)
+                    # retries: a chunk whose worker died is run again elsewhere
+                    future = client.submit(_remote_chunk, settings, first, count, pure=False, retries=3)
+                    futures[future] = cell
+            chunks = {cell.index: [] for cell in todo}
+            needed = {
+                cell.index: -(-cell.config.trials // (chunk_trials or chunk_trials_for(cell.config))) for cell in todo
+            }
+            bar = ProgressBar(f"{'sweep':<22}", delay=0.0)
+            total, done = sum(cell.config.trials for cell in todo), 0
+            for future in as_completed(futures):
+                cell = futures[future]
+                chunk = future.result()
+                chunks[cell.index].append(chunk)
+                done += chunk.outputs.w.shape[0]
+                bar(done, total)
+                if len(chunks[cell.index]) == needed[cell.index]:  # the cell is complete: save it here
+                    result = merge_chunks(cell.config, chunks.pop(cell.index))
+                    save_cell(out / "cache" / f"{cell_key(cell.config)}.npz", result)
+                    results[cell.index] = result
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_outputs(out, axes, cells, results):
+    trial_parts, cell_rows = [], []
+    for cell, result in zip(cells, results):
+        n = result.outcome.size
+        grid = {f"grid_{key}": [_scalar(value)] * n for key, value in cell.settings.items()}
+        trial_parts.append({"cell": [cell.index] * n, **grid, **result.trial_table()})
+        table = result.trial_table()
+        scalars = {key: values[0] for key, values in table.items() if key in result.config.to_dict()}
+        cell_rows.append(
+            {
+                "cell": cell.index,
+                **{f"grid_{k}": _scalar(v) for k, v in cell.settings.items()},
+                **scalars,
+                "stream_version": table["stream_version"][0],
+                "package_version": table["package_version"][0],
+                **result.cell_row(),
+                "final_state_sha256": result.final_state_sha256(),
+            }
+        )
+    write_table(out, "trials", concat_columns(trial_parts), "one row per trial of every cell of the sweep")
+    write_table(out, "cells", concat_columns(cell_rows), "one row per cell of the sweep: settings, counts, rates, aRT")
+    varying = [key for key in axes if len({json.dumps(_scalar(c.settings[key])) for c in cells}) > 1]
+    if 1 <= len(varying) <= 2 and len(cells) == int(
+        np.prod([len({json.dumps(_scalar(c.settings[k])) for c in cells}) for k in varying])
+    ):
+        columns = {
+            "x": [str(_scalar(c.settings[varying[0]])) for c in cells],
+            "y": [str(_scalar(c.settings[varying[1]])) if len(varying) == 2 else "" for c in cells],
+            **{
+                name: [r.cell_row()[name] for r in results]
+                for name in ("success_rate", "wilson_low", "wilson_high", "n_diverged", "trials")
+            },
+        }
+        settings = {
+            "x": varying[0],
+            "y": varying[1] if len(varying) == 2 else None,
+            "x_order": list(dict.fromkeys(columns["x"])),
+            "y_order": list(dict.fromkeys(columns["y"])),
+        }
+        Context(out, None, False, False).figure(
+            "sweep_success",
+            {"cells": columns},
+            settings,
+            {"cells": "one row per cell: its grid values and success rate"},
+        )
+    else:
+        sys.stderr.write(
+            f"sweep: no figure: {len(varying)} keys vary ({', '.join(varying) or 'none'}); "
+            "a figure needs one (lines) or two (heatmap) on a full grid\n"
+        )
+
+
+def _scalar(value):
+    """A grid value as a table cell: lists (per-epoch schedules) as their JSON text."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+@drawer("sweep_success")
+def draw_sweep_success(tables, settings):
+    cells = tables["cells"]
+    fig = new_figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    xs = settings["x_order"]
+    if settings["y"] is None:  # one varying key: success against it, with Wilson intervals
+        order = [list(cells["x"]).index(x) for x in xs]
+        rate = 100 * cells["success_rate"][order]
+        low, high = 100 * cells["wilson_low"][order], 100 * cells["wilson_high"][order]
+        ax.errorbar(range(len(xs)), rate, yerr=np.maximum([rate - low, high - rate], 0), fmt="o-", capsize=3)
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_xlabel(settings["x"])
+        ax.set_ylabel("trials reaching the global optimum (%)")
+        ax.set_ylim(-2, 102)
+    else:  # two: a heatmap, divergence hatched
+        from matplotlib.patches import Rectangle
+
+        ys = settings["y_order"]
+        grid = np.full((len(ys), len(xs)), np.nan)
+        diverged = np.zeros_like(grid)
+        for row in range(len(cells["x"])):
+            i, j = ys.index(cells["y"][row]), xs.index(cells["x"][row])
+            grid[i, j] = cells["success_rate"][row]
+            diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
+        image = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        ax.grid(False)
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if diverged[i, j] >= 0.5:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
+                ax.text(
+                    j,
+                    i,
+                    f"{100 * grid[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if grid[i, j] < 0.6 else "black",
+                )
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xlabel(f"{settings['x']} (the grid's values, evenly spaced)")
+        ax.set_ylabel(settings["y"])
+        fig.colorbar(image, ax=ax, label="success rate (%); hatched: half or more diverged")
+    ax.set_title(f"Success over the sweep ({int(cells['trials'][0])} trials per cell)")
+    return fig

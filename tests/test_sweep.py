@@ -1,0 +1,152 @@
+"""pgd-bench sweep: the grid it reads, the tables it writes, and the same bits on threads, on a
+LocalCluster of worker processes and on a cluster reached by its scheduler's address."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pgd_bench.experiments import merge_chunks, resolve_config, run, run_chunk
+from pgd_bench.sweep import load_sweep, run_sweep
+from pgd_bench.tables import read_table
+
+SWEEP = """
+algorithm = "gd"
+trials = 150
+epochs = 2
+iterations = 100
+[grid]
+k = [4, 8]
+teacher = ["ones", "alternating"]
+"""
+
+
+def _sweep_file(tmp_path, text=SWEEP):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_grid_is_the_product_of_its_lists_plus_the_explicit_cells(tmp_path):
+    path = _sweep_file(tmp_path, SWEEP + '\n[[cells]]\nk = 16\nteacher = "linspace"\nseed = 3\n')
+    axes, cells = load_sweep(path)
+    assert axes == ["k", "teacher", "seed"]
+    assert [(c.config.k, c.config.teacher) for c in cells] == [
+        (4, "ones"), (4, "alternating"), (8, "ones"), (8, "alternating"), (16, "linspace")
+    ]  # fmt: skip
+    assert all(c.config.algorithm == "gd" and c.config.trials == 150 for c in cells)
+    assert cells[-1].config.seed == 3 and cells[0].settings == {"k": 4, "teacher": "ones", "seed": 0}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[grid]\nk = []\n", "non-empty list"),
+        ("[grid]\nk = 4\n", "non-empty list"),
+        ("[grid]\nwidth = [1, 2]\n", "not a config setting"),
+        ('algorithm = "gd"\n[grid]\nrho_w = [1.0]\n', "cell 0 (rho_w=1.0)"),
+        ("[grid\n", "not a TOML file"),
+        ("cells = [1, 2]\n", "[[cells]] entries"),
+    ],
+)
+def test_bad_sweep_files_are_refused_with_a_message_and_exit_code_2(tmp_path, capsys, text, message):
+    from pgd_bench.cli import main
+
+    path = _sweep_file(tmp_path, text)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_sweep(path)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_config(tmp_path):
+    path = _sweep_file(tmp_path)
+    lines = io.StringIO()
+    sweep = run_sweep(path, tmp_path / "out", json_lines=lines)
+    cells = read_table(sweep.out, "cells")
+    trials = read_table(sweep.out, "trials")
+    assert cells["cell"].tolist() == [0, 1, 2, 3] and len(trials["trial"]) == 4 * 150
+    assert cells["grid_k"].tolist() == [4, 4, 8, 8] and list(cells["grid_teacher"]) == ["ones", "alternating"] * 2
+    printed = [json.loads(line) for line in lines.getvalue().splitlines()]
+    for cell, row in zip(sweep.cells, printed):
+        alone = run(cell.config)
+        assert row["final_state_sha256"] == alone.final_state_sha256() == cells["final_state_sha256"][cell.index]
+        assert row["config"] == cell.config.to_dict() and row["config_hash"] == cell.config.digest()
+        assert row["outcomes"] == alone.counts() and row["success_rate"] == alone.success_rate()
+    assert (sweep.out / "sweep_success.png").stat().st_size > 10_000  # two keys vary: a heatmap
+    # a rerun reads every cell from the cache
+    cache = {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()}
+    run_sweep(path, tmp_path / "out")
+    assert {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()} == cache
+
+
+def test_chunks_merged_in_any_order_are_the_whole_run():
+    config = resolve_config(algorithm="pgd", trials=200, epochs=2, iterations=50, record_states=70)
+    whole = run(config)
+    chunks = [run_chunk(config, first, count) for first, count in ((128, 72), (0, 64), (64, 64))]
+    merged = merge_chunks(config, chunks)
+    for name in ("w", "a", "outcome", "stop_iteration", "entered_at", "records", "states"):
+        assert np.array_equal(getattr(merged, name), getattr(whole, name), equal_nan=True), name
+    with pytest.raises(ValueError, match="missing or repeated"):
+        merge_chunks(config, chunks[:1] + chunks[2:])
+    with pytest.raises(ValueError, match="past the run"):
+        run_chunk(config, 190, 20)
+
+
+distributed = pytest.importorskip  # the cluster tests need the dask extra
+
+
+def test_a_local_cluster_of_two_workers_gives_the_same_bits_as_threads(tmp_path):
+    distributed("distributed")
+    path = _sweep_file(tmp_path, SWEEP.replace("[grid]", '[grid]\nalgorithm = ["gd", "pgd"]'))
+    threads = run_sweep(path, tmp_path / "threads")
+    cluster = run_sweep(path, tmp_path / "cluster", workers=2, chunk_trials=64)  # 3 chunks per cell
+    assert len(cluster.cells) == 8
+    for a, b in zip(threads.results, cluster.results):
+        assert a.final_state_sha256() == b.final_state_sha256()
+        assert np.array_equal(a.records, b.records, equal_nan=True) and np.array_equal(a.outcome, b.outcome)
+
+
+def _start(command, **kwargs):
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            **kwargs)  # fmt: skip
+
+
+def test_a_cluster_reached_by_its_schedulers_address_gives_the_same_bits(tmp_path):
+    distributed("distributed")
+    file = tmp_path / "scheduler.json"
+    scheduler = _start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                        "--scheduler-file", str(file), "--no-dashboard"])  # fmt: skip
+    worker = None
+    try:
+        for _ in range(200):
+            if file.exists() and file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        worker = _start([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+                         "--nthreads", "1", "--no-dashboard"])  # fmt: skip
+        path = _sweep_file(tmp_path)
+        remote = run_sweep(path, tmp_path / "remote", scheduler=address, chunk_trials=64)
+        for cell, result in zip(remote.cells, remote.results):
+            assert result.final_state_sha256() == run(cell.config).final_state_sha256()
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+    distributed("distributed")
+    from pgd_bench.cli import main
+
+    path = _sweep_file(tmp_path)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach a Dask scheduler" in capsys.readouterr().err

@@ -68,6 +68,12 @@ def _add_config_flags(parser) -> None:
         parser.add_argument("--" + name, type=float, default=None, help=text)
 
 
+def _add_cluster_flags(parser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS (tcp://host:port)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pgd-bench", description="How noise helps gradient methods escape a spurious local optimum.")
     parser.add_argument("--version", action="version", version=f"pgd-bench {__version__}")
@@ -89,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of every cell (default 0); another seed checks that results hold"
     )
     rep.add_argument("--trials", type=int, help=argparse.SUPPRESS)
+    _add_cluster_flags(rep)
 
     theory = sub.add_parser(
         "theory", help="measure the poster's theory (partial dissipativity, the two epochs, T1) and write a report"
@@ -98,13 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     theory.add_argument("--force", action="store_true", help="recompute cached cells")
     theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
     theory.add_argument("--trials", type=int, help=argparse.SUPPRESS)
+    _add_cluster_flags(theory)
 
     sweep = sub.add_parser("sweep", help="run a grid of configs (a TOML file), on threads or on a Dask cluster")
     sweep.add_argument("file", metavar="CONFIG.toml", help="base config keys, a [grid] table of lists, [[cells]]")
     sweep.add_argument("--out", default="pgd-bench-sweep", help="output folder (default ./pgd-bench-sweep)")
-    where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster at ADDRESS (tcp://host:port)")
+    _add_cluster_flags(sweep)
     sweep.add_argument("--force", action="store_true", help="recompute cached cells")
     sweep.add_argument("--json", action="store_true", help="print one JSON object per cell on stdout")
     sweep.add_argument("--chunk-trials", type=int, help=argparse.SUPPRESS)
@@ -259,7 +265,8 @@ def _cmd_run(args) -> int:
 def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
-    reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed)
+    reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed,
+              workers=args.workers, scheduler=args.scheduler)  # fmt: skip
     return 0
 
 
@@ -268,7 +275,7 @@ def _cmd_theory(args) -> int:
     from .theory_report import theory_measured
 
     reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed,
-              sections=[theory_measured])  # fmt: skip
+              sections=[theory_measured], workers=args.workers, scheduler=args.scheduler)  # fmt: skip
     return 0
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import OUTCOME_NAMES, RECORD_FIELDS
-from .experiments import ProgressBar, warm_up
-from .results import atomic_write_bytes, atomic_write_text, cell_key, run_cached
+from .results import atomic_write_bytes, atomic_write_text
 from .stats import wilson_interval
 from .tables import TABLES_DIR, read_table, write_table
 
@@ -158,8 +157,9 @@ class Context:
     """What the sections share: the output folder, the scale (``reproduce.Scale``), the cells run so far, the rows of
     ``trials.csv`` and the time each group of cells took."""
 
-    def __init__(self, out: Path, scale, force: bool, quick: bool):
+    def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None):
         self.out, self.scale, self.force, self.quick = out, scale, force, quick
+        self.backend = backend  # where cells run (sweep.Backend); None: this machine's threads
         self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
         self.cell_rows: list[dict] = []  # one row per cell
         self.timings: dict[str, float] = {}
@@ -179,18 +179,14 @@ class Context:
         return self.once(name, lambda: self._run(name, cells))
 
     def _run(self, name, cells):
-        bar = ProgressBar(f"{name:<22}", delay=0.0)
-        total = sum(c.trials for _, c in cells)
-        done = 0
+        from .sweep import Backend
+
+        backend = self.backend if self.backend is not None else Backend()
+        computed = backend.compute([config for _, config in cells], self.out / "cache", self.force, name)
         results = {}
-        for tag, config in cells:
-            if self.force or not (self.out / "cache" / f"{cell_key(config)}.npz").exists():
-                with compiling_notice(f"{name}, {config.algorithm}"):
-                    warm_up(config)  # compile (or load) the engine variant this cell needs, saying so
-            results[tag] = run_cached(config, self.out / "cache", force=self.force)
-            done += config.trials
-            bar(done, total)
-            self._collect(name, tag, results[tag])
+        for (tag, _), result in zip(cells, computed):
+            results[tag] = result
+            self._collect(name, tag, result)
         return results
 
     def _collect(self, name, tag, result):

@@ -1185,7 +1185,15 @@ def _versions():
 
 
 def reproduce(
-    out_dir="pgd-bench-results", quick=False, force=False, trials=None, seed=0, sample_sizes=None, sections=None
+    out_dir="pgd-bench-results",
+    quick=False,
+    force=False,
+    trials=None,
+    seed=0,
+    sample_sizes=None,
+    sections=None,
+    workers=None,
+    scheduler=None,
 ) -> Path:
     """Run every section, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
 
@@ -1208,6 +1216,10 @@ def reproduce(
     sections : list of callables, optional
         The sections to run, in order (default: all of :data:`SECTIONS`); ``pgd-bench theory``
         runs the theory section alone.
+    workers, scheduler : optional
+        Run the cells on a local Dask cluster of ``workers`` processes, or on the Dask cluster at
+        ``scheduler`` (:class:`pgd_bench.sweep.Backend`, as ``pgd-bench sweep`` does); the results
+        are the same bits as on this machine's threads.
 
     Returns
     -------
@@ -1225,9 +1237,12 @@ def reproduce(
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)
         scale = dataclasses.replace(scale, sample_sizes=sizes)
+    from .sweep import Backend
+
+    backend = Backend(workers, scheduler)
     out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
-    with output_lock(out):
-        ctx = Context(out, scale, force, quick)
+    with output_lock(out), backend:
+        ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         sections = [section(ctx) for section in (SECTIONS if sections is None else sections)]
         write_table(out, "trials", concat_columns(ctx.trial_tables), "one row per trial of every cell")

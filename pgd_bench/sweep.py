@@ -126,6 +126,131 @@ def _remote_chunk(settings: dict, first: int, count: int):
     return run_chunk(resolve_config(**settings), first, count)
 
 
+class Backend:
+    """Where cells run: this machine's threads (default), a ``distributed.LocalCluster`` of
+    ``workers`` processes, or the Dask cluster at ``scheduler``. A context manager: the cluster
+    (or the connection) lives from ``with`` to its end, for every group of cells run inside.
+
+    :meth:`compute` is the one way the sweep and the reproduction run cells: cached cells are
+    read, the others run (on a cluster, in chunks of trials), and each finished cell is written to
+    the cache by this process, atomically.
+    """
+
+    def __init__(self, workers=None, scheduler=None, chunk_trials=None):
+        if workers is not None and scheduler is not None:
+            raise ValueError("workers and scheduler: give one of them (a LocalCluster of N workers, or an address)")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers: expected a positive number of worker processes, got {workers!r}")
+        if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+            raise ValueError(f"scheduler: expected an address such as tcp://host:8786, got {scheduler!r}")
+        if chunk_trials is not None and (
+            isinstance(chunk_trials, bool) or not isinstance(chunk_trials, int) or chunk_trials < 1
+        ):
+            raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
+        self.workers, self.scheduler, self.chunk_trials = workers, scheduler, chunk_trials
+        self.client = self.cluster = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+    def describe(self) -> str:
+        if self.scheduler is not None:
+            return f"the Dask cluster at {self.scheduler}"
+        return f"a local Dask cluster of {self.workers} workers" if self.workers else "this machine's threads"
+
+    def __enter__(self):
+        if not self.distributed:
+            return self
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
+        if self.workers is not None:
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)  # fmt: skip
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(self.scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as error:
+                raise ValueError(f"scheduler: cannot reach a Dask scheduler at {self.scheduler!r}: {error}") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+    def compute(self, configs, cache_dir, force=False, label="sweep") -> list[RunResult]:
+        """The results of ``configs``, in order: from the cache, or run here or on the cluster."""
+        cache_dir = Path(cache_dir)
+        results: list[RunResult | None] = [None] * len(configs)
+        todo = []
+        for index, config in enumerate(configs):
+            cached = cache_dir / f"{cell_key(config)}.npz"
+            if cached.exists() and not force:
+                try:
+                    results[index] = load_cell(cached, config)
+                    continue
+                except StaleCell as error:
+                    sys.stderr.write(f"cache: {cached} {error}; recomputing it\n")
+            todo.append(index)
+        bar = ProgressBar(f"{label:<22}", delay=0.0)
+        total = sum(configs[i].trials for i in todo)
+        if not todo:
+            bar(1, 1)
+        elif self.distributed:
+            self._on_cluster(configs, todo, results, cache_dir, bar, total)
+        else:
+            self._on_threads(configs, todo, results, cache_dir, bar, total, label)
+        return results
+
+    def _on_threads(self, configs, todo, results, cache_dir, bar, total, label):
+        from .experiments import run, warm_up
+        from .report_base import compiling_notice
+
+        done = 0
+        for index in todo:
+            config = configs[index]
+            with compiling_notice(f"{label}, {config.algorithm}"):
+                warm_up(config)  # compile (or load) this cell's engine variant, saying so when it is slow
+            result = run(config, progress=lambda d, _t, base=done: bar(base + d, total), warm=False)
+            save_cell(cache_dir / f"{cell_key(config)}.npz", result)
+            results[index] = result
+            done += config.trials
+        bar(total, total)
+
+    def _on_cluster(self, configs, todo, results, cache_dir, bar, total):
+        from distributed import as_completed
+
+        futures, needed = {}, {}
+        for index in todo:
+            config = configs[index]
+            size = self.chunk_trials or chunk_trials_for(config)
+            settings = config.to_dict()
+            starts = range(0, config.trials, size)
+            needed[index] = len(starts)
+            for first in starts:
+                # retries: a chunk whose worker died is run again on another
+                future = self.client.submit(_remote_chunk, settings, first, min(size, config.trials - first),
+                                            pure=False, retries=3)  # fmt: skip
+                futures[future] = index
+        chunks = {index: [] for index in todo}
+        done = 0
+        for future in as_completed(futures):
+            index = futures[future]
+            chunk = future.result()
+            chunks[index].append(chunk)
+            done += chunk.outputs.w.shape[0]
+            bar(done, total)
+            if len(chunks[index]) == needed[index]:  # the cell is complete: merged and saved here
+                results[index] = merge_chunks(configs[index], chunks.pop(index))
+                save_cell(cache_dir / f"{cell_key(configs[index])}.npz", results[index])
+
+
 def run_sweep(
     path, out_dir="pgd-bench-sweep", *, workers=None, scheduler=None, force=False, chunk_trials=None, json_lines=None
 ) -> SweepResult:
@@ -153,111 +278,24 @@ def run_sweep(
     -------
     SweepResult
     """
-    if workers is not None and scheduler is not None:
-        raise ValueError(
-            "workers and scheduler: give one of them (a LocalCluster of N workers, or a cluster's address)"
-        )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers: expected a positive number of worker processes, got {workers!r}")
-    if chunk_trials is not None and (not isinstance(chunk_trials, int) or chunk_trials < 1):
-        raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
+    backend = Backend(workers, scheduler, chunk_trials)
     axes, cells = load_sweep(path)
     out = prepare_output_dir(out_dir)
-    with output_lock(out):
+    with output_lock(out), backend:
         start = time.perf_counter()
-        results: list[RunResult | None] = [None] * len(cells)
-        todo = []
-        for cell in cells:
-            cached = out / "cache" / f"{cell_key(cell.config)}.npz"
-            if cached.exists() and not force:
-                try:
-                    results[cell.index] = load_cell(cached, cell.config)
-                    continue
-                except StaleCell as error:
-                    sys.stderr.write(f"cache: {cached} {error}; recomputing it\n")
-            todo.append(cell)
-        where = "threads" if workers is None and scheduler is None else "dask"
-        sys.stderr.write(
-            f"sweep: {len(cells)} cells, {len(cells) - len(todo)} cached, {len(todo)} to run "
-            f"({'this machine' if where == 'threads' else scheduler or f'{workers} local workers'})\n"
-        )
-        if todo and where == "threads":
-            _run_on_threads(todo, results, out)
-        elif todo:
-            _run_on_dask(todo, results, out, workers, scheduler, chunk_trials)
+        sys.stderr.write(f"sweep: {len(cells)} cells on {backend.describe()}\n")
+        results = backend.compute([cell.config for cell in cells], out / "cache", force)
         _write_outputs(out, axes, cells, results)
         sys.stderr.write(
             f"sweep: {len(cells)} cells in {time.perf_counter() - start:.1f} s; tables in {out / 'tables'}\n"
         )
         if json_lines is not None:
             for cell, result in zip(cells, results):
-                line = {
-                    "cell": cell.index,
-                    "settings": cell.settings,
-                    "config_hash": cell.config.digest(),
-                    **result.summary(),
-                }
+                line = {"cell": cell.index, "settings": cell.settings, "config_hash": cell.config.digest(),
+                        **result.summary()}  # fmt: skip
                 json_lines.write(json.dumps(line) + "\n")
             json_lines.flush()
     return SweepResult(axes, cells, results, out)
-
-
-def _run_on_threads(todo, results, out):
-    from .experiments import run
-
-    bar = ProgressBar(f"{'sweep':<22}", delay=0.0)
-    total, done = sum(cell.config.trials for cell in todo), 0
-    for cell in todo:
-        result = run(cell.config, progress=lambda d, _t, base=done: bar(base + d, total))
-        save_cell(out / "cache" / f"{cell_key(cell.config)}.npz", result)
-        results[cell.index] = result
-        done += cell.config.trials
-
-
-def _run_on_dask(todo, results, out, workers, scheduler, chunk_trials):
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
-    cluster = None
-    try:
-        if workers is not None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-        else:
-            try:
-                client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError, ValueError) as error:
-                raise ValueError(f"scheduler: cannot reach a Dask scheduler at {scheduler!r}: {error}") from None
-        with client:
-            futures = {}
-            for cell in todo:
-                size = chunk_trials or chunk_trials_for(cell.config)
-                settings = cell.config.to_dict()
-                for first in range(0, cell.config.trials, size):
-                    count = min(size, cell.config.trials - first)
-                    # retries: a chunk whose worker died is run again elsewhere
-                    future = client.submit(_remote_chunk, settings, first, count, pure=False, retries=3)
-                    futures[future] = cell
-            chunks = {cell.index: [] for cell in todo}
-            needed = {
-                cell.index: -(-cell.config.trials // (chunk_trials or chunk_trials_for(cell.config))) for cell in todo
-            }
-            bar = ProgressBar(f"{'sweep':<22}", delay=0.0)
-            total, done = sum(cell.config.trials for cell in todo), 0
-            for future in as_completed(futures):
-                cell = futures[future]
-                chunk = future.result()
-                chunks[cell.index].append(chunk)
-                done += chunk.outputs.w.shape[0]
-                bar(done, total)
-                if len(chunks[cell.index]) == needed[cell.index]:  # the cell is complete: save it here
-                    result = merge_chunks(cell.config, chunks.pop(cell.index))
-                    save_cell(out / "cache" / f"{cell_key(cell.config)}.npz", result)
-                    results[cell.index] = result
-    finally:
-        if cluster is not None:
-            cluster.close()
 
 
 def _write_outputs(out, axes, cells, results):

@@ -150,3 +150,49 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     path = _sweep_file(tmp_path)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach a Dask scheduler" in capsys.readouterr().err
+
+
+def test_the_reproduction_runs_on_a_local_cluster_to_the_same_tables(tmp_path):
+    distributed("distributed")
+    from pgd_bench.reproduce import figure_convergence, reproduce
+
+    here = reproduce(tmp_path / "threads", quick=True, trials=5, sections=[figure_convergence])
+    there = reproduce(tmp_path / "cluster", quick=True, trials=5, sections=[figure_convergence], workers=2)
+    ours, theirs = read_table(here, "trials"), read_table(there, "trials")
+    for column in ("cell", "outcome", "final_dist_w", "final_dist_a", "stop_iteration", "config_hash"):
+        assert np.array_equal(ours[column], theirs[column], equal_nan=ours[column].dtype.kind == "f"), column
+    assert (here / "fig2_convergence.png").read_bytes() == (there / "fig2_convergence.png").read_bytes()
+
+
+def test_a_chunk_whose_worker_dies_is_run_again_and_the_cell_keeps_its_bits(tmp_path):
+    """Kill a worker process while it runs a chunk: Dask reruns the chunk on the other worker."""
+    distributed("distributed")
+    from distributed import Client, LocalCluster
+
+    from pgd_bench.sweep import _remote_chunk
+
+    # four chunks of about a second each, so that the kill lands while one runs
+    config = resolve_config(algorithm="pgd", trials=256, epochs=4, iterations=50_000, checkpoint_every=50_000)
+    whole = run(config)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("pgd_bench.sweep"))  # import (and load the engine) before the clock starts
+        futures = [client.submit(_remote_chunk, config.to_dict(), first, 64, pure=False, retries=3)
+                   for first in range(0, 256, 64)]  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until a chunk is running on some worker, then kill that worker
+            processing = client.processing()
+            busy = [address for address, tasks in processing.items() if tasks]
+            if busy:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the chunk
+        pids = client.run(os.getpid, workers=[busy[0]])
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        chunks = client.gather(futures)
+        assert busy[0] not in client.scheduler_info()["workers"]  # the worker is gone; its chunk ran elsewhere
+    merged = merge_chunks(config, chunks)
+    assert merged.final_state_sha256() == whole.final_state_sha256()
+    assert np.array_equal(merged.records, whole.records, equal_nan=True)

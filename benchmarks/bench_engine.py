@@ -56,6 +56,49 @@ class RatioToJax:
     track_ratio_to_jax.unit = "ratio"
 
 
+class RatioToC:
+    """pgd_bench's time per trial-step over the hand-written C engine's (benchmarks/c_compare.py),
+    one thread, 1024 trials x 8000 steps; skipped without a C compiler. Below 1: faster than C."""
+
+    params = ["gd", "pgd"]
+    param_names = ["algorithm"]
+    timeout = 600
+
+    def setup(self, algorithm):
+        import tempfile
+        from pathlib import Path
+
+        import numba
+
+        from . import c_compare
+
+        if c_compare.compiler() is None:
+            raise NotImplementedError("no C compiler")
+        self.folder = tempfile.TemporaryDirectory()
+        self.lib = c_compare.build(Path(self.folder.name))
+        self.config = c_compare.config_for(algorithm, 1024)
+        self.threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        run(self.config)  # compile outside the measurement
+
+    def teardown(self, algorithm):
+        import numba
+
+        numba.set_num_threads(self.threads)
+        self.folder.cleanup()
+
+    def track_time_ratio_to_c(self, algorithm):
+        from . import c_compare
+
+        ours, theirs = [], []
+        for _ in range(3):  # interleaved, so both see the same machine
+            ours.append(run(self.config, warm=False).seconds)
+            theirs.append(c_compare.run_c(self.lib, self.config, threads=1).seconds)
+        return float(np.median(ours) / np.median(theirs))
+
+    track_time_ratio_to_c.unit = "ratio"
+
+
 class EmpiricalGradient:
     """GD on each trial's own training set of N = 256 inputs, 1000 trials: one empirical gradient
     per trial-step, O(N k p); against JAX (jit + vmap + scan, same starts, same data)."""

@@ -131,7 +131,8 @@ def main(argv=None) -> int:
     thread_counts = [1, 2] if threads_available >= 2 else [1]
     with tempfile.TemporaryDirectory() as folder:
         lib = build(Path(folder))
-        print(f"C: {compiler()} {' '.join(FLAGS[:4])}; pgd_bench: Numba {numba.__version__}; "
+        flags = " ".join(f for f in FLAGS if f not in ("-shared", "-fPIC"))
+        print(f"C: {compiler()} {flags}; pgd_bench: Numba {numba.__version__}; "
               f"{args.trials} trials, medians of {args.repeat}; ns per trial-step")  # fmt: skip
         print(f"{'case':6} {'threads':>7} {'pgd_bench':>10} {'C':>8} {'ratio':>7}  final states")
         for case in args.cases:

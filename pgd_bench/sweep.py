@@ -355,6 +355,11 @@ def _scalar(value):
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 
+# axis labels in the report's notation for the keys that have one
+MATH_LABELS = {"rho_w": r"$\rho_w$", "rho_a": r"$\rho_a$", "eta": r"$\eta$", "eta_w": r"$\eta_w$", "eta_a": r"$\eta_a$",
+               "k": "$k$", "p": "$p$", "batch": "batch $B$", "samples": "training-set size $N$"}  # fmt: skip
+
+
 @drawer("sweep_success")
 def draw_sweep_success(tables, settings):
     cells = tables["cells"]
@@ -367,7 +372,7 @@ def draw_sweep_success(tables, settings):
         low, high = 100 * cells["wilson_low"][order], 100 * cells["wilson_high"][order]
         ax.errorbar(range(len(xs)), rate, yerr=np.maximum([rate - low, high - rate], 0), fmt="o-", capsize=3)
         ax.set_xticks(range(len(xs)), xs)
-        ax.set_xlabel(settings["x"])
+        ax.set_xlabel(MATH_LABELS.get(settings["x"], settings["x"]))
         ax.set_ylabel("trials reaching the global optimum (%)")
         ax.set_ylim(-2, 102)
     else:  # two: a heatmap, divergence hatched
@@ -397,8 +402,8 @@ def draw_sweep_success(tables, settings):
                 )
         ax.set_xticks(range(len(xs)), xs)
         ax.set_yticks(range(len(ys)), ys)
-        ax.set_xlabel(f"{settings['x']} (the grid's values, evenly spaced)")
-        ax.set_ylabel(settings["y"])
+        ax.set_xlabel(f"{MATH_LABELS.get(settings['x'], settings['x'])} (the grid's values, evenly spaced)")
+        ax.set_ylabel(MATH_LABELS.get(settings["y"], settings["y"]))
         fig.colorbar(image, ax=ax, label="success rate (%); hatched: half or more diverged")
     ax.set_title(f"Success over the sweep ({int(cells['trials'][0])} trials per cell)")
     return fig

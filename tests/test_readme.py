@@ -97,3 +97,12 @@ def test_the_asv_lines_run_and_publish_what_they_saved(tmp_path):
     assert "bench_kernels.RandomStreams.time_sample_ball" in published["benchmarks"]
     assert list((tmp_path / "html" / "graphs").rglob("bench_kernels.RandomStreams.time_sample_ball.json"))
     assert not (ROOT / ".asv-machine.json").exists()
+
+
+def test_the_sweep_example_is_the_file_it_names():
+    (block,) = _blocks("toml", "# examples/sweep.toml")
+    assert (ROOT / "examples" / "sweep.toml").read_text() == block
+    from pgd_bench.sweep import load_sweep
+
+    axes, cells = load_sweep(ROOT / "examples" / "sweep.toml")
+    assert axes == ["rho_w", "k"] and len(cells) == 12

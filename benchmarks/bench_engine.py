@@ -58,7 +58,7 @@ class RatioToJax:
 
 class RatioToC:
     """pgd_bench's time per trial-step over the hand-written C engine's (benchmarks/c_compare.py),
-    one thread, 1024 trials x 8000 steps; skipped without a C compiler. Below 1: faster than C."""
+    one thread, 512 trials x 8000 steps; skipped without a C compiler. Below 1: faster than C."""
 
     params = ["gd", "pgd"]
     param_names = ["algorithm"]
@@ -76,7 +76,7 @@ class RatioToC:
             raise NotImplementedError("no C compiler")
         self.folder = tempfile.TemporaryDirectory()
         self.lib = c_compare.build(Path(self.folder.name))
-        self.config = c_compare.config_for(algorithm, 1024)
+        self.config = c_compare.config_for(algorithm, 512)
         self.threads = numba.get_num_threads()
         numba.set_num_threads(1)
         run(self.config)  # compile outside the measurement

@@ -291,7 +291,7 @@ def _cmd_plot(args) -> int:
     from .reproduce import plot
 
     written = plot(args.results, out_dir=args.out, figures=args.figure)
-    sys.stderr.write(f"redrew {len(written) // 3} figures into {written[0].parent}\n")
+    sys.stderr.write(f"redrew {len(written) // 3} figures (PNG, SVG and PDF) into {written[0].parent}\n")
     return 0
 
 

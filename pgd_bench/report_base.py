@@ -85,13 +85,14 @@ def render(name: str, tables: dict, settings: dict):
         return DRAWERS[name](tables, settings)
 
 
-def save_figure(fig, out: Path, name: str) -> tuple[str, ...]:
-    """Write ``fig`` as ``name.png``, ``.svg`` and ``.pdf`` into ``out``; returns the file names."""
+def save_figure(fig, out: Path, name: str, formats=FIGURE_FORMATS) -> tuple[str, ...]:
+    """Write ``fig`` as ``name.png``, ``.svg`` and ``.pdf`` (or ``formats``) into ``out``; returns
+    the file names."""
     import matplotlib
 
     names = []
     with matplotlib.rc_context(STYLE):
-        for ext in FIGURE_FORMATS:
+        for ext in formats:
             buffer = io.BytesIO()
             fig.savefig(buffer, format=ext, bbox_inches="tight", metadata=_METADATA[ext])
             atomic_write_bytes(out / f"{name}.{ext}", buffer.getvalue())

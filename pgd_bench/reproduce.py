@@ -33,6 +33,7 @@ from .experiments import BASIN_NAMES, resolve_config
 from .report_base import (
     DRAWERS,
     FIELD,
+    FIGURE_FORMATS,
     FIGURES_FILE,
     OUTCOME,
     Context,
@@ -1268,7 +1269,7 @@ method starts from the same points. One row per trial of every cell: `tables/tri
 """
 
 
-def plot(results_dir="pgd-bench-results", out_dir=None, figures=None) -> list[Path]:
+def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FIGURE_FORMATS) -> list[Path]:
     """Redraw figures from a results folder's saved tables, without running anything.
 
     Parameters
@@ -1280,6 +1281,8 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None) -> list[Pa
         Where to write the figures (default: ``results_dir`` itself, replacing them).
     figures : list of str, optional
         Names of the figures to redraw (default: all that the folder lists).
+    formats : sequence of str
+        File formats to write (default: PNG, SVG and PDF).
 
     Returns
     -------
@@ -1292,12 +1295,15 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None) -> list[Pa
         raise ValueError(f"{source}: not a results folder with saved figures (no {FIGURES_FILE}); "
                          "run pgd-bench reproduce first")  # fmt: skip
     names = list(listed) if figures is None else list(figures)
+    unknown_formats = [ext for ext in formats if ext not in FIGURE_FORMATS]
+    if unknown_formats or not formats:
+        raise ValueError(f"formats: expected some of {', '.join(FIGURE_FORMATS)}, got {list(formats)}")
     unknown = [name for name in names if name not in listed or name not in DRAWERS]
     if unknown:
         raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
     out = prepare_output_dir(out_dir if out_dir is not None else source)
     written = []
     for name in names:
-        files = save_figure(draw_saved(source, name), out, name)
+        files = save_figure(draw_saved(source, name), out, name, formats)
         written += [out / f for f in files]
     return written

@@ -171,6 +171,7 @@ class Backend:
                                         dashboard_address=None)  # fmt: skip
             self.client = Client(self.cluster)
         else:
+            _check_reachable(self.scheduler)
             try:
                 self.client = Client(self.scheduler, timeout="20s")
             except (OSError, TimeoutError, ValueError) as error:
@@ -249,6 +250,21 @@ class Backend:
             if len(chunks[index]) == needed[index]:  # the cell is complete: merged and saved here
                 results[index] = merge_chunks(configs[index], chunks.pop(index))
                 save_cell(cache_dir / f"{cell_key(configs[index])}.npz", results[index])
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, with the address in the message, when nothing listens at a ``tcp://host:port``
+    scheduler address (Dask itself would retry for its whole connection timeout first)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return  # another protocol (tls, inproc, ...): let Dask connect and report
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(f"scheduler: cannot reach a Dask scheduler at {address!r}: {error}") from None
 
 
 def run_sweep(

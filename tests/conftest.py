@@ -35,3 +35,19 @@ def alternating_teacher():
     w_star[0] = 1.0
     a_star = np.array([(-1.0) ** j + 0.1 for j in range(k)])
     return w_star, a_star
+
+
+@pytest.fixture(scope="session")
+def reduced_reproduction(tmp_path_factory):
+    """One reduced reproduction (every section, 6 trials per cell, a fifth teacher family
+    registered as a user would), shared by the tests that read a results folder: it takes minutes.
+    Returns ``(out, first_cache_listing)``: the folder, and its cache files' names and times."""
+    from pgd_bench.algorithms import register_teacher, unregister_teacher
+    from pgd_bench.reproduce import reproduce
+
+    register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
+    try:
+        out = reproduce(out_dir=tmp_path_factory.mktemp("reduced") / "r", quick=True, trials=6, sample_sizes=(8, 16))
+    finally:
+        unregister_teacher("decaying")
+    return out, {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}

@@ -92,6 +92,10 @@ def save_figure(fig, out: Path, name: str, formats=FIGURE_FORMATS) -> tuple[str,
 
     names = []
     with matplotlib.rc_context(STYLE):
+        if formats and formats[0] != FIGURE_FORMATS[0]:
+            # the first rendering settles the layout that later ones reuse: render as the report
+            # does (PNG first), so that a figure saved in any formats gives the report's bytes
+            fig.savefig(io.BytesIO(), format=FIGURE_FORMATS[0], bbox_inches="tight", metadata=_METADATA["png"])
         for ext in formats:
             buffer = io.BytesIO()
             fig.savefig(buffer, format=ext, bbox_inches="tight", metadata=_METADATA[ext])

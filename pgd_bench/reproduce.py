@@ -1275,8 +1275,8 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     Parameters
     ----------
     results_dir : path
-        A folder written by ``pgd-bench reproduce`` or ``theory`` (it has ``figures.json`` and
-        ``tables/``).
+        A folder written by ``pgd-bench reproduce``, ``theory`` or ``sweep`` (it has
+        ``figures.json`` and ``tables/``).
     out_dir : path, optional
         Where to write the figures (default: ``results_dir`` itself, replacing them).
     figures : list of str, optional
@@ -1289,6 +1289,8 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     list of Path
         The files written (PNG, SVG and PDF of each figure).
     """
+    from . import sweep  # noqa: F401 - registers the sweep's figure, so that a sweep's folder redraws too
+
     source = Path(results_dir)
     listed = read_figures(source) if source.is_dir() else {}
     if not listed:

@@ -80,6 +80,10 @@ def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_co
         assert row["config"] == cell.config.to_dict() and row["config_hash"] == cell.config.digest()
         assert row["outcomes"] == alone.counts() and row["success_rate"] == alone.success_rate()
     assert (sweep.out / "sweep_success.png").stat().st_size > 10_000  # two keys vary: a heatmap
+    from pgd_bench.reproduce import plot  # the sweep's figure redraws from its folder like the report's
+
+    (redrawn,) = plot(sweep.out, out_dir=tmp_path / "redrawn", formats=("png",))
+    assert redrawn.read_bytes() == (sweep.out / "sweep_success.png").read_bytes()
     # a rerun reads every cell from the cache
     cache = {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()}
     run_sweep(path, tmp_path / "out")

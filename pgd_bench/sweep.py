@@ -74,6 +74,8 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
         names the cell).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a sweep file (a TOML file with a [grid] table)")
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:

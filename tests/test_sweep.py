@@ -33,6 +33,15 @@ def _sweep_file(tmp_path, text=SWEEP):
     return path
 
 
+def test_a_folder_or_a_missing_file_is_refused_with_exit_code_2(tmp_path, capsys):
+    from pgd_bench.cli import main
+
+    assert main(["sweep", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "a folder, not a sweep file" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such sweep file" in capsys.readouterr().err
+
+
 def test_the_grid_is_the_product_of_its_lists_plus_the_explicit_cells(tmp_path):
     path = _sweep_file(tmp_path, SWEEP + '\n[[cells]]\nk = 16\nteacher = "linspace"\nseed = 3\n')
     axes, cells = load_sweep(path)
@@ -53,6 +62,7 @@ def test_the_grid_is_the_product_of_its_lists_plus_the_explicit_cells(tmp_path):
         ('algorithm = "gd"\n[grid]\nrho_w = [1.0]\n', "cell 0 (rho_w=1.0)"),
         ("[grid\n", "not a TOML file"),
         ("cells = [1, 2]\n", "[[cells]] entries"),
+        ('[grid]\nk = [4, "x"]\n', "cell 1 (k='x'): k: expected an integer"),
     ],
 )
 def test_bad_sweep_files_are_refused_with_a_message_and_exit_code_2(tmp_path, capsys, text, message):

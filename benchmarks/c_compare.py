@@ -3,10 +3,11 @@
 Run ``python benchmarks/c_compare.py [--trials N] [--repeat R]``. The script compiles
 ``benchmarks/c/pgd_reference.c`` with the C compiler it finds (``$CC``, ``cc`` or ``gcc``; skipped
 with a message when there is none) as IEEE arithmetic (``-O3 -march=native -ffp-contract=off``, no
-fast-math), runs GD and P-GD on the same starts in both, and prints nanoseconds per trial-step on
+fast-math), runs GD, P-GD, SGD and perturbed SGD on the same starts in both, and prints nanoseconds per trial-step on
 one and two threads and their ratios (medians of ``--repeat`` runs, compile time excluded). For GD
 it also checks that the final states are the same bits: the C code follows pgd_bench's order of
-operations. P-GD's C noise is its own generator (same law, other draws), so only its speed compares.
+operations. The noise of P-GD, SGD and perturbed SGD in C is its own generator (same law, other
+draws; SGD's batches built as pgd_bench builds them), so only their speed compares.
 """
 
 from __future__ import annotations
@@ -52,17 +53,21 @@ def build(folder: Path) -> ctypes.CDLL:
     d, i, L, u = ctypes.c_double, ctypes.c_int, ctypes.c_long, ctypes.c_uint64
     ptr = np.ctypeslib.ndpointer
     dp, lp = ptr(np.float64, flags="C_CONTIGUOUS"), ptr(np.int64, flags="C_CONTIGUOUS")
-    lib.run_trials.argtypes = [i, i, L, dp, dp, dp, dp, dp, i, L, dp, dp, ctypes.c_void_p, ctypes.c_void_p, u, d, d,
-                               lp, lp, lp]  # fmt: skip
+    lib.run_trials.argtypes = [i, i, L, dp, dp, dp, dp, dp, i, L, dp, dp, ctypes.c_void_p, ctypes.c_void_p, i, u, d,
+                               d, lp, lp, lp]  # fmt: skip
     lib.run_trials.restype = None
     return lib
 
 
 CASES = {
-    # GD with the paper's step size; P-GD with ball noise of radius 1 on w and a at every step
+    # GD with the paper's step size; P-GD with ball noise of radius 1 on w and a at every step; SGD
+    # and perturbed SGD the same with mini-batches of 4 fresh inputs
     "gd": dict(algorithm="gd", epochs=20, iterations=400),
     "pgd": dict(algorithm="pgd", preset="paper", eta=0.02, rho_w=1.0, rho_a=1.0, noise_decay=1.0, eta_decay=1.0,
                 epochs=20, iterations=400),
+    "sgd": dict(algorithm="sgd", preset="paper", eta=0.02, eta_decay=1.0, batch=4, epochs=20, iterations=400),
+    "psgd": dict(algorithm="psgd", preset="paper", eta=0.02, rho_w=1.0, rho_a=1.0, noise_decay=1.0, eta_decay=1.0,
+                 batch=4, epochs=20, iterations=400),
 }  # fmt: skip
 
 
@@ -101,7 +106,7 @@ def run_c(lib, config, threads: int) -> CRun:
         lo = t * share
         lib.run_trials(p, k, share, w[lo:lo + share], a[lo:lo + share], w_star, a_star, a_bar, config.epochs,
                        config.iterations, eta_w, eta_a, rho_w.ctypes.data if noisy else None,
-                       rho_a.ctypes.data if noisy else None, config.seed, config.tol, config.a_bound,
+                       rho_a.ctypes.data if noisy else None, int(config.batch), config.seed, config.tol, config.a_bound,
                        div[lo:lo + share], glob[lo:lo + share], spur[lo:lo + share])  # fmt: skip
 
     start = time.perf_counter()

@@ -7,7 +7,8 @@
  * so that the compiler vectorises it. IEEE arithmetic: compile without -ffast-math and with
  * -ffp-contract=off (no fused multiply-adds), as pgd_bench compiles its kernels.
  *
- * P-GD's noise uses its own generator (xoshiro256+ per lane, Box-Muller normals, the ball as the
+ * SGD's mini-batch gradient is network.sgd_gradient_lanes' construction (2k normals per input, p
+ * per batch). P-GD's and SGD's noise use their own generator (xoshiro256+ per lane, Box-Muller normals, the ball as the
  * first d of d + 2 normals scaled by radius / norm): the same law as pgd_bench, other draws, so
  * only its speed is compared. Its log, cos and sin are fdlibm's algorithms written branch-free,
  * so that the normals of all lanes are made at once (gcc vectorises them; libm's would be called
@@ -213,11 +214,10 @@ static inline void sincos_turn(double u, double *c, double *s) {
     *s = k == 0 ? sn : (k == 1 ? cs : (k == 2 ? -sn : -cs));
 }
 
-/* rows of standard normals (Box-Muller, two rows per pair of uniform rows, all lanes at once),
- * then the ball: out = x + radius * z[:d] / ||z[:d + 2]|| */
-static void perturb(int d, const double *restrict x, double radius, uint64_t *restrict st, double *restrict z,
-                    double *restrict u1, double *restrict u2, double *restrict out, Scratch *restrict t) {
-    for (int r = 0; r < d + 2; r += 2) {
+/* rows (an even number) of standard normals for every lane: Box-Muller, two rows per pair of
+ * uniform rows, all lanes at once */
+static void normals(int rows, uint64_t *restrict st, double *restrict z, double *restrict u1, double *restrict u2) {
+    for (int r = 0; r < rows; r += 2) {
         uniforms(st, u1);
         uniforms(st, u2);
         double *restrict z0 = z + r * BLOCK, *restrict z1 = z + (r + 1) * BLOCK;
@@ -229,6 +229,12 @@ static void perturb(int d, const double *restrict x, double radius, uint64_t *re
             z1[l] = rad * sn;
         }
     }
+}
+
+/* the ball: out = x + radius * z[:d] / ||z[:d + 2]|| */
+static void perturb(int d, const double *restrict x, double radius, uint64_t *restrict st, double *restrict z,
+                    double *restrict u1, double *restrict u2, double *restrict out, Scratch *restrict t) {
+    normals(d + 2 + (d & 1), st, z, u1, u2);
     for (int l = 0; l < BLOCK; l++) t->dot[l] = 0.0;
     for (int r = 0; r < d + 2; r++)
         for (int l = 0; l < BLOCK; l++) t->dot[l] += z[r * BLOCK + l] * z[r * BLOCK + l];
@@ -237,21 +243,86 @@ static void perturb(int d, const double *restrict x, double radius, uint64_t *re
         for (int l = 0; l < BLOCK; l++) out[r * BLOCK + l] = x[r * BLOCK + l] + t->dot[l] * z[r * BLOCK + l];
 }
 
+/* network.sgd_gradient_lanes: the mini-batch gradient at a fresh batch of `batch` Gaussian inputs,
+ * with 2k normals per input (each patch in the plane of w* and w) and p per batch for the rest:
+ * the same construction, so the same work and law as pgd_bench's */
+static void sgd_gradient(int p, int k, int batch, const double *restrict w, const double *restrict a,
+                         const double *w_star, const double *a_star, double norm_s, uint64_t *restrict st,
+                         double *restrict z, double *restrict u1, double *restrict u2, double *restrict e2,
+                         double *restrict relu_w, double *restrict gw, double *restrict ga, Scratch *restrict t) {
+    double inv_s = 1.0 / norm_s;
+    double *c1 = t->ca, *c2 = t->cb, *res = t->cc, *g1 = t->cw, *g2 = t->cs, *csq = t->s, *pr1 = t->c, *pr2 = t->aa;
+    for (int l = 0; l < BLOCK; l++) { c1[l] = 0.0; c2[l] = 0.0; g1[l] = 0.0; g2[l] = 0.0; csq[l] = 0.0; }
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++) ga[j * BLOCK + l] = 0.0;
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) c1[l] += w[i * BLOCK + l] * (w_star[i] * inv_s);
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) {
+            e2[i * BLOCK + l] = w[i * BLOCK + l] - c1[l] * (w_star[i] * inv_s);
+            c2[l] += e2[i * BLOCK + l] * e2[i * BLOCK + l];
+        }
+    for (int l = 0; l < BLOCK; l++) {
+        c2[l] = sqrt(c2[l]);
+        pr1[l] = c2[l] > 1e-150 ? 1.0 / c2[l] : 0.0;
+        c2[l] = c2[l] > 1e-150 ? c2[l] : 0.0;
+    }
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) e2[i * BLOCK + l] *= pr1[l];
+    for (int b = 0; b < batch; b++) {
+        normals(2 * k, st, z, u1, u2);
+        for (int l = 0; l < BLOCK; l++) res[l] = 0.0;
+        for (int j = 0; j < k; j++)
+            for (int l = 0; l < BLOCK; l++) {
+                double x1 = z[2 * j * BLOCK + l];
+                double pre = x1 * c1[l] + z[(2 * j + 1) * BLOCK + l] * c2[l];
+                double relu = pre > 0.0 ? pre : 0.0, teacher = x1 * norm_s;
+                relu_w[j * BLOCK + l] = relu;
+                res[l] += a[j * BLOCK + l] * relu - a_star[j] * (teacher > 0.0 ? teacher : 0.0);
+            }
+        for (int j = 0; j < k; j++)
+            for (int l = 0; l < BLOCK; l++) {
+                ga[j * BLOCK + l] += res[l] * relu_w[j * BLOCK + l];
+                double c = relu_w[j * BLOCK + l] > 0.0 ? res[l] * a[j * BLOCK + l] : 0.0;
+                g1[l] += c * z[2 * j * BLOCK + l];
+                g2[l] += c * z[(2 * j + 1) * BLOCK + l];
+                csq[l] += c * c;
+            }
+    }
+    normals(p + (p & 1), st, z, u1, u2);
+    for (int l = 0; l < BLOCK; l++) { pr1[l] = 0.0; pr2[l] = 0.0; }
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) {
+            pr1[l] += z[i * BLOCK + l] * (w_star[i] * inv_s);
+            pr2[l] += z[i * BLOCK + l] * e2[i * BLOCK + l];
+        }
+    double scale = 2.0 / batch;
+    for (int l = 0; l < BLOCK; l++) csq[l] = sqrt(csq[l]);
+    for (int i = 0; i < p; i++)
+        for (int l = 0; l < BLOCK; l++) {
+            double zeta = z[i * BLOCK + l] - pr1[l] * (w_star[i] * inv_s) - pr2[l] * e2[i * BLOCK + l];
+            gw[i * BLOCK + l] = scale * (g1[l] * (w_star[i] * inv_s) + g2[l] * e2[i * BLOCK + l] + csq[l] * zeta);
+        }
+    for (int j = 0; j < k; j++)
+        for (int l = 0; l < BLOCK; l++) ga[j * BLOCK + l] *= scale;
+}
+
 /* Run n trials (n a multiple of BLOCK) from the starts in w (n x p, trial-major) and a (n x k);
  * final states are written back there, and per trial the iteration it diverged at (-1: never)
  * and when it entered the global and spurious tol balls (-1: outside). rho_w == NULL: GD. */
 void run_trials(int p, int k, long n, double *w, double *a, const double *w_star, const double *a_star,
                 const double *a_bar, int epochs, long iterations, const double *eta_w, const double *eta_a,
-                const double *rho_w, const double *rho_a, uint64_t seed, double tol, double a_bound,
+                const double *rho_w, const double *rho_a, int batch, uint64_t seed, double tol, double a_bound,
                 long *diverged_at, long *global_since, long *spurious_since) {
     double norm_s = 0.0, s_star = 0.0;
     for (int i = 0; i < p; i++) norm_s += w_star[i] * w_star[i];
     norm_s = sqrt(norm_s);
     for (int j = 0; j < k; j++) s_star += a_star[j];
-    int d = (p > k ? p : k) + 2;
-    double *bw = aligned_alloc(64, sizeof(double) * BLOCK * (size_t)(4 * p + 4 * k + d + 2));
+    int d = (p > 2 * k ? p : 2 * k) + 3; /* normal rows: d + 2 for a ball (rounded up to even), 2k for a sample */
+    double *bw = aligned_alloc(64, sizeof(double) * BLOCK * (size_t)(5 * p + 5 * k + d + 2));
     double *ba = bw + BLOCK * p, *gw = ba + BLOCK * k, *ga = gw + BLOCK * p;
     double *ew = ga + BLOCK * k, *ea = ew + BLOCK * p, *z = ea + BLOCK * k, *u1 = z + BLOCK * d, *u2 = u1 + BLOCK;
+    double *e2 = u2 + BLOCK, *relu_w = e2 + BLOCK * p;
     Scratch *t = aligned_alloc(64, sizeof(Scratch));
     uint64_t st[4 * BLOCK];
     long div[BLOCK], gs[BLOCK], ss[BLOCK];
@@ -279,7 +350,10 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
                     at_w = ew;
                     at_a = ea;
                 }
-                gradient(p, k, at_w, at_a, w_star, a_star, norm_s, s_star, gw, ga, t);
+                if (batch > 0)
+                    sgd_gradient(p, k, batch, at_w, at_a, w_star, a_star, norm_s, st, z, u1, u2, e2, relu_w, gw, ga, t);
+                else
+                    gradient(p, k, at_w, at_a, w_star, a_star, norm_s, s_star, gw, ga, t);
                 step(p, k, bw, ba, gw, ga, eta_w[e], eta_a[e], t);
                 it++;
                 check_and_track(p, k, it, bw, ba, w_star, a_star, a_bar, tol, a_bound * a_bound, div, gs, ss, t);

@@ -94,6 +94,36 @@ FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 
 QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256, 1024), 48, 1000)
 
 
+def _tuning_caveat(scale) -> str:
+    """Whether this run's success-rate trials include ones the tuning never saw (trial i depends
+    only on (seed, i), and the tuning used seed 0's first 300 to 500 trials)."""
+    if scale.seed != 0:
+        return f"this run uses seed {scale.seed}: none of its trials were seen by the tuning."
+    if scale.trials > 500:
+        return (
+            f"this run's {scale.trials} trials per cell include {scale.trials - 500} or more that the tuning never saw."
+        )
+    return (
+        f"with seed 0 and {scale.trials} trials per cell, every trial here is one the tuning may have seen: these "
+        "tuned rates are in-sample (rerun with `--seed 1` for out-of-sample ones)."
+    )
+
+
+def _gap_detail(rates, grid) -> str:
+    """The paper's SGD against GD: the median gap, and the mean without the cells where GD's step
+    is unstable (GD unconverged in most trials)."""
+    gaps = 100 * (np.asarray(rates["sgd_paper"]) - np.asarray(rates["gd"]))
+    unstable = np.array([grid[(t, k, "gd")].counts()["unconverged"] > grid[(t, k, "gd")].outcome.size / 2
+                         for t in TEACHERS for k in KS])  # fmt: skip
+    text = f"median {np.median(gaps):+.1f} points, from {gaps.min():+.0f} to {gaps.max():+.0f}"
+    if unstable.any() and (~unstable).any():
+        text += (
+            f"; {np.mean(gaps[~unstable]):+.1f} on average without the {int(unstable.sum())} cells where GD's "
+            "step is unstable"
+        )
+    return text
+
+
 def _mean_gap(rates, reference) -> str:
     """``rates`` against ``reference`` on average, in percentage points, as words."""
     gap = 100 * float(np.mean(np.asarray(rates) - np.asarray(reference)))
@@ -167,8 +197,7 @@ initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) anneal
 steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
 P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
 of trials across the cells of figure 1{pgd_shortfall}.
-The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; a full run's
-1000 trials per cell include 500 or more that the tuning never saw.
+The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; {_tuning_caveat(ctx.scale)}
 SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
 {100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
 batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with
@@ -176,7 +205,7 @@ batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates
 The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
 {100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
 {100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
-({_mean_gap(rates["sgd_paper"], rates["gd"])} over the {n_cells} cells).
+({_mean_gap(rates["sgd_paper"], rates["gd"])} over the {n_cells} cells; {_gap_detail(rates, grid)}).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
 curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
@@ -256,7 +285,7 @@ def draw_success_rates(tables, settings):
     handles += [
         Line2D([], [], color=color, lw=1.0, ls=(0, (4, 3)), label=label) for _, label, color in settings["paper"]
     ]
-    handles += [Line2D([], [], ls="none", marker="X", color="#999999", mec="black", mew=0.5, ms=6,
+    handles += [Line2D([], [], ls="none", marker="X", color="#C44E52", mec="black", mew=0.5, ms=6,
                        label="0%: every trial diverged"),
                 Line2D([], [], ls="none", marker="o", mfc="white", color="#999999", mew=1.2, ms=5,
                        label="0%: no trial diverged, none succeeded")]  # fmt: skip
@@ -315,7 +344,16 @@ def draw_runtime_ecdf(tables, settings):
             budget = cells["budget"][row]
             x = np.concatenate([[1], ecdf["iteration"][mine], [budget]])
             y = 100 * np.concatenate([[0], ecdf["fraction"][mine], [cells["success_rate"][row]]])
-            ax.step(x, y, where="post", color=colors[tag], lw=1.5)
+            never = cells["success_rate"][row] == 0  # a flat 0 would hide another method's: dashed, on top
+            ax.step(
+                x,
+                y,
+                where="post",
+                color=colors[tag],
+                lw=1.0 if never else 1.5,
+                ls=(0, (3, 2)) if never else "-",
+                zorder=3 if never else 2,
+            )
             ax.plot(budget, y[-1], "|", color=colors[tag], ms=12, mew=2)  # the end of this method's budget
         ax.set_xscale("log")
         ax.set_ylim(-2, 102)
@@ -492,7 +530,14 @@ def figure_convergence(ctx: Context) -> Section:
         settings,
         {"curves": "median and 10-90% band of the distances to the optimum, per group and checkpoint"},
     )
-    return Section("Figure 2: convergence", _image(files, "convergence"), files, {"results": results})
+    text = (
+        f"{_image(files, 'convergence')}\n\nDistances to the global optimum along the runs of the alternating "
+        f"teacher, k = 8 ({settings['trials']['pgd']} trials per method): the median and the 10-90% band over "
+        "trials at each checkpoint; GD split by the basin it ended in (its trapped trials stay at the spurious "
+        "optimum's distance); the top axis marks P-GD's epochs, where noise and steps decay. A curve ends with a "
+        "triangle where its median falls below 1e-12. Data: `tables/fig2_convergence__curves.csv`."
+    )
+    return Section("Figure 2: convergence", text, files, {"results": results})
 
 
 # The poster's observations table, row by row: (tag, label, overrides, what the poster says: optimum
@@ -513,6 +558,8 @@ OBSERVATION_ROWS = (
 SHARED_DATA_ROWS = (
     ("gd_shared", "GD ($\\eta$ 0.1), one set shared by all trials", dict(algorithm="gd", shared_data=True), ""),
 )
+OBSERVATION_SHORT = {"gd": "GD", "sgd_small": "SGD, small step", "sgd_paper": "SGD, paper", "sgd": "SGD, tuned",
+                     "pgd": "P-GD", "psgd": "perturbed SGD", "langevin": "Langevin"}  # fmt: skip
 OBSERVATION_COLORS = {"gd": "#4C72B0", "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C", "sgd": "#DD8452",
                       "pgd": "#55A868", "psgd": "#8172B3", "langevin": "#937860"}  # fmt: skip
 
@@ -593,8 +640,8 @@ def draw_observations(tables, settings):
     ax_n.minorticks_off()
     ax_n.set_xlabel("training-set size $N$ (each trial its own set; $\\infty$: the population)")
     ax_n.set_ylabel(f"mean over trials (below {_power_of_ten(floor)} drawn at it)")
-    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted), all trials")
-    ax_n.legend(fontsize=7, loc="center right")
+    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted): means over all trials, both basins")
+    ax_n.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     tags = [tag for tag, _, _ in settings["rows"]]
     x = np.arange(len(tags))
     for offset, basin, marker in ((-0.15, "global", "o"), (0.15, "spurious", "s")):
@@ -605,7 +652,7 @@ def draw_observations(tables, settings):
     ax_s.axhline(optima["global"], color="#55A868", lw=0.8, ls="--", label=f"global optimum: {optima['global']:.3g}")
     ax_s.axhline(optima["spurious"], color="#C44E52", lw=0.8, ls="--",
                  label=f"spurious optimum: {optima['spurious']:.3g}")  # fmt: skip
-    ax_s.set_xticks(x, [tag.replace("_", " ") for tag in tags], rotation=30, fontsize=8)
+    ax_s.set_xticks(x, [OBSERVATION_SHORT[tag] for tag in tags], rotation=30, fontsize=8, ha="right")
     ax_s.grid(axis="x", visible=False)
     ax_s.set_ylabel(r"top eigenvalue of the Riemannian Hessian, $\lambda_{\max}$")
     ax_s.set_title("Sharpness at the end, mean by basin (population runs)")
@@ -725,7 +772,7 @@ the closed form: on the sphere L depends on w only through `g(angle(w, w*))`, an
 `g(pi - phi) = phi^3 / 3 + ...` is flat to second order at w = -w*, so the w-block of the Hessian
 vanishes there (the spurious minimum holds through third-order terms), while at w* it is
 `||a*||^2` in every tangent direction; the a-block, `((pi - 1) I + 1 1^T) / pi`, is the same at
-both. The last table, for every teacher and k of figure 1, shows the same ordering everywhere.
+both. The last table gives both optima for every teacher and k of figure 1: {_ordering_summary()}.
 """
     finite = f"""**Finite samples.** Each trial trains on its own set of N Gaussian inputs (labels from the
 teacher; SGD draws its batches from the set with replacement); {scale.finite_trials} trials per row.
@@ -751,6 +798,28 @@ separate the two ingredients: P-GD with a w-step that is stable from the start s
     text = "\n".join([intro, "\n".join(lines), "", poster, finite, "\n".join(finite_lines), "", controls,
                       _optima_table()])  # fmt: skip
     return Section("The poster's observations, measured (alternating teacher, k = 8)", text, files)
+
+
+def _ordering_summary() -> str:
+    """How many cells of figure 1 have the global optimum sharper, by the trace and by the top eigenvalue."""
+    from .experiments import teacher_weights
+    from .sharpness import optimum_sharpness
+
+    by_trace = by_top = ties = 0
+    for teacher in TEACHERS:
+        for k in KS:
+            w_star = np.zeros(6)
+            w_star[0] = 1.0
+            o = optimum_sharpness(w_star, teacher_weights(teacher, k))
+            by_trace += o["global"]["trace"] > o["spurious"]["trace"]
+            top_g, top_s = o["global"]["top"], o["spurious"]["top"]
+            ties += bool(np.isclose(top_g, top_s, rtol=1e-9))
+            by_top += top_g > top_s and not np.isclose(top_g, top_s, rtol=1e-9)
+    n = len(TEACHERS) * len(KS)
+    text = (
+        f"the global optimum is the sharper by the trace in {by_trace} of {n} cells, by the top eigenvalue in {by_top}"
+    )
+    return text + (f" (the top eigenvalues tie in {ties})" if ties else "")
 
 
 def _optima_table() -> str:
@@ -793,7 +862,7 @@ def draw_phase_diagram(tables, settings):
         ax.grid(False)
         for i in range(len(rho_a)):
             for j in range(len(rho_w)):
-                text = f"{100 * grid[i, j]:.0f}"
+                text = f"{100 * grid[i, j]:.1f}"
                 if diverged[i, j] >= 0.5:  # a 0 from divergence is not a 0 from trapping: hatch it
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
                     text += f"\n{100 * diverged[i, j]:.0f}% div."
@@ -873,7 +942,7 @@ def figure_phase_diagram(ctx: Context) -> Section:
             for rw in scale.phase_rho_w:
                 res = results[(rule, rw, ra)]
                 diverged = res.counts()["diverged"]
-                cells_txt.append(f"{100 * _rate(res)[0]:.0f}" + (f" ({diverged} div.)" if diverged else ""))
+                cells_txt.append(f"{100 * _rate(res)[0]:.1f}" + (f" ({diverged} div.)" if diverged else ""))
             lines.append(f"| {ra:g} | " + " | ".join(cells_txt) + " |")
         lines.append("")
     text = f"""{_image(files, "phase diagram")}
@@ -1037,12 +1106,13 @@ def draw_which_noise(tables, settings):
             chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
             by_k = {int(k): m for k, m in zip(bars["k"][chosen], bars["median_iterations_to_success"][chosen])}
             x = np.arange(len(ks)) + (index - (len(series) - 1) / 2) * width
-            bottom.bar(x, [by_k[k] for k in ks], width, color=color)
+            # dots: on a log axis a bar's length means nothing
+            bottom.plot(x, [by_k[k] for k in ks], "o", color=color, ms=6)
         bottom.set_yscale("log")
         bottom.set_xticks(np.arange(len(ks)), [f"$k = {k}$" for k in ks])
         bottom.grid(axis="x", visible=False)
     axes[0, 0].set_ylabel("trials reaching the global optimum (%)")
-    axes[1, 0].set_ylabel("median iterations to success")
+    axes[1, 0].set_ylabel("median iterations to success\n(successful trials only)")
     fig.legend(handles=[Patch(color=color, label=label) for _, label, color in series], loc="outside lower center",
                ncol=len(series))  # fmt: skip
     fig.suptitle(f"Which noise escapes, at one budget ({settings['budget']} iterations), {settings['trials']} starts "

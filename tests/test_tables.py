@@ -136,3 +136,21 @@ def test_plot_refuses_a_folder_without_figures_with_exit_code_2(tmp_path, capsys
     assert main(["plot", str(tmp_path)]) == 2
     assert "run pgd-bench reproduce first" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "missing")]) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 10**6), data=st.data())
+def test_wilson_interval_holds_the_rate_and_its_ends_are_exact(n, data):
+    from pgd_bench.stats import wilson_interval
+
+    successes = data.draw(st.integers(0, n))
+    low, high = wilson_interval(successes, n)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+    assert (low == 0.0) == (successes == 0) and (high == 1.0) == (successes == n)
+    z = 1.959963984540054  # the formula, written out again
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    if 0 < successes < n:
+        assert low == pytest.approx(centre - half, rel=1e-12, abs=1e-15)
+        assert high == pytest.approx(centre + half, rel=1e-12, abs=1e-15)

@@ -218,7 +218,8 @@ def draw_two_epochs(tables, settings):
         for ax in (ax_c, ax_r, ax_n):
             ax.set_xscale("log")
         for ax, where in ((ax_c, "best"), (ax_r, "best"), (ax_n, "center left")):
-            ax.legend(fontsize=7, loc=where, frameon=True, framealpha=0.85)
+            if ax.get_legend_handles_labels()[0]:  # a run too small for any group has nothing to label
+                ax.legend(fontsize=7, loc=where, frameon=True, framealpha=0.85)
     for ax in axes[-1]:
         ax.set_xlabel("iteration")
     fig.suptitle("The two epochs along P-GD runs (alternating teacher, $k = 8$, $p = 6$; recorded trials; "

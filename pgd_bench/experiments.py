@@ -604,24 +604,34 @@ class RunResult:
         (:func:`pgd_bench.stats.expected_running_time`); ``inf`` when nothing succeeded."""
         return expected_running_time(*self.iterations_spent())
 
+    def median_iterations_to_success(self) -> float:
+        """Median iteration from which the successful trials stayed in the global ``tol`` ball
+        (NaN when none succeeded)."""
+        spent, solved = self.iterations_spent()
+        return float(np.median(spent[solved])) if solved.any() else float("nan")
+
+    def settings_row(self) -> dict[str, Any]:
+        """What ran, as one flat row: every scalar setting of the resolved config (None as an
+        empty string; per-epoch lists and an explicit ``a_star`` are summarised by the hash), the
+        config hash, and the package and stream versions."""
+        from ._provenance import PACKAGE_VERSION
+        from .random import STREAM_VERSION
+
+        scalars = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
+        row = {key: "" if value is None else value for key, value in scalars.items()}
+        row.update(config_hash=self.config.digest(), package_version=PACKAGE_VERSION, stream_version=STREAM_VERSION)
+        return row
+
     def trial_table(self) -> dict[str, Any]:
-        """One row per trial, as columns: every scalar setting of the resolved config (per-epoch
-        lists and an explicit ``a_star`` are summarised by ``config_hash``), the versions, and
-        the trial's outcome, basin, iterations, losses, sharpness and final distances.
+        """One row per trial, as columns: :meth:`settings_row` (what ran), then the trial's
+        outcome, basin, iterations, losses, sharpness and final distances.
 
         ``entered_at`` is the iteration from which the trial stayed in the ``tol`` ball of its
         final optimum (-1: neither); ``final_loss`` is the population (test) loss, clipped at 0
         (the closed form can round an exact 0 to -1e-16); NaN columns mean "does not apply".
         """
-        from ._provenance import PACKAGE_VERSION
-        from .random import STREAM_VERSION
-
         n = int(self.outcome.size)
-        settings = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
-        columns: dict[str, Any] = {key: ["" if value is None else value] * n for key, value in settings.items()}
-        columns["config_hash"] = [self.config.digest()] * n
-        columns["package_version"] = [PACKAGE_VERSION] * n
-        columns["stream_version"] = [STREAM_VERSION] * n
+        columns: dict[str, Any] = {key: [value] * n for key, value in self.settings_row().items()}
         top, trace = self.sharpness()
         final = self.records[:, -1]
         columns.update(
@@ -654,7 +664,6 @@ class RunResult:
         counts, basins = self.counts(), self.basins()
         low, high = self.ci95()
         art, art_low, art_high = self.expected_running_time()
-        spent, solved = self.iterations_spent()
         return {
             "config_hash": self.config.digest(),
             "trials": int(self.outcome.size),
@@ -663,7 +672,7 @@ class RunResult:
             "success_rate": self.success_rate(),
             "wilson_low": low,
             "wilson_high": high,
-            "median_iterations_to_success": float(np.median(spent[solved])) if solved.any() else float("nan"),
+            "median_iterations_to_success": self.median_iterations_to_success(),
             "art": art,
             "art_low": art_low,
             "art_high": art_high,

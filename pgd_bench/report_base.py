@@ -104,6 +104,38 @@ def save_figure(fig, out: Path, name: str, formats=FIGURE_FORMATS) -> tuple[str,
     return tuple(names)
 
 
+def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=False):
+    """Success rates as a 0-100% heatmap, each cell's value written in it: ``positions`` maps a
+    row of the table ``cells`` (columns ``success_rate``, ``n_diverged``, ``trials``) to its
+    ``(row, column)`` in a grid of ``shape``. Cells where half or more of the trials diverged are
+    hatched, so that a 0 from divergence does not read as a 0 from trapping; ``say_diverged``
+    also writes how many diverged there. Returns the image, for a colour bar."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    grid = np.full(shape, np.nan)
+    diverged = np.zeros(shape)
+    for row, (i, j) in positions.items():
+        grid[i, j] = cells["success_rate"][row]
+        diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
+    image = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    ax.grid(False)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            text = f"{100 * grid[i, j]:.{decimals}f}"
+            mostly_diverged = diverged[i, j] >= 0.5
+            if mostly_diverged:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
+                if say_diverged:
+                    text += f"\n{100 * diverged[i, j]:.0f}% div."
+            box = (
+                dict(boxstyle="round,pad=0.15", fc="#44015480", ec="none") if mostly_diverged and say_diverged else None
+            )
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if grid[i, j] < 0.6 else "black",
+                    bbox=box)  # fmt: skip
+    return image
+
+
 def read_figures(results_dir) -> dict:
     """``figures.json`` of a results folder: ``{figure: {"tables": {role: table name}, "settings": {...}}}``."""
     path = Path(results_dir) / FIGURES_FILE
@@ -196,11 +228,9 @@ class Context:
 
     def _collect(self, name, tag, result):
         cell = tag if isinstance(tag, str) else "/".join(str(part) for part in tag)
-        table = result.trial_table()
         n = result.outcome.size
-        self.trial_tables.append({"stage": [name] * n, "cell": [cell] * n, **table})
-        settings = {key: values[0] for key, values in table.items() if key in result.config.to_dict()}
-        self.cell_rows.append({"stage": name, "cell": cell, **settings, **result.cell_row()})
+        self.trial_tables.append({"stage": [name] * n, "cell": [cell] * n, **result.trial_table()})
+        self.cell_rows.append({"stage": name, "cell": cell, **result.settings_row(), **result.cell_row()})
 
     def figure(self, name: str, tables: dict, settings: dict, description: dict | None = None) -> tuple[str, ...]:
         """Save a figure's tables and settings, then draw it from what was saved (so that

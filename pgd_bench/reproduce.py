@@ -47,6 +47,7 @@ from .report_base import (
     new_figure,
     read_figures,
     save_figure,
+    success_heatmap,
 )
 from .report_html import markdown_to_html
 from .results import atomic_write_bytes, atomic_write_text, output_lock, prepare_output_dir
@@ -385,6 +386,7 @@ def runtime(ctx: Context) -> Section:
     ecdf: dict[str, list] = {"teacher": [], "k": [], "series": [], "iteration": [], "fraction": []}
     cells: dict[str, list] = {name: [] for name in ("teacher", "k", "series", "trials", "budget", "success_rate",
                                                     "art", "art_low", "art_high")}  # fmt: skip
+    rows = {key: result.cell_row() for key, result in results.items()}  # each with its aRT bootstrap: once
     for teacher, k in ECDF_CELLS:
         for tag in series:
             r = results[(teacher, k, tag)]
@@ -395,7 +397,7 @@ def runtime(ctx: Context) -> Section:
             for name, value in (("teacher", teacher), ("k", k), ("series", tag)):
                 ecdf[name] += [value] * times.size
                 cells[name].append(value)
-            row = r.cell_row()
+            row = rows[(teacher, k, tag)]
             cells["budget"].append(r.config.total_epochs * r.config.iterations)
             for name in ("trials", "success_rate", "art", "art_low", "art_high"):
                 cells[name].append(row[name])
@@ -413,11 +415,9 @@ def runtime(ctx: Context) -> Section:
     for teacher in TEACHERS:
         for k in KS:
             table.append(
-                f"| {teacher} | {k} | "
-                + " | ".join(_art_text(results[(teacher, k, tag)].cell_row()) for tag in series)
-                + " |"
+                f"| {teacher} | {k} | " + " | ".join(_art_text(rows[(teacher, k, tag)]) for tag in series) + " |"
             )
-    gd, pgd = results[("alternating", 8, "gd")], results[("alternating", 8, "pgd")]
+    gd, pgd = rows[("alternating", 8, "gd")], rows[("alternating", 8, "pgd")]
     text = f"""{_image(files, "runtime ECDF")}
 
 How long each method takes, the benchmark way (COCO/BBOB): the *runtime distribution* (the share of
@@ -425,10 +425,10 @@ trials that reached the global optimum, and stayed, by each iteration, above) an
 running time* aRT (below): every iteration spent by every trial, successful or not, divided by the
 number of successes, with a 95% bootstrap interval over trials (1000 resamples). aRT is what a
 restart strategy would pay per solution: on the alternating teacher, k = 8, GD succeeds in
-{100 * gd.success_rate():.0f}% of trials after a median of {gd.cell_row()["median_iterations_to_success"]:.0f}
-iterations (aRT {_art_text(gd.cell_row())}), tuned P-GD in {100 * pgd.success_rate():.0f}% after a median
-of {pgd.cell_row()["median_iterations_to_success"]:.0f} (aRT {_art_text(pgd.cell_row())}): per solution,
-restarting GD is {"cheaper" if gd.cell_row()["art"] < pgd.cell_row()["art"] else "dearer"} than annealing noise
+{100 * gd["success_rate"]:.0f}% of trials after a median of {gd["median_iterations_to_success"]:.0f}
+iterations (aRT {_art_text(gd)}), tuned P-GD in {100 * pgd["success_rate"]:.0f}% after a median
+of {pgd["median_iterations_to_success"]:.0f} (aRT {_art_text(pgd)}): per solution,
+restarting GD is {"cheaper" if gd["art"] < pgd["art"] else "dearer"} than annealing noise
 in that cell. "Spent" counts a successful trial until
 the iteration from which it stayed within `tol` of the optimum, every other trial its whole run
 (a diverged one until it diverged). Data: `tables/fig9_runtime_ecdf__*.csv`, and every cell's aRT
@@ -852,30 +852,9 @@ def draw_phase_diagram(tables, settings):
     fig = new_figure(figsize=(12, 5.4), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, (schedule, title) in zip(axes, settings["schedules"]):
-        grid = np.full((len(rho_a), len(rho_w)), np.nan)
-        diverged = np.zeros_like(grid)
-        for row in np.flatnonzero(cells["schedule"] == schedule):
-            i, j = rho_a.index(float(cells["rho_a"][row])), rho_w.index(float(cells["rho_w"][row]))
-            grid[i, j] = cells["success_rate"][row]
-            diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
-        im = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        ax.grid(False)
-        for i in range(len(rho_a)):
-            for j in range(len(rho_w)):
-                text = f"{100 * grid[i, j]:.1f}"
-                if diverged[i, j] >= 0.5:  # a 0 from divergence is not a 0 from trapping: hatch it
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
-                    text += f"\n{100 * diverged[i, j]:.0f}% div."
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if grid[i, j] < 0.6 else "black",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="#44015480", ec="none") if diverged[i, j] >= 0.5 else None,
-                )
+        positions = {row: (rho_a.index(float(cells["rho_a"][row])), rho_w.index(float(cells["rho_w"][row])))
+                     for row in np.flatnonzero(cells["schedule"] == schedule)}  # fmt: skip
+        im = success_heatmap(ax, cells, positions, (len(rho_a), len(rho_w)), decimals=1, say_diverged=True)
         ax.set_xticks(range(len(rho_w)), [f"{v:g}" for v in rho_w])
         ax.set_yticks(range(len(rho_a)), [f"{v:g}" for v in rho_a])
         ax.set_xlabel(r"initial noise radius on $w$, $\rho_w$ (the grid's values, evenly spaced)")
@@ -1083,12 +1062,6 @@ WHICH_NOISE = (
 )  # fmt: skip
 
 
-def _median_iterations(result) -> float:
-    """Median iteration from which successful trials stayed in the global ball (NaN if none)."""
-    entered = result.entered_at[result.outcome == OUTCOME["global"]]
-    return float(np.median(entered)) if entered.size else float("nan")
-
-
 @drawer("fig5_which_noise")
 def draw_which_noise(tables, settings):
     from matplotlib.patches import Patch
@@ -1143,11 +1116,11 @@ def which_noise(ctx: Context) -> Section:
             for tag, _, _, _ in WHICH_NOISE:
                 rate, low, high = _rate(results[(teacher, k, tag)])
                 texts.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}], "
-                             f"median {_median_iterations(results[(teacher, k, tag)]):.0f} it.")  # fmt: skip
+                             f"median {results[(teacher, k, tag)].median_iterations_to_success():.0f} it.")  # fmt: skip
             table.append(f"| {teacher} | {k} | " + " | ".join(texts) + " |")
     for tag, label, _, _ in WHICH_NOISE:
         rates = [_rate(results[(t, k, tag)])[0] for t in TEACHERS for k in KS]
-        medians = [_median_iterations(results[(t, k, tag)]) for t in TEACHERS for k in KS]
+        medians = [results[(t, k, tag)].median_iterations_to_success() for t in TEACHERS for k in KS]
         summary.append(f"- **{label}**: {100 * min(rates):.1f}% to {100 * max(rates):.1f}% success across the "
                        f"cells; successful trials settle after a median of {np.nanmedian(medians):.0f} iterations "
                        "(median over cells).")  # fmt: skip

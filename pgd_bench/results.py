@@ -143,20 +143,33 @@ def _notice(message: str) -> None:
     sys.stderr.write(f"\npgd-bench: {message}\n")
 
 
-def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=_notice) -> RunResult:
-    """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before.
+def cell_path(config: RunConfig, cache_dir) -> Path:
+    """Where ``config``'s finished cell lives in ``cache_dir``."""
+    return Path(cache_dir) / f"{cell_key(config)}.npz"
+
+
+def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=_notice) -> RunResult | None:
+    """``config``'s result from ``cache_dir``, or None when it has not finished there (or ``force``).
 
     A cached file that is damaged or belongs to another cell is reported through ``notify`` (one
-    line naming the file) and recomputed; it is never trusted.
+    line naming the file) and counts as missing; it is never trusted.
     """
-    path = Path(cache_dir) / f"{cell_key(config)}.npz"
+    path = cell_path(config, cache_dir)
     if path.exists() and not force:
         try:
             return load_cell(path, config)
         except StaleCell as exc:
             notify(f"cache: {path} {exc}; recomputing it")
-    result = run(config, progress=progress)
-    save_cell(path, result)
+    return None
+
+
+def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=_notice) -> RunResult:
+    """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before
+    (:func:`load_cached`); a computed cell is saved there."""
+    result = load_cached(config, cache_dir, force=force, notify=notify)
+    if result is None:
+        result = run(config, progress=progress)
+        save_cell(cell_path(config, cache_dir), result)
     return result
 
 

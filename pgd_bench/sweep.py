@@ -14,7 +14,7 @@ Every trial depends only on ``(config, seed, trial index)``, so a cell can be cu
 trials run anywhere: on this machine's threads (the default), on a ``distributed.LocalCluster``
 of worker processes (``workers=N``), or on an existing Dask cluster (``scheduler=ADDRESS``).
 Chunks are gathered in trial order and the cell is written to the same checked cache as the
-reproduction's (:func:`pgd_bench.results.run_cached`), by this process only; a cell computed
+reproduction's (:func:`pgd_bench.results.load_cached`), by this process only; a cell computed
 anywhere has the same ``final_state_sha256`` as ``pgd-bench run`` gives for its config.
 Outputs: ``tables/trials`` (one row per trial), ``tables/cells`` (one row per cell) as CSV and
 Parquet (with pyarrow), and a figure of the success rates over the grid.
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import CONFIG_FIELDS, ProgressBar, RunConfig, RunResult, merge_chunks, resolve_config, run_chunk
-from .report_base import Context, drawer, new_figure
-from .results import StaleCell, cell_key, load_cell, output_lock, prepare_output_dir, save_cell
+from .report_base import Context, drawer, new_figure, success_heatmap
+from .results import cell_path, load_cached, output_lock, prepare_output_dir, save_cell
 from .tables import concat_columns, write_table
 
 # What a chunk of trials should cost, so that a worker reports every few seconds: the engine's
@@ -193,14 +193,9 @@ class Backend:
         results: list[RunResult | None] = [None] * len(configs)
         todo = []
         for index, config in enumerate(configs):
-            cached = cache_dir / f"{cell_key(config)}.npz"
-            if cached.exists() and not force:
-                try:
-                    results[index] = load_cell(cached, config)
-                    continue
-                except StaleCell as error:
-                    sys.stderr.write(f"cache: {cached} {error}; recomputing it\n")
-            todo.append(index)
+            results[index] = load_cached(config, cache_dir, force=force)
+            if results[index] is None:
+                todo.append(index)
         bar = ProgressBar(f"{label:<22}", delay=0.0)
         total = sum(configs[i].trials for i in todo)
         if not todo:
@@ -221,7 +216,7 @@ class Backend:
             with compiling_notice(f"{label}, {config.algorithm}"):
                 warm_up(config)  # compile (or load) this cell's engine variant, saying so when it is slow
             result = run(config, progress=lambda d, _t, base=done: bar(base + d, total), warm=False)
-            save_cell(cache_dir / f"{cell_key(config)}.npz", result)
+            save_cell(cell_path(config, cache_dir), result)
             results[index] = result
             done += config.trials
         bar(total, total)
@@ -251,7 +246,7 @@ class Backend:
             bar(done, total)
             if len(chunks[index]) == needed[index]:  # the cell is complete: merged and saved here
                 results[index] = merge_chunks(configs[index], chunks.pop(index))
-                save_cell(cache_dir / f"{cell_key(configs[index])}.npz", results[index])
+                save_cell(cell_path(configs[index], cache_dir), results[index])
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -322,15 +317,11 @@ def _write_outputs(out, axes, cells, results):
         n = result.outcome.size
         grid = {f"grid_{key}": [_scalar(value)] * n for key, value in cell.settings.items()}
         trial_parts.append({"cell": [cell.index] * n, **grid, **result.trial_table()})
-        table = result.trial_table()
-        scalars = {key: values[0] for key, values in table.items() if key in result.config.to_dict()}
         cell_rows.append(
             {
                 "cell": cell.index,
                 **{f"grid_{k}": _scalar(v) for k, v in cell.settings.items()},
-                **scalars,
-                "stream_version": table["stream_version"][0],
-                "package_version": table["package_version"][0],
+                **result.settings_row(),
                 **result.cell_row(),
                 "final_state_sha256": result.final_state_sha256(),
             }
@@ -345,7 +336,7 @@ def _write_outputs(out, axes, cells, results):
             "x": [str(_scalar(c.settings[varying[0]])) for c in cells],
             "y": [str(_scalar(c.settings[varying[1]])) if len(varying) == 2 else "" for c in cells],
             **{
-                name: [r.cell_row()[name] for r in results]
+                name: [row[name] for row in cell_rows]
                 for name in ("success_rate", "wilson_low", "wilson_high", "n_diverged", "trials")
             },
         }
@@ -394,30 +385,9 @@ def draw_sweep_success(tables, settings):
         ax.set_ylabel("trials reaching the global optimum (%)")
         ax.set_ylim(-2, 102)
     else:  # two: a heatmap, divergence hatched
-        from matplotlib.patches import Rectangle
-
         ys = settings["y_order"]
-        grid = np.full((len(ys), len(xs)), np.nan)
-        diverged = np.zeros_like(grid)
-        for row in range(len(cells["x"])):
-            i, j = ys.index(cells["y"][row]), xs.index(cells["x"][row])
-            grid[i, j] = cells["success_rate"][row]
-            diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
-        image = ax.imshow(100 * grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        ax.grid(False)
-        for i in range(len(ys)):
-            for j in range(len(xs)):
-                if diverged[i, j] >= 0.5:
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", ec="#D0D0D0", lw=0))
-                ax.text(
-                    j,
-                    i,
-                    f"{100 * grid[i, j]:.0f}",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if grid[i, j] < 0.6 else "black",
-                )
+        positions = {row: (ys.index(cells["y"][row]), xs.index(cells["x"][row])) for row in range(len(cells["x"]))}
+        image = success_heatmap(ax, cells, positions, (len(ys), len(xs)))
         ax.set_xticks(range(len(xs)), xs)
         ax.set_yticks(range(len(ys)), ys)
         ax.set_xlabel(f"{MATH_LABELS.get(settings['x'], settings['x'])} (the grid's values, evenly spaced)")

@@ -28,7 +28,6 @@ import numpy as np
 
 TABLES_DIR = "tables"
 INDEX = "index.json"
-KINDS = ("int", "float", "bool", "str")
 
 
 def _kind(values) -> str:

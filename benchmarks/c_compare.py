@@ -4,10 +4,10 @@ Run ``python benchmarks/c_compare.py [--trials N] [--repeat R]``. The script com
 ``benchmarks/c/pgd_reference.c`` with the C compiler it finds (``$CC``, ``cc`` or ``gcc``; skipped
 with a message when there is none) as IEEE arithmetic (``-O3 -march=native -ffp-contract=off``, no
 fast-math), runs GD, P-GD, SGD and perturbed SGD on the same starts in both, and prints nanoseconds per trial-step on
-one and two threads and their ratios (medians of ``--repeat`` runs, compile time excluded). For GD
-it also checks that the final states are the same bits: the C code follows pgd_bench's order of
-operations. The noise of P-GD, SGD and perturbed SGD in C is its own generator (same law, other
-draws; SGD's batches built as pgd_bench builds them), so only their speed compares.
+one and two threads and their ratios (medians of ``--repeat`` runs, compile time excluded). It
+also checks that the final states are the same bits: the C code follows pgd_bench's order of
+operations, draws the same per-trial streams (stream version 2: xoshiro256++, Box-Muller with
+branch-free fdlibm ``log``/``sin``/``cos``) and builds SGD's batches as pgd_bench does.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def build(folder: Path) -> ctypes.CDLL:
     d, i, L, u = ctypes.c_double, ctypes.c_int, ctypes.c_long, ctypes.c_uint64
     ptr = np.ctypeslib.ndpointer
     dp, lp = ptr(np.float64, flags="C_CONTIGUOUS"), ptr(np.int64, flags="C_CONTIGUOUS")
-    lib.run_trials.argtypes = [i, i, L, dp, dp, dp, dp, dp, i, L, dp, dp, ctypes.c_void_p, ctypes.c_void_p, i, u, d,
-                               d, lp, lp, lp]  # fmt: skip
+    lib.run_trials.argtypes = [i, i, L, dp, dp, dp, dp, dp, i, L, dp, dp, ctypes.c_void_p, ctypes.c_void_p, i, u, L,
+                               d, d, lp, lp, lp]  # fmt: skip
     lib.run_trials.restype = None
     return lib
 
@@ -106,8 +106,8 @@ def run_c(lib, config, threads: int) -> CRun:
         lo = t * share
         lib.run_trials(p, k, share, w[lo:lo + share], a[lo:lo + share], w_star, a_star, a_bar, config.epochs,
                        config.iterations, eta_w, eta_a, rho_w.ctypes.data if noisy else None,
-                       rho_a.ctypes.data if noisy else None, int(config.batch), config.seed, config.tol, config.a_bound,
-                       div[lo:lo + share], glob[lo:lo + share], spur[lo:lo + share])  # fmt: skip
+                       rho_a.ctypes.data if noisy else None, int(config.batch), config.seed, lo, config.tol,
+                       config.a_bound, div[lo:lo + share], glob[lo:lo + share], spur[lo:lo + share])  # fmt: skip
 
     start = time.perf_counter()
     workers = [threading.Thread(target=part, args=(t,)) for t in range(threads)]  # ctypes releases the GIL
@@ -152,13 +152,10 @@ def main(argv=None) -> int:
                     c_run = run_c(lib, config, threads)
                     theirs.append(ns_per_trial_step(c_run.seconds, config))
                 w, a = c_run.w, c_run.a
-                if case == "gd":
-                    alive = c_run.diverged_at < 0
-                    same = np.array_equal(w[alive], result.w[alive]) and np.array_equal(a[alive], result.a[alive])
-                    worst = float(np.max(np.abs(w[alive] - result.w[alive]), initial=0.0))
-                    states = "bit-identical" if same else f"differ (max |dw| {worst:.2g})"
-                else:
-                    states = "(other noise draws)"
+                alive = c_run.diverged_at < 0
+                same = np.array_equal(w[alive], result.w[alive]) and np.array_equal(a[alive], result.a[alive])
+                worst = float(np.max(np.abs(w[alive] - result.w[alive]), initial=0.0))
+                states = "bit-identical" if same else f"differ (max |dw| {worst:.2g})"
                 mine, c = float(np.median(ours)), float(np.median(theirs))
                 print(f"{case:6} {threads:>7} {mine:>10.2f} {c:>8.2f} {mine / c:>6.2f}x  {states}")
                 sys.stdout.flush()

@@ -70,19 +70,19 @@ LANES = 64  # trials per block: a power of two, so every lane runs the same (SIM
 
 
 @jit(inline=True)
-def _perturb_lanes(states, lane_state, x, radius, law, out, noise, scale):
+def _perturb_lanes(states, x, radius, law, out, noise, scale):
     """``out = x + noise`` in every lane: uniform in the ball of ``radius``, or Gaussian.
 
-    ``noise`` is scratch of shape ``(d + 2, n)``, ``scale`` of length ``n``, ``lane_state`` as in
+    ``noise`` is scratch of shape ``(d + 2, n)``, ``scale`` of length ``n``, ``states`` as in
     :func:`~pgd_bench.random.fill_normal_lanes`. The ball law is
     :func:`~pgd_bench.random.fill_ball_lanes`. A Gaussian with per-coordinate variance
     ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``, that of the ball.
     """
     d, n = x.shape
     if law == NOISE_BALL:
-        fill_ball_lanes(states, radius, noise[:d], noise, lane_state, scale)
+        fill_ball_lanes(states, radius, noise[:d], noise, scale)
     else:
-        fill_normal_lanes(states, noise[:d], lane_state)
+        fill_normal_lanes(states, noise[:d])
         sigma = radius / np.sqrt(d + 2.0)
         for i in range(d):
             for l in range(n):
@@ -185,7 +185,7 @@ def _draw_starts(problem, first_trial, w, a, lane_state):
 
 
 @jit(inline=True)
-def _add_langevin_noise(states, lane_state, temperature, eta_w, eta_a, grad_w, grad_a, noise):
+def _add_langevin_noise(states, temperature, eta_w, eta_a, grad_w, grad_a, noise):
     """Phase: ``g <- g - sqrt(2 T / eta) z`` for ``w`` and ``a``, ``z ~ N(0, I)``.
 
     The step then moves ``w`` by ``-eta_w P g_w + sqrt(2 eta_w T) P z_w`` and ``a`` by
@@ -195,12 +195,12 @@ def _add_langevin_noise(states, lane_state, temperature, eta_w, eta_a, grad_w, g
     p = grad_w.shape[0]
     k = grad_a.shape[0]
     n = grad_w.shape[1]
-    fill_normal_lanes(states, noise[:p], lane_state)
+    fill_normal_lanes(states, noise[:p])
     scale_w = np.sqrt(2.0 * temperature / eta_w)
     for i in range(p):
         for l in range(n):
             grad_w[i, l] -= scale_w * noise[i, l]
-    fill_normal_lanes(states, noise[:k], lane_state)
+    fill_normal_lanes(states, noise[:k])
     scale_a = np.sqrt(2.0 * temperature / eta_a)
     for j in range(k):
         for l in range(n):
@@ -462,10 +462,10 @@ def _run_block(
                 break
             if rho_w is not None:
                 if rho_w[s] > 0.0:
-                    _perturb_lanes(states, lane_state, w, rho_w[s], problem.noise_law, w_eval, noise_w, lane_a)
+                    _perturb_lanes(states, w, rho_w[s], problem.noise_law, w_eval, noise_w, lane_a)
             if rho_a is not None:
                 if rho_a[s] > 0.0:
-                    _perturb_lanes(states, lane_state, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
+                    _perturb_lanes(states, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
             if samples is not None:
                 if batch is None:
                     empirical_loss_grad_lanes(data_z, data_y, samples, w_at, a_at, grad_w, grad_a, data_pre,
@@ -478,12 +478,12 @@ def _run_block(
                 grad_lanes(w_at, a_at, problem.w_star, problem.a_star, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(
-                    states, lane_state, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
+                    states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
                     u2, planar, relu_w, noise_w[:p], sgd_work, stop_flag,
                 )  # fmt: skip
             if temperature is not None:
                 if temperature[s] > 0.0:
-                    _add_langevin_noise(states, lane_state, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
+                    _add_langevin_noise(states, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
             if next_checkpoint < checkpoints.shape[0] and step + 1 == checkpoints[next_checkpoint]:
                 _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, noise_level)
             if momentum is not None:

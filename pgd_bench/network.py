@@ -104,9 +104,7 @@ SGD_LANE_WORK_ROWS = 8  # rows of the ``work`` array of :func:`sgd_gradient_lane
 
 
 @jit(inline=True)
-def sgd_gradient_lanes(
-    states, lane_state, w, a, w_star, a_star, batch, grad_w, grad_a, u2, planar, relu_w, noise, work, stop_flag
-):
+def sgd_gradient_lanes(states, w, a, w_star, a_star, batch, grad_w, grad_a, u2, planar, relu_w, noise, work, stop_flag):
     """Mini-batch gradient at a fresh batch of ``batch`` Gaussian inputs, for every lane.
 
     Equal in law to drawing every input ``Z^(b)`` (``k x p`` normals) and running
@@ -167,7 +165,7 @@ def sgd_gradient_lanes(
     for _ in range(batch):
         if stop_flag[0] != 0:  # a huge batch can take seconds: stay interruptible
             return
-        fill_normal_lanes(states, planar, lane_state)
+        fill_normal_lanes(states, planar)
         for l in range(n):
             residual[l] = 0.0
         for j in range(k):
@@ -185,7 +183,7 @@ def sgd_gradient_lanes(
                 g2[l] += c * planar[2 * j + 1, l]
                 csq[l] += c * c
 
-    fill_normal_lanes(states, noise, lane_state)
+    fill_normal_lanes(states, noise)
     for l in range(n):
         proj1[l] = 0.0
         proj2[l] = 0.0

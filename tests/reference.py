@@ -5,6 +5,9 @@ Written straight from docs/mathematics.md with no attempt at speed, and sharing 
 
 from __future__ import annotations
 
+import math
+import struct
+
 import numpy as np
 
 MASK64 = (1 << 64) - 1
@@ -107,49 +110,77 @@ def xoshiro_next(s):
     return result
 
 
-def ziggurat_tables(layers=128, r=3.442619855899, v=9.91256303526217e-3):
-    import math
+def _bits(x):
+    return struct.unpack("<q", struct.pack("<d", x))[0]
 
-    x = [0.0] * (layers + 1)
-    f = math.exp(-0.5 * r * r)
-    x[0] = v / f
-    x[1] = r
-    for i in range(2, layers):
-        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f))
-        f = math.exp(-0.5 * x[i] * x[i])
-    return x, [x[i + 1] / x[i] for i in range(layers)]
+
+def _double(bits):
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
+
+
+LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01,
+      1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)  # fmt: skip
+SIN = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
+       2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)  # fmt: skip
+COS = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
+       -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)  # fmt: skip
+
+
+def log_unit(x):
+    """log(x) for x in (0, 1]: m 2^k with m reduced to [sqrt(2)/2, sqrt(2)], then the polynomial of
+    fdlibm's e_log.c, with an if where the package selects."""
+    ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+    bits = _bits(x)
+    k = ((bits >> 52) & 0x7FF) - 1023
+    m = _double((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    if m > math.sqrt(2.0):
+        m *= 0.5
+        k += 1
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG[1] + w * (LG[3] + w * LG[5]))
+    t2 = z * (LG[0] + w * (LG[2] + w * (LG[4] + w * LG[6])))
+    return k * ln2_hi - ((hfsq - (s * (hfsq + t2 + t1) + k * ln2_lo)) - f)
+
+
+def sincos_turn(u):
+    """(cos 2 pi u, sin 2 pi u): the nearest quarter turn, then fdlibm's __kernel_sin/__kernel_cos."""
+    q = math.floor(4.0 * u + 0.5)
+    x = 2.0 * math.pi * (u - 0.25 * q)
+    z = x * x
+    s1, s2, s3, s4, s5, s6 = SIN
+    c1, c2, c3, c4, c5, c6 = COS
+    sin_x = x + x * z * (s1 + z * (s2 + z * (s3 + z * (s4 + z * (s5 + z * s6)))))
+    r = z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * c6)))))
+    hz = 0.5 * z
+    w = 1.0 - hz
+    cos_x = w + (((1.0 - w) - hz) + z * r)
+    return [(cos_x, sin_x), (-sin_x, cos_x), (-cos_x, -sin_x), (sin_x, -cos_x)][q % 4]
+
+
+def normal_fills(seed, trial, purpose, sizes):
+    """Stream version 2's normals: Box-Muller pairs, each fill of m normals using ceil(m / 2) pairs
+    (an odd fill drops its last sine); the fills' normals concatenated."""
+    s = stream_state(seed, trial, purpose)
+    out = []
+    for m in sizes:
+        fill = []
+        while len(fill) < m:
+            x = ((xoshiro_next(s) >> 11) + 1) * 2.0**-53
+            u = (xoshiro_next(s) >> 11) * 2.0**-53
+            radius = math.sqrt(-2.0 * log_unit(x))
+            c, sn = sincos_turn(u)
+            fill += [radius * c, radius * sn]
+        out += fill[:m]
+    return np.array(out)
 
 
 def normals(seed, trial, purpose, n):
-    """Doornik's ZIGNOR over xoshiro256++: index from the low 7 bits, uniform from the high 53."""
-    import math
-
-    x_tab, ratio = ziggurat_tables()
-    r = 3.442619855899
-    s = stream_state(seed, trial, purpose)
-    uniform = lambda: (xoshiro_next(s) >> 11) * 2.0**-53  # noqa: E731
-    out = []
-    while len(out) < n:
-        bits = xoshiro_next(s)
-        u = 2.0 * ((bits >> 11) * 2.0**-53) - 1.0
-        i = bits & 127
-        if abs(u) < ratio[i]:
-            out.append(u * x_tab[i])
-            continue
-        if i == 0:
-            while True:
-                x = math.log(1.0 - uniform()) / r
-                y = math.log(1.0 - uniform())
-                if -2.0 * y >= x * x:
-                    break
-            out.append(x - r if u < 0 else r - x)
-            continue
-        x = u * x_tab[i]
-        f0 = math.exp(-0.5 * (x_tab[i] ** 2 - x * x))
-        f1 = math.exp(-0.5 * (x_tab[i + 1] ** 2 - x * x))
-        if f1 + uniform() * (f0 - f1) < 1.0:
-            out.append(x)
-    return np.array(out)
+    """One fill of n normals from the stream of (seed, trial, purpose)."""
+    return normal_fills(seed, trial, purpose, [n])
 
 
 def gd_trajectory(w0, a0, w_star, a_star, eta_w, eta_a, steps, beta=0.0):

@@ -1,24 +1,61 @@
 """Per-trial random streams: exact bits, laws, and independence from threads and n."""
 
+import math
+
 import numba
 import numpy as np
 import pytest
 from conftest import mc_size
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import log_unit as ref_log_unit
 from reference import normals as ref_normals
+from reference import sincos_turn as ref_sincos_turn
 from scipy import stats
 from threads import with_threads
 
 import pgd_bench as pb
+from pgd_bench.random import _log_unit, _sincos_turn
 
 P_FLOOR = 1e-4  # a correct sampler fails one of these KS tests with probability 1e-4
 
 
-@pytest.mark.parametrize("seed,trial", [(0, 0), (7, 3), (2**64 - 1, 999)])
-def test_normal_stream_matches_a_pure_python_xoshiro(seed, trial):
-    got = pb.sample_normal(trial + 1, 9, seed)[trial]
-    np.testing.assert_allclose(got, ref_normals(seed, trial, 2, 9), rtol=1e-14, atol=1e-14)
+@pytest.mark.parametrize("seed,trial,d", [(0, 0, 9), (7, 3, 8), (2**64 - 1, 999, 1)])
+def test_normal_stream_matches_a_pure_python_definition_bit_for_bit(seed, trial, d):
+    got = pb.sample_normal(trial + 1, d, seed)[trial]
+    assert got.tobytes() == ref_normals(seed, trial, 2, d).tobytes()
+
+
+@given(st.integers(1, 2**53))
+def test_the_normals_log_is_within_one_ulp_of_libm(m):
+    x = m * 2.0**-53  # every uniform the normals take a log of
+    got = _log_unit(x)
+    assert got == ref_log_unit(x)  # the branch-free form is the reference's, bit for bit
+    assert abs(got - math.log(x)) <= np.spacing(abs(math.log(x)))
+
+
+@given(st.integers(0, 2**53 - 1))
+def test_the_normals_cos_and_sin_are_within_a_few_ulp_of_libm(m):
+    u = m * 2.0**-53
+    c, s = _sincos_turn(u)
+    assert (c, s) == ref_sincos_turn(u)
+    # the kernels on the exactly reduced turn t = u - q/4, |t| <= 1/8: within 3e-16 of libm there
+    q = math.floor(4 * u + 0.5)
+    t = u - q / 4
+    exact = [(math.cos, math.sin), (lambda x: -math.sin(x), math.cos)][q % 2]
+    sign = -1.0 if q % 4 in (2, 3) else 1.0
+    assert abs(c - sign * exact[0](2 * math.pi * t)) <= 3e-16 and abs(s - sign * exact[1](2 * math.pi * t)) <= 3e-16
+    # and the quadrant: libm on the unreduced 2 pi u, whose own rounding costs up to 2 pi 2^-53 near u = 1
+    assert abs(c - math.cos(2 * math.pi * u)) <= 1.1e-15 and abs(s - math.sin(2 * math.pi * u)) <= 1.1e-15
+    assert abs(c * c + s * s - 1.0) <= 4e-16
+
+
+def test_normals_have_the_standard_normal_moments_to_fourth_order():
+    z = pb.sample_normal(mc_size(200_000), 7, seed=21).ravel()  # odd rows: the dropped sines too
+    n = z.size
+    # each sample moment against its exact value, within 5 standard errors (Var z^k = E z^2k - (E z^k)^2)
+    for k, exact, var in [(1, 0.0, 1.0), (2, 1.0, 2.0), (3, 0.0, 15.0), (4, 3.0, 96.0)]:
+        assert abs(np.mean(z**k) - exact) <= 5 * np.sqrt(var / n), k
 
 
 @pytest.mark.parametrize("d", [1, 2, 6, 9])

@@ -1,18 +1,19 @@
-/* A hand-written C reference of pgd_bench's GD and P-GD engine, for benchmarks/c_compare.py.
+/* A hand-written C reference of pgd_bench's engine (GD, P-GD, SGD, perturbed SGD), for
+ * benchmarks/c_compare.py.
  *
  * The same closed-form population gradient (docs/mathematics.md, "Euclidean gradients"), the same
  * Riemannian step, divergence check and optimum tracking, in the same order of operations as
- * pgd_bench/engine.py, so that GD's final states are bit-identical to pgd_bench's. Structure of
+ * pgd_bench/engine.py, so that final states are bit-identical to pgd_bench's. Structure of
  * arrays (w is p rows of n lanes), blocks of BLOCK lanes, every phase a short loop over the lanes
  * so that the compiler vectorises it. IEEE arithmetic: compile without -ffast-math and with
  * -ffp-contract=off (no fused multiply-adds), as pgd_bench compiles its kernels.
  *
  * SGD's mini-batch gradient is network.sgd_gradient_lanes' construction (2k normals per input, p
- * per batch). P-GD's and SGD's noise use their own generator (xoshiro256+ per lane, Box-Muller normals, the ball as the
- * first d of d + 2 normals scaled by radius / norm): the same law as pgd_bench, other draws, so
- * only its speed is compared. Its log, cos and sin are fdlibm's algorithms written branch-free,
- * so that the normals of all lanes are made at once (gcc vectorises them; libm's would be called
- * one lane at a time).
+ * per batch). P-GD's and SGD's noise is pgd_bench's stream version 2: the same per-trial
+ * xoshiro256++ streams, Box-Muller normals with fdlibm's log, cos and sin written branch-free (so
+ * that gcc makes the normals of all lanes at once; libm's would be called one lane at a time),
+ * the ball as the first d of d + 2 normals scaled by radius / norm. So all four algorithms' final
+ * states are bit-identical to pgd_bench's.
  */
 #include <math.h>
 #include <stdint.h>
@@ -160,16 +161,37 @@ static void check_and_track(int p, int k, long it, double *restrict w, double *r
     }
 }
 
-/* xoshiro256+ per lane, state words as 4 rows of BLOCK lanes; a double in [0, 1) from the top 53 bits */
+/* pgd_bench.random: xoshiro256++ per lane (state words as 4 rows of BLOCK lanes), seeded by the
+ * splitmix64 chain of stream_init from (seed, trial, purpose) */
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
-static void uniforms(uint64_t *restrict st, double *restrict out) {
+static const uint64_t GAMMA = 0x9E3779B97F4A7C15ull;
+
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void stream_init(uint64_t *st, int lane, uint64_t seed, uint64_t trial, uint64_t purpose) {
+    uint64_t h = mix64(seed + GAMMA);
+    h = mix64(h ^ (trial + GAMMA * 2));
+    h = mix64(h ^ (purpose + GAMMA * 3));
+    for (int i = 0; i < 4; i++) {
+        h += GAMMA;
+        st[i * BLOCK + lane] = mix64(h);
+    }
+    if (!(st[lane] | st[BLOCK + lane] | st[2 * BLOCK + lane] | st[3 * BLOCK + lane])) st[lane] = 1;
+}
+
+/* one draw per lane: out = (bits >> 11) + offset, times 2^-53 (offset 1: in (0, 1], for the log) */
+static void uniforms(uint64_t *restrict st, double *restrict out, int offset) {
     for (int l = 0; l < BLOCK; l++) {
         uint64_t s0 = st[l], s1 = st[BLOCK + l], s2 = st[2 * BLOCK + l], s3 = st[3 * BLOCK + l];
-        uint64_t result = s0 + s3, t = s1 << 17;
+        uint64_t result = rotl(s0 + s3, 23) + s0, t = s1 << 17;
         s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 45);
         st[l] = s0; st[BLOCK + l] = s1; st[2 * BLOCK + l] = s2; st[3 * BLOCK + l] = s3;
-        out[l] = (double)(result >> 11) * 0x1.0p-53;
+        out[l] = (double)(int64_t)((result >> 11) + (uint64_t)offset) * 0x1.0p-53;
     }
 }
 
@@ -214,15 +236,16 @@ static inline void sincos_turn(double u, double *c, double *s) {
     *s = k == 0 ? sn : (k == 1 ? cs : (k == 2 ? -sn : -cs));
 }
 
-/* rows (an even number) of standard normals for every lane: Box-Muller, two rows per pair of
- * uniform rows, all lanes at once */
+/* rows (an even number) of standard normals for every lane: pgd_bench.random.fill_normal_lanes
+ * (stream version 2), Box-Muller, two rows per pair of uniform rows, all lanes at once; a fill of
+ * an odd count draws one row more, as pgd_bench does (it drops the last sine) */
 static void normals(int rows, uint64_t *restrict st, double *restrict z, double *restrict u1, double *restrict u2) {
     for (int r = 0; r < rows; r += 2) {
-        uniforms(st, u1);
-        uniforms(st, u2);
+        uniforms(st, u1, 1);
+        uniforms(st, u2, 0);
         double *restrict z0 = z + r * BLOCK, *restrict z1 = z + (r + 1) * BLOCK;
         for (int l = 0; l < BLOCK; l++) {
-            double rad = sqrt(-2.0 * log_lane(1.0 - u1[l]));
+            double rad = sqrt(-2.0 * log_lane(u1[l]));
             double c, sn;
             sincos_turn(u2[l], &c, &sn);
             z0[l] = rad * c;
@@ -312,7 +335,8 @@ static void sgd_gradient(int p, int k, int batch, const double *restrict w, cons
  * and when it entered the global and spurious tol balls (-1: outside). rho_w == NULL: GD. */
 void run_trials(int p, int k, long n, double *w, double *a, const double *w_star, const double *a_star,
                 const double *a_bar, int epochs, long iterations, const double *eta_w, const double *eta_a,
-                const double *rho_w, const double *rho_a, int batch, uint64_t seed, double tol, double a_bound,
+                const double *rho_w, const double *rho_a, int batch, uint64_t seed, long first_trial, double tol,
+                double a_bound,
                 long *diverged_at, long *global_since, long *spurious_since) {
     double norm_s = 0.0, s_star = 0.0;
     for (int i = 0; i < p; i++) norm_s += w_star[i] * w_star[i];
@@ -331,13 +355,7 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
             for (int i = 0; i < p; i++) bw[i * BLOCK + l] = w[(b + l) * p + i];
             for (int j = 0; j < k; j++) ba[j * BLOCK + l] = a[(b + l) * k + j];
             div[l] = gs[l] = ss[l] = -1;
-            uint64_t x = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(b + l + 1));
-            for (int r = 0; r < 4; r++) { /* splitmix64 */
-                uint64_t y = (x += 0x9E3779B97F4A7C15ull);
-                y = (y ^ (y >> 30)) * 0xBF58476D1CE4E5B9ull;
-                y = (y ^ (y >> 27)) * 0x94D049BB133111EBull;
-                st[r * BLOCK + l] = y ^ (y >> 31);
-            }
+            stream_init(st, l, seed, (uint64_t)(first_trial + b + l), 3); /* PURPOSE_DYNAMICS */
         }
         long it = 0;
         for (int e = 0; e < epochs; e++) {

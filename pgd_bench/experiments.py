@@ -26,6 +26,7 @@ from .algorithms import BATCH_ALWAYS, BATCH_NEVER, TEACHERS, algorithm_named
 from .data import DATA_LANES
 from .engine import LANES, NOISE_LAWS, OUTCOME_NAMES, RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
 from .landscape import spurious_optimum
+from .random import STREAM_VERSION
 from .sharpness import sharpness as hessian_sharpness
 from .stats import expected_running_time, wilson_interval
 
@@ -444,7 +445,8 @@ def _check_problem(config: RunConfig) -> None:
 def load_config_file(path) -> dict[str, Any]:
     """Read config keys from a TOML file, or from JSON: a config object, or the whole object that
     ``pgd-bench run --json`` prints (its ``config`` is used), so a printed run repeats with one
-    command. Unknown keys are an error.
+    command (with a note on stderr when it was printed under another random stream version).
+    Unknown keys are an error.
 
     Raises
     ------
@@ -464,6 +466,11 @@ def load_config_file(path) -> dict[str, Any]:
         except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
             raise ValueError(f"config: {path} is not valid JSON: {exc}") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "final_state_sha256" in data:
+            version = data.get("stream_version", 1)  # printed since version 2
+            if version != STREAM_VERSION:
+                print(f"pgd-bench: {path} was run with random stream version {version}, this is version "
+                      f"{STREAM_VERSION}: the same seed now draws other numbers (same laws), so the "
+                      "outcomes will differ trial by trial", file=sys.stderr)  # fmt: skip
             data = data["config"]  # the output of ``pgd-bench run --json``
         if not isinstance(data, dict):
             raise ValueError(f"config: {path} holds JSON that is not an object of config keys")
@@ -615,7 +622,6 @@ class RunResult:
         empty string; per-epoch lists and an explicit ``a_star`` are summarised by the hash), the
         config hash, and the package and stream versions."""
         from ._provenance import PACKAGE_VERSION
-        from .random import STREAM_VERSION
 
         scalars = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
         row = {key: "" if value is None else value for key, value in scalars.items()}
@@ -701,6 +707,7 @@ class RunResult:
             "trial_steps_per_second": self.trial_steps_per_second(),
             "seconds": self.seconds,
             "final_state_sha256": self.final_state_sha256(),
+            "stream_version": STREAM_VERSION,
             "config": self.config.to_dict(),
         }
 

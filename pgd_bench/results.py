@@ -21,6 +21,7 @@ import numpy as np
 from ._provenance import PACKAGE_VERSION, SOURCE_HASH
 from .engine import OUTCOME_NAMES, RECORD_FIELDS
 from .experiments import RunConfig, RunResult, run
+from .random import STREAM_VERSION
 
 
 def _file_mode() -> int:
@@ -61,12 +62,13 @@ class StaleCell(Exception):
 
 
 def cell_key(config: RunConfig) -> str:
-    """Cache key: the resolved config's digest, the package version and its source hash.
+    """Cache key: the resolved config's digest, the package version, its source hash and the
+    random streams' version.
 
     The source hash changes with any edit of a computing module, so an edited kernel in an
     editable install never reuses the results of the old one.
     """
-    text = f"{config.digest()}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}"
+    text = f"{config.digest()}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}:{STREAM_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -77,6 +79,7 @@ def _cell_meta(config: RunConfig, seconds: float) -> dict:
         "trials": config.trials,
         "version": PACKAGE_VERSION,
         "source_hash": SOURCE_HASH,
+        "stream_version": STREAM_VERSION,
         "seconds": seconds,
     }
 
@@ -113,7 +116,7 @@ def load_cell(path, config: RunConfig) -> RunResult:
         reason = "pickled objects, which are never loaded" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
         raise StaleCell(f"is damaged ({reason})") from None
     expected = json.loads(json.dumps(_cell_meta(config, 0.0)))
-    for field in ("format", "config", "trials", "version", "source_hash"):
+    for field in ("format", "config", "trials", "version", "source_hash", "stream_version"):
         if not isinstance(meta, dict) or meta.get(field) != expected[field]:
             raise StaleCell(f"was written for another cell or code (its {field} differs)")
     n, checkpoints = config.trials, config.checkpoints()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from pgd_bench.cli import main
+from pgd_bench.random import STREAM_VERSION
 
 SMALL = ["--trials", "30", "--epochs", "2", "--iterations", "50"]
 
@@ -33,8 +34,10 @@ def test_json_output_has_the_promised_fields(algorithm, capsys):
         "trials",
         "trial_steps_per_second",
         "final_state_sha256",
+        "stream_version",
         "config",
     }
+    assert out["stream_version"] == STREAM_VERSION
     assert out["trials"] == 30 and sum(out["outcomes"].values()) == 30
     assert out["ci95"][0] <= out["success_rate"] <= out["ci95"][1]
     assert out["config"]["algorithm"] == algorithm
@@ -276,3 +279,15 @@ def test_theory_writes_its_section_alone(tmp_path):
     assert headings == ["## The poster's theory, measured: partial dissipativity and the two epochs"]
     assert "| P-GD, tuned preset | with large noise, C2 holds near the start |" in report
     assert "| eta | " in report and "| eta = 0.003 |" in report and (out / "fig7_two_epochs.png").exists()
+
+
+def test_a_json_run_from_another_stream_version_is_repeated_with_a_note(tmp_path, capsys):
+    assert main(["run", "--algorithm", "gd", *SMALL, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    printed["stream_version"] = STREAM_VERSION - 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(printed))
+    assert main(["run", "--config", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"random stream version {STREAM_VERSION - 1}" in captured.err
+    assert json.loads(captured.out)["config"] == printed["config"]

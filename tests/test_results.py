@@ -45,7 +45,7 @@ def test_another_cells_file_under_this_key_is_recomputed_with_a_notice(tmp_path)
     assert _same(result, run_cached(config, tmp_path, force=True))
 
 
-@pytest.mark.parametrize("field", ["trials", "source_hash", "version"])
+@pytest.mark.parametrize("field", ["trials", "source_hash", "version", "stream_version"])
 def test_a_cell_from_other_code_or_trials_is_stale(tmp_path, field, monkeypatch):
     config, path = _cell(tmp_path)
     run_cached(config, tmp_path)
@@ -54,7 +54,9 @@ def test_a_cell_from_other_code_or_trials_is_stale(tmp_path, field, monkeypatch)
     if field == "trials":
         config = dataclasses.replace(config, trials=config.trials + 1)
     else:
-        monkeypatch.setattr(results, {"source_hash": "SOURCE_HASH", "version": "PACKAGE_VERSION"}[field], "other")
+        names = {"source_hash": "SOURCE_HASH", "version": "PACKAGE_VERSION", "stream_version": "STREAM_VERSION"}
+        monkeypatch.setattr(results, names[field], "other")
+        assert results.cell_key(config) != path.stem  # another key: the file is never even looked up
     with pytest.raises(StaleCell, match=field if field != "trials" else "config|trials"):
         load_cell(path, config)
 

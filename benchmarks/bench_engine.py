@@ -60,7 +60,7 @@ class RatioToC:
     """pgd_bench's time per trial-step over the hand-written C engine's (benchmarks/c_compare.py),
     one thread, 512 trials x 8000 steps; skipped without a C compiler. Below 1: faster than C."""
 
-    params = ["gd", "pgd"]
+    params = ["gd", "pgd", "sgd", "psgd"]
     param_names = ["algorithm"]
     timeout = 600
 

@@ -104,7 +104,8 @@ class RandomStreams:
     track_normals_per_second_vs_numpy.unit = "ratio"
 
     def track_stream_normals_per_second_vs_numpy(self, n):
-        """One stream into a warm buffer over ``standard_normal(out=...)``, one thread each."""
+        """The engine's sampler (64 streams side by side) into a warm buffer over
+        ``standard_normal(out=...)``, one thread each."""
         ours, theirs = normals_per_second(n)
         return ours / theirs
 

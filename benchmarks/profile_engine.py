@@ -48,20 +48,19 @@ def _normal_ns(rows=P + 2, repeats=5):
     from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init_lanes
 
     @jit
-    def draw(states, out, lane_state, times):
+    def draw(states, out, times):
         for _ in range(times):
-            fill_normal_lanes(states, out, lane_state)
+            fill_normal_lanes(states, out)
 
     states = np.empty((STATE_WORDS, LANES), dtype=np.uint64)
     stream_init_lanes(states, 0, 0, 3)
-    lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     out = np.empty((rows, LANES))
-    draw(states, out, lane_state, 1)
+    draw(states, out, 1)
     times = 20000
     results = []
     for _ in range(repeats):
         start = time.perf_counter()
-        draw(states, out, lane_state, times)
+        draw(states, out, times)
         results.append((time.perf_counter() - start) / (times * rows * LANES) * 1e9)
     return statistics.median(results)
 

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._jit import jit
 from ._validate import as_float, as_int, as_seed, check_memory
@@ -127,10 +127,20 @@ _MANTISSA = 0x000FFFFFFFFFFFFF
 _EXPONENT_ZERO = 0x3FF0000000000000  # the bits of 1.0
 
 
-@intrinsic
-def _bits_of(typingctx, x):
-    """The IEEE bits of the double ``x`` as an ``int64`` (a register move; it vectorises)."""
+def _bits_of(x):
+    """The IEEE bits of the double ``x`` as an ``int64``."""
+    return int(np.float64(x).view(np.int64))
 
+
+def _double_of(bits):
+    """The double whose IEEE bits are the ``int64`` ``bits``."""
+    return float(np.int64(bits).view(np.float64))
+
+
+# Compiled, both are one register move that vectorises (LLVM's bitcast); the Python bodies above
+# serve NUMBA_DISABLE_JIT runs, where an intrinsic cannot be called.
+@intrinsic
+def _bitcast_to_int64(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
 
@@ -138,13 +148,21 @@ def _bits_of(typingctx, x):
 
 
 @intrinsic
-def _double_of(typingctx, bits):
-    """The double whose IEEE bits are the ``int64`` ``bits``."""
-
+def _bitcast_to_float64(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
+
+
+@overload(_bits_of)
+def _bits_of_compiled(x):
+    return lambda x: _bitcast_to_int64(x)
+
+
+@overload(_double_of)
+def _double_of_compiled(bits):
+    return lambda bits: _bitcast_to_float64(bits)
 
 
 @jit

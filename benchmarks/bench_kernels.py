@@ -103,10 +103,10 @@ class RandomStreams:
 
     track_normals_per_second_vs_numpy.unit = "ratio"
 
-    def track_stream_normals_per_second_vs_numpy(self, n):
+    def track_lane_normals_per_second_vs_numpy(self, n):
         """The engine's sampler (64 streams side by side) into a warm buffer over
         ``standard_normal(out=...)``, one thread each."""
         ours, theirs = normals_per_second(n)
         return ours / theirs
 
-    track_stream_normals_per_second_vs_numpy.unit = "ratio"
+    track_lane_normals_per_second_vs_numpy.unit = "ratio"

@@ -95,7 +95,7 @@ def run_c(lib, config, threads: int) -> CRun:
     a[:n] = sample_ball(n, k, config.resolved_start_radius(), config.seed)
     w[n:] = w_star  # padding lanes: any valid point
     sched = config.schedules()
-    noisy = bool(np.any(sched["rho_w"] > 0))
+    noisy = bool(np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0))
     rho_w = np.ascontiguousarray(sched["rho_w"]) if noisy else None
     rho_a = np.ascontiguousarray(sched["rho_a"]) if noisy else None
     div, glob, spur = (np.empty(padded, dtype=np.int64) for _ in range(3))
@@ -152,8 +152,9 @@ def main(argv=None) -> int:
                     c_run = run_c(lib, config, threads)
                     theirs.append(ns_per_trial_step(c_run.seconds, config))
                 w, a = c_run.w, c_run.a
-                alive = c_run.diverged_at < 0
-                same = np.array_equal(w[alive], result.w[alive]) and np.array_equal(a[alive], result.a[alive])
+                alive = c_run.diverged_at < 0  # a diverged trial's final state is where it was parked
+                same = (np.array_equal(alive, result.outcome != 2) and np.array_equal(w[alive], result.w[alive])
+                        and np.array_equal(a[alive], result.a[alive]))  # fmt: skip
                 worst = float(np.max(np.abs(w[alive] - result.w[alive]), initial=0.0))
                 states = "bit-identical" if same else f"differ (max |dw| {worst:.2g})"
                 mine, c = float(np.median(ours)), float(np.median(theirs))

@@ -97,8 +97,10 @@ def stream_init_lanes(states, seed, first_trial, purpose):
 def _xoshiro(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four scalars: ``(result, s0, s1, s2, s3)``.
 
-    Hot loops keep the state in registers with this form; an array state would be reloaded after
-    every store to an output array that the compiler cannot prove distinct from it.
+    Loops that draw many numbers from one stream keep the state in scalars with this form (an
+    array state would be reloaded after every store to an output array that the compiler cannot
+    prove distinct from it); :func:`fill_normal_lanes` loads and stores each lane's state once
+    per pair, because its loop runs over the lanes.
     """
     result = _rotl(s0 + s3, 23) + s0
     t = s1 << np.uint64(17)
@@ -167,12 +169,16 @@ def _double_of_compiled(bits):
 
 @jit
 def _log_unit(x):
-    """``log(x)`` for a normal double ``x`` in ``(0, 1]``: fdlibm's ``__ieee754_log`` without branches.
+    """``log(x)`` for a normal double ``x`` in ``(0, 1]``, adapted from fdlibm's ``__ieee754_log``.
 
-    The exponent and mantissa are taken from the bits and the reduction to ``[sqrt(2)/2, sqrt(2))``
+    The exponent and mantissa are taken from the bits and the reduction to ``[sqrt(2)/2, sqrt(2)]``
     is a select, so that LLVM vectorises a loop of these across lanes (libm's ``log`` is called
-    one value at a time). Same polynomial as fdlibm, so within 1 ulp of the true value; only
-    ``+ - * /`` in a fixed order, so the same bits on every IEEE machine.
+    one value at a time). fdlibm's polynomial, but not its branches: the reduction threshold is
+    ``m > sqrt(2)`` exactly (fdlibm tests the high word), there is no fast path for tiny ``f``, and
+    the sum is ``s (hfsq + t2 + t1)`` in that order. Within 1 ulp of libm for every ``x`` the
+    normals use (tests/test_random.py). Only ``+ - * /`` in a fixed order, so the same bits on
+    every IEEE machine: this evaluation order is part of the stream definition, and changing it
+    (even to match fdlibm) needs a new :data:`STREAM_VERSION`.
     """
     bits = _bits_of(x)
     e = ((bits >> 52) & 0x7FF) - 1023
@@ -195,8 +201,10 @@ def _log_unit(x):
 def _sincos_turn(u):
     """``(cos(2 pi u), sin(2 pi u))`` for ``u`` in ``[0, 1)``, without branches.
 
-    The quadrant comes from ``u`` itself (``u - q/4`` is exact), then fdlibm's kernel
-    polynomials on ``[-pi/4, pi/4]``: within about 1 ulp of libm, and vectorisable.
+    The quadrant comes from ``u`` itself (``u - q/4`` is exact), then the polynomials of fdlibm's
+    ``__kernel_sin`` and ``__kernel_cos`` (Horner form, no tail term) on ``[-pi/4, pi/4]``:
+    within 3e-16 of libm on the reduced turn, and vectorisable. As for :func:`_log_unit`, the
+    evaluation order is part of the stream definition.
     """
     q = np.floor(4.0 * u + 0.5)  # the nearest quarter turn, 0..4 (4 is quadrant 0)
     x = _TWO_PI * (u - 0.25 * q)
@@ -264,7 +272,9 @@ def fill_sphere(state, out):
         sq = 0.0
         for i in range(out.shape[0]):
             sq += out[i] * out[i]
-        if sq > 0.0:  # an all-zero draw has probability zero; redraw rather than divide by 0
+        # all zero: for d = 1 a lone cosine at u = 1/4 or 3/4, or x = 1 (about 3 2^-53); redraw
+        # rather than divide by 0
+        if sq > 0.0:
             break
     inv = 1.0 / np.sqrt(sq)
     for i in range(out.shape[0]):
@@ -280,8 +290,9 @@ def fill_ball_lanes(states, radius, out, scratch, scale):
     ``d`` coordinates of a uniform point on ``S^(d+1)``, that is ``d + 2`` normals scaled by
     ``radius / ||z||``. ``scratch`` has shape ``(d + 2, n)`` and may hold ``out`` as its first
     ``d`` rows; ``scale`` is scratch of length ``n``; ``states`` as in :func:`fill_normal_lanes`.
-    ``||z|| = 0`` (every Box-Muller pair drawn at ``x = 1``) has probability at most ``2**-106``
-    and would give NaN, never a silent zero.
+    ``||z|| = 0`` (every pair drawn at ``x = 1``, or for odd ``d`` the lone last cosine at
+    ``u = 1/4`` or ``3/4``) has probability about ``2**-104`` at most and would give NaN, never a
+    silent zero.
     """
     d, n = out.shape
     fill_normal_lanes(states, scratch)

@@ -128,7 +128,13 @@ COS = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767
 
 def log_unit(x):
     """log(x) for x in (0, 1]: m 2^k with m reduced to [sqrt(2)/2, sqrt(2)], then the polynomial of
-    fdlibm's e_log.c, with an if where the package selects."""
+    fdlibm's e_log.c, with an if where the package selects.
+
+    This and sincos_turn transcribe the package's arithmetic (its evaluation order is part of the
+    stream definition, which the docs do not spell out to the rounding): they catch a difference
+    between two copies, e.g. a select that went wrong when vectorised. The independent checks are
+    the comparisons with libm in tests/test_random.py; normal_fills, written from the docs,
+    checks the draws' order, offsets, pairing and the dropped sine."""
     ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
     bits = _bits(x)
     k = ((bits >> 52) & 0x7FF) - 1023

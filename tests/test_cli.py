@@ -201,7 +201,9 @@ def test_flags_override_the_config_file_or_are_refused_never_ignored(tmp_path, c
     printed = tmp_path / "run.json"
     printed.write_text(capsys.readouterr().out)
     assert main(["run", "--config", str(printed), "--eta", "0.05", "--json"]) == 0
-    config = json.loads(capsys.readouterr().out)["config"]
+    captured = capsys.readouterr()
+    assert "stream version" not in captured.err  # printed by this version: no note
+    config = json.loads(captured.out)["config"]
     assert config["eta_w"] == config["eta_a"] == 0.05  # the flag's shorthand beats the file's step sizes
     scheduled = tmp_path / "s.toml"
     scheduled.write_text('algorithm = "pgd"\nepochs = 2\niterations = 5\neta_w_schedule = [0.1, 0.05]\n')

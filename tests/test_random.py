@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 from conftest import mc_size
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from reference import log_unit as ref_log_unit
 from reference import normals as ref_normals
@@ -26,17 +26,34 @@ def test_normal_stream_matches_a_pure_python_definition_bit_for_bit(seed, trial,
     assert got.tobytes() == ref_normals(seed, trial, 2, d).tobytes()
 
 
-@given(st.integers(1, 2**53))
-def test_the_normals_log_is_within_one_ulp_of_libm(m):
-    x = m * 2.0**-53  # every uniform the normals take a log of
+def _check_log(m):
+    x = m * 2.0**-53  # every uniform the normals take a log of is such an x, m in [1, 2^53]
     got = _log_unit(x)
     assert got == ref_log_unit(x)  # the branch-free form is the reference's, bit for bit
-    assert abs(got - math.log(x)) <= np.spacing(abs(math.log(x)))
+    assert abs(got - math.log(x)) <= np.spacing(abs(math.log(x)))  # and within 1 ulp of libm
 
 
-@given(st.integers(0, 2**53 - 1))
-def test_the_normals_cos_and_sin_are_within_a_few_ulp_of_libm(m):
-    u = m * 2.0**-53
+@example(1)
+@example(2**53)
+@given(st.integers(1, 2**53))
+def test_the_normals_log_is_within_one_ulp_of_libm(m):
+    _check_log(m)
+
+
+def test_the_normals_log_on_every_exponent_and_around_its_reduction():
+    """Uniform integers rarely hit small x: here every binade of (0, 1], its ends, the
+    sqrt(2) threshold of the reduction and random mantissas."""
+    rng = np.random.default_rng(0)
+    for bits in range(1, 54):
+        low = 2 ** (bits - 1)
+        edge = int(math.sqrt(2) * low)
+        ms = {low, low + 1, 2 * low - 1, edge - 1, edge, edge + 1, *rng.integers(low, 2 * low, 200).tolist()}
+        for m in ms:
+            if 1 <= m <= 2**53:
+                _check_log(m)
+
+
+def _check_sincos(u):
     c, s = _sincos_turn(u)
     assert (c, s) == ref_sincos_turn(u)
     # the kernels on the exactly reduced turn t = u - q/4, |t| <= 1/8: within 3e-16 of libm there
@@ -48,6 +65,20 @@ def test_the_normals_cos_and_sin_are_within_a_few_ulp_of_libm(m):
     # and the quadrant: libm on the unreduced 2 pi u, whose own rounding costs up to 2 pi 2^-53 near u = 1
     assert abs(c - math.cos(2 * math.pi * u)) <= 1.1e-15 and abs(s - math.sin(2 * math.pi * u)) <= 1.1e-15
     assert abs(c * c + s * s - 1.0) <= 4e-16
+
+
+@given(st.integers(0, 2**53 - 1))
+def test_the_normals_cos_and_sin_are_within_a_few_ulp_of_libm(m):
+    _check_sincos(m * 2.0**-53)
+
+
+@pytest.mark.parametrize("eighth", range(9))
+def test_the_normals_cos_and_sin_at_the_quadrant_switches(eighth):
+    """At u = j/8 the reduction switches quadrant (odd j) or crosses an axis (even j)."""
+    for offset in (-2, -1, 0, 1, 2):
+        m = eighth * 2**50 + offset
+        if 0 <= m < 2**53:
+            _check_sincos(m * 2.0**-53)
 
 
 def test_normals_have_the_standard_normal_moments_to_fourth_order():
@@ -88,10 +119,14 @@ def test_sphere_draws_are_unit_and_centred(d):
 
 
 def test_normals_follow_the_standard_normal_law():
-    z = pb.sample_normal(mc_size(20_000), 5, seed=3).ravel()
+    z = pb.sample_normal(mc_size(20_000), 6, seed=3).ravel()
     assert stats.kstest(z, "norm").pvalue > P_FLOOR
-    # pairs from one Box-Muller draw are uncorrelated
-    assert abs(np.corrcoef(z[0::2][: z.size // 2], z[1::2][: z.size // 2])[0, 1]) < 5 / np.sqrt(z.size / 2)
+    # the two normals of one Box-Muller pair (columns 2i, 2i + 1 of a row of even length) are
+    # uncorrelated, and so are their squares (a wrong radius or angle would couple them)
+    cos_rows, sin_rows = z[0::2], z[1::2]
+    bound = 5 / np.sqrt(cos_rows.size)
+    assert abs(np.corrcoef(cos_rows, sin_rows)[0, 1]) < bound
+    assert abs(np.corrcoef(cos_rows**2, sin_rows**2)[0, 1]) < bound
 
 
 @given(st.integers(1, 300), st.integers(1, 8), st.integers(0, 2**64 - 1))

@@ -359,15 +359,13 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
         }
         long it = 0;
         for (int e = 0; e < epochs; e++) {
-            int noisy = rho_w != NULL && (rho_w[e] > 0.0 || rho_a[e] > 0.0);
+            /* as the engine: each of w and a is perturbed (and its gradient taken at the perturbed
+             * point) only in epochs where its own radius is positive */
+            int noisy_w = rho_w != NULL && rho_w[e] > 0.0, noisy_a = rho_a != NULL && rho_a[e] > 0.0;
+            const double *at_w = noisy_w ? ew : bw, *at_a = noisy_a ? ea : ba;
             for (long i = 0; i < iterations; i++) {
-                const double *at_w = bw, *at_a = ba;
-                if (noisy) {
-                    perturb(p, bw, rho_w[e], st, z, u1, u2, ew, t);
-                    perturb(k, ba, rho_a[e], st, z, u1, u2, ea, t);
-                    at_w = ew;
-                    at_a = ea;
-                }
+                if (noisy_w) perturb(p, bw, rho_w[e], st, z, u1, u2, ew, t);
+                if (noisy_a) perturb(k, ba, rho_a[e], st, z, u1, u2, ea, t);
                 if (batch > 0)
                     sgd_gradient(p, k, batch, at_w, at_a, w_star, a_star, norm_s, st, z, u1, u2, e2, relu_w, gw, ga, t);
                 else

@@ -164,7 +164,7 @@ register_algorithm(
         batch=BATCH_ALWAYS,
         presets={"paper": _PAPER_SGD, "tuned": _TUNED_SGD},
         default_preset="tuned",
-        promised_success=0.975,
+        promised_success=0.965,  # 96.9% at worst over figure 1 (README)
     )
 )
 register_algorithm(

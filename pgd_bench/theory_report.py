@@ -168,6 +168,18 @@ def _t2_rate(lengths, rng, n_boot=1000):
     return float(value), float(low), float(high)
 
 
+def _slope_verdict(slope, low, high, predicted):
+    """How a fitted exponent with its interval ``[low, high]`` compares with the theorem's."""
+    if low <= predicted <= high:
+        return "consistent with the prediction"
+    if high < 0.0 < predicted or low > 0.0 > predicted:
+        # an upper bound allows it, but "weaker" would hide that the direction is reversed
+        return "opposite in sign to the prediction: an upper bound allows it, but its dependence is not seen here"
+    if abs(slope) < abs(predicted):
+        return "weaker than predicted: the theorem's T1 is an upper bound"
+    return "stronger than predicted"
+
+
 def _bootstrap_slope(x, y, rng, n_boot=2000):
     """Least-squares slope of log y on log x, and a 95% bootstrap interval (resampling points)."""
     lx, ly = np.log(x), np.log(y)
@@ -334,13 +346,7 @@ def theory_measured(ctx: Context) -> Section:
             slope, low, high = _bootstrap_slope(np.array(xs, float), np.array(ys, float), rng)
             t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
-            verdict = (
-                "consistent with the prediction"
-                if low <= predicted <= high
-                else "weaker than predicted: the theorem's T1 is an upper bound"
-                if abs(slope) < abs(predicted)
-                else "stronger than predicted"
-            )
+            verdict = _slope_verdict(slope, low, high, predicted)
             slopes.append(f"| {name} | **{slope:.2f}** [{low:.2f}, {high:.2f}] | {predicted:+g} | {verdict} |")
         else:
             slopes.append(f"| {name} | too few trials to fit | {T1_PREDICTED[name]:+g} | - |")

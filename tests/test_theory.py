@@ -120,3 +120,21 @@ def test_bad_arguments_are_refused(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         dissipativity(**args)
+
+
+@pytest.mark.parametrize(
+    "fit,predicted,verdict",
+    [
+        ((-0.9, -1.2, -0.7), -1.0, "consistent"),
+        ((-0.35, -0.62, -0.11), 1.0, "opposite in sign"),  # T1 falls with k where the bound grows
+        ((0.3, 0.1, 0.5), -1.0, "opposite in sign"),
+        ((-0.62, -0.79, -0.46), -1.0, "weaker"),
+        ((0.39, 0.13, 0.66), 1.0, "weaker"),
+        ((-1.8, -2.0, -1.5), -1.0, "stronger"),
+        ((0.2, -0.1, 0.5), 1.0, "weaker"),  # an interval across 0 is not called opposite
+    ],
+)
+def test_the_t1_slope_verdict_names_a_reversed_direction(fit, predicted, verdict):
+    from pgd_bench.theory_report import _slope_verdict
+
+    assert _slope_verdict(*fit, predicted).startswith(verdict)

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from pgd_bench import sample_ball, sample_sphere
+from pgd_bench.engine import OUTCOME_DIVERGED
 from pgd_bench.experiments import resolve_config, run, warm_up
 from pgd_bench.landscape import spurious_optimum
 
@@ -153,8 +154,8 @@ def main(argv=None) -> int:
                     theirs.append(ns_per_trial_step(c_run.seconds, config))
                 w, a = c_run.w, c_run.a
                 alive = c_run.diverged_at < 0  # a diverged trial's final state is where it was parked
-                same = (np.array_equal(alive, result.outcome != 2) and np.array_equal(w[alive], result.w[alive])
-                        and np.array_equal(a[alive], result.a[alive]))  # fmt: skip
+                same = np.array_equal(alive, result.outcome != OUTCOME_DIVERGED)
+                same = same and np.array_equal(w[alive], result.w[alive]) and np.array_equal(a[alive], result.a[alive])
                 worst = float(np.max(np.abs(w[alive] - result.w[alive]), initial=0.0))
                 states = "bit-identical" if same else f"differ (max |dw| {worst:.2g})"
                 mine, c = float(np.median(ours)), float(np.median(theirs))

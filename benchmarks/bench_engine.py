@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from pgd_bench.experiments import resolve_config, run
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
 
 from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second

@@ -27,10 +27,11 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from pgd_bench import sample_ball, sample_sphere
 from pgd_bench.engine import OUTCOME_DIVERGED
-from pgd_bench.experiments import resolve_config, run, warm_up
-from pgd_bench.landscape import spurious_optimum
+from pgd_bench.model.landscape import spurious_optimum
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run, warm_up
+from pgd_bench.streams import sample_ball, sample_sphere
 
 SOURCE = Path(__file__).resolve().parent / "c" / "pgd_reference.c"
 BLOCK = 64  # the C code's lanes per block

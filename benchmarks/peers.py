@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from pgd_bench.algorithms import ALGORITHMS, BATCH_ALWAYS, algorithm_named
-from pgd_bench.experiments import resolve_config, run
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
 
 # the algorithms the NumPy and JAX peers implement: every registered one without Langevin noise or
 # an optional batch (those have no peer yet)
@@ -115,8 +116,8 @@ def empirical_gd_compare(trials=1000, samples=256, steps=50, repeats=3):
     except ImportError:
         from peer_jax import make_empirical_runner
 
-    from pgd_bench.data import training_set
-    from pgd_bench.random import sample_ball, sample_sphere
+    from pgd_bench.model.data import training_set
+    from pgd_bench.streams import sample_ball, sample_sphere
 
     config = resolve_config(algorithm="gd", preset="paper", trials=trials, epochs=1, iterations=steps,
                             samples=samples, eta=0.1)  # fmt: skip
@@ -147,7 +148,7 @@ def normals_per_second(n=1_000_000, repeats=7):
     page faults and allocation stay out of the ratio.
     """
     from pgd_bench.engine import LANES
-    from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init_lanes
+    from pgd_bench.streams import STATE_WORDS, fill_normal_lanes, stream_init_lanes
 
     states = np.empty((STATE_WORDS, LANES), dtype=np.uint64)
     stream_init_lanes(states, 0, 0, 0)

@@ -45,7 +45,7 @@ def _normal_ns(rows=P + 2, repeats=5):
     ``rows`` normals per lane per call, as the engine draws them."""
     from pgd_bench._jit import jit
     from pgd_bench.engine import LANES
-    from pgd_bench.random import STATE_WORDS, fill_normal_lanes, stream_init_lanes
+    from pgd_bench.streams import STATE_WORDS, fill_normal_lanes, stream_init_lanes
 
     @jit
     def draw(states, out, times):
@@ -71,7 +71,7 @@ def _gd_parts_ns(repeats=5, times=20000):
     from pgd_bench._jit import jit
     from pgd_bench.engine import LANES
     from pgd_bench.geometry import riemannian_step_lanes
-    from pgd_bench.landscape import LANE_WORK_ROWS, grad_lanes
+    from pgd_bench.model.landscape import LANE_WORK_ROWS, grad_lanes
 
     @jit
     def gradients(w, a, w_star, a_star, grad_w, grad_a, work, times):

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numba
 
-from pgd_bench.experiments import resolve_config
-from pgd_bench.sweep import Backend, load_sweep
+from pgd_bench.runs.backend import Backend
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.sweep import load_sweep
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"
 

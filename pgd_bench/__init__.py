@@ -14,10 +14,10 @@ Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal
 
 from ._provenance import PACKAGE_VERSION as __version__
 from .geometry import riemannian_step, tangent_projection
-from .landscape import population_grad, population_loss, spurious_optimum
-from .network import forward, sample_loss_grad
-from .random import sample_ball, sample_normal, sample_sphere
-from .sharpness import riemannian_hessian, sharpness
+from .model.landscape import population_grad, population_loss, spurious_optimum
+from .model.network import forward, sample_loss_grad
+from .model.sharpness import riemannian_hessian, sharpness
+from .streams import sample_ball, sample_normal, sample_sphere
 
 __all__ = [
     "__version__",

@@ -12,12 +12,10 @@ one :func:`register_teacher` call, and figure 1 gets a panel for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-
-import numpy as np
 
 BATCH_NEVER, BATCH_ALWAYS, BATCH_OPTIONAL = "never", "always", "optional"
 
@@ -208,27 +206,3 @@ register_algorithm(
         promised_success=0.99,
     )
 )
-
-
-# --- teachers -------------------------------------------------------------------------------------
-
-_TEACHERS: dict[str, Callable[[int, int], np.ndarray]] = {}
-TEACHERS: Mapping[str, Callable[[int, int], np.ndarray]] = MappingProxyType(_TEACHERS)
-
-
-def register_teacher(name: str, weights: Callable[[int, int], np.ndarray]) -> None:
-    """Add a teacher family: ``weights(k, teacher_seed)`` returns ``a*`` of length ``k``."""
-    if not isinstance(name, str) or not name or name in _TEACHERS:
-        raise ValueError(f"teacher: {name!r} is not a new name")
-    _TEACHERS[name] = weights
-
-
-def unregister_teacher(name: str) -> None:
-    """Remove a teacher family (for tests and notebooks that added one)."""
-    _TEACHERS.pop(name)
-
-
-register_teacher("ones", lambda k, seed: np.ones(k))
-register_teacher("alternating", lambda k, seed: (-1.0) ** np.arange(k, dtype=np.float64) + 0.1)
-register_teacher("linspace", lambda k, seed: -1.0 + 2.0 * np.arange(k, dtype=np.float64) / max(k - 1, 1) + 1.0 / k)
-register_teacher("gaussian", lambda k, seed: np.random.default_rng(seed).standard_normal(k))

@@ -30,9 +30,10 @@ class _Parser(argparse.ArgumentParser):
 def _add_config_flags(parser) -> None:
     """One flag per command-line field of :class:`~pgd_bench.experiments.RunConfig`, generated from
     its declaration (help text, type, choices), plus the ``--eta`` shorthand."""
-    from .algorithms import ALGORITHMS, TEACHERS
-    from .engine import NOISE_LAWS
-    from .experiments import CONFIG_FIELDS, NOISE_TARGETS, SHORTHANDS
+    from .algorithms import ALGORITHMS
+    from .model.teachers import TEACHERS
+    from .runs.config import CONFIG_FIELDS, NOISE_TARGETS, SHORTHANDS
+    from .streams import NOISE_LAWS
 
     choices = {
         "algorithm": ALGORITHMS,
@@ -242,7 +243,9 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
 
 
 def _cmd_run(args) -> int:
-    from .experiments import CONFIG_FIELDS, SHORTHANDS, ProgressBar, load_config_file, resolve_config, run, warm_up
+    from .console import ProgressBar
+    from .runs.config import CONFIG_FIELDS, SHORTHANDS, load_config_file, resolve_config
+    from .runs.execute import run, warm_up
 
     if sys.stdout is None:  # started with stdout closed: nowhere to put the result
         raise OSError(errno.EBADF, "stdout is closed")
@@ -250,7 +253,7 @@ def _cmd_run(args) -> int:
     from_file = load_config_file(args.config) if args.config else {}
     flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
     config = resolve_config(**merge_file_and_flags(from_file, flags))
-    from .report_base import compiling_notice
+    from .console import compiling_notice
 
     with compiling_notice(config.algorithm):
         warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
@@ -263,7 +266,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .reproduce import reproduce
+    from .report.build import reproduce
 
     reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed,
               workers=args.workers, scheduler=args.scheduler)  # fmt: skip
@@ -271,8 +274,8 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_theory(args) -> int:
-    from .reproduce import reproduce
-    from .theory_report import theory_measured
+    from .report.build import reproduce
+    from .report.sections.theory import theory_measured
 
     reproduce(out_dir=args.out, quick=args.quick, force=args.force, trials=args.trials, seed=args.seed,
               sections=[theory_measured], workers=args.workers, scheduler=args.scheduler)  # fmt: skip
@@ -288,7 +291,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from .reproduce import plot
+    from .report.build import plot
 
     written = plot(args.results, out_dir=args.out, figures=args.figure)
     sys.stderr.write(f"redrew {len(written) // 3} figures (PNG, SVG and PDF) into {written[0].parent}\n")

@@ -35,11 +35,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import jit
-from .data import DATA_LANES, draw_minibatch_lanes, empirical_loss_grad_lanes, fill_training_sets
 from .geometry import riemannian_step_lanes
-from .landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
-from .network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
-from .random import (
+from .model.data import DATA_LANES, draw_minibatch_lanes, empirical_loss_grad_lanes, fill_training_sets
+from .model.landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
+from .model.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
+from .streams import (
+    NOISE_BALL,
     PURPOSE_BALL,
     PURPOSE_DYNAMICS,
     PURPOSE_SPHERE,
@@ -58,9 +59,6 @@ OUTCOME_DIVERGED = 2
 OUTCOME_UNCONVERGED = 3
 OUTCOME_NAMES = ("global", "spurious", "diverged", "unconverged")
 
-NOISE_BALL = 0
-NOISE_GAUSSIAN = 1
-NOISE_LAWS = ("ball", "gaussian")
 
 RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle", "noise")
 

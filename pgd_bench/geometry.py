@@ -15,13 +15,21 @@ import numpy as np
 
 from ._jit import jit
 from ._validate import as_float, as_unit_vector, as_vector
-from .landscape import _dot
+
+
+@jit(inline=True)
+def dot(x, y):
+    """``sum_i x[i] y[i]`` in index order (a fixed order: the same bits in every kernel that uses it)."""
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += x[i] * y[i]
+    return acc
 
 
 @jit(inline=True)
 def tangent_kernel(w, g, out):
     """Write ``(I - w w^T) g`` into ``out`` (``w`` unit)."""
-    wg = _dot(w, g)
+    wg = dot(w, g)
     for i in range(w.shape[0]):
         out[i] = g[i] - wg * w[i]
 

@@ -32,16 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .experiments import CONFIG_FIELDS, ProgressBar, RunConfig, RunResult, merge_chunks, resolve_config, run_chunk
-from .report_base import Context, drawer, new_figure, success_heatmap
-from .results import cell_path, load_cached, output_lock, prepare_output_dir, save_cell
+from ._files import output_lock, prepare_output_dir
+from .report import sweep_figure  # noqa: F401 - registers the figure that _write_outputs draws
+from .report.context import Context
+from .runs.backend import Backend
+from .runs.config import CONFIG_FIELDS, RunConfig, resolve_config
 from .tables import concat_columns, write_table
-
-# What a chunk of trials should cost, so that a worker reports every few seconds: the engine's
-# throughput is about 2e7 to 6e7 trial-steps per second per thread for the population gradient,
-# less with noise and batches; 5e7 trial-steps make a chunk of a second or a few.
-CHUNK_TRIAL_STEPS = 5e7
-CHUNK_ALIGN = 64  # trials per engine block: a chunk of whole blocks wastes no padding lanes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,158 +106,6 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
             Cell(index, {key: combo.get(key, data.get(key, getattr(config, key, None))) for key in axes}, config)
         )
     return axes, cells
-
-
-def chunk_trials_for(config: RunConfig) -> int:
-    """Trials per chunk for ``config``: about :data:`CHUNK_TRIAL_STEPS` trial-steps, whole blocks."""
-    steps = config.total_epochs * config.iterations * max(1, config.batch) * max(1, config.samples // 64)
-    size = int(CHUNK_TRIAL_STEPS // steps) // CHUNK_ALIGN * CHUNK_ALIGN
-    return max(CHUNK_ALIGN, min(size, config.trials))
-
-
-def _remote_chunk(settings: dict, first: int, count: int):
-    """A Dask task: trials ``first .. first + count - 1`` of the config ``settings``, on one thread
-    (a worker process runs one task per thread it has)."""
-    import numba
-
-    numba.set_num_threads(1)
-    return run_chunk(resolve_config(**settings), first, count)
-
-
-class Backend:
-    """Where cells run: this machine's threads (default), a ``distributed.LocalCluster`` of
-    ``workers`` processes, or the Dask cluster at ``scheduler``. A context manager: the cluster
-    (or the connection) lives from ``with`` to its end, for every group of cells run inside.
-
-    :meth:`compute` is the one way the sweep and the reproduction run cells: cached cells are
-    read, the others run (on a cluster, in chunks of trials), and each finished cell is written to
-    the cache by this process, atomically.
-    """
-
-    def __init__(self, workers=None, scheduler=None, chunk_trials=None):
-        if workers is not None and scheduler is not None:
-            raise ValueError("workers and scheduler: give one of them (a LocalCluster of N workers, or an address)")
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers: expected a positive number of worker processes, got {workers!r}")
-        if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
-            raise ValueError(f"scheduler: expected an address such as tcp://host:8786, got {scheduler!r}")
-        if chunk_trials is not None and (
-            isinstance(chunk_trials, bool) or not isinstance(chunk_trials, int) or chunk_trials < 1
-        ):
-            raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
-        self.workers, self.scheduler, self.chunk_trials = workers, scheduler, chunk_trials
-        self.client = self.cluster = None
-
-    @property
-    def distributed(self) -> bool:
-        return self.workers is not None or self.scheduler is not None
-
-    def describe(self) -> str:
-        if self.scheduler is not None:
-            return f"the Dask cluster at {self.scheduler}"
-        return f"a local Dask cluster of {self.workers} workers" if self.workers else "this machine's threads"
-
-    def __enter__(self):
-        if not self.distributed:
-            return self
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
-        if self.workers is not None:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)  # fmt: skip
-            self.client = Client(self.cluster)
-        else:
-            _check_reachable(self.scheduler)
-            try:
-                self.client = Client(self.scheduler, timeout="20s")
-            except (OSError, TimeoutError, ValueError) as error:
-                raise ValueError(f"scheduler: cannot reach a Dask scheduler at {self.scheduler!r}: {error}") from None
-        return self
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        self.client = self.cluster = None
-
-    def compute(self, configs, cache_dir, force=False, label="sweep") -> list[RunResult]:
-        """The results of ``configs``, in order: from the cache, or run here or on the cluster."""
-        cache_dir = Path(cache_dir)
-        results: list[RunResult | None] = [None] * len(configs)
-        todo = []
-        for index, config in enumerate(configs):
-            results[index] = load_cached(config, cache_dir, force=force)
-            if results[index] is None:
-                todo.append(index)
-        bar = ProgressBar(f"{label:<22}", delay=0.0)
-        total = sum(configs[i].trials for i in todo)
-        if not todo:
-            bar(1, 1)
-        elif self.distributed:
-            self._on_cluster(configs, todo, results, cache_dir, bar, total)
-        else:
-            self._on_threads(configs, todo, results, cache_dir, bar, total, label)
-        return results
-
-    def _on_threads(self, configs, todo, results, cache_dir, bar, total, label):
-        from .experiments import run, warm_up
-        from .report_base import compiling_notice
-
-        done = 0
-        for index in todo:
-            config = configs[index]
-            with compiling_notice(f"{label}, {config.algorithm}"):
-                warm_up(config)  # compile (or load) this cell's engine variant, saying so when it is slow
-            result = run(config, progress=lambda d, _t, base=done: bar(base + d, total), warm=False)
-            save_cell(cell_path(config, cache_dir), result)
-            results[index] = result
-            done += config.trials
-        bar(total, total)
-
-    def _on_cluster(self, configs, todo, results, cache_dir, bar, total):
-        from distributed import as_completed
-
-        futures, needed = {}, {}
-        for index in todo:
-            config = configs[index]
-            size = self.chunk_trials or chunk_trials_for(config)
-            settings = config.to_dict()
-            starts = range(0, config.trials, size)
-            needed[index] = len(starts)
-            for first in starts:
-                # retries: a chunk whose worker died is run again on another
-                future = self.client.submit(_remote_chunk, settings, first, min(size, config.trials - first),
-                                            pure=False, retries=3)  # fmt: skip
-                futures[future] = index
-        chunks = {index: [] for index in todo}
-        done = 0
-        for future in as_completed(futures):
-            index = futures[future]
-            chunk = future.result()
-            chunks[index].append(chunk)
-            done += chunk.outputs.w.shape[0]
-            bar(done, total)
-            if len(chunks[index]) == needed[index]:  # the cell is complete: merged and saved here
-                results[index] = merge_chunks(configs[index], chunks.pop(index))
-                save_cell(cell_path(configs[index], cache_dir), results[index])
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast, with the address in the message, when nothing listens at a ``tcp://host:port``
-    scheduler address (Dask itself would retry for its whole connection timeout first)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
-        return  # another protocol (tls, inproc, ...): let Dask connect and report
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
-    except OSError as error:
-        raise ValueError(f"scheduler: cannot reach a Dask scheduler at {address!r}: {error}") from None
 
 
 def run_sweep(
@@ -362,36 +206,3 @@ def _write_outputs(out, axes, cells, results):
 def _scalar(value):
     """A grid value as a table cell: lists (per-epoch schedules) as their JSON text."""
     return json.dumps(value) if isinstance(value, list | dict) else value
-
-
-# axis labels in the report's notation for the keys that have one
-MATH_LABELS = {"rho_w": r"$\rho_w$", "rho_a": r"$\rho_a$", "eta": r"$\eta$", "eta_w": r"$\eta_w$", "eta_a": r"$\eta_a$",
-               "k": "$k$", "p": "$p$", "batch": "batch $B$", "samples": "training-set size $N$"}  # fmt: skip
-
-
-@drawer("sweep_success")
-def draw_sweep_success(tables, settings):
-    cells = tables["cells"]
-    fig = new_figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.subplots()
-    xs = settings["x_order"]
-    if settings["y"] is None:  # one varying key: success against it, with Wilson intervals
-        order = [list(cells["x"]).index(x) for x in xs]
-        rate = 100 * cells["success_rate"][order]
-        low, high = 100 * cells["wilson_low"][order], 100 * cells["wilson_high"][order]
-        ax.errorbar(range(len(xs)), rate, yerr=np.maximum([rate - low, high - rate], 0), fmt="o-", capsize=3)
-        ax.set_xticks(range(len(xs)), xs)
-        ax.set_xlabel(MATH_LABELS.get(settings["x"], settings["x"]))
-        ax.set_ylabel("trials reaching the global optimum (%)")
-        ax.set_ylim(-2, 102)
-    else:  # two: a heatmap, divergence hatched
-        ys = settings["y_order"]
-        positions = {row: (ys.index(cells["y"][row]), xs.index(cells["x"][row])) for row in range(len(cells["x"]))}
-        image = success_heatmap(ax, cells, positions, (len(ys), len(xs)))
-        ax.set_xticks(range(len(xs)), xs)
-        ax.set_yticks(range(len(ys)), ys)
-        ax.set_xlabel(f"{MATH_LABELS.get(settings['x'], settings['x'])} (the grid's values, evenly spaced)")
-        ax.set_ylabel(MATH_LABELS.get(settings["y"], settings["y"]))
-        fig.colorbar(image, ax=ax, label="success rate (%); hatched: half or more diverged")
-    ax.set_title(f"Success over the sweep ({int(cells['trials'][0])} trials per cell)")
-    return fig

@@ -99,7 +99,7 @@ def write_table(results_dir, name: str, columns: Mapping[str, object], descripti
     list of str
         The files written, relative to ``results_dir``.
     """
-    from .results import atomic_write_bytes, atomic_write_text
+    from ._files import atomic_write_bytes, atomic_write_text
 
     folder = Path(results_dir) / TABLES_DIR
     data = _columns(columns)

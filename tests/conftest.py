@@ -42,8 +42,8 @@ def reduced_reproduction(tmp_path_factory):
     """One reduced reproduction (every section, 6 trials per cell, a fifth teacher family
     registered as a user would), shared by the tests that read a results folder: it takes minutes.
     Returns ``(out, first_cache_listing)``: the folder, and its cache files' names and times."""
-    from pgd_bench.algorithms import register_teacher, unregister_teacher
-    from pgd_bench.reproduce import reproduce
+    from pgd_bench.model.teachers import register_teacher, unregister_teacher
+    from pgd_bench.report.build import reproduce
 
     register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
     try:

@@ -10,7 +10,8 @@ from scipy import stats
 
 import pgd_bench as pb
 from pgd_bench import engine
-from pgd_bench.experiments import allocate_outputs, engine_inputs, resolve_config, run, thread_pool
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import allocate_outputs, engine_inputs, run, thread_pool
 from tests.reference import gd_trajectory
 
 SMALL = dict(trials=100, epochs=3, iterations=60, seed=5)

@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import c_compare  # noqa: E402
 
-from pgd_bench.experiments import resolve_config, run  # noqa: E402
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
 
 
 @pytest.fixture(scope="module")

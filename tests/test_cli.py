@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pgd_bench.cli import main
-from pgd_bench.random import STREAM_VERSION
+from pgd_bench.streams import STREAM_VERSION
 
 SMALL = ["--trials", "30", "--epochs", "2", "--iterations", "50"]
 
@@ -43,7 +43,8 @@ def test_json_output_has_the_promised_fields(algorithm, capsys):
     assert out["config"]["algorithm"] == algorithm
     assert out["config"]["preset"] == {"gd": "paper", "pgd": "tuned"}[algorithm]
     # the resolved config repeats the run exactly
-    from pgd_bench.experiments import resolve_config, run
+    from pgd_bench.runs.config import resolve_config
+    from pgd_bench.runs.execute import run
 
     again = run(resolve_config(**out["config"]))
     assert again.final_state_sha256() == out["final_state_sha256"]
@@ -258,7 +259,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_redraws_in_place_only_on_a_terminal():
-    from pgd_bench.experiments import ProgressBar
+    from pgd_bench.console import ProgressBar
 
     for stream, in_place in ((io.StringIO(), False), (_Terminal(), True)):
         bar = ProgressBar("run", delay=0.0, stream=stream, log_every=0.0)

@@ -7,7 +7,9 @@ from threads import with_threads
 
 import pgd_bench as pb
 from pgd_bench.engine import OUTCOME_NAMES
-from pgd_bench.experiments import resolve_config, run, teacher_weights
+from pgd_bench.model.teachers import teacher_weights
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
 
 
 def test_starts_are_the_public_samplers_rows():
@@ -127,7 +129,7 @@ def test_an_interrupt_stops_new_blocks_and_leaves_the_threads_reusable(threads):
 
 def test_an_interrupt_leaves_the_blocks_not_started_unwritten(monkeypatch):
     from pgd_bench import engine
-    from pgd_bench.experiments import allocate_outputs, engine_inputs, thread_pool
+    from pgd_bench.runs.execute import allocate_outputs, engine_inputs, thread_pool
 
     config = resolve_config(algorithm="gd", trials=64 * 20, epochs=1, iterations=3000)
     problem, schedule, options = engine_inputs(config)

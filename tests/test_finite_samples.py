@@ -8,10 +8,11 @@ from reference import sample_loss_grad as ref_sample_loss_grad
 from threads import with_threads
 
 import pgd_bench as pb
-from pgd_bench.data import training_set
 from pgd_bench.engine import RECORD_FIELDS
-from pgd_bench.experiments import resolve_config, run
-from pgd_bench.random import PURPOSE_DATA, PURPOSE_DYNAMICS, PURPOSE_SHARED_DATA
+from pgd_bench.model.data import training_set
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
+from pgd_bench.streams import PURPOSE_DATA, PURPOSE_DYNAMICS, PURPOSE_SHARED_DATA
 
 NOISE = RECORD_FIELDS.index("noise")
 

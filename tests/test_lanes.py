@@ -12,15 +12,9 @@ from strategies import unit_vectors, vectors
 
 import pgd_bench as pb
 from pgd_bench.geometry import riemannian_step_lanes
-from pgd_bench.landscape import LANE_WORK_ROWS, arccos_kernel, grad_lanes, loss_lanes
-from pgd_bench.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
-from pgd_bench.random import (
-    STATE_WORDS,
-    fill_normal,
-    fill_normal_lanes,
-    stream_init,
-    stream_init_lanes,
-)
+from pgd_bench.model.landscape import LANE_WORK_ROWS, arccos_kernel, grad_lanes, loss_lanes
+from pgd_bench.model.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
+from pgd_bench.streams import STATE_WORDS, fill_normal, fill_normal_lanes, stream_init, stream_init_lanes
 
 
 def test_arccos_is_within_two_ulp_of_numpy_on_the_whole_domain():

@@ -11,7 +11,7 @@ from strategies import problems
 from threads import with_threads
 
 import pgd_bench as pb
-from pgd_bench.network import REDUCTION_CHUNK
+from pgd_bench.model.network import REDUCTION_CHUNK
 
 
 @given(problems(max_p=7, max_k=9), st.integers(1, 300), st.integers(0, 2**32 - 1))

@@ -3,7 +3,8 @@
 import pytest
 
 from pgd_bench.algorithms import ALGORITHMS
-from pgd_bench.experiments import resolve_config, run
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
 from pgd_bench.stats import wilson_interval
 
 PROMISED = {name: a.promised_success for name, a in ALGORITHMS.items() if a.promised_success is not None}

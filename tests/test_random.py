@@ -15,7 +15,7 @@ from scipy import stats
 from threads import with_threads
 
 import pgd_bench as pb
-from pgd_bench.random import _log_unit, _sincos_turn
+from pgd_bench.streams import _log_unit, _sincos_turn
 
 P_FLOOR = 1e-4  # a correct sampler fails one of these KS tests with probability 1e-4
 

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 import pgd_bench as pb
-from pgd_bench.algorithms import register_teacher, unregister_teacher
-from pgd_bench.experiments import teacher_weights
-from pgd_bench.random import STREAM_VERSION
-from pgd_bench.reproduce import FIG1_SERIES, SECTIONS, WHICH_NOISE, plot, reproduce, smoothed_profile
+from pgd_bench.model.smoothing import smoothed_profile
+from pgd_bench.model.teachers import register_teacher, teacher_weights, unregister_teacher
+from pgd_bench.report.build import SECTIONS, plot, reproduce
+from pgd_bench.report.sections.which_noise import WHICH_NOISE
+from pgd_bench.report.shared import FIG1_SERIES
+from pgd_bench.streams import STREAM_VERSION
 from pgd_bench.tables import load_tables
 
 FIGURES = (
@@ -218,7 +220,7 @@ def test_noise_on_a_adds_to_the_smoothed_loss_what_a_direct_monte_carlo_adds():
 def test_the_report_page_shows_its_figures_in_a_real_browser(tmp_path):
     """In a headless browser, every image of a copy of report.html, alone in a folder, has loaded."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from pgd_bench.reproduce import figure_success_rates
+    from pgd_bench.report.sections.success import figure_success_rates
 
     out = reproduce(out_dir=tmp_path / "r", quick=True, trials=2, sections=[figure_success_rates])
     alone = tmp_path / "alone"
@@ -239,7 +241,7 @@ def test_the_report_page_shows_its_figures_in_a_real_browser(tmp_path):
 def test_the_smoothed_landscape_is_cached_and_a_damaged_file_is_recomputed(tmp_path):
     import dataclasses
 
-    from pgd_bench import reproduce as rp
+    from pgd_bench.report.build import reproduce as rp
 
     scale = dataclasses.replace(rp.QUICK, smoothing_samples=200)
     angles, profiles, depths = rp._smoothed_data(scale, tmp_path)

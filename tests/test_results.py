@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from pgd_bench.experiments import resolve_config
-from pgd_bench.results import StaleCell, cell_key, load_cell, output_lock, prepare_output_dir, run_cached
+from pgd_bench._files import output_lock, prepare_output_dir
+from pgd_bench.runs.cache import StaleCell, cell_key, load_cell, run_cached
+from pgd_bench.runs.config import resolve_config
 
 SMALL = dict(trials=20, epochs=1, iterations=30)
 

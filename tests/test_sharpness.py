@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from strategies import unit_vectors, vectors
 
 import pgd_bench as pb
-from pgd_bench.sharpness import sharpness
+from pgd_bench.model.sharpness import sharpness
 
 A_FLOATS = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
 
@@ -95,7 +95,7 @@ def test_eigenvalues_at_both_optima(k, teacher):
     (pi-1)/pi, k-1 times, and (pi-1+k)/pi); at the global optimum the tangent w-block is
     ||a*||^2 I and does not couple to a; at the spurious one the loss is flat to second order along
     the sphere (g(pi - phi) = phi^3/3), so the w-block is 0."""
-    from pgd_bench.experiments import teacher_weights
+    from pgd_bench.model.teachers import teacher_weights
 
     p = 6
     w_star = np.zeros(p)

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from pgd_bench.experiments import merge_chunks, resolve_config, run, run_chunk
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import merge_chunks, run, run_chunk
 from pgd_bench.sweep import load_sweep, run_sweep
 from pgd_bench.tables import read_table
 
@@ -90,7 +91,7 @@ def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_co
         assert row["config"] == cell.config.to_dict() and row["config_hash"] == cell.config.digest()
         assert row["outcomes"] == alone.counts() and row["success_rate"] == alone.success_rate()
     assert (sweep.out / "sweep_success.png").stat().st_size > 10_000  # two keys vary: a heatmap
-    from pgd_bench.reproduce import plot  # the sweep's figure redraws from its folder like the report's
+    from pgd_bench.report.build import plot  # the sweep's figure redraws from its folder like the report's
 
     (redrawn,) = plot(sweep.out, out_dir=tmp_path / "redrawn", formats=("png",))
     assert redrawn.read_bytes() == (sweep.out / "sweep_success.png").read_bytes()
@@ -168,7 +169,8 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
 
 def test_the_reproduction_runs_on_a_local_cluster_to_the_same_tables(tmp_path):
     distributed("distributed")
-    from pgd_bench.reproduce import figure_convergence, reproduce
+    from pgd_bench.report.build import reproduce
+    from pgd_bench.report.sections.convergence import figure_convergence
 
     here = reproduce(tmp_path / "threads", quick=True, trials=5, sections=[figure_convergence])
     there = reproduce(tmp_path / "cluster", quick=True, trials=5, sections=[figure_convergence], workers=2)
@@ -183,7 +185,7 @@ def test_a_chunk_whose_worker_dies_is_run_again_and_the_cell_keeps_its_bits(tmp_
     distributed("distributed")
     from distributed import Client, LocalCluster
 
-    from pgd_bench.sweep import _remote_chunk
+    from pgd_bench.runs.backend import _remote_chunk
 
     # four chunks of about a second each, so that the kill lands while one runs
     config = resolve_config(algorithm="pgd", trials=256, epochs=4, iterations=50_000, checkpoint_every=50_000)

@@ -110,8 +110,9 @@ def test_expected_running_time_refuses_mismatched_arrays():
 
 
 def test_a_runs_trial_table_and_cell_row_say_what_ran_and_agree_with_the_result():
-    from pgd_bench.experiments import resolve_config, run
-    from pgd_bench.random import STREAM_VERSION
+    from pgd_bench.runs.config import resolve_config
+    from pgd_bench.runs.execute import run
+    from pgd_bench.streams import STREAM_VERSION
 
     result = run(resolve_config(algorithm="gd", trials=24, epochs=1, iterations=300, seed=3))
     table = result.trial_table()

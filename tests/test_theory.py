@@ -9,7 +9,7 @@ from strategies import unit_vectors, vectors
 from threads import with_threads
 
 import pgd_bench as pb
-from pgd_bench.theory import dissipativity, dissipativity_frontier
+from pgd_bench.model.dissipativity import dissipativity, dissipativity_frontier
 
 
 def _numpy_ratios(w, a, w_star, a_star, rho_w, rho_a, n, seed):
@@ -135,6 +135,6 @@ def test_bad_arguments_are_refused(kwargs, name):
     ],
 )
 def test_the_t1_slope_verdict_names_a_reversed_direction(fit, predicted, verdict):
-    from pgd_bench.theory_report import _slope_verdict
+    from pgd_bench.report.sections.theory import _slope_verdict
 
     assert _slope_verdict(*fit, predicted).startswith(verdict)

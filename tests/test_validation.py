@@ -111,7 +111,7 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
     expected = pb.sample_ball(3, 2, 0.5, 7)
     for n, radius, seed in ((np.int64(3), np.float64(0.5), np.uint64(7)), (np.array(3), np.array(0.5), np.array(7))):
         np.testing.assert_array_equal(pb.sample_ball(n, 2, radius, seed), expected)
-    from pgd_bench.experiments import resolve_config
+    from pgd_bench.runs.config import resolve_config
 
     config = resolve_config(algorithm="sgd", trials=np.array(5), eta=np.float64(0.2), scale_steps=np.bool_(True))
     assert (config.trials, config.eta_w, config.scale_steps) == (5, 0.2, True)
@@ -154,14 +154,14 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
     ],
 )
 def test_resolve_config_refuses_bad_values_by_name(overrides, name):
-    from pgd_bench.experiments import resolve_config
+    from pgd_bench.runs.config import resolve_config
 
     with pytest.raises(ValueError, match=rf"^{name}:"):
         resolve_config(**overrides)
 
 
 def test_a_resolved_config_with_neutral_unused_settings_round_trips():
-    from pgd_bench.experiments import resolve_config
+    from pgd_bench.runs.config import resolve_config
 
     for algorithm in ("gd", "sgd", "pgd", "psgd"):
         config = resolve_config(algorithm=algorithm, teacher="gaussian", teacher_seed=4)
@@ -169,7 +169,7 @@ def test_a_resolved_config_with_neutral_unused_settings_round_trips():
 
 
 def test_the_tolerance_bound_is_a_quarter_of_the_optima_squared_distance():
-    from pgd_bench.experiments import resolve_config
+    from pgd_bench.runs.config import resolve_config
 
     w_star, a_star = resolve_config().teacher_arrays()
     w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
@@ -187,7 +187,8 @@ def test_scalars_where_vectors_are_meant_are_refused_naming_the_argument():
 
 
 def test_run_checks_a_config_built_by_hand():
-    from pgd_bench.experiments import RunConfig, run
+    from pgd_bench.runs.config import RunConfig
+    from pgd_bench.runs.execute import run
 
     with pytest.raises(ValueError, match="^a_star:"):  # was garbage read past the array
         run(RunConfig(trials=5, epochs=1, iterations=5, a_star=(1.0, 2.0, 3.0)))

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit
-from ._validate import as_int, as_seed, check_memory
-from .random import _INV_2_53, PURPOSE_DATA, PURPOSE_SHARED_DATA, STATE_WORDS, _xoshiro, fill_normal, stream_init
+from .._jit import jit
+from .._validate import as_int, as_seed, check_memory
+from ..streams import INV_2_53, PURPOSE_DATA, PURPOSE_SHARED_DATA, STATE_WORDS, xoshiro_next, fill_normal, stream_init
 
 DATA_LANES = 8  # trials per engine block in finite-sample mode: one 512-bit vector of doubles
 
@@ -145,9 +145,9 @@ def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
         s2 = states[2, l]
         s3 = states[3, l]
         for b in range(batch):
-            bits, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+            bits, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
             # 53 random bits scaled to [0, N): bias below N / 2^53, nothing at any N we allow
-            index = int(np.float64(bits >> np.uint64(11)) * (n_samples * _INV_2_53))
+            index = int(np.float64(bits >> np.uint64(11)) * (n_samples * INV_2_53))
             for r in range(kp):
                 batch_z[l, r, b] = Z[l, r, index]
             batch_y[l, b] = y[l, index]

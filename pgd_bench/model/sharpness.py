@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_point
+from .._validate import as_point
 from .landscape import spurious_optimum
 
 

@@ -53,7 +53,13 @@ STATE_WORDS = 4
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_INV_2_53 = 1.0 / 9007199254740992.0
+INV_2_53 = 1.0 / 9007199254740992.0
+
+
+# the laws of a perturbation: uniform in a ball, or Gaussian of the same mean square (engine, dissipativity)
+NOISE_BALL = 0
+NOISE_GAUSSIAN = 1
+NOISE_LAWS = ("ball", "gaussian")
 
 
 @jit
@@ -94,7 +100,7 @@ def stream_init_lanes(states, seed, first_trial, purpose):
 
 
 @jit
-def _xoshiro(s0, s1, s2, s3):
+def xoshiro_next(s0, s1, s2, s3):
     """One xoshiro256++ step on a state held in four scalars: ``(result, s0, s1, s2, s3)``.
 
     Loops that draw many numbers from one stream keep the state in scalars with this form (an
@@ -240,14 +246,14 @@ def fill_normal_lanes(states, out):
     m, n = out.shape
     for r in range(0, m, 2):
         for l in range(n):
-            b1, s0, s1, s2, s3 = _xoshiro(states[0, l], states[1, l], states[2, l], states[3, l])
-            b2, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+            b1, s0, s1, s2, s3 = xoshiro_next(states[0, l], states[1, l], states[2, l], states[3, l])
+            b2, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
             states[0, l] = s0
             states[1, l] = s1
             states[2, l] = s2
             states[3, l] = s3
-            x = np.float64(np.int64(b1 >> np.uint64(11)) + 1) * _INV_2_53
-            u = np.float64(np.int64(b2 >> np.uint64(11))) * _INV_2_53
+            x = np.float64(np.int64(b1 >> np.uint64(11)) + 1) * INV_2_53
+            u = np.float64(np.int64(b2 >> np.uint64(11))) * INV_2_53
             radius = np.sqrt(-2.0 * _log_unit(x))
             c, s = _sincos_turn(u)
             out[r, l] = radius * c

@@ -22,19 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import jit
-from ._validate import as_point, as_unit_vector, as_vector
+from .._jit import jit
+from .._validate import as_point, as_unit_vector, as_vector
+from ..geometry import dot
 
 _INV_PI = 1.0 / np.pi
 _INV_2PI = 1.0 / (2.0 * np.pi)
-
-
-@jit(inline=True)
-def _dot(x, y):
-    acc = 0.0
-    for i in range(x.shape[0]):
-        acc += x[i] * y[i]
-    return acc
 
 
 # acos coefficients of musl/fdlibm: acos(x) from asin(s) = s + s R(s^2), R = P/Q on [0, 1/4]
@@ -95,7 +88,7 @@ def _lane_terms(w, a, w_star, a_star, work):
     s = work[4]
     c = work[5]
     aa = work[6]
-    norm_s = np.sqrt(_dot(w_star, w_star))
+    norm_s = np.sqrt(dot(w_star, w_star))
     s_star = 0.0
     ss = 0.0
     for j in range(k):

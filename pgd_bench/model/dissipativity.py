@@ -25,11 +25,19 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ._jit import jit
-from ._validate import as_choice, as_float, as_int, as_point, as_seed, check_memory
-from .engine import NOISE_BALL, NOISE_GAUSSIAN, NOISE_LAWS
+from .._jit import jit
+from .._validate import as_choice, as_float, as_int, as_point, as_seed, check_memory
+from ..streams import (
+    NOISE_BALL,
+    NOISE_GAUSSIAN,
+    NOISE_LAWS,
+    PURPOSE_DIAGNOSTIC,
+    STATE_WORDS,
+    fill_ball,
+    fill_normal,
+    stream_init,
+)
 from .landscape import LANE_WORK_ROWS, grad_lanes
-from .random import PURPOSE_DIAGNOSTIC, STATE_WORDS, fill_ball, fill_normal, stream_init
 
 PAIRS_PER_CHUNK = 64  # antithetic pairs per parallel work item (fixed: the bits depend on it)
 

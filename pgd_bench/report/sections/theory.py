@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .experiments import BASIN_NAMES
-from .report_base import FIELD, Context, Section, _image, _rate, drawer, new_figure
-from .stats import wilson_interval
-from .theory import dissipativity, dissipativity_frontier
+from ...model.dissipativity import dissipativity, dissipativity_frontier
+from ...runs.result import BASIN_NAMES
+from ...stats import wilson_interval
+from ..context import FIELD, Context, Section, markdown_image, success_with_interval
+from ..figures import drawer, new_figure
 
 # Theorem 1's invariants: a.a* > 0 and angle(w, w*) <= 5 pi / 12
 THEOREM1_ANGLE = 5 * np.pi / 12
@@ -46,7 +47,7 @@ T2_EVERY = 25
 def _ratios(result, samples, seed):
     """``(r_w, r_a, se_w, se_a)``, each ``(recorded trials, 1 + checkpoints)``, at the epoch's noise:
     column 0 at the trials' starts (the public samplers' rows, iteration 0), then every checkpoint."""
-    from .random import sample_ball, sample_sphere
+    from ...streams import sample_ball, sample_sphere
 
     config = result.config
     w_star, a_star = config.teacher_arrays()
@@ -315,7 +316,7 @@ def theory_measured(ctx: Context) -> Section:
             "t1_kept": _verdict_fraction((t1[escaped] >= 0).astype(float)),
             "m_a": float(np.nanmin(a_dot[after])) if after.any() else float("nan"),
             "M_a": float(np.nanmax(a_dot[after])) if after.any() else float("nan"),
-            "success": _rate(r),
+            "success": success_with_interval(r),
         }  # fmt: skip
     settings = {"runs": [(tag, SHORT[tag]) for tag, _, _ in THEORY_RUNS], "trials": group_trials,
                 "median_t1": median_t1}  # fmt: skip
@@ -338,7 +339,7 @@ def theory_measured(ctx: Context) -> Section:
             inside = holds[:, 0]  # already within the invariants at the first checkpoint: no T1 to measure
             kept = t1[(t1 > r.checkpoints[0]) & escaped & ~inside]
             quartiles = f"{np.median(kept):.0f} [{np.percentile(kept, 25):.0f}, {np.percentile(kept, 75):.0f}]"
-            t1_rows.append(f"| {name} = {value:g} | {100 * _rate(r)[0]:.1f}% | {int(inside.sum())} | {kept.size} | "
+            t1_rows.append(f"| {name} = {value:g} | {100 * success_with_interval(r)[0]:.1f}% | {int(inside.sum())} | {kept.size} | "
                            f"{quartiles if kept.size else '-'} |")  # fmt: skip
             xs += [value] * kept.size
             ys += list(kept)
@@ -383,7 +384,7 @@ def theory_measured(ctx: Context) -> Section:
         + "."
     )
     scaling_files = _scaling_figure(ctx, t1_fits, t2_fits)
-    t2_text += "\n\n" + _image(scaling_files, "theorem scalings")
+    t2_text += "\n\n" + markdown_image(scaling_files, "theorem scalings")
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
                    _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
                    {"claims": claims})  # fmt: skip
@@ -556,7 +557,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
     table = "\n".join(["| run | claim of the poster | measured | verdict |", "|---|---|---|---|", *rows])
     tuned = claims["tuned"]["success"]
     theory = claims["theory"]["success"]
-    return f"""{_image(files, "two epochs")}
+    return f"""{markdown_image(files, "two epochs")}
 
 The poster explains P-GD's success by *partial dissipativity*: with large noise the expected update
 of `a` contracts toward `a*` (condition C2) while that of `w` does not (C1 fails); as `a` improves C1

@@ -22,10 +22,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit
-from ._validate import as_batch, as_point, as_vector
-from .landscape import _dot
-from .random import fill_normal_lanes
+from .._jit import jit
+from .._validate import as_batch, as_point, as_vector
+from ..geometry import dot
+from ..streams import fill_normal_lanes
 
 REDUCTION_CHUNK = 2048  # samples per parallel work item; fixed so results are thread-count independent
 # (a multiple of SAMPLE_BLOCK, so every block but the batch's last is full)
@@ -135,7 +135,7 @@ def sgd_gradient_lanes(states, w, a, w_star, a_star, batch, grad_w, grad_a, u2, 
     csq = work[5]  # sum_bj c_bj^2
     proj1 = work[6]
     proj2 = work[7]
-    norm_s = np.sqrt(_dot(w_star, w_star))
+    norm_s = np.sqrt(dot(w_star, w_star))
     inv_s = 1.0 / norm_s
     for l in range(n):
         c1[l] = 0.0

@@ -1,0 +1,70 @@
+"""What a long command says on stderr while it works: progress bars and the compiling notice."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+
+
+class ProgressBar:
+    """Progress on stderr, shown only once a run has lasted ``delay`` seconds.
+
+    On a terminal, one line redrawn in place (at most five times a second); elsewhere (a log file,
+    a pipe, CI), a plain line every ``log_every`` seconds and at the end, with no carriage returns.
+    """
+
+    def __init__(self, label: str, delay: float = 1.0, stream=None, log_every: float = 10.0):
+        self.label = label
+        self.delay = delay
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.perf_counter()
+        self.shown = False
+        self.last_draw = 0.0
+        try:
+            self.terminal = bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            self.terminal = False
+        self.interval = 0.2 if self.terminal else log_every
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        if self.stream is None or (not self.shown and elapsed < self.delay):
+            return  # short runs print nothing
+        if done < total and elapsed - self.last_draw < self.interval:
+            return
+        self.shown = True
+        self.last_draw = elapsed
+        width = 30
+        filled = int(width * done / max(total, 1))
+        eta = elapsed / max(done, 1) * (total - done)
+        text = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f}s eta {eta:4.0f}s"
+        if self.terminal:
+            line = "\r" + text + ("\n" if done >= total else "")
+        else:
+            line = text + "\n"
+        try:
+            self.stream.write(line)
+            self.stream.flush()
+        except (OSError, AttributeError, ValueError):  # stderr closed or full: the run matters more
+            self.stream = None
+
+
+@contextlib.contextmanager
+def compiling_notice(what: str, after: float = 1.5):
+    """Say on stderr that the engine is compiling when loading it takes more than ``after``
+    seconds: a cache hit takes well under one, a first compilation 9 to 15 s per variant."""
+
+    def notice():
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            sys.stderr.write(f"pgd-bench: compiling the engine for {what} (first run of this version only) ...\n")
+            sys.stderr.flush()
+
+    timer = threading.Timer(after, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -1,0 +1,1 @@
+"""The model: the teacher-student CNN's landscape, its kernels and its diagnostics."""

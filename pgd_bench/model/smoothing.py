@@ -1,0 +1,59 @@
+"""The smoothed landscape ``L_rho(w) = E L(w + xi)``: its profile along the arc from ``w*`` to
+``-w*`` and the depth of the spurious basin on it (figure 4, the observations' basins).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
+    """Smoothed loss ``L_rho(w, a) = E L(w + xi, a + eps)`` along a great circle, ``a`` at its best.
+
+    ``w`` runs from ``w*`` (angle 0) to ``-w*`` (angle pi) through ``e_2`` (``w* = e_1``). The closed
+    form of L depends on ``w~ = w + xi`` only through ``||w~||`` and ``g(angle(w~, w*))``, so
+
+        E L(w~, a) = G* - (c E[||w~|| (g~ - 1)] + s s* E||w~||) / pi + E||w~||^2 ((pi-1)||a||^2 + s^2) / (2 pi)
+
+    needs only three Monte Carlo moments over ``xi`` (antithetic pairs ``xi, -xi`` halve the
+    variance). Ball noise on ``a`` (``E eps eps^T = rho_a^2 I / (k + 2)``) adds exactly
+    ``E||w~||^2 rho_a^2 k / (2 (k + 2))``: the last term's ``(pi - 1) E||eps||^2 + E(1.eps)^2``
+    over ``2 pi``. On the sphere ``E||w~||^2 = 1 + E||xi||^2`` is the same at every ``w`` (exactly,
+    with antithetic pairs), so noise on ``a`` only shifts the smoothed loss by a constant: it
+    flattens nothing. The expression is quadratic in ``a``; its minimiser solves a ``k x k`` linear
+    system.
+
+    Returns
+    -------
+    ndarray
+        ``min_a L_rho(w(angle), a)`` for each angle.
+    """
+    from ..streams import sample_ball
+
+    p, k = w_star.size, a_star.size
+    u = np.zeros(p)
+    u[1] = 1.0
+    xi = sample_ball(samples, p, rho_w, seed) if rho_w > 0 else np.zeros((1, p))
+    xi = np.concatenate([xi, -xi])
+    curvature = ((np.pi - 1) * np.eye(k) + np.ones((k, k))) / np.pi
+    s_star = a_star.sum()
+    teacher = ((np.pi - 1) * (a_star @ a_star) + s_star**2) / (2 * np.pi)
+    out = []
+    for theta in angles:
+        wt = np.cos(theta) * w_star + np.sin(theta) * u + xi
+        norms = np.linalg.norm(wt, axis=1)
+        cos_t = np.clip(wt @ w_star / norms, -1.0, 1.0)
+        th = np.arccos(cos_t)
+        g = (np.pi - th) * cos_t + np.sin(th)
+        m1, m2, mg = norms.mean(), (norms**2).mean(), (norms * (g - 1)).mean()
+        a = np.linalg.solve(m2 * curvature, (mg * a_star + m1 * s_star) / np.pi)
+        s, c = a.sum(), a @ a_star
+        loss = teacher - (c * mg + s * s_star * m1) / np.pi + m2 * ((np.pi - 1) * (a @ a) + s * s) / (2 * np.pi)
+        out.append(loss + m2 * rho_a**2 * k / (2.0 * (k + 2)))
+    return np.array(out)
+
+
+def basin_depth(profile):
+    """Rise from the value at ``-w*`` (the last point) to the barrier between the two sides."""
+    half = len(profile) // 2
+    return float(profile[half:].max() - profile[-1])

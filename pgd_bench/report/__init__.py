@@ -1,0 +1,1 @@
+"""The report: figures, sections, and ``reproduce``/``plot``."""

@@ -1,0 +1,201 @@
+"""``pgd-bench reproduce``: the paper's figures, the phase diagram, the smoothed landscape, a report.
+
+The report is a list of sections (:data:`SECTIONS`): each is a function ``section(ctx) ->
+Section`` (title, markdown, files, data), and one loop writes them in order. A new figure is one
+function and one list entry. Sections share runs through the :class:`Context`: a group of cells
+is run once (through the checked per-cell cache of :mod:`pgd_bench.results`, so a rerun recomputes
+nothing that has finished and an interrupted run resumes where it stopped) and read by every
+section that needs it. Figures are written as PNG and SVG; ``trials.csv`` holds one row per trial
+of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the configs,
+versions and timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .._files import atomic_write_text, output_lock, prepare_output_dir
+from .._validate import as_int, as_seed
+from ..tables import concat_columns, write_table
+from .context import Context, Section
+from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
+from .html import markdown_to_html
+from .sections.configs import configs
+from .sections.convergence import figure_convergence
+from .sections.literal import literal_settings
+from .sections.observations import observations
+from .sections.phase import figure_phase_diagram
+from .sections.runtime import runtime
+from .sections.smoothed import figure_smoothed_landscape
+from .sections.success import figure_success_rates
+from .sections.theory import theory_measured
+from .sections.which_noise import which_noise
+from .shared import FULL, QUICK
+
+# --- the runs the sections share -----------------------------------------------------------------
+
+
+# --- sections -------------------------------------------------------------------------------------
+
+
+# The report, in order: a new section is one function above and one entry here.
+SECTIONS: list[Callable[[Context], Section]] = [
+    literal_settings,
+    figure_success_rates,
+    runtime,
+    figure_convergence,
+    observations,
+    figure_phase_diagram,
+    figure_smoothed_landscape,
+    which_noise,
+    theory_measured,
+    configs,
+]
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _versions():
+    import matplotlib
+    import numba
+
+    return (
+        f"pgd_bench {__version__}, numba {numba.__version__}, numpy {np.__version__}, "
+        f"matplotlib {matplotlib.__version__}, Python {platform.python_version()}"
+    )
+
+
+def reproduce(
+    out_dir="pgd-bench-results",
+    quick=False,
+    force=False,
+    trials=None,
+    seed=0,
+    sample_sizes=None,
+    sections=None,
+    workers=None,
+    scheduler=None,
+) -> Path:
+    """Run every section, write figures, ``trials.csv`` and ``report.md`` into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder, created if missing; refused before any work if it cannot be written, and
+        locked while the reproduction runs.
+    quick : bool
+        Fewer trials and a coarser phase grid: same figures in a few minutes.
+    force : bool
+        Recompute cells even when cached.
+    trials : int, optional
+        Override the trials per cell (for tests).
+    seed : int, default 0
+        Seed of every cell (trial i's starts and noise depend only on the seed and i).
+    sample_sizes : sequence of int, optional
+        Override the training-set sizes of the finite-sample table (for tests; default 64, 256
+        and 1024).
+    sections : list of callables, optional
+        The sections to run, in order (default: all of :data:`SECTIONS`); ``pgd-bench theory``
+        runs the theory section alone.
+    workers, scheduler : optional
+        Run the cells on a local Dask cluster of ``workers`` processes, or on the Dask cluster at
+        ``scheduler`` (:class:`pgd_bench.sweep.Backend`, as ``pgd-bench sweep`` does); the results
+        are the same bits as on this machine's threads.
+
+    Returns
+    -------
+    Path
+        The output folder.
+    """
+    start = time.perf_counter()
+    scale = QUICK if quick else FULL
+    if trials is not None:
+        trials = as_int("trials", trials, minimum=1)
+        scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
+                                    phase_trials=max(1, trials // 2), comparison_trials=trials,
+                                    theory_trials=trials)  # fmt: skip
+    scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
+    if sample_sizes is not None:
+        sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)
+        scale = dataclasses.replace(scale, sample_sizes=sizes)
+    from ..runs.backend import Backend
+
+    backend = Backend(workers, scheduler)
+    out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
+    with output_lock(out), backend:
+        ctx = Context(out, scale, force, quick, backend)
+        clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
+        sections = [section(ctx) for section in (SECTIONS if sections is None else sections)]
+        write_table(out, "trials", concat_columns(ctx.trial_tables), "one row per trial of every cell")
+        write_table(out, "cells", concat_columns(ctx.cell_rows), "one row per cell: config, counts, rates, aRT, time")
+        elapsed = time.perf_counter() - start
+        report = _header(ctx, elapsed) + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in sections)
+        atomic_write_text(out / "report.md", report)
+        atomic_write_text(out / "report.html", markdown_to_html(report, images_from=out))
+    sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
+    return out
+
+
+def _header(ctx: Context, elapsed: float) -> str:
+    scale = ctx.scale
+    return f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
+
+Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
+(runs: {", ".join(f"{k} {v:.0f} s" for k, v in ctx.timings.items())}; cached cells cost nothing).
+Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
+Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).
+Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every
+method starts from the same points. One row per trial of every cell: `tables/trials.csv`; per cell: `tables/cells.csv`.
+"""
+
+
+def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FIGURE_FORMATS) -> list[Path]:
+    """Redraw figures from a results folder's saved tables, without running anything.
+
+    Parameters
+    ----------
+    results_dir : path
+        A folder written by ``pgd-bench reproduce``, ``theory`` or ``sweep`` (it has
+        ``figures.json`` and ``tables/``).
+    out_dir : path, optional
+        Where to write the figures (default: ``results_dir`` itself, replacing them).
+    figures : list of str, optional
+        Names of the figures to redraw (default: all that the folder lists).
+    formats : sequence of str
+        File formats to write (default: PNG, SVG and PDF).
+
+    Returns
+    -------
+    list of Path
+        The files written (PNG, SVG and PDF of each figure).
+    """
+    from . import sweep_figure  # noqa: F401 - registers the sweep's figure, so that a sweep's folder redraws too
+
+    source = Path(results_dir)
+    listed = read_figures(source) if source.is_dir() else {}
+    if not listed:
+        raise ValueError(f"{source}: not a results folder with saved figures (no {FIGURES_FILE}); "
+                         "run pgd-bench reproduce first")  # fmt: skip
+    names = list(listed) if figures is None else list(figures)
+    unknown_formats = [ext for ext in formats if ext not in FIGURE_FORMATS]
+    if unknown_formats or not formats:
+        raise ValueError(f"formats: expected some of {', '.join(FIGURE_FORMATS)}, got {list(formats)}")
+    unknown = [name for name in names if name not in listed or name not in DRAWERS]
+    if unknown:
+        raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
+    out = prepare_output_dir(out_dir if out_dir is not None else source)
+    written = []
+    for name in names:
+        files = save_figure(draw_saved(source, name), out, name, formats)
+        written += [out / f for f in files]
+    return written

@@ -1,0 +1,112 @@
+"""What the report's sections share: the :class:`Section` record, the :class:`Context` that runs
+cells once through the cell cache, and the figure and table helpers.
+
+:mod:`pgd_bench.reproduce` lists the sections; :mod:`pgd_bench.theory_report` adds one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._files import atomic_write_text
+from ..engine import OUTCOME_NAMES, RECORD_FIELDS
+from ..stats import wilson_interval
+from ..tables import write_table
+from .figures import FIGURES_FILE, draw_saved, read_figures, save_figure
+
+# outcome codes and record fields by name
+OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
+FIELD = {name: index for index, name in enumerate(RECORD_FIELDS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One part of the report: its heading, its text, the files it wrote and its data."""
+
+    title: str
+    markdown: str
+    files: tuple[str, ...] = ()
+    data: dict = dataclasses.field(default_factory=dict)
+
+
+class Context:
+    """What the sections share: the output folder, the scale (``reproduce.Scale``), the cells run so far, the rows of
+    ``trials.csv`` and the time each group of cells took."""
+
+    def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None):
+        self.out, self.scale, self.force, self.quick = out, scale, force, quick
+        self.backend = backend  # where cells run (sweep.Backend); None: this machine's threads
+        self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
+        self.cell_rows: list[dict] = []  # one row per cell
+        self.timings: dict[str, float] = {}
+        self._memo: dict[str, Any] = {}
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, run once per reproduction however many sections ask for ``key``."""
+        if key not in self._memo:
+            start = time.perf_counter()
+            self._memo[key] = compute()
+            self.timings[key] = time.perf_counter() - start
+        return self._memo[key]
+
+    def cells(self, name: str, cells: list) -> dict:
+        """Run ``cells`` (pairs ``(tag, config)``) once, with one progress bar, through the cell
+        cache; returns ``{tag: RunResult}``."""
+        return self.once(name, lambda: self._run(name, cells))
+
+    def _run(self, name, cells):
+        from ..runs.backend import Backend
+
+        backend = self.backend if self.backend is not None else Backend()
+        computed = backend.compute([config for _, config in cells], self.out / "cache", self.force, name)
+        results = {}
+        for (tag, _), result in zip(cells, computed):
+            results[tag] = result
+            self._collect(name, tag, result)
+        return results
+
+    def _collect(self, name, tag, result):
+        cell = tag if isinstance(tag, str) else "/".join(str(part) for part in tag)
+        n = result.outcome.size
+        self.trial_tables.append({"stage": [name] * n, "cell": [cell] * n, **result.trial_table()})
+        self.cell_rows.append({"stage": name, "cell": cell, **result.settings_row(), **result.cell_row()})
+
+    def figure(self, name: str, tables: dict, settings: dict, description: dict | None = None) -> tuple[str, ...]:
+        """Save a figure's tables and settings, then draw it from what was saved (so that
+        ``pgd-bench plot`` gives the same figure) and write it; returns its image files."""
+        description = description or {}
+        stored = {}
+        for role, columns in tables.items():
+            stored[role] = f"{name}__{role}"
+            write_table(self.out, stored[role], columns, description.get(role, f"data of {name}"))
+        figures = read_figures(self.out)
+        figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
+        atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        fig = draw_saved(self.out, name)
+        return save_figure(fig, self.out, name)
+
+
+def markdown_image(files, alt) -> str:
+    """Markdown for the PNG among a section's files."""
+    return f"![{alt}]({next(f for f in files if f.endswith('.png'))})"
+
+
+def plain_label(label: str) -> str:
+    """A figure label with its mathtext as plain text, for the Markdown tables: ``$\\eta$`` -> ``eta``."""
+    return re.sub(
+        r"\$([^$]*)\$", lambda match: match.group(1).replace("\\", "").replace("{", "").replace("}", ""), label
+    )
+
+
+def success_with_interval(result):
+    """A run's success rate with its 95% Wilson interval: ``(rate, low, high)``, fractions."""
+    n = int(result.outcome.size)
+    g = result.counts()["global"]
+    low, high = wilson_interval(g, n)
+    return g / n, low, high

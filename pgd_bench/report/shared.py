@@ -1,0 +1,228 @@
+"""What several report sections share: run sizes (:class:`Scale`), the series of figure 1,
+and the groups of cells and data that more than one section reads (each run once per report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_write_bytes
+from ..model.smoothing import basin_depth, smoothed_profile
+from ..model.teachers import TEACHERS
+from ..runs.config import resolve_config
+from .context import Context
+
+KS = (4, 8, 16, 32)
+
+
+# The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
+FIG1_SERIES = (
+    ("gd", "GD (paper's $\\eta$ = 0.1)", "#4C72B0", dict(algorithm="gd")),
+    ("sgd_paper", "SGD, paper's annealing", "#8C8C8C", dict(algorithm="sgd", preset="paper")),
+    ("sgd", "SGD (tuned annealing)", "#DD8452", dict(algorithm="sgd")),
+    ("pgd", "P-GD (tuned noise annealing)", "#55A868", dict(algorithm="pgd")),
+    ("psgd", "perturbed SGD (tuned)", "#8172B3", dict(algorithm="psgd")),
+    ("pgd_paper", "P-GD, paper's literal settings", "#C44E52", dict(algorithm="pgd", preset="paper")),
+)
+
+
+ALGORITHM_LABELS = {tag: label for tag, label, _, _ in FIG1_SERIES}
+
+
+COLORS = {tag: color for tag, _, color, _ in FIG1_SERIES}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """How much to run: trials per stage, phase-grid axes, smoothing samples, and the seed."""
+
+    trials: int
+    convergence_trials: int
+    phase_trials: int
+    phase_rho_w: tuple
+    phase_rho_a: tuple
+    smoothing_samples: int
+    comparison_trials: int
+    finite_trials: int
+    sample_sizes: tuple
+    theory_trials: int
+    theory_samples: int
+    seed: int = 0
+
+    def config(self, **overrides):
+        """A resolved cell config with this run's seed."""
+        return resolve_config(seed=self.seed, **overrides)
+
+
+FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,
+             200, (64, 256, 1024), 200, 2000)  # fmt: skip
+
+
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256, 1024), 48, 1000)
+
+
+def tuning_caveat(scale) -> str:
+    """Whether this run's success-rate trials include ones the tuning never saw (trial i depends
+    only on (seed, i), and the tuning used seed 0's first 300 to 500 trials)."""
+    if scale.seed != 0:
+        return f"this run uses seed {scale.seed}: none of its trials were seen by the tuning."
+    if scale.trials > 500:
+        return (
+            f"this run's {scale.trials} trials per cell include {scale.trials - 500} or more that the tuning never saw."
+        )
+    return (
+        f"with seed 0 and {scale.trials} trials per cell, every trial here is one the tuning may have seen: these "
+        "tuned rates are in-sample (rerun with `--seed 1` for out-of-sample ones)."
+    )
+
+
+def gap_detail(rates, grid) -> str:
+    """The paper's SGD against GD: the median gap, and the mean without the cells where GD's step
+    is unstable (GD unconverged in most trials)."""
+    gaps = 100 * (np.asarray(rates["sgd_paper"]) - np.asarray(rates["gd"]))
+    unstable = np.array([grid[(t, k, "gd")].counts()["unconverged"] > grid[(t, k, "gd")].outcome.size / 2
+                         for t in TEACHERS for k in KS])  # fmt: skip
+    text = f"median {np.median(gaps):+.1f} points, from {gaps.min():+.0f} to {gaps.max():+.0f}"
+    if unstable.any() and (~unstable).any():
+        text += (
+            f"; {np.mean(gaps[~unstable]):+.1f} on average without the {int(unstable.sum())} cells where GD's "
+            "step is unstable"
+        )
+    return text
+
+
+def mean_gap(rates, reference) -> str:
+    """``rates`` against ``reference`` on average, in percentage points, as words."""
+    gap = 100 * float(np.mean(np.asarray(rates) - np.asarray(reference)))
+    return f"on average {abs(gap):.1f} points {'above' if gap >= 0 else 'below'} GD"
+
+
+def success_grid(ctx: Context) -> dict:
+    """Figure 1's cells: every teacher x k x series, ``{(teacher, k, tag): RunResult}``."""
+    cells = []
+    for teacher in TEACHERS:
+        for k in KS:
+            for tag, _, _, overrides in FIG1_SERIES:
+                cells.append(
+                    ((teacher, k, tag), ctx.scale.config(teacher=teacher, k=k, trials=ctx.scale.trials, **overrides))
+                )
+    return ctx.cells("success rates", cells)
+
+
+def convergence_runs(ctx: Context) -> dict:
+    """Dense checkpoints of GD, SGD, P-GD and perturbed SGD on the alternating teacher, k = 8."""
+    cells = []
+    for alg in ("gd", "sgd", "pgd", "psgd"):
+        base = resolve_config(algorithm=alg)
+        every = max(10, base.epochs * base.iterations // 400)  # about 400 points per curve
+        cells.append(
+            (alg, ctx.scale.config(algorithm=alg, trials=ctx.scale.convergence_trials, checkpoint_every=every))
+        )
+    return ctx.cells("convergence", cells)
+
+
+def smoothed_depths(ctx: Context):
+    """Figure 4's data: ``(angles, profiles by level, [(rho_w, depth, gap)])``."""
+    return ctx.once("smoothed landscape", lambda: _smoothed_data(ctx.scale, ctx.out / "cache", ctx.force))
+
+
+def bar_rows(results, teachers, ks, series) -> dict:
+    """One row per bar: a cell's counts, success rate and 95% Wilson interval."""
+    rows: dict[str, list] = {name: [] for name in ("teacher", "k", "series", "trials", "successes", "success_rate",
+                                                   "wilson_low", "wilson_high", "n_spurious", "n_diverged",
+                                                   "n_unconverged", "median_iterations_to_success")}  # fmt: skip
+    for teacher in teachers:
+        for k in ks:
+            for tag in series:
+                r = results[(teacher, k, tag)]
+                row = r.cell_row()
+                rows["teacher"].append(teacher)
+                rows["k"].append(k)
+                rows["series"].append(tag)
+                rows["successes"].append(row["n_global"])
+                for name in ("trials", "success_rate", "wilson_low", "wilson_high", "n_spurious", "n_diverged",
+                             "n_unconverged", "median_iterations_to_success"):  # fmt: skip
+                    rows[name].append(row[name])
+    return rows
+
+
+SMOOTHED_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
+
+
+def _smoothed_data(scale, cache_dir, force=False):
+    """The profiles at every level of :data:`SMOOTHED_LEVELS`, with a progress bar, cached in
+    ``cache_dir`` like the cells (keyed by the samples, the levels and the code that computes
+    them, so an edit of that code recomputes them)."""
+    import hashlib
+    import inspect
+
+    from .._provenance import SOURCE_HASH
+    from ..console import ProgressBar
+    from ..model.teachers import teacher_weights
+
+    w_star = np.zeros(6)
+    w_star[0] = 1.0
+    a_star = teacher_weights("alternating", 8)
+    angles = np.linspace(0, np.pi, 61)
+    code = inspect.getsource(smoothed_profile) + inspect.getsource(basin_depth)
+    key = hashlib.sha256(json.dumps([scale.smoothing_samples, SMOOTHED_LEVELS, angles.size, code, SOURCE_HASH,
+                                     a_star.tolist()]).encode()).hexdigest()[:16]  # fmt: skip
+    path = Path(cache_dir) / f"smoothed-{key}.npz"
+    if path.exists() and not force:
+        damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+        with contextlib.suppress(*damaged), np.load(path) as saved:  # a damaged file is recomputed
+            if saved["profiles"].shape == (len(SMOOTHED_LEVELS), angles.size):
+                return _smoothed_result(angles, saved["profiles"])
+    bar = ProgressBar(f"{'smoothed landscape':<22}", delay=0.0)
+    profiles = []
+    for done, rho in enumerate(SMOOTHED_LEVELS, start=1):
+        # noise on a only shifts L_rho by a constant (smoothed_profile's docstring): left out
+        profiles.append(smoothed_profile(angles, rho, 0.0, w_star, a_star, scale.smoothing_samples))
+        bar(done, len(SMOOTHED_LEVELS))
+    buffer = io.BytesIO()
+    np.savez(buffer, profiles=np.array(profiles))
+    atomic_write_bytes(path, buffer.getvalue())
+    return _smoothed_result(angles, np.array(profiles))
+
+
+def _smoothed_result(angles, profiles):
+    by_level = dict(zip(SMOOTHED_LEVELS, profiles))
+    depths = [(rho, basin_depth(prof), prof[-1] - prof[0]) for rho, prof in by_level.items()]
+    return angles, by_level, depths
+
+
+def draw_bars(ax, bars, teacher, ks, series, colors):
+    """Grouped bars with Wilson intervals for one teacher; empty bars marked by why they are empty."""
+    width = 0.8 / len(series)
+    for index, tag in enumerate(series):
+        chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
+        by_k = {int(k): i for k, i in zip(bars["k"][chosen], np.flatnonzero(chosen))}
+        rows = [by_k[k] for k in ks]
+        rate = 100 * bars["success_rate"][rows]
+        low, high = 100 * bars["wilson_low"][rows], 100 * bars["wilson_high"][rows]
+        x = np.arange(len(ks)) + (index - (len(series) - 1) / 2) * width
+        ax.bar(x, rate, width, color=colors[tag])
+        # the Wilson bounds can round to a hair past the rate at 0% and 100%: clip those hairs
+        yerr = np.maximum([rate - low, high - rate], 0.0)
+        ax.errorbar(x, rate, yerr=yerr, fmt="none", ecolor="black", capsize=1.5, lw=0.8)
+        empty = bars["successes"][rows] == 0
+        diverged = bars["n_diverged"][rows] == bars["trials"][rows]
+        ax.plot(x[empty & diverged], np.full(int((empty & diverged).sum()), 3.0), "X", color=colors[tag], ms=6,
+                mec="black", mew=0.5)  # fmt: skip
+        ax.plot(x[empty & ~diverged], np.full(int((empty & ~diverged).sum()), 3.0), "o", mfc="white",
+                color=colors[tag], ms=5, mew=1.2)  # fmt: skip
+    ax.set_xticks(np.arange(len(ks)), [f"$k = {k}$" for k in ks])
+    ax.set_ylim(0, 106)
+    ax.grid(axis="x", visible=False)
+
+
+def power_of_ten(value: float) -> str:
+    """``1e-12`` as mathtext ``$10^{-12}$``."""
+    return f"$10^{{{round(np.log10(value))}}}$"

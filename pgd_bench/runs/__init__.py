@@ -1,0 +1,1 @@
+"""Runs: configs, results, execution on threads or a cluster, and the cell cache."""

@@ -1,0 +1,185 @@
+"""Running a config: the engine's inputs, chunks of trials, the thread pool and :func:`run`.
+
+A run is cut into blocks of trials that threads take in turn (:func:`pgd_bench.engine.run_trials`);
+:func:`run_chunk` and :func:`merge_chunks` cut it into chunks of trials that run anywhere (a
+Dask worker) and merge to the same bits as one :func:`run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from .._validate import as_int
+from ..engine import RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
+from ..model.landscape import spurious_optimum
+from ..streams import NOISE_LAWS
+from .config import SCHEDULE_KEYS, RunConfig, resolve_config
+from .result import RunResult
+
+
+def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
+    """What the engine needs for ``config``: its :class:`~pgd_bench.engine.Problem`,
+    :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
+    momentum, samples)``.
+
+    An option the run does not use is None, not zero: the engine is then compiled without that
+    phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
+    ``w`` only or ``a`` only shares the compiled variant of noise on both.
+    """
+    w_star, a_star = config.teacher_arrays()
+    w_bar, a_bar = spurious_optimum(w_star, a_star)
+    sched = config.schedules()
+    problem = Problem(
+        np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
+        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
+    )  # fmt: skip
+    schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
+    noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
+    options = (
+        sched["rho_w"] if noisy else None,
+        sched["rho_a"] if noisy else None,
+        config.batch if config.batch > 0 else None,
+        sched["temperature"] if np.any(sched["temperature"] > 0) else None,
+        float(config.momentum) if config.momentum > 0 else None,
+        int(config.samples) if config.samples > 0 else None,
+    )
+    return problem, schedule, options
+
+
+def allocate_outputs(config: RunConfig, first: int = 0, count: int | None = None) -> Outputs:
+    """The engine's per-trial output arrays for trials ``first .. first + count - 1`` of ``config``
+    (default: all of them), uninitialised: the engine fills them. ``states`` has a row for each of
+    those trials that ``record_states`` records."""
+    n = config.trials - first if count is None else count
+    n_checkpoints = config.checkpoints().size
+    recorded = max(0, min(config.record_states, first + n) - first)
+    return Outputs(
+        np.empty((n, config.p)), np.empty((n, config.k)), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64), np.empty((n, n_checkpoints, len(RECORD_FIELDS))), np.empty(n),
+        np.empty((recorded, n_checkpoints, config.p + config.k)),
+    )  # fmt: skip
+
+
+class Chunk(NamedTuple):
+    """Trials ``first .. first + len(outputs.w) - 1`` of a run: their outputs and the seconds they took."""
+
+    first: int
+    outputs: Outputs
+    seconds: float
+
+
+def run_chunk(config: RunConfig, first: int, count: int) -> Chunk:
+    """Run trials ``first .. first + count - 1`` of ``config`` alone (on this process's threads).
+
+    Trial ``i`` depends only on ``(config, seed, i)``, so any split of a run into chunks, run
+    anywhere, gives the same bits as the whole run: :func:`merge_chunks` puts them back together
+    (this is how ``pgd-bench sweep`` spreads a cell over a Dask cluster).
+    """
+    first = as_int("first", first, minimum=0)
+    count = as_int("count", count, minimum=1)
+    if first + count > config.trials:
+        raise ValueError(f"first + count: trials {first} to {first + count - 1} are past the run's {config.trials}")
+    warm_up(config)
+    problem, schedule, options = engine_inputs(config)
+    outputs = allocate_outputs(config, first, count)
+    threads = numba.get_num_threads()
+    start = time.perf_counter()
+    run_trials(first, problem, schedule, options, outputs, executor=thread_pool(threads), threads=threads)
+    return Chunk(first, outputs, time.perf_counter() - start)
+
+
+def merge_chunks(config: RunConfig, chunks) -> RunResult:
+    """The :class:`RunResult` of ``config`` from chunks that cover its trials exactly once, in any
+    order; ``seconds`` is the sum of the chunks' (the work, not the wall time)."""
+    chunks = sorted(chunks, key=lambda chunk: chunk.first)
+    expected = 0
+    for chunk in chunks:
+        if chunk.first != expected:
+            raise ValueError(
+                f"chunks: trials from {expected} are missing or repeated (a chunk starts at {chunk.first})"
+            )
+        expected += chunk.outputs.w.shape[0]
+    if expected != config.trials:
+        raise ValueError(f"chunks: they cover {expected} trials, the run has {config.trials}")
+    outputs = Outputs(*(np.concatenate([getattr(c.outputs, name) for c in chunks]) for name in Outputs._fields))
+    seconds = float(sum(chunk.seconds for chunk in chunks))
+    return RunResult(config, *outputs[:5], config.checkpoints(), outputs.records, outputs.train_loss, outputs.states,
+                     seconds)  # fmt: skip
+
+
+def warm_up(config: RunConfig) -> None:
+    """Compile (or load from cache) the engine for ``config``'s types on one short trial.
+
+    The short run keeps the same options present or absent (``None``), so it compiles the very
+    variant the full run uses: one epoch whose schedules hold each schedule's largest value.
+    """
+    one = {key: (max(value),) for key in SCHEDULE_KEYS if (value := getattr(config, key)) is not None}
+    tiny = dataclasses.replace(config, trials=1, epochs=1, iterations=1, **one)
+    run(tiny, warm=False)
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+
+def thread_pool(workers: int) -> ThreadPoolExecutor | None:
+    """A pool of ``workers`` threads kept for the life of the process (None for none): starting
+    threads for every run would cost more than a short run itself."""
+    if workers < 1:
+        return None
+    if workers not in _POOL:
+        _POOL[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgd_bench")
+    return _POOL[workers]
+
+
+def run(
+    config: RunConfig,
+    *,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    warm: bool = True,
+) -> RunResult:
+    """Run every trial of ``config`` and return the per-trial results.
+
+    Parameters
+    ----------
+    config : RunConfig
+        From :func:`resolve_config`.
+    chunk_size : int, optional
+        Trials per engine call; results do not depend on it. Default: the whole run in one
+        call, whose threads take blocks of trials in turn until none is left.
+    progress : callable, optional
+        Called as ``progress(done, total)`` as blocks of trials finish.
+    warm : bool, default True
+        Compile first so that ``seconds`` excludes compile time.
+
+    Returns
+    -------
+    RunResult
+    """
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config: expected a RunConfig from resolve_config, got {type(config).__name__}")
+    if resolve_config(**config.to_dict()) != config:  # a RunConfig built by hand is checked like any other
+        raise ValueError("config: not a resolved config; build it with resolve_config(**settings)")
+    if warm:
+        warm_up(config)
+    n = config.trials
+    problem, schedule, options = engine_inputs(config)
+    checkpoints = schedule.checkpoints
+    outputs = allocate_outputs(config)
+    chunk_size = as_int("chunk_size", n if chunk_size is None else chunk_size, minimum=1)
+    threads = numba.get_num_threads()
+    executor = thread_pool(threads)
+    start = time.perf_counter()
+    for first in range(0, n, chunk_size):
+        chunk = Outputs(*(array[first : first + chunk_size] for array in outputs))
+        report = None if progress is None else (lambda done, first=first: progress(first + done, n))
+        run_trials(first, problem, schedule, options, chunk, executor=executor, threads=threads, progress=report)
+    seconds = time.perf_counter() - start
+    return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, outputs.states, seconds)

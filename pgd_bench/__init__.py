@@ -5,11 +5,18 @@ Zhou et al. (ICML 2019) and Du et al. (ICML 2018).
 
 Public API
 ----------
+Runs: :func:`run` a :class:`RunConfig` built by :func:`resolve_config`, giving a :class:`RunResult`;
+:func:`load_tables` reads a results folder's tables back.
 Landscape: :func:`population_loss`, :func:`population_grad`, :func:`spurious_optimum`.
 Network over sample batches: :func:`forward`, :func:`sample_loss_grad`.
 Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
 Sharpness: :func:`riemannian_hessian`, :func:`sharpness`.
+Theory: :func:`dissipativity` (the partial dissipativity of Theorem 1's proof).
 Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`.
+
+The layers, from the bottom: helpers (``_jit``, ``_validate``, ``_files``, ``console``, ``stats``,
+``tables``), ``streams``, ``geometry``, ``model/``, ``algorithms``, ``engine``, ``runs/``,
+``report/``, ``sweep``, ``cli`` (docs/design.md, "Layers").
 """
 
 from ._provenance import PACKAGE_VERSION as __version__
@@ -19,13 +26,45 @@ from .model.network import forward, sample_loss_grad
 from .model.sharpness import riemannian_hessian, sharpness
 from .streams import sample_ball, sample_normal, sample_sphere
 
+# Imported on first use, so that ``import pgd_bench`` (and ``pgd-bench --help``) stays as quick as
+# before: the runs layer brings in the engine and the config schema.
+_LAZY = {
+    "run": "runs.execute",
+    "RunConfig": "runs.config",
+    "resolve_config": "runs.config",
+    "RunResult": "runs.result",
+    "dissipativity": "model.dissipativity",
+    "load_tables": "tables",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pgd_bench' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
+    "RunConfig",
+    "RunResult",
+    "dissipativity",
     "forward",
+    "load_tables",
     "population_grad",
     "population_loss",
+    "resolve_config",
     "riemannian_hessian",
     "riemannian_step",
+    "run",
     "sample_ball",
     "sample_loss_grad",
     "sample_normal",

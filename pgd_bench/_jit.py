@@ -44,13 +44,16 @@ class PackageCacheLocator(caching._CacheLocator):
     """Numba cache locator for this package's kernels: :func:`kernel_cache_dir`.
 
     Numba picks, per function, the first locator class whose ``from_function`` accepts it; this
-    one accepts only functions defined in this package, so other code's caching is unchanged. Its
+    one accepts only functions defined in this package or its subpackages, so other code's caching is unchanged. Its
     source stamp is the package's source hash (the folder is already keyed by it), so an editable
     and a regular install of the same source share one cache.
     """
 
     def __init__(self, py_func, cache_path):
-        self._lineno = py_func.__code__.co_firstlineno
+        # Numba names a cache file after the module's file stem, the function and this
+        # disambiguator; the stem alone would let model/x.py and report/x.py collide at one line
+        folder = Path(py_func.__code__.co_filename).resolve().parent.relative_to(PACKAGE_DIR)
+        self._disambiguator = "-".join([*folder.parts, str(py_func.__code__.co_firstlineno)])
         self._cache_path = str(cache_path)
 
     def get_cache_path(self):
@@ -60,11 +63,11 @@ class PackageCacheLocator(caching._CacheLocator):
         return SOURCE_HASH
 
     def get_disambiguator(self):
-        return str(self._lineno)
+        return self._disambiguator
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if Path(py_file).resolve().parent != PACKAGE_DIR:
+        if PACKAGE_DIR not in Path(py_file).resolve().parents:  # this package and its subpackages
             return None
         # an unwritable cache folder falls back to the temporary folder, not to site-packages
         fallback = Path(tempfile.gettempdir()) / f"pgd_bench-{os.getuid() if hasattr(os, 'getuid') else 'user'}"

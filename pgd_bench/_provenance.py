@@ -20,33 +20,40 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     PACKAGE_VERSION = "0+unknown"
 
-# Modules that only present results (command line, report, figures, tables) or hand work to the
-# engine without computing (the sweep, whose chunks are merged by experiments.merge_chunks and
-# checked bit for bit by tests). Every other module can change a number, so it is part of the
+# Modules that only present results (command line, report, figures, tables, progress) or hand work
+# to the runs without computing (the sweep, whose chunks are merged by runs.execute.merge_chunks and
+# checked bit for bit by tests), as paths relative to the package; a path ending in "/" is a whole
+# subpackage. Every other module, in any subpackage, can change a number, so it is part of the
 # hash; a new module is included by default.
 PRESENTATION_MODULES = frozenset(
     {
         "__main__.py",
         "cli.py",
-        "reproduce.py",
-        "report_html.py",
-        "theory_report.py",
-        "report_base.py",
-        "tables.py",
+        "console.py",
+        "report/",
         "sweep.py",
+        "tables.py",
     }
 )
+
+
+def is_presentation(relative: str) -> bool:
+    """Whether the module at ``relative`` (a POSIX path inside the package) only presents results."""
+    return any(
+        relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in PRESENTATION_MODULES
+    )
+
 
 CACHE_ENV = "PGD_BENCH_CACHE_DIR"
 
 
 def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """SHA-256 over the names and bytes of the package's computing modules, in name order.
+    """SHA-256 over the relative paths and bytes of the package's computing modules, in path order.
 
     Parameters
     ----------
     package_dir : Path
-        The folder of the package's ``.py`` files.
+        The package's folder; its ``.py`` files in every subpackage count.
 
     Returns
     -------
@@ -54,10 +61,12 @@ def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
         64 hexadecimal digits; any edit of a module outside :data:`PRESENTATION_MODULES` changes it.
     """
     digest = hashlib.sha256()
-    for path in sorted(Path(package_dir).glob("*.py")):
-        if path.name in PRESENTATION_MODULES:
+    package_dir = Path(package_dir)
+    for relative in sorted(path.relative_to(package_dir).as_posix() for path in package_dir.rglob("*.py")):
+        if is_presentation(relative):
             continue
-        digest.update(path.name.encode() + b"\0")
+        path = package_dir / relative
+        digest.update(relative.encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 

@@ -188,7 +188,7 @@ def _format_report(result) -> str:
     )
     lines.append("")
     if counts["diverged"]:
-        first = int(result.stop_iteration[result.outcome == 2].min())
+        first = int(result.stop_iteration[result.outcome == OUTCOME_NAMES.index("diverged")].min())
         lines.append(
             f"WARNING: {counts['diverged']} of {n} trials diverged (non-finite values or ||a|| > {c.a_bound:g}); "
             f"the earliest at iteration {first}. The step size is unstable for this noise level."

@@ -13,13 +13,18 @@ from pgd_bench._provenance import PACKAGE_DIR, PRESENTATION_MODULES, source_hash
 def test_kernels_are_cached_in_the_keyed_user_folder_and_never_in_the_package(tmp_path):
     before = set(PACKAGE_DIR.rglob("*.nb[ic]"))
     env = dict(os.environ, PGD_BENCH_CACHE_DIR=str(tmp_path))
-    code = "import pgd_bench, pgd_bench._provenance as p; pgd_bench.sample_sphere(3, 2, 0); print(p.kernel_cache_dir())"
+    code = (
+        "import pgd_bench, pgd_bench._provenance as p; pgd_bench.sample_sphere(3, 2, 0);"
+        "pgd_bench.population_loss([1.0, 0.0], [1.0, 2.0], [0.0, 1.0], [1.0, 1.0]); print(p.kernel_cache_dir())"
+    )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     folder = Path(proc.stdout.strip())
     assert folder.parent == tmp_path
     assert folder.name == f"kernels-{_provenance.PACKAGE_VERSION}-{_provenance.SOURCE_HASH[:16]}"
-    assert list(folder.glob("random._sample_rows-*.nbi")) and list(folder.glob("random._sample_rows-*.nbc"))
+    assert list(folder.glob("streams._sample_rows-*.nbi")) and list(folder.glob("streams._sample_rows-*.nbc"))
+    # a kernel of a subpackage is cached there too, its file named after its folder as well
+    assert list(folder.glob("landscape.*-model-*.nbi")) and list(folder.glob("landscape.*-model-*.nbc"))
     assert set(PACKAGE_DIR.rglob("*.nb[ic]")) == before  # nothing new next to the sources
 
 
@@ -45,6 +50,11 @@ def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(t
     engine.write_text(engine.read_text() + "\n# an edit of a kernel that others inline\n")
     edited = source_hash(copy)
     assert edited != source_hash(PACKAGE_DIR)
-    report = copy / sorted(PRESENTATION_MODULES)[0]
-    report.write_text(report.read_text() + "\n# presentation only\n")
-    assert source_hash(copy) == edited
+    kernel = copy / "model" / "landscape.py"  # a kernel in a subpackage counts as much
+    kernel.write_text(kernel.read_text() + "\n# an edit of a closed form\n")
+    assert source_hash(copy) != edited
+    edited = source_hash(copy)
+    for entry in sorted(PRESENTATION_MODULES):
+        presentation = copy / entry / "sections" / "theory.py" if entry.endswith("/") else copy / entry
+        presentation.write_text(presentation.read_text() + "\n# presentation only\n")
+        assert source_hash(copy) == edited, entry

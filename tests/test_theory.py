@@ -135,6 +135,6 @@ def test_bad_arguments_are_refused(kwargs, name):
     ],
 )
 def test_the_t1_slope_verdict_names_a_reversed_direction(fit, predicted, verdict):
-    from pgd_bench.report.sections.theory import _slope_verdict
+    from pgd_bench.report.theory_measures import slope_verdict
 
-    assert _slope_verdict(*fit, predicted).startswith(verdict)
+    assert slope_verdict(*fit, predicted).startswith(verdict)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._jit import jit
 from .._validate import as_int, as_seed, check_memory
-from ..streams import INV_2_53, PURPOSE_DATA, PURPOSE_SHARED_DATA, STATE_WORDS, xoshiro_next, fill_normal, stream_init
+from ..streams import INV_2_53, PURPOSE_DATA, PURPOSE_SHARED_DATA, STATE_WORDS, fill_normal, stream_init, xoshiro_next
 
 DATA_LANES = 8  # trials per engine block in finite-sample mode: one 512-bit vector of doubles
 

@@ -257,6 +257,16 @@ def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     return grad_w[:, 0], grad_a[:, 0]
 
 
+def curvature_scale(k: int) -> float:
+    """``pi / (pi - 1 + k)``: the inverse of the largest eigenvalue of the Hessian of ``L`` in ``a``
+    per unit ``||w||^2`` (that Hessian is ``||w||^2 ((pi - 1) I + 1 1^T) / pi``).
+
+    The curvature scaling of the step sizes (``scale_steps``) multiplies them by this factor, so
+    that one setting is stable for every ``k`` (docs/mathematics.md).
+    """
+    return np.pi / (np.pi - 1.0 + k)
+
+
 def spurious_optimum(w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     """The spurious local minimum ``(w_bar, a_bar)`` of the constrained problem.
 

@@ -104,7 +104,7 @@ def plain_label(label: str) -> str:
     )
 
 
-def success_with_interval(result):
+def success_ci(result):
     """A run's success rate with its 95% Wilson interval: ``(rate, low, high)``, fractions."""
     n = int(result.outcome.size)
     g = result.counts()["global"]

@@ -14,21 +14,29 @@ from pathlib import Path
 import numpy as np
 
 from .._files import atomic_write_bytes
+from ..algorithms import algorithm_named
 from ..model.smoothing import basin_depth, smoothed_profile
 from ..model.teachers import TEACHERS
 from ..runs.config import resolve_config
 from .context import Context
+
+
+def _color(algorithm: str) -> str:
+    """An algorithm's colour, from its record (:mod:`pgd_bench.algorithms`): one colour per method
+    in every figure; series that are not a method's default run (the paper's settings) have their own."""
+    return algorithm_named(algorithm).color
+
 
 KS = (4, 8, 16, 32)
 
 
 # The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
 FIG1_SERIES = (
-    ("gd", "GD (paper's $\\eta$ = 0.1)", "#4C72B0", dict(algorithm="gd")),
+    ("gd", "GD (paper's $\\eta$ = 0.1)", _color("gd"), dict(algorithm="gd")),
     ("sgd_paper", "SGD, paper's annealing", "#8C8C8C", dict(algorithm="sgd", preset="paper")),
-    ("sgd", "SGD (tuned annealing)", "#DD8452", dict(algorithm="sgd")),
-    ("pgd", "P-GD (tuned noise annealing)", "#55A868", dict(algorithm="pgd")),
-    ("psgd", "perturbed SGD (tuned)", "#8172B3", dict(algorithm="psgd")),
+    ("sgd", "SGD (tuned annealing)", _color("sgd"), dict(algorithm="sgd")),
+    ("pgd", "P-GD (tuned noise annealing)", _color("pgd"), dict(algorithm="pgd")),
+    ("psgd", "perturbed SGD (tuned)", _color("psgd"), dict(algorithm="psgd")),
     ("pgd_paper", "P-GD, paper's literal settings", "#C44E52", dict(algorithm="pgd", preset="paper")),
 )
 

@@ -22,7 +22,7 @@ from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS
 from ..model.data import DATA_LANES
-from ..model.landscape import spurious_optimum
+from ..model.landscape import curvature_scale, spurious_optimum
 from ..model.teachers import TEACHERS, teacher_weights
 from ..streams import NOISE_LAWS, STREAM_VERSION
 
@@ -186,7 +186,7 @@ class RunConfig:
             # in w grows like ||a||^2 / pi, also ~ k. With scaling, eta_w and eta_a are fractions
             # of those curvatures' inverses, so one setting is stable for every k and noise level
             # (the a-step for eta_a < 2).
-            per_k = np.pi / (np.pi - 1.0 + self.k)
+            per_k = curvature_scale(self.k)
             second_moment = 1.0 + out["rho_w"] ** 2 * self.p / (self.p + 2.0)
             out["eta_a"] = out["eta_a"] * per_k / second_moment
             out["eta_w"] = out["eta_w"] * per_k

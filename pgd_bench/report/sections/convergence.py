@@ -6,7 +6,7 @@ import numpy as np
 
 from ..context import FIELD, OUTCOME, Context, Section, markdown_image
 from ..figures import drawer, new_figure
-from ..shared import ALGORITHM_LABELS, COLORS, power_of_ten, convergence_runs
+from ..shared import ALGORITHM_LABELS, COLORS, convergence_runs, power_of_ten
 
 CURVE_FLOOR = 1e-12  # distances reach exactly 0.0; below this a curve ends with a marker
 

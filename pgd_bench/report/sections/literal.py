@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
-from ..context import OUTCOME, Context, Section, success_with_interval
-from ..shared import FIG1_SERIES, KS, gap_detail, mean_gap, tuning_caveat, success_grid
+from ..context import OUTCOME, Context, Section, success_ci
+from ..shared import FIG1_SERIES, KS, gap_detail, mean_gap, success_grid, tuning_caveat
 
 
 def literal_settings(ctx: Context) -> Section:
@@ -18,8 +17,8 @@ def literal_settings(ctx: Context) -> Section:
     paper_cfg = paper_pgd.config
     paper_diverged = sum(grid[(t, k, "pgd_paper")].counts()["diverged"] for t in TEACHERS for k in KS)
     paper_total = sum(grid[(t, k, "pgd_paper")].outcome.size for t in TEACHERS for k in KS)
-    paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) * (np.pi - 1 + 8) / np.pi
-    rates = {tag: [success_with_interval(grid[(t, k, tag)])[0] for t in TEACHERS for k in KS] for tag, _, _, _ in FIG1_SERIES}
+    paper_curvature = (1 + paper_cfg.rho_w**2 * paper_cfg.p / (paper_cfg.p + 2)) / curvature_scale(paper_cfg.k)
+    rates = {tag: [success_ci(grid[(t, k, tag)])[0] for t in TEACHERS for k in KS] for tag, _, _, _ in FIG1_SERIES}
     pgd_rates, sgd_rates, psgd_rates = rates["pgd"], rates["sgd"], rates["psgd"]
     tuned_pgd = resolve_config(algorithm="pgd", preset="tuned")
     tuned_sgd = resolve_config(algorithm="sgd", preset="tuned")

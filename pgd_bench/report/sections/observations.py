@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...algorithms import ALGORITHMS
+from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
-from ..context import FIELD, Context, Section, markdown_image, plain_label, success_with_interval
+from ..context import FIELD, Context, Section, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
-from ..shared import KS, power_of_ten, convergence_runs
+from ..shared import KS, convergence_runs, power_of_ten
 
 # The poster's observations table, row by row: (tag, label, overrides, what the poster says: optimum
 # reached, generalization, noise level), then the controls that separate the noise from the step.
@@ -37,8 +39,9 @@ OBSERVATION_SHORT = {"gd": "GD", "sgd_small": "SGD, small step", "sgd_paper": "S
                      "pgd": "P-GD", "psgd": "perturbed SGD", "langevin": "Langevin"}  # fmt: skip
 
 
-OBSERVATION_COLORS = {"gd": "#4C72B0", "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C", "sgd": "#DD8452",
-                      "pgd": "#55A868", "psgd": "#8172B3", "langevin": "#937860"}  # fmt: skip
+# the methods' own colours (their records), and two variants of SGD in lighter and grey tones
+OBSERVATION_COLORS = {**{name: ALGORITHMS[name].color for name in ("gd", "sgd", "pgd", "psgd", "langevin")},
+                      "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C"}  # fmt: skip
 
 
 def _stable_w_step_controls(scale, trials):
@@ -47,7 +50,7 @@ def _stable_w_step_controls(scale, trials):
     without the noise: together they separate what the noise does from what the large step does."""
     tuned = resolve_config(algorithm="pgd")
     a_star = tuned.teacher_arrays()[1]
-    per_k = np.pi / (np.pi - 1.0 + tuned.k)  # the curvature scaling that scale_steps applies
+    per_k = curvature_scale(tuned.k)  # the curvature scaling that scale_steps applies
     stable_eta_w = 1.9 / float(a_star @ a_star) / per_k
     steps = dict(epochs=tuned.epochs, iterations=tuned.iterations, eta_w=tuned.eta_w, eta_a=tuned.eta_a,
                  eta_decay=tuned.eta_decay, scale_steps=True)  # fmt: skip
@@ -139,6 +142,11 @@ def draw_observations(tables, settings):
 
 
 def observations(ctx: Context) -> Section:
+    """The observations table (figure 6) with basins, sharpness, finite samples and the controls.
+
+    Long (about 140 lines) because most of it is the section's prose, a template filled with the
+    measured values in the order a reader meets them; the computations it needs are the helpers above.
+    """
     scale = ctx.scale
     results = observation_runs(ctx)
     _, stable_step, tuned_step = _stable_w_step_controls(scale, scale.convergence_trials)
@@ -158,7 +166,7 @@ def observations(ctx: Context) -> Section:
     ]  # fmt: skip
     for tag, label, poster in rows:
         r = results[tag]
-        rate, low, high = success_with_interval(r)
+        rate, low, high = success_ci(r)
         b = r.basins()
         top, trace = r.sharpness()
         diverged = f" ({b['diverged']} diverged)" if b["diverged"] else ""
@@ -180,7 +188,7 @@ def observations(ctx: Context) -> Section:
     for tag, label, _, _ in OBSERVATION_ROWS + SHARED_DATA_ROWS:
         for n in scale.sample_sizes:
             r = results[(tag, n)]
-            rate, low, high = success_with_interval(r)
+            rate, low, high = success_ci(r)
             b = r.basins()
             escaped = r.basin() == BASIN_NAMES.index("global")
             test = r.test_loss()
@@ -240,8 +248,8 @@ over trials, `g` the gradient the step used and `grad L` the population gradient
 and 0.1, its effect on the iterate 100 times smaller).
 """
     poster = f"""**What the poster says and what this model shows.** The paper's step-size-annealing SGD
-(eta 0.1 x0.8, batch 4) succeeds in {100 * success_with_interval(paper_sgd)[0]:.1f}% of trials here, against GD's
-{100 * success_with_interval(gd)[0]:.1f}%: about as often, not the poster's 100%. And "bad = sharp" does not hold in
+(eta 0.1 x0.8, batch 4) succeeds in {100 * success_ci(paper_sgd)[0]:.1f}% of trials here, against GD's
+{100 * success_ci(gd)[0]:.1f}%: about as often, not the poster's 100%. And "bad = sharp" does not hold in
 this model: the spurious optimum is the *flatter* one. At the global optimum the Riemannian Hessian
 has top eigenvalue {optima["global"]["top"]:.3g} and trace {optima["global"]["trace"]:.3g}; at the
 spurious one {optima["spurious"]["top"]:.3g} and {optima["spurious"]["trace"]:.3g}. The reason is in
@@ -269,8 +277,8 @@ noise the picture would differ; the suite does not model it.)
 (the tangent curvature there is `||a*||^2`); it falls below it after about
 {np.log(2 / aa / tuned_step) / np.log(0.95):.0f} epochs. The two controls in the first table
 separate the two ingredients: P-GD with a w-step that is stable from the start succeeds in
-{100 * success_with_interval(results["pgd_stable_w"])[0]:.1f}% of trials, GD with P-GD's large steps and no noise in
-{100 * success_with_interval(results["gd_pgd_steps"])[0]:.1f}%, tuned P-GD in {100 * success_with_interval(pgd)[0]:.1f}%.
+{100 * success_ci(results["pgd_stable_w"])[0]:.1f}% of trials, GD with P-GD's large steps and no noise in
+{100 * success_ci(results["gd_pgd_steps"])[0]:.1f}%, tuned P-GD in {100 * success_ci(pgd)[0]:.1f}%.
 """
     text = "\n".join([intro, "\n".join(lines), "", poster, finite, "\n".join(finite_lines), "", controls,
                       _optima_table()])  # fmt: skip

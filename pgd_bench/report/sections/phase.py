@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...runs.config import resolve_config
-from ..context import Context, Section, markdown_image, plain_label, success_with_interval
+from ..context import Context, Section, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure, success_heatmap
 
 
@@ -87,7 +87,7 @@ def figure_phase_diagram(ctx: Context) -> Section:
             for rw in scale.phase_rho_w:
                 res = results[(rule, rw, ra)]
                 diverged = res.counts()["diverged"]
-                cells_txt.append(f"{100 * success_with_interval(res)[0]:.1f}" + (f" ({diverged} div.)" if diverged else ""))
+                cells_txt.append(f"{100 * success_ci(res)[0]:.1f}" + (f" ({diverged} div.)" if diverged else ""))
             lines.append(f"| {ra:g} | " + " | ".join(cells_txt) + " |")
         lines.append("")
     text = f"""{markdown_image(files, "phase diagram")}

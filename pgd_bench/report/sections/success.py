@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...model.teachers import TEACHERS
-from ..context import Context, Section, markdown_image, plain_label, success_with_interval
+from ..context import Context, Section, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
 from ..shared import FIG1_SERIES, KS, bar_rows, draw_bars, success_grid
 
@@ -62,7 +62,7 @@ def figure_success_rates(ctx: Context) -> Section:
             cells_txt = []
             for tag, _, _, _ in FIG1_SERIES:
                 r = results[(teacher, k, tag)]
-                rate, low, high = success_with_interval(r)
+                rate, low, high = success_ci(r)
                 c = r.counts()
                 extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
                 cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{extra}")

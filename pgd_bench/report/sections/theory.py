@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...model.dissipativity import dissipativity, dissipativity_frontier
 from ...runs.result import BASIN_NAMES
-from ...stats import wilson_interval
-from ..context import FIELD, Context, Section, markdown_image, success_with_interval
+from ..context import Context, Section, markdown_image, success_ci
 from ..figures import drawer, new_figure
+from ..theory_measures import (
+    T2_GAMMAS,
+    bootstrap_slope,
+    decided,
+    dissipativity_ratios,
+    epoch_two_lengths,
+    gamma_a_by_epoch,
+    gamma_at_zero,
+    majority_phrase,
+    observed_t1,
+    percent,
+    slope_verdict,
+    t2_rate,
+    verdict_fraction,
+)
 
-# Theorem 1's invariants: a.a* > 0 and angle(w, w*) <= 5 pi / 12
-THEOREM1_ANGLE = 5 * np.pi / 12
 # The runs: P-GD's tuned preset, and a schedule in the theorems' spirit (large initial noise on w,
 # small constant steps, noise annealed geometrically), both on the alternating teacher, k = 8.
 THEORY_RUNS = (
@@ -39,77 +50,7 @@ T1_EVERY = 5
 # Theorem 2's T2: fixed small noise, the squared distances' thresholds gamma, and the sweeps
 T2_BASE = dict(T1_BASE, rho_w=0.03, rho_a=0.01, epochs=4, iterations=5000)
 T2_SWEEPS = (("eta", (0.003, 0.01, 0.03)), ("p", (3, 6, 12)))
-T2_GAMMAS = (1e-1, 1e-2, 1e-3)
-T2_SETTLED = 20  # checkpoints a trial must stay below gamma before the run ends to count as there
 T2_EVERY = 25
-
-
-def _ratios(result, samples, seed):
-    """``(r_w, r_a, se_w, se_a)``, each ``(recorded trials, 1 + checkpoints)``, at the epoch's noise:
-    column 0 at the trials' starts (the public samplers' rows, iteration 0), then every checkpoint."""
-    from ...streams import sample_ball, sample_sphere
-
-    config = result.config
-    w_star, a_star = config.teacher_arrays()
-    sched = config.schedules()
-    epoch = np.concatenate([[0], (result.checkpoints - 1) // config.iterations])
-    p = config.p
-    n = result.states.shape[0]
-    w0 = sample_sphere(n, p, config.seed)
-    a0 = sample_ball(n, config.k, config.resolved_start_radius(), config.seed)
-    starts = np.concatenate([w0, a0], axis=1)
-    states = np.concatenate([starts[:, None, :], result.states], axis=1)
-    shape = states.shape[:2]
-    out = np.full((4, *shape), np.nan)
-    for i in range(shape[0]):
-        for c in range(shape[1]):
-            state = states[i, c]
-            if not np.all(np.isfinite(state)):
-                continue
-            w, a = state[:p], state[p:]
-            if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
-                continue
-            w = w / np.linalg.norm(w)  # unit to rounding; exactly unit for the estimator's check
-            est = dissipativity(w, a, w_star, a_star, sched["rho_w"][epoch[c]], sched["rho_a"][epoch[c]],
-                                samples=samples, seed=seed + c)  # fmt: skip
-            out[:, i, c] = est
-    return out
-
-
-def _decided(r, se):
-    """Whether a condition holds (1), fails (0) or is undecided (NaN): the sign of ``r`` counts
-    only beyond 2 standard errors; a NaN ratio (no estimate) compares false both ways."""
-    return np.where(r > 2 * se, 1.0, np.where(r < -2 * se, 0.0, np.nan))
-
-
-def _verdict_fraction(values) -> tuple[float, float, float, int]:
-    """Share of True among finite entries of a boolean-or-NaN array, with its Wilson interval."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    n = values.size
-    hits = int(np.sum(values > 0.5))
-    low, high = wilson_interval(hits, n) if n else (float("nan"), float("nan"))
-    return (hits / n if n else float("nan")), low, high, n
-
-
-def _observed_t1(result):
-    """Per recorded trial: the first checkpoint iteration from which Theorem 1's invariants hold at
-    every later checkpoint (-1 if they do not hold at the end), and the invariants' mask."""
-    config = result.config
-    w_star, a_star = config.teacher_arrays()
-    p = config.p
-    w = result.states[:, :, :p]
-    a = result.states[:, :, p:]
-    with np.errstate(invalid="ignore"):
-        cos = np.clip(np.einsum("ncp,p->nc", w, w_star) / np.linalg.norm(w, axis=2), -1, 1)
-        holds = (np.einsum("nck,k->nc", a, a_star) > 0) & (np.arccos(cos) <= THEOREM1_ANGLE)
-    t1 = np.full(holds.shape[0], -1, dtype=np.int64)
-    for i in range(holds.shape[0]):
-        if holds[i, -1]:
-            broken = np.flatnonzero(~holds[i])
-            first = 0 if broken.size == 0 else broken[-1] + 1
-            t1[i] = result.checkpoints[first]
-    return t1, holds
 
 
 def theory_runs(ctx: Context) -> dict:
@@ -132,66 +73,6 @@ def theory_runs(ctx: Context) -> dict:
                                   checkpoint_every=T2_EVERY)  # fmt: skip
             cells.append((("T2", name, value), config))
     return ctx.cells("theory", cells)
-
-
-def _epoch_two_lengths(result):
-    """Per escaped recorded trial with a T1, and per gamma of :data:`T2_GAMMAS`: the iterations from
-    T1 until both squared distances stay below gamma (NaN where they never do)."""
-    t1, _ = _observed_t1(result)
-    n = result.states.shape[0]
-    escaped = result.basin()[:n] == BASIN_NAMES.index("global")
-    dist = np.maximum(result.records[:n, :, FIELD["dist_w"]], result.records[:n, :, FIELD["dist_a"]]) ** 2
-    rows = np.flatnonzero(escaped & (t1 >= 0))
-    out = np.full((rows.size, len(T2_GAMMAS)), np.nan)
-    for r, i in enumerate(rows):
-        for g, gamma in enumerate(T2_GAMMAS):
-            above = np.flatnonzero(~(dist[i] <= gamma))
-            first = 0 if above.size == 0 else above[-1] + 1
-            if first <= dist.shape[1] - T2_SETTLED:  # below gamma for good, not just at the last checkpoints
-                out[r, g] = max(0, result.checkpoints[first] - t1[i])
-    return out
-
-
-def _t2_rate(lengths, rng, n_boot=1000):
-    """Iterations per unit of log(1/gamma) in Epoch II: the least-squares slope of the lengths
-    against log(1/gamma) over every trial and gamma, with a bootstrap interval over trials."""
-    x = np.log(1.0 / np.array(T2_GAMMAS))
-
-    def slope(rows):
-        xs = np.broadcast_to(x, rows.shape)[np.isfinite(rows)]
-        ys = rows[np.isfinite(rows)]
-        return np.polyfit(xs, ys, 1)[0] if np.ptp(xs) > 0 and ys.size >= 3 else np.nan
-
-    value = slope(lengths)
-    boots = [slope(lengths[rng.integers(0, len(lengths), len(lengths))]) for _ in range(n_boot)]
-    boots = np.array(boots)[np.isfinite(boots)]
-    low, high = np.percentile(boots, [2.5, 97.5]) if boots.size else (np.nan, np.nan)
-    return float(value), float(low), float(high)
-
-
-def _slope_verdict(slope, low, high, predicted):
-    """How a fitted exponent with its interval ``[low, high]`` compares with the theorem's."""
-    if low <= predicted <= high:
-        return "consistent with the prediction"
-    if high < 0.0 < predicted or low > 0.0 > predicted:
-        # an upper bound allows it, but "weaker" would hide that the direction is reversed
-        return "opposite in sign to the prediction: an upper bound allows it, but its dependence is not seen here"
-    if abs(slope) < abs(predicted):
-        return "weaker than predicted: the theorem's T1 is an upper bound"
-    return "stronger than predicted"
-
-
-def _bootstrap_slope(x, y, rng, n_boot=2000):
-    """Least-squares slope of log y on log x, and a 95% bootstrap interval (resampling points)."""
-    lx, ly = np.log(x), np.log(y)
-    slope = np.polyfit(lx, ly, 1)[0]
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, lx.size, lx.size)
-        if np.ptp(lx[idx]) > 0:
-            boots.append(np.polyfit(lx[idx], ly[idx], 1)[0])
-    low, high = np.percentile(boots, [2.5, 97.5])
-    return float(slope), float(low), float(high)
 
 
 @drawer("fig7_two_epochs")
@@ -262,10 +143,17 @@ def _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, nois
 
 
 def theory_measured(ctx: Context) -> Section:
+    """Partial dissipativity along P-GD runs, the two epochs, and Theorems 1 and 2's scalings.
+
+    Long (about 130 lines) because it gathers three measurements into the tables and figures that
+    the prose template (:func:`_theory_text`) reads; the measurements themselves live in
+    :mod:`pgd_bench.report.theory_measures`.
+    """
     scale = ctx.scale
     results = theory_runs(ctx)
-    ratios = ctx.once("dissipativity", lambda: {tag: _ratios(results[tag], scale.theory_samples, scale.seed)
-                                                for tag, _, _ in THEORY_RUNS})  # fmt: skip
+    ratios = ctx.once("dissipativity", lambda: {
+        tag: dissipativity_ratios(results[tag], scale.theory_samples, scale.seed) for tag, _, _ in THEORY_RUNS
+    })  # fmt: skip
 
     series: dict[str, list] = {name: [] for name in ("run", "group", "iteration", "c1_share", "c2_share",
                                                      "median_r_w", "median_r_a", "invariants_share")}  # fmt: skip
@@ -276,14 +164,14 @@ def theory_measured(ctx: Context) -> Section:
         r = results[tag]
         r_w, r_a, se_w, se_a = ratios[tag][:, :, 1:]  # at the checkpoints
         start = ratios[tag][:, :, 0]  # at the starts, iteration 0
-        start_c1, start_c2 = _decided(start[0], start[2]), _decided(start[1], start[3])
+        start_c1, start_c2 = decided(start[0], start[2]), decided(start[1], start[3])
         iters = r.checkpoints
         n_rec = r.states.shape[0]
         basin = r.basin()[:n_rec]
         groups = (("escaped", basin == BASIN_NAMES.index("global"), "-"),
                   ("trapped", basin == BASIN_NAMES.index("spurious"), "--"))  # fmt: skip
-        c1, c2 = _decided(r_w, se_w), _decided(r_a, se_a)
-        t1, invariants = _observed_t1(r)
+        c1, c2 = decided(r_w, se_w), decided(r_a, se_a)
+        t1, invariants = observed_t1(r)
         _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, noise)
         group_trials[tag] = {group: int(mask.sum()) for group, mask, _ in groups}
         escaped_t1 = t1[(t1 >= 0) & groups[0][1]]
@@ -302,21 +190,21 @@ def theory_measured(ctx: Context) -> Section:
         dist_a = np.linalg.norm(r.states[:, :, r.config.p :] - r.config.teacher_arrays()[1], axis=2)
         claims[tag] = {
             "result": r,
-            "c2_start": _verdict_fraction(start_c2),
-            "c1_fails_start": _verdict_fraction(1.0 - start_c1),
+            "c2_start": verdict_fraction(start_c2),
+            "c1_fails_start": verdict_fraction(1.0 - start_c1),
             "c1_half_at": int(iters[half_c1[0]]) if len(half_c1) else None,
             "dist_a_at_half": float(np.median(dist_a[escaped][:, half_c1[0]])) if len(half_c1) else None,
             "dist_a_start": float(np.median(dist_a[:, first])),
-            "both_late": _verdict_fraction(np.where(np.isnan(c1[escaped][:, late]) | np.isnan(c2[escaped][:, late]),
+            "both_late": verdict_fraction(np.where(np.isnan(c1[escaped][:, late]) | np.isnan(c2[escaped][:, late]),
                                                     np.nan, c1[escaped][:, late] * c2[escaped][:, late]).ravel()),
-            "gamma_w_late": _gamma_at_zero(r_w[escaped][:, late], r.states[escaped][:, late, : r.config.p],
+            "gamma_w_late": gamma_at_zero(r_w[escaped][:, late], r.states[escaped][:, late, : r.config.p],
                                            r.config.teacher_arrays()[0]),
-            "gamma_a_by_epoch": _gamma_a_by_epoch(r_a[escaped], dist_a[escaped] ** 2, epoch),
+            "gamma_a_by_epoch": gamma_a_by_epoch(r_a[escaped], dist_a[escaped] ** 2, epoch),
             "t1": escaped_t1,
-            "t1_kept": _verdict_fraction((t1[escaped] >= 0).astype(float)),
+            "t1_kept": verdict_fraction((t1[escaped] >= 0).astype(float)),
             "m_a": float(np.nanmin(a_dot[after])) if after.any() else float("nan"),
             "M_a": float(np.nanmax(a_dot[after])) if after.any() else float("nan"),
-            "success": success_with_interval(r),
+            "success": success_ci(r),
         }  # fmt: skip
     settings = {"runs": [(tag, SHORT[tag]) for tag, _, _ in THEORY_RUNS], "trials": group_trials,
                 "median_t1": median_t1}  # fmt: skip
@@ -334,20 +222,20 @@ def theory_measured(ctx: Context) -> Section:
         t1_fits[name] = (xs, ys, None)
         for value in values:
             r = results[(name, value)]
-            t1, holds = _observed_t1(r)
+            t1, holds = observed_t1(r)
             escaped = r.basin()[: r.states.shape[0]] == BASIN_NAMES.index("global")
             inside = holds[:, 0]  # already within the invariants at the first checkpoint: no T1 to measure
             kept = t1[(t1 > r.checkpoints[0]) & escaped & ~inside]
             quartiles = f"{np.median(kept):.0f} [{np.percentile(kept, 25):.0f}, {np.percentile(kept, 75):.0f}]"
-            t1_rows.append(f"| {name} = {value:g} | {100 * success_with_interval(r)[0]:.1f}% | {int(inside.sum())} | {kept.size} | "
-                           f"{quartiles if kept.size else '-'} |")  # fmt: skip
+            t1_rows.append(f"| {name} = {value:g} | {100 * success_ci(r)[0]:.1f}% | {int(inside.sum())} | "
+                           f"{kept.size} | {quartiles if kept.size else '-'} |")  # fmt: skip
             xs += [value] * kept.size
             ys += list(kept)
         if len(set(xs)) >= 2 and len(xs) >= 6:
-            slope, low, high = _bootstrap_slope(np.array(xs, float), np.array(ys, float), rng)
+            slope, low, high = bootstrap_slope(np.array(xs, float), np.array(ys, float), rng)
             t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
-            verdict = _slope_verdict(slope, low, high, predicted)
+            verdict = slope_verdict(slope, low, high, predicted)
             slopes.append(f"| {name} | **{slope:.2f}** [{low:.2f}, {high:.2f}] | {predicted:+g} | {verdict} |")
         else:
             slopes.append(f"| {name} | too few trials to fit | {T1_PREDICTED[name]:+g} | - |")
@@ -362,8 +250,8 @@ def theory_measured(ctx: Context) -> Section:
         t2_fits[name] = []
         for value in values:
             r = results[("T2", name, value)]
-            lengths = _epoch_two_lengths(r)
-            rate, low, high = _t2_rate(lengths, rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
+            lengths = epoch_two_lengths(r)
+            rate, low, high = t2_rate(lengths, rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
             medians = " / ".join("-" if np.all(np.isnan(col)) else f"{np.nanmedian(col):.0f}" for col in lengths.T)
             t2_rows.append(f"| {name} = {value:g} | {len(lengths)} | {medians} | {rate:.3g} [{low:.3g}, {high:.3g}] |")
             if np.isfinite(rate) and rate > 0:
@@ -475,44 +363,6 @@ def draw_theorem_scalings(tables, settings):
     return fig
 
 
-def _gamma_at_zero(r_w, w, w_star):
-    """The smallest gamma_w for c_w = 0 over the given points (finite entries only)."""
-    d = np.sum((w - w_star) ** 2, axis=-1)
-    ok = np.isfinite(r_w) & np.isfinite(d)
-    if not ok.any():
-        return float("nan")
-    return float(dissipativity_frontier(r_w[ok], d[ok], [0.0])[0])
-
-
-def _gamma_a_by_epoch(r_a, dist_sq, epoch):
-    """gamma_a at c_a = 0 over the escaped trials' points, epoch by epoch."""
-    out = []
-    for e in np.unique(epoch):
-        cols = epoch == e
-        r, d = r_a[:, cols].ravel(), dist_sq[:, cols].ravel()
-        ok = np.isfinite(r) & np.isfinite(d)
-        out.append(float(dissipativity_frontier(r[ok], d[ok], [0.0])[0]) if ok.any() else float("nan"))
-    return np.array(out)
-
-
-def _majority(f) -> str:
-    """A verdict from a share's Wilson interval: most trials, a minority, or not decided."""
-    _, low, high, n = f
-    if n == 0:
-        return "not measurable"
-    if low > 0.5:
-        return "holds in most trials"
-    if high < 0.5:
-        return "holds only in a minority of trials"
-    return "holds in about half the trials"
-
-
-def _pct(f) -> str:
-    """A share with its Wilson interval and its denominator (the decided cases only)."""
-    share, low, high, n = f
-    return "-" if n == 0 else f"{100 * share:.0f}% [{100 * low:.0f}, {100 * high:.0f}] of {n} decided"
-
-
 def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
     rows = []
     for tag, label, _ in THEORY_RUNS:
@@ -529,14 +379,14 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
         )
         median_t1 = f"{np.median(t1):.0f}" if t1.size else "-"
         rows += [
-            f"| {label} | with large noise, C2 holds near the start | {_pct(c['c2_start'])} at the starts "
-            f"| {_majority(c['c2_start'])} |",
-            f"| {label} | ... and C1 fails near the start | {_pct(c['c1_fails_start'])} at the starts "
-            f"| {_majority(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
+            f"| {label} | with large noise, C2 holds near the start | {percent(c['c2_start'])} at the starts "
+            f"| {majority_phrase(c['c2_start'])} |",
+            f"| {label} | ... and C1 fails near the start | {percent(c['c1_fails_start'])} at the starts "
+            f"| {majority_phrase(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
             f"half the time) |",
             f"| {label} | C1 becomes true after a improves | half the escaped trials satisfy C1 {half_text}, "
             f"against {c['dist_a_start']:.3g} at the start | {'holds' if improved else 'not observed'} |",
-            f"| {label} | with small noise, C1 and C2 hold jointly | {_pct(c['both_late'])} (trial, checkpoint) "
+            f"| {label} | with small noise, C1 and C2 hold jointly | {percent(c['both_late'])} (trial, checkpoint) "
             f"pairs of escaped trials in the last five epochs | "
             f"{'holds' if c['both_late'][1] > 0.9 else 'holds only in part'} |",
             f"| {label} | gamma_w = 0 (last five epochs) | smallest gamma_w at c_w = 0: {c['gamma_w_late']:.3g} "
@@ -550,7 +400,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
             )
         rows.append(
             f"| {label} | Theorem 1: after T1, 0 < m_a <= a.a* <= M_a and angle(w, w*) <= 5 pi / 12 | "
-            f"{_pct(c['t1_kept'])} escaped trials keep the invariants from some T1 on; median T1 {median_t1}; "
+            f"{percent(c['t1_kept'])} escaped trials keep the invariants from some T1 on; median T1 {median_t1}; "
             f"observed m_a = {c['m_a']:.3g}, M_a = {c['M_a']:.3g} | "
             f"{'holds' if c['t1_kept'][1] > 0.9 and c['m_a'] > 0 else 'holds only in part'} |"
         )

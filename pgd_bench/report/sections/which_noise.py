@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...algorithms import ALGORITHMS
 from ...model.teachers import TEACHERS
-from ..context import Context, Section, markdown_image, success_with_interval
+from ..context import Context, Section, markdown_image, success_ci
 from ..figures import drawer, new_figure
 from ..shared import KS, bar_rows, draw_bars
 
@@ -14,10 +15,11 @@ from ..shared import KS, bar_rows, draw_bars
 # budget (steps x0.9 per epoch); GD with momentum is the best of beta in {0.5, 0.9, 0.97} x eta in
 # {0.1, 0.5, 1.0} found on seed 0 (all gave the same rates: inertia alone does not escape).
 WHICH_NOISE = (
-    ("pgd", "P-GD: smoothing noise", "#55A868", dict(algorithm="pgd")),
-    ("sgd", "SGD: sampling noise", "#DD8452", dict(algorithm="sgd", epochs=60, iterations=1000, eta_decay=0.9)),
-    ("langevin", "Langevin: additive noise", "#937860", dict(algorithm="langevin")),
-    ("momentum", "GD + momentum 0.9: no noise", "#4C72B0",
+    ("pgd", "P-GD: smoothing noise", ALGORITHMS["pgd"].color, dict(algorithm="pgd")),
+    ("sgd", "SGD: sampling noise", ALGORITHMS["sgd"].color,
+     dict(algorithm="sgd", epochs=60, iterations=1000, eta_decay=0.9)),
+    ("langevin", "Langevin: additive noise", ALGORITHMS["langevin"].color, dict(algorithm="langevin")),
+    ("momentum", "GD + momentum 0.9: no noise", ALGORITHMS["gd"].color,
      dict(algorithm="gd", momentum=0.9, eta=0.5, scale_steps=True, epochs=60, iterations=1000, eta_decay=0.95)),
 )  # fmt: skip
 
@@ -74,18 +76,18 @@ def which_noise(ctx: Context) -> Section:
         for k in KS:
             texts = []
             for tag, _, _, _ in WHICH_NOISE:
-                rate, low, high = success_with_interval(results[(teacher, k, tag)])
+                rate, low, high = success_ci(results[(teacher, k, tag)])
                 texts.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}], "
                              f"median {results[(teacher, k, tag)].median_iterations_to_success():.0f} it.")  # fmt: skip
             table.append(f"| {teacher} | {k} | " + " | ".join(texts) + " |")
     for tag, label, _, _ in WHICH_NOISE:
-        rates = [success_with_interval(results[(t, k, tag)])[0] for t in TEACHERS for k in KS]
+        rates = [success_ci(results[(t, k, tag)])[0] for t in TEACHERS for k in KS]
         medians = [results[(t, k, tag)].median_iterations_to_success() for t in TEACHERS for k in KS]
         summary.append(f"- **{label}**: {100 * min(rates):.1f}% to {100 * max(rates):.1f}% success across the "
                        f"cells; successful trials settle after a median of {np.nanmedian(medians):.0f} iterations "
                        "(median over cells).")  # fmt: skip
-    text = (f"{markdown_image(files, 'which noise')}\n\nP-GD perturbs the point where the gradient is taken, SGD samples "
-            "the data, Langevin adds Gaussian noise to the update, and heavy-ball momentum adds inertia but no "
-            "noise: each with a tuned schedule, on the same starts (seed), at the same budget.\n\n"
+    text = (f"{markdown_image(files, 'which noise')}\n\nP-GD perturbs the point where the gradient is taken, "
+            "SGD samples the data, Langevin adds Gaussian noise to the update, and heavy-ball momentum adds "
+            "inertia but no noise: each with a tuned schedule, on the same starts (seed), at the same budget.\n\n"
             + "\n".join(summary) + "\n\n" + "\n".join(table))  # fmt: skip
     return Section("Figure 5: which noise escapes, at what cost", text, files, {"results": results})

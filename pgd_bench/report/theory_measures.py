@@ -1,0 +1,189 @@
+"""The measurements behind the section 'theory, measured', apart from its runs, figures and prose.
+
+Dissipativity ratios along recorded trials, verdicts at two standard errors, Theorem 1's observed
+``T1`` and Theorem 2's second-epoch lengths, bootstrap slopes and rates, and C1/C2's thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.dissipativity import dissipativity, dissipativity_frontier
+from ..runs.result import BASIN_NAMES
+from ..stats import wilson_interval
+from .context import FIELD
+
+# Theorem 1's invariants: a.a* > 0 and angle(w, w*) <= 5 pi / 12
+THEOREM1_ANGLE = 5 * np.pi / 12
+
+
+def dissipativity_ratios(result, samples, seed):
+    """``(r_w, r_a, se_w, se_a)``, each ``(recorded trials, 1 + checkpoints)``, at the epoch's noise:
+    column 0 at the trials' starts (the public samplers' rows, iteration 0), then every checkpoint."""
+    from ..streams import sample_ball, sample_sphere
+
+    config = result.config
+    w_star, a_star = config.teacher_arrays()
+    sched = config.schedules()
+    epoch = np.concatenate([[0], (result.checkpoints - 1) // config.iterations])
+    p = config.p
+    n = result.states.shape[0]
+    w0 = sample_sphere(n, p, config.seed)
+    a0 = sample_ball(n, config.k, config.resolved_start_radius(), config.seed)
+    starts = np.concatenate([w0, a0], axis=1)
+    states = np.concatenate([starts[:, None, :], result.states], axis=1)
+    shape = states.shape[:2]
+    out = np.full((4, *shape), np.nan)
+    for i in range(shape[0]):
+        for c in range(shape[1]):
+            state = states[i, c]
+            if not np.all(np.isfinite(state)):
+                continue
+            w, a = state[:p], state[p:]
+            if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
+                continue
+            w = w / np.linalg.norm(w)  # unit to rounding; exactly unit for the estimator's check
+            est = dissipativity(w, a, w_star, a_star, sched["rho_w"][epoch[c]], sched["rho_a"][epoch[c]],
+                                samples=samples, seed=seed + c)  # fmt: skip
+            out[:, i, c] = est
+    return out
+
+
+def decided(r, se):
+    """Whether a condition holds (1), fails (0) or is undecided (NaN): the sign of ``r`` counts
+    only beyond 2 standard errors; a NaN ratio (no estimate) compares false both ways."""
+    return np.where(r > 2 * se, 1.0, np.where(r < -2 * se, 0.0, np.nan))
+
+
+def verdict_fraction(values) -> tuple[float, float, float, int]:
+    """Share of True among finite entries of a boolean-or-NaN array, with its Wilson interval."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    n = values.size
+    hits = int(np.sum(values > 0.5))
+    low, high = wilson_interval(hits, n) if n else (float("nan"), float("nan"))
+    return (hits / n if n else float("nan")), low, high, n
+
+
+def observed_t1(result):
+    """Per recorded trial: the first checkpoint iteration from which Theorem 1's invariants hold at
+    every later checkpoint (-1 if they do not hold at the end), and the invariants' mask."""
+    config = result.config
+    w_star, a_star = config.teacher_arrays()
+    p = config.p
+    w = result.states[:, :, :p]
+    a = result.states[:, :, p:]
+    with np.errstate(invalid="ignore"):
+        cos = np.clip(np.einsum("ncp,p->nc", w, w_star) / np.linalg.norm(w, axis=2), -1, 1)
+        holds = (np.einsum("nck,k->nc", a, a_star) > 0) & (np.arccos(cos) <= THEOREM1_ANGLE)
+    t1 = np.full(holds.shape[0], -1, dtype=np.int64)
+    for i in range(holds.shape[0]):
+        if holds[i, -1]:
+            broken = np.flatnonzero(~holds[i])
+            first = 0 if broken.size == 0 else broken[-1] + 1
+            t1[i] = result.checkpoints[first]
+    return t1, holds
+
+
+def epoch_two_lengths(result):
+    """Per escaped recorded trial with a T1, and per gamma of :data:`T2_GAMMAS`: the iterations from
+    T1 until both squared distances stay below gamma (NaN where they never do)."""
+    t1, _ = observed_t1(result)
+    n = result.states.shape[0]
+    escaped = result.basin()[:n] == BASIN_NAMES.index("global")
+    dist = np.maximum(result.records[:n, :, FIELD["dist_w"]], result.records[:n, :, FIELD["dist_a"]]) ** 2
+    rows = np.flatnonzero(escaped & (t1 >= 0))
+    out = np.full((rows.size, len(T2_GAMMAS)), np.nan)
+    for r, i in enumerate(rows):
+        for g, gamma in enumerate(T2_GAMMAS):
+            above = np.flatnonzero(~(dist[i] <= gamma))
+            first = 0 if above.size == 0 else above[-1] + 1
+            if first <= dist.shape[1] - T2_SETTLED:  # below gamma for good, not just at the last checkpoints
+                out[r, g] = max(0, result.checkpoints[first] - t1[i])
+    return out
+
+
+def t2_rate(lengths, rng, n_boot=1000):
+    """Iterations per unit of log(1/gamma) in Epoch II: the least-squares slope of the lengths
+    against log(1/gamma) over every trial and gamma, with a bootstrap interval over trials."""
+    x = np.log(1.0 / np.array(T2_GAMMAS))
+
+    def slope(rows):
+        xs = np.broadcast_to(x, rows.shape)[np.isfinite(rows)]
+        ys = rows[np.isfinite(rows)]
+        return np.polyfit(xs, ys, 1)[0] if np.ptp(xs) > 0 and ys.size >= 3 else np.nan
+
+    value = slope(lengths)
+    boots = [slope(lengths[rng.integers(0, len(lengths), len(lengths))]) for _ in range(n_boot)]
+    boots = np.array(boots)[np.isfinite(boots)]
+    low, high = np.percentile(boots, [2.5, 97.5]) if boots.size else (np.nan, np.nan)
+    return float(value), float(low), float(high)
+
+
+def slope_verdict(slope, low, high, predicted):
+    """How a fitted exponent with its interval ``[low, high]`` compares with the theorem's."""
+    if low <= predicted <= high:
+        return "consistent with the prediction"
+    if high < 0.0 < predicted or low > 0.0 > predicted:
+        # an upper bound allows it, but "weaker" would hide that the direction is reversed
+        return "opposite in sign to the prediction: an upper bound allows it, but its dependence is not seen here"
+    if abs(slope) < abs(predicted):
+        return "weaker than predicted: the theorem's T1 is an upper bound"
+    return "stronger than predicted"
+
+
+def bootstrap_slope(x, y, rng, n_boot=2000):
+    """Least-squares slope of log y on log x, and a 95% bootstrap interval (resampling points)."""
+    lx, ly = np.log(x), np.log(y)
+    slope = np.polyfit(lx, ly, 1)[0]
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, lx.size, lx.size)
+        if np.ptp(lx[idx]) > 0:
+            boots.append(np.polyfit(lx[idx], ly[idx], 1)[0])
+    low, high = np.percentile(boots, [2.5, 97.5])
+    return float(slope), float(low), float(high)
+
+
+def gamma_at_zero(r_w, w, w_star):
+    """The smallest gamma_w for c_w = 0 over the given points (finite entries only)."""
+    d = np.sum((w - w_star) ** 2, axis=-1)
+    ok = np.isfinite(r_w) & np.isfinite(d)
+    if not ok.any():
+        return float("nan")
+    return float(dissipativity_frontier(r_w[ok], d[ok], [0.0])[0])
+
+
+def gamma_a_by_epoch(r_a, dist_sq, epoch):
+    """gamma_a at c_a = 0 over the escaped trials' points, epoch by epoch."""
+    out = []
+    for e in np.unique(epoch):
+        cols = epoch == e
+        r, d = r_a[:, cols].ravel(), dist_sq[:, cols].ravel()
+        ok = np.isfinite(r) & np.isfinite(d)
+        out.append(float(dissipativity_frontier(r[ok], d[ok], [0.0])[0]) if ok.any() else float("nan"))
+    return np.array(out)
+
+
+def majority_phrase(f) -> str:
+    """A verdict from a share's Wilson interval: most trials, a minority, or not decided."""
+    _, low, high, n = f
+    if n == 0:
+        return "not measurable"
+    if low > 0.5:
+        return "holds in most trials"
+    if high < 0.5:
+        return "holds only in a minority of trials"
+    return "holds in about half the trials"
+
+
+def percent(f) -> str:
+    """A share with its Wilson interval and its denominator (the decided cases only)."""
+    share, low, high, n = f
+    return "-" if n == 0 else f"{100 * share:.0f}% [{100 * low:.0f}, {100 * high:.0f}] of {n} decided"
+
+
+T2_GAMMAS = (1e-1, 1e-2, 1e-3)
+
+
+T2_SETTLED = 20  # checkpoints a trial must stay below gamma before the run ends to count as there

@@ -89,7 +89,7 @@ if PackageCacheLocator not in _LOCATORS._locator_classes:
     _LOCATORS._locator_classes.insert(0, PackageCacheLocator)
 
 
-def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool = False):
+def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool = False, cache: bool = True):
     """Compile ``func`` with the package-wide Numba options.
 
     Parameters
@@ -109,11 +109,15 @@ def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool 
     nogil : bool, default False
         Release the GIL while ``func`` runs, so that Python threads can run it side by side (the
         trial engine's blocks: see :mod:`pgd_bench.engine`).
+    cache : bool, default True
+        Cache the compiled code in the per-user folder. False only for a copy of a kernel that
+        inlines code from outside the package (a landscape registered by a user: an edit of it
+        would not change the cache key, see :attr:`pgd_bench.model.base.Landscape.cacheable`).
     """
 
     def decorate(f):
         return numba.njit(
-            cache=True,
+            cache=cache,
             fastmath=False,
             error_model="numpy",
             parallel=parallel,

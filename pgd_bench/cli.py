@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_config_flags(parser) -> None:
-    """One flag per command-line field of :class:`~pgd_bench.experiments.RunConfig`, generated from
+    """One flag per command-line field of :class:`~pgd_bench.runs.config.RunConfig`, generated from
     its declaration (help text, type, choices), plus the ``--eta`` shorthand."""
     from .algorithms import ALGORITHMS
     from .model.teachers import TEACHERS
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _format_report(result) -> str:
     from .algorithms import algorithm_named
     from .engine import OUTCOME_NAMES
+    from .model.registry import DEFAULT_LANDSCAPE
     from .stats import wilson_interval
 
     c = result.config
@@ -135,7 +136,9 @@ def _format_report(result) -> str:
     n = int(result.outcome.size)
     counts = result.counts()
     lines = [
-        f"pgd-bench run: {c.algorithm} (preset {c.preset}), p={c.p}, k={c.k}, "
+        f"pgd-bench run: {c.algorithm} (preset {c.preset}), "
+        + (f"landscape {c.landscape}, " if c.landscape != DEFAULT_LANDSCAPE else "")
+        + f"p={c.p}, k={c.k}, "
         f"teacher {c.teacher if c.a_star is None else 'explicit'}, {n} trials, seed {c.seed}",
         f"schedule: {c.epochs} epochs x {c.iterations} iterations, "
         f"eta_w={c.eta_w:g} eta_a={c.eta_a:g} x{c.eta_decay:g}/epoch"
@@ -199,21 +202,6 @@ def _format_report(result) -> str:
     return "\n".join(lines)
 
 
-# What a flag would be hidden by in a config file: an explicit schedule wins over its initial value
-# and decay, so such a flag would do nothing
-_SHADOWED_BY = {
-    "eta_w": ("eta_w_schedule",),
-    "eta_a": ("eta_a_schedule",),
-    "eta": ("eta_w_schedule", "eta_a_schedule"),
-    "eta_decay": ("eta_w_schedule", "eta_a_schedule"),
-    "rho_w": ("rho_w_schedule",),
-    "rho_a": ("rho_a_schedule",),
-    "noise_decay": ("rho_w_schedule", "rho_a_schedule"),
-    "temperature": ("temperature_schedule",),
-    "temperature_decay": ("temperature_schedule",),
-}
-
-
 def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
     """The settings of ``pgd-bench run``: a config file's, overridden by the flags.
 
@@ -228,8 +216,10 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
                 f"{key}: the config file is for {key} {from_file[key]!r}; its values would run under the label "
                 f"{flags[key]!r}. Start from --{key} {flags[key]} without the file, or edit the file"
             )
+    from .runs.config import SHADOWED_BY
+
     for key in flags:
-        schedules = _SHADOWED_BY.get(key, ())
+        schedules = SHADOWED_BY.get(key, ())
         if schedules and all(from_file.get(schedule) is not None for schedule in schedules):
             raise ValueError(
                 f"{key}: the config file's {', '.join(schedules)} would override this flag; remove it from the file"

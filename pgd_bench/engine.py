@@ -30,14 +30,15 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+import types
 from typing import NamedTuple
 
 import numpy as np
 
 from ._jit import jit
 from .geometry import riemannian_step_lanes
+from .model.base import BY_PARAMS_TYPE, LANE_WORK_ROWS, grad_lanes_of, loss_lanes_of
 from .model.data import DATA_LANES, draw_minibatch_lanes, empirical_loss_grad_lanes, fill_training_sets
-from .model.landscape import LANE_WORK_ROWS, grad_lanes, loss_lanes
 from .model.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
 from .streams import (
     NOISE_BALL,
@@ -72,8 +73,8 @@ def _perturb_lanes(states, x, radius, law, out, noise, scale):
     """``out = x + noise`` in every lane: uniform in the ball of ``radius``, or Gaussian.
 
     ``noise`` is scratch of shape ``(d + 2, n)``, ``scale`` of length ``n``, ``states`` as in
-    :func:`~pgd_bench.random.fill_normal_lanes`. The ball law is
-    :func:`~pgd_bench.random.fill_ball_lanes`. A Gaussian with per-coordinate variance
+    :func:`~pgd_bench.streams.fill_normal_lanes`. The ball law is
+    :func:`~pgd_bench.streams.fill_ball_lanes`. A Gaussian with per-coordinate variance
     ``radius^2 / (d + 2)`` has ``E||noise||^2 = radius^2 d / (d + 2)``, that of the ball.
     """
     d, n = x.shape
@@ -123,10 +124,16 @@ def _update_ball_entry(since, dist_sq, tol, step):
 
 
 class Problem(NamedTuple):
-    """What every trial of a run shares: the teacher, both optima, the start ball and the limits.
+    """What every trial of a run shares: the teacher, both optima, the start ball, the limits, and
+    the landscape's parameters.
 
     A module-level named tuple, so Numba compiles it as one argument and caches it across
-    processes; ``seed`` is a ``uint64``, ``noise_law`` an index into :data:`NOISE_LAWS`.
+    processes; ``seed`` is a ``uint64``, ``noise_law`` an index into :data:`NOISE_LAWS`. ``params``
+    is the landscape's own named tuple (:class:`pgd_bench.model.base.Landscape`): its type chooses,
+    when the block compiles, the kernels that :func:`~pgd_bench.model.base.grad_lanes_of` and
+    :func:`~pgd_bench.model.base.loss_lanes_of` inline. ``w_bar = -w_star`` and ``a_bar`` are the
+    known spurious optimum (``a_bar`` NaN where the landscape knows none: no lane is then counted
+    ``spurious``).
     """
 
     seed: np.uint64
@@ -139,6 +146,7 @@ class Problem(NamedTuple):
     a_bound: float
     noise_law: int
     shared_data: bool
+    params: tuple
 
 
 class Schedule(NamedTuple):
@@ -151,7 +159,7 @@ class Schedule(NamedTuple):
 
 
 class Outputs(NamedTuple):
-    """Per-trial output arrays, one row per trial (see :class:`pgd_bench.experiments.RunResult`)."""
+    """Per-trial output arrays, one row per trial (see :class:`pgd_bench.runs.result.RunResult`)."""
 
     w: np.ndarray
     a: np.ndarray
@@ -230,7 +238,6 @@ def _apply_momentum(beta, w, grad_w, grad_a, m_w, m_a, dot):
             m_a[j, l] = grad_a[j, l]
 
 
-@jit(inline=True)
 def _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, out):
     """Phase (at checkpoints only): the squared deviation of the gradient the step uses from the
     population gradient at the iterate, ``||P (g_w - grad_w L)||^2 + ||g_a - grad_a L||^2``, with
@@ -239,7 +246,7 @@ def _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, out):
     also the gap between the empirical and the population gradient. Taken before momentum."""
     p, n = w.shape
     k = a.shape[0]
-    grad_lanes(w, a, problem.w_star, problem.a_star, pop_w, pop_a, work)
+    grad_lanes_of(problem.params, w, a, pop_w, pop_a, work)
     radial = work[0]  # grad_lanes is done with its work rows
     for l in range(n):
         out[l] = 0.0
@@ -349,7 +356,6 @@ def _write_outputs(
             outputs.entered[row] = -1
 
 
-@jit(nogil=True)
 def _run_block(
     first_trial, count, row0, problem, schedule, rho_w, rho_a, batch, temperature, momentum, samples, outputs,
     stop_flag,
@@ -376,7 +382,7 @@ def _run_block(
     momentum : float or None
         Heavy-ball momentum beta; None compiles the variant without momentum.
     samples : int or None
-        Size of each trial's training set (:mod:`pgd_bench.data`): the gradient is then the
+        Size of each trial's training set (:mod:`pgd_bench.model.data`): the gradient is then the
         empirical one over the set, or over a mini-batch drawn from it with ``batch``, and the
         block holds ``DATA_LANES`` trials. None: the population (infinite data), ``LANES`` trials.
     outputs : Outputs
@@ -473,7 +479,7 @@ def _run_block(
                     empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, data_pre,
                                               data_residual, lane_a)  # fmt: skip
             elif batch is None:
-                grad_lanes(w_at, a_at, problem.w_star, problem.a_star, grad_w, grad_a, work)
+                grad_lanes_of(problem.params, w_at, a_at, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(
                     states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
@@ -497,7 +503,7 @@ def _run_block(
 
             if next_checkpoint < checkpoints.shape[0] and step == checkpoints[next_checkpoint]:
                 _record_checkpoint(
-                    w, a, problem.w_star, problem.a_star, work, lane_a, noise_level, diverged_at, count, row0,
+                    w, a, problem, work, lane_a, lane_b, noise_level, diverged_at, count, row0,
                     outputs.records[:, next_checkpoint], outputs.states[:, next_checkpoint],
                 )  # fmt: skip
                 next_checkpoint += 1
@@ -512,14 +518,16 @@ def _run_block(
     )
 
 
-@jit
-def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_at, count, row0, records, states):
+def _record_checkpoint(w, a, problem, work, loss, angle, noise_level, diverged_at, count, row0, records, states):
     """Write ``records[row0 + l] = (loss, ||w-w*||, ||a-a*||, angle, noise)`` for the block's lanes,
     and ``states[row0 + l] = (w, a)`` for the rows that ``states`` has (the recorded trials).
 
     ``noise_level`` is the lanes' :func:`_gradient_noise` at the step that reached the checkpoint.
-    A lane that has diverged gets NaN: its trial has no state at this checkpoint.
+    A lane that has diverged gets NaN: its trial has no state at this checkpoint. ``loss`` and
+    ``angle`` are scratch of one value per lane.
     """
+    w_star = problem.w_star
+    a_star = problem.a_star
     p = w.shape[0]
     for l in range(count):
         row = row0 + l
@@ -528,7 +536,7 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_a
                 states[row, i] = w[i, l] if diverged_at[l] < 0 else np.nan
             for j in range(a.shape[0]):
                 states[row, p + j] = a[j, l] if diverged_at[l] < 0 else np.nan
-    loss_lanes(w, a, w_star, a_star, work, loss)  # also leaves theta in work[2]
+    loss_lanes_of(problem.params, w, a, work, loss, angle)
     for l in range(count):
         row = records[row0 + l]
         if diverged_at[l] >= 0:
@@ -544,8 +552,47 @@ def _record_checkpoint(w, a, w_star, a_star, work, loss, noise_level, diverged_a
         row[0] = loss[l]
         row[1] = np.sqrt(dist_w)
         row[2] = np.sqrt(dist_a)
-        row[3] = work[2, l]
+        row[3] = angle[l]
         row[4] = noise_level[l]
+
+
+# The phases that call the landscape's kernels, and the block that inlines them, are templates:
+# block_kernel compiles them once per landscape, with the landscape's kernels bound to the names
+# grad_lanes_of and loss_lanes_of (placeholders here). Numba's IR-level inlining resolves those
+# names like any global, so the kernels are inlined as if called by name: the same machine code,
+# compile time and cache as a single-landscape engine. (Measured against the alternatives:
+# kernels passed as arguments are not reused from the cache by a new process; an overload chosen by
+# the parameters' type, inlined at the typed level, compiled 68-71% slower; the same overload not
+# inlined ran GD 13% slower. docs/adding-a-landscape.md.)
+_BLOCKS: dict[type, object] = {}
+_BLOCKS_LOCK = threading.Lock()
+
+
+def block_kernel(params_type: type):
+    """The compiled block loop (:func:`_run_block`) of the landscape whose parameters are
+    ``params_type``, built once per process.
+
+    Cached in the kernel folder when the landscape's kernels are this package's; compiled afresh
+    in each process otherwise (the cache is keyed by this package's source: an edit of a kernel
+    defined elsewhere would not change the key, and a stale block would run).
+    """
+    with _BLOCKS_LOCK:
+        block = _BLOCKS.get(params_type)
+        if block is None:
+            landscape = BY_PARAMS_TYPE[params_type]
+            names = dict(globals(), grad_lanes_of=landscape.grad_lanes, loss_lanes_of=landscape.loss_lanes)
+            cache = landscape.cacheable
+            names["_gradient_noise"] = jit(_rebind(_gradient_noise, names), inline=True)
+            # a compiled call of its own, as before the seam: once per landscape, not per variant
+            names["_record_checkpoint"] = jit(_rebind(_record_checkpoint, names), cache=cache)
+            block = jit(_rebind(_run_block, names), nogil=True, cache=cache)
+            _BLOCKS[params_type] = block
+        return block
+
+
+def _rebind(func, names: dict):
+    """``func`` with ``names`` as its globals (same code, so the same cache file and line)."""
+    return types.FunctionType(func.__code__, names, func.__name__, func.__defaults__, func.__closure__)
 
 
 def run_trials(
@@ -573,6 +620,7 @@ def run_trials(
     10-30% on runs of a few milliseconds (waking a Python thread costs about 0.1 ms).
     """
     n = outputs.w.shape[0]
+    block = block_kernel(type(problem.params))
     lanes = LANES if options[5] is None else DATA_LANES  # the block size _run_block allocates for
     n_blocks = (n + lanes - 1) // lanes
     next_block = itertools.count()  # next() of a count is atomic under the GIL
@@ -593,7 +641,7 @@ def run_trials(
                 return
             row0 = b * lanes
             count = min(lanes, n - row0)
-            _run_block(first_trial + row0, count, row0, problem, schedule, *options, outputs, stop)
+            block(first_trial + row0, count, row0, problem, schedule, *options, outputs, stop)
             with lock:
                 finished[0] += count
 

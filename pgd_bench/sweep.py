@@ -14,7 +14,7 @@ Every trial depends only on ``(config, seed, trial index)``, so a cell can be cu
 trials run anywhere: on this machine's threads (the default), on a ``distributed.LocalCluster``
 of worker processes (``workers=N``), or on an existing Dask cluster (``scheduler=ADDRESS``).
 Chunks are gathered in trial order and the cell is written to the same checked cache as the
-reproduction's (:func:`pgd_bench.results.load_cached`), by this process only; a cell computed
+reproduction's (:func:`pgd_bench.runs.cache.load_cached`), by this process only; a cell computed
 anywhere has the same ``final_state_sha256`` as ``pgd-bench run`` gives for its config.
 Outputs: ``tables/trials`` (one row per trial), ``tables/cells`` (one row per cell) as CSV and
 Parquet (with pyarrow), and a figure of the success rates over the grid.

@@ -241,7 +241,7 @@ def test_the_report_page_shows_its_figures_in_a_real_browser(tmp_path):
 def test_the_smoothed_landscape_is_cached_and_a_damaged_file_is_recomputed(tmp_path):
     import dataclasses
 
-    from pgd_bench.report.build import reproduce as rp
+    from pgd_bench.report import shared as rp
 
     scale = dataclasses.replace(rp.QUICK, smoothing_samples=200)
     angles, profiles, depths = rp._smoothed_data(scale, tmp_path)

@@ -50,7 +50,7 @@ def test_another_cells_file_under_this_key_is_recomputed_with_a_notice(tmp_path)
 def test_a_cell_from_other_code_or_trials_is_stale(tmp_path, field, monkeypatch):
     config, path = _cell(tmp_path)
     run_cached(config, tmp_path)
-    import pgd_bench.results as results
+    import pgd_bench.runs.cache as results
 
     if field == "trials":
         config = dataclasses.replace(config, trials=config.trials + 1)
@@ -119,7 +119,7 @@ def test_a_second_writer_into_the_same_folder_is_refused(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pgd_bench.results import output_lock\n"
+            "import sys, time; from pgd_bench._files import output_lock\n"
             "with output_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
             str(tmp_path),
         ],

@@ -25,6 +25,7 @@ import numpy as np
 from .._jit import jit
 from .._validate import as_point, as_unit_vector, as_vector
 from ..geometry import dot
+from .base import LANE_WORK_ROWS
 
 _INV_PI = 1.0 / np.pi
 _INV_2PI = 1.0 / (2.0 * np.pi)
@@ -63,9 +64,6 @@ def arccos_kernel(x):
     if big:
         return 2.0 * t if x > 0.0 else np.pi - 2.0 * t
     return 0.5 * np.pi - t if x >= 0.0 else 0.5 * np.pi + t
-
-
-LANE_WORK_ROWS = 12  # rows of the ``work`` array the lane kernels below need
 
 
 @jit(inline=True)

@@ -1,9 +1,10 @@
 """``pgd-bench reproduce``: the paper's figures, the phase diagram, the smoothed landscape, a report.
 
 The report is a list of sections (:data:`SECTIONS`): each is a function ``section(ctx) ->
-Section`` (title, markdown, files, data), and one loop writes them in order. A new figure is one
-function and one list entry. Sections share runs through the :class:`Context`: a group of cells
-is run once (through the checked per-cell cache of :mod:`pgd_bench.results`, so a rerun recomputes
+Section`` (title, markdown, files, data), one module of :mod:`pgd_bench.report.sections` each,
+and one loop writes them in order. A new section is one module and one list entry
+(docs/adding-a-section.md). Sections share runs through the :class:`Context`: a group of cells
+is run once (through the checked per-cell cache of :mod:`pgd_bench.runs.cache`, so a rerun recomputes
 nothing that has finished and an interrupted run resumes where it stopped) and read by every
 section that needs it. Figures are written as PNG and SVG; ``trials.csv`` holds one row per trial
 of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the configs,
@@ -109,7 +110,7 @@ def reproduce(
         runs the theory section alone.
     workers, scheduler : optional
         Run the cells on a local Dask cluster of ``workers`` processes, or on the Dask cluster at
-        ``scheduler`` (:class:`pgd_bench.sweep.Backend`, as ``pgd-bench sweep`` does); the results
+        ``scheduler`` (:class:`pgd_bench.runs.backend.Backend`, as ``pgd-bench sweep`` does); the results
         are the same bits as on this machine's threads.
 
     Returns

@@ -1,7 +1,8 @@
 """What the report's sections share: the :class:`Section` record, the :class:`Context` that runs
-cells once through the cell cache, and the figure and table helpers.
+cells once through the cell cache, and the helpers for their markdown.
 
-:mod:`pgd_bench.reproduce` lists the sections; :mod:`pgd_bench.theory_report` adds one.
+:mod:`pgd_bench.report.build` lists the sections, each a module of :mod:`pgd_bench.report.sections`
+(docs/adding-a-section.md).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ class Section:
 
 
 class Context:
-    """What the sections share: the output folder, the scale (``reproduce.Scale``), the cells run so far, the rows of
-    ``trials.csv`` and the time each group of cells took."""
+    """What the sections share: the output folder, the scale (``report.shared.Scale``), the cells run
+    so far, the rows of ``trials.csv`` and the time each group of cells took."""
 
     def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None):
         self.out, self.scale, self.force, self.quick = out, scale, force, quick
-        self.backend = backend  # where cells run (sweep.Backend); None: this machine's threads
+        self.backend = backend  # where cells run (runs.backend.Backend); None: this machine's threads
         self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
         self.cell_rows: list[dict] = []  # one row per cell
         self.timings: dict[str, float] = {}

@@ -1,6 +1,6 @@
 """Render the reproduction's Markdown report as a standalone HTML page.
 
-Handles the subset :mod:`pgd_bench.reproduce` writes (headings, paragraphs, bullet lists, pipe
+Handles the subset :mod:`pgd_bench.report.build` writes (headings, paragraphs, bullet lists, pipe
 tables, images, fenced code, inline code, bold, italics and links), so the report needs no Markdown
 package. Images are embedded as data URIs when their folder is given, so that the one HTML file
 carries its figures (it can be mailed or moved alone).

@@ -20,9 +20,10 @@ import numpy as np
 
 from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
-from ..engine import LANES, RECORD_FIELDS
+from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
 from ..model.data import DATA_LANES
-from ..model.landscape import curvature_scale, spurious_optimum
+from ..model.landscape import curvature_scale
+from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.teachers import TEACHERS, teacher_weights
 from ..streams import NOISE_LAWS, STREAM_VERSION
 
@@ -74,6 +75,11 @@ class RunConfig:
 
     algorithm: str = _setting("gd", "the method (default gd)", check=lambda n, v: algorithm_named(v).name)
     preset: str = _setting("paper", "schedule preset (default: the algorithm's own)")
+    landscape: str = _setting(
+        DEFAULT_LANDSCAPE,
+        "the model's loss landscape (default cnn: the poster's non-overlapping CNN)",
+        check=lambda name, value: landscape_named(value).name,
+    )
     p: int = _setting(6, "patch (filter) dimension", check=_positive_int)
     k: int = _setting(8, "number of patches", check=_positive_int)
     teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
@@ -145,6 +151,16 @@ class RunConfig:
         if self.a_star is not None:
             return w_star, np.array(self.a_star, dtype=np.float64)
         return w_star, teacher_weights(self.teacher, self.k, self.teacher_seed)
+
+    def optima(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(w_star, a_star, w_bar, a_bar)``: the global optimum (the teacher) and the landscape's
+        known spurious optimum; ``w_bar = -w*`` and ``a_bar`` NaN where it knows none."""
+        w_star, a_star = self.teacher_arrays()
+        known = landscape_named(self.landscape).spurious_optimum
+        if known is None:
+            return w_star, a_star, -w_star, np.full_like(a_star, np.nan)
+        w_bar, a_bar = known(w_star, a_star)
+        return w_star, a_star, w_bar, a_bar
 
     def resolved_start_radius(self) -> float:
         """Radius of the ball of initial ``a``: explicit, or the paper's ``|1.a*| / sqrt(k)``."""
@@ -243,6 +259,20 @@ CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 SHORTHANDS = {"eta": "initial step size of both w and a"}
 MAX_ITERATIONS = 2**62  # iteration counts stay exact in the engine's 64-bit integers
 SCHEDULE_KEYS = ("eta_w_schedule", "eta_a_schedule", "rho_w_schedule", "rho_a_schedule", "temperature_schedule")
+
+# What a setting would be hidden by in a config file: an explicit schedule wins over its initial
+# value and decay, so such a flag would do nothing (pgd-bench run refuses it)
+SHADOWED_BY = {
+    "eta_w": ("eta_w_schedule",),
+    "eta_a": ("eta_a_schedule",),
+    "eta": ("eta_w_schedule", "eta_a_schedule"),
+    "eta_decay": ("eta_w_schedule", "eta_a_schedule"),
+    "rho_w": ("rho_w_schedule",),
+    "rho_a": ("rho_a_schedule",),
+    "noise_decay": ("rho_w_schedule", "rho_a_schedule"),
+    "temperature": ("temperature_schedule",),
+    "temperature_decay": ("temperature_schedule",),
+}
 
 
 def _as_list(name, value, length, *, positive):
@@ -346,6 +376,13 @@ def resolve_config(**overrides) -> RunConfig:
     for name, f in CONFIG_FIELDS.items():
         if f.metadata["check"] is not None:
             v[name] = f.metadata["check"](name, v[name])
+    landscape = landscape_named(v["landscape"])
+    for key in ("batch", "samples"):  # the engine's sample kernels are the CNN's network
+        if not landscape.samples and not _equal(v[key], 0) and (key == "samples" or algorithm.batch != BATCH_NEVER):
+            raise ValueError(
+                f"{key}: the landscape {landscape.name} has no sample kernels (only exact gradients); "
+                f"landscapes with them: {', '.join(n for n, x in LANDSCAPES.items() if x.samples)}"
+            )
     if algorithm.batch == BATCH_NEVER:
         v["batch"] = 0
     else:  # 0 means the population gradient, allowed where the batch is optional
@@ -402,9 +439,9 @@ def _check_problem(config: RunConfig) -> None:
     # Outcomes are tolerance balls around the two optima, on the squared joint distance
     # ||w - w_opt||^2 + ||a - a_opt||^2; past a quarter of the optima's squared distance the balls
     # overlap and a trapped trial could be counted a success.
-    w_bar, a_bar = spurious_optimum(w_star, a_star)
+    _, _, w_bar, a_bar = config.optima()
     separation = float(np.sum((w_star - w_bar) ** 2) + np.sum((a_star - a_bar) ** 2))
-    if config.tol >= separation / 4:
+    if config.tol >= separation / 4:  # False for NaN: no spurious optimum known, no overlap
         raise ValueError(
             f"tol: {config.tol:g} is not below {separation / 4:.6g}, a quarter of the squared distance "
             "between the global and the spurious optimum (the two tolerance balls would overlap)"
@@ -452,3 +489,32 @@ def load_config_file(path) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"config: unknown key(s) in {path}: {', '.join(sorted(unknown))}")
     return data
+
+
+def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
+    """What the engine needs for ``config``: its :class:`~pgd_bench.engine.Problem`,
+    :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
+    momentum, samples)``.
+
+    An option the run does not use is None, not zero: the engine is then compiled without that
+    phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
+    ``w`` only or ``a`` only shares the compiled variant of noise on both.
+    """
+    w_star, a_star, w_bar, a_bar = config.optima()
+    sched = config.schedules()
+    problem = Problem(
+        np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
+        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
+        landscape_named(config.landscape).make_params(w_star, a_star),
+    )  # fmt: skip
+    schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
+    noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
+    options = (
+        sched["rho_w"] if noisy else None,
+        sched["rho_a"] if noisy else None,
+        config.batch if config.batch > 0 else None,
+        sched["temperature"] if np.any(sched["temperature"] > 0) else None,
+        float(config.momentum) if config.momentum > 0 else None,
+        int(config.samples) if config.samples > 0 else None,
+    )
+    return problem, schedule, options

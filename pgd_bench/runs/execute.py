@@ -17,40 +17,9 @@ import numba
 import numpy as np
 
 from .._validate import as_int
-from ..engine import RECORD_FIELDS, Outputs, Problem, Schedule, run_trials
-from ..model.landscape import spurious_optimum
-from ..streams import NOISE_LAWS
-from .config import SCHEDULE_KEYS, RunConfig, resolve_config
+from ..engine import RECORD_FIELDS, Outputs, run_trials
+from .config import SCHEDULE_KEYS, RunConfig, engine_inputs, resolve_config
 from .result import RunResult
-
-
-def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
-    """What the engine needs for ``config``: its :class:`~pgd_bench.engine.Problem`,
-    :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
-    momentum, samples)``.
-
-    An option the run does not use is None, not zero: the engine is then compiled without that
-    phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
-    ``w`` only or ``a`` only shares the compiled variant of noise on both.
-    """
-    w_star, a_star = config.teacher_arrays()
-    w_bar, a_bar = spurious_optimum(w_star, a_star)
-    sched = config.schedules()
-    problem = Problem(
-        np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
-        float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
-    )  # fmt: skip
-    schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
-    noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
-    options = (
-        sched["rho_w"] if noisy else None,
-        sched["rho_a"] if noisy else None,
-        config.batch if config.batch > 0 else None,
-        sched["temperature"] if np.any(sched["temperature"] > 0) else None,
-        float(config.momentum) if config.momentum > 0 else None,
-        int(config.samples) if config.samples > 0 else None,
-    )
-    return problem, schedule, options
 
 
 def allocate_outputs(config: RunConfig, first: int = 0, count: int | None = None) -> Outputs:

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
-from ..model.landscape import spurious_optimum
-from ..model.sharpness import sharpness as hessian_sharpness
+from ..model.registry import landscape_named
 from ..stats import expected_running_time, wilson_interval
 from ..streams import STREAM_VERSION
 from .config import RunConfig
@@ -76,15 +75,16 @@ class RunResult:
         within ``tol`` of it (a trial hovering near the spurious optimum is trapped even when it
         is counted ``unconverged``); ``diverged`` apart.
         """
-        w_star, a_star = self.config.teacher_arrays()
-        w_bar, a_bar = spurious_optimum(w_star, a_star)
+        w_star, a_star, w_bar, a_bar = self.config.optima()
         with np.errstate(over="ignore", invalid="ignore"):  # diverged trials' states may overflow
             return self._basin(w_star, a_star, w_bar, a_bar)
 
     def _basin(self, w_star, a_star, w_bar, a_bar):
         to_global = np.sum((self.w - w_star) ** 2, axis=1) + np.sum((self.a - a_star) ** 2, axis=1)
         to_spurious = np.sum((self.w - w_bar) ** 2, axis=1) + np.sum((self.a - a_bar) ** 2, axis=1)
-        basin = np.where(to_global <= to_spurious, BASIN_NAMES.index("global"), BASIN_NAMES.index("spurious"))
+        # nearer the spurious optimum, or the global one: a landscape that knows no spurious
+        # optimum has NaN there, and its trials are all nearer the global one
+        basin = np.where(to_global > to_spurious, BASIN_NAMES.index("spurious"), BASIN_NAMES.index("global"))
         return np.where(self.outcome == OUTCOME_NAMES.index("diverged"), BASIN_NAMES.index("diverged"), basin)
 
     def basins(self) -> dict[str, int]:
@@ -100,7 +100,16 @@ class RunResult:
 
     def sharpness(self) -> tuple[np.ndarray, np.ndarray]:
         """Per trial, the top eigenvalue and the trace of the Riemannian Hessian at the final point
-        (:func:`pgd_bench.sharpness.sharpness`); NaN for diverged trials."""
+        (the landscape's, :func:`pgd_bench.sharpness` for the CNN); NaN for diverged trials.
+
+        Raises
+        ------
+        ValueError
+            If the run's landscape has no Hessian.
+        """
+        hessian_sharpness = landscape_named(self.config.landscape).sharpness
+        if hessian_sharpness is None:
+            raise ValueError(f"sharpness: the landscape {self.config.landscape} has no Riemannian Hessian")
         w_star, a_star = self.config.teacher_arrays()
         diverged = self.outcome == OUTCOME_NAMES.index("diverged")
         w = np.where(diverged[:, None], np.nan, self.w)

@@ -2,8 +2,8 @@
 of the poster's Theorems 1 and 2, and how Theorem 1's ``T1`` scales with the step size.
 
 It reads the recorded states of P-GD runs (``record_states``) and evaluates, at every checkpoint of
-every recorded trial, the dissipativity ratios of :func:`pgd_bench.theory.dissipativity` at the
-noise level of that epoch. A section of :mod:`pgd_bench.reproduce` (listed in its ``SECTIONS``),
+every recorded trial, the dissipativity ratios of :func:`pgd_bench.model.dissipativity.dissipativity` at the
+noise level of that epoch. A section of :mod:`pgd_bench.report.build` (listed in its ``SECTIONS``),
 and the whole of ``pgd-bench theory``.
 """
 

@@ -1,0 +1,101 @@
+"""The landscape record: what the engine, the runs and the results need from a model.
+
+A landscape is a loss ``L(w, a)`` over the student's domain (``w`` on the unit sphere of ``R^p``,
+``a`` in ``R^k``) with a teacher ``(w*, a*)`` at its global optimum. Its record names its lane
+kernels (the engine calls them through :func:`loss_lanes_of` and :func:`grad_lanes_of`, resolved
+at compile time from the type of its parameters) and, where they exist, its known spurious optimum,
+its Riemannian Hessian and its sample kernels. The registry is :mod:`pgd_bench.model.registry`;
+docs/adding-a-landscape.md walks through adding one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._provenance import PACKAGE_DIR
+
+LANE_WORK_ROWS = 12  # rows of the ``work`` array a landscape's lane kernels may use
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """A model's landscape, as every layer above the model sees it.
+
+    Attributes
+    ----------
+    name : str
+        The key in configs and on the command line (``--landscape NAME``).
+    summary : str
+        One line for ``--help`` and the docs.
+    params_type : type
+        A module-level :class:`typing.NamedTuple` class of the parameters its lane kernels read
+        (the CNN's: ``w_star``, ``a_star``). The engine is compiled once per such type, and the
+        compiled variant is cached when the class is defined inside this package.
+    make_params : callable
+        ``make_params(w_star, a_star) -> params_type`` instance.
+    loss_lanes : numba dispatcher
+        Compiled with ``inline="always"`` (``pgd_bench._jit.jit(inline=True)`` in the package), so
+        that the engine inlines it. ``loss_lanes(params, w, a, work, loss, angle)``: per lane ``l``
+        (the columns of ``w``, ``a``: ``(p, n)``, ``(k, n)``), ``loss[l] = L`` and ``angle[l]`` the angle between ``w``
+        and ``w*``; ``work`` has :data:`LANE_WORK_ROWS` rows of scratch.
+    grad_lanes : numba dispatcher
+        ``grad_lanes(params, w, a, grad_w, grad_a, work)``: the Euclidean gradient per lane
+        (``inline="always"`` too).
+    spurious_optimum : callable or None
+        ``spurious_optimum(w_star, a_star) -> (w_bar, a_bar)``, a known spurious local minimum with
+        ``w_bar = -w*`` (the engine's outcome ``spurious``); None where none is known: no trial is
+        then classified ``spurious``.
+    sharpness : callable or None
+        ``sharpness(w, a, w_star, a_star) -> (top, trace)``: the top eigenvalue and the trace of the
+        Riemannian Hessian at each row of ``w``, ``a``; None: not available for this landscape.
+    population_loss : callable
+        ``population_loss(w, a, w_star, a_star) -> float`` in NumPy, for one point.
+    samples : bool
+        Whether the engine's sample kernels (mini-batches, training sets) implement this
+        landscape's model; without them ``batch`` and ``samples`` are refused.
+    """
+
+    name: str
+    summary: str
+    params_type: type
+    make_params: Callable[[np.ndarray, np.ndarray], Any]
+    loss_lanes: Any
+    grad_lanes: Any
+    population_loss: Callable[..., float]
+    spurious_optimum: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    sharpness: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
+    samples: bool = False
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the engine's variants for this landscape may go to the kernel cache: only when
+        its kernels are this package's, whose source hash keys the cache (an edit of a kernel
+        defined elsewhere would not change the key, and a stale variant would run)."""
+        return all(
+            PACKAGE_DIR in Path(inspect.getfile(obj)).resolve().parents
+            for obj in (self.params_type, self.loss_lanes.py_func, self.grad_lanes.py_func)
+        )
+
+
+# params type -> landscape, filled by pgd_bench.model.registry.register_landscape
+BY_PARAMS_TYPE: dict[type, Landscape] = {}
+
+
+def loss_lanes_of(params, w, a, work, loss, angle):
+    """Placeholder for a landscape's ``loss_lanes`` in the engine's templates.
+
+    :func:`pgd_bench.engine.block_kernel` compiles the engine once per landscape with this name
+    bound to the landscape's kernel, which is then inlined as if called by name.
+    """
+    raise NotImplementedError("loss_lanes_of stands for a landscape's kernel in compiled code only")
+
+
+def grad_lanes_of(params, w, a, grad_w, grad_a, work):
+    """Placeholder for a landscape's ``grad_lanes`` (see :func:`loss_lanes_of`)."""
+    raise NotImplementedError("grad_lanes_of stands for a landscape's kernel in compiled code only")

@@ -1,0 +1,88 @@
+"""The landscape seam: a second landscape, registered from outside the package, runs end to end
+through ``run``, and the CNN's record is what the engine ran before the seam."""
+
+import numpy as np
+import pytest
+from toy_landscape import TOY, toy_gradient
+
+import pgd_bench
+from pgd_bench.engine import RECORD_FIELDS
+from pgd_bench.geometry import riemannian_step
+from pgd_bench.model.cnn import CNN
+from pgd_bench.model.registry import LANDSCAPES, landscape_named, register_landscape, unregister_landscape
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import run
+
+
+@pytest.fixture
+def toy():
+    register_landscape(TOY)
+    yield TOY
+    unregister_landscape("toy")
+
+
+def test_the_toy_runs_end_to_end_and_each_trial_follows_plain_numpy_gd(toy):
+    config = resolve_config(landscape="toy", algorithm="gd", trials=70, epochs=2, iterations=150, eta=0.1)
+    result = run(config)
+    # the reference: the same starts (the public samplers draw the engine's start streams), the
+    # toy's gradient in NumPy and the public Riemannian step, iteration by iteration
+    w_star, a_star = config.teacher_arrays()
+    w = pgd_bench.sample_sphere(config.trials, config.p, config.seed)
+    a = pgd_bench.sample_ball(config.trials, config.k, config.resolved_start_radius(), config.seed)
+    for i in range(config.trials):
+        wi, ai = w[i], a[i]
+        for _ in range(config.epochs * config.iterations):
+            g_w, g_a = toy_gradient(wi, ai, w_star, a_star)
+            wi, ai = riemannian_step(wi, ai, g_w, g_a, 0.1, 0.1)
+        np.testing.assert_allclose(result.w[i], wi, atol=1e-12)
+        np.testing.assert_allclose(result.a[i], ai, atol=1e-12)
+    # GD is trapped exactly when it starts past the toy's barrier at w.w* = -0.1
+    trapped = w @ w_star < -0.1
+    counts = result.counts()
+    assert counts["spurious"] == trapped.sum() > 0 and counts["global"] == (~trapped).sum() > 0
+    assert np.array_equal(result.outcome == 1, trapped)
+    # its recorded loss is the toy's, at the final checkpoint
+    final_loss = result.records[:, -1, 0]
+    expected = [toy.population_loss(result.w[i], result.a[i], w_star, a_star) for i in range(config.trials)]
+    np.testing.assert_allclose(final_loss, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_toy_is_compiled_outside_the_kernel_cache_and_the_cnn_inside(toy):
+    assert not toy.cacheable  # its kernels live outside the package: an edit of them is not in the key
+    assert CNN.cacheable
+
+
+def test_every_phase_of_the_engine_runs_on_the_toy(toy):
+    """The algorithms' phases are the landscape's gradient with something around it: on the toy as
+    on the CNN, the perturbation shows in the recorded gradient noise, Langevin at T = 0 and
+    momentum 0 are GD to the bit, and momentum otherwise moves the trials elsewhere."""
+    base = dict(landscape="toy", trials=64, epochs=2, iterations=100, eta=0.1, eta_decay=1.0, scale_steps=False)
+    gd = run(resolve_config(algorithm="gd", **base))
+    noise = RECORD_FIELDS.index("noise")
+    assert np.all(gd.records[:, :, noise] == 0.0)
+    pgd = run(resolve_config(algorithm="pgd", rho_w=1.0, rho_a=0.5, **base))
+    assert np.all(pgd.records[:, :, noise] > 0.0)
+    cold = run(resolve_config(algorithm="langevin", temperature=0.0, **base))
+    assert cold.final_state_sha256() == gd.final_state_sha256()
+    warm = run(resolve_config(algorithm="langevin", temperature=0.05, **base))
+    assert warm.final_state_sha256() != gd.final_state_sha256()
+    heavy = run(resolve_config(algorithm="gd", momentum=0.5, **base))
+    assert heavy.final_state_sha256() != gd.final_state_sha256()
+
+
+def test_what_a_landscape_lacks_is_refused_by_name(toy):
+    with pytest.raises(ValueError, match="batch.*toy"):
+        resolve_config(landscape="toy", algorithm="sgd")
+    with pytest.raises(ValueError, match="samples.*toy"):
+        resolve_config(landscape="toy", samples=100)
+    result = run(resolve_config(landscape="toy", trials=8, epochs=1, iterations=10))
+    with pytest.raises(ValueError, match="sharpness.*toy"):
+        result.sharpness()
+    with pytest.raises(ValueError, match="landscape: expected one of"):
+        resolve_config(landscape="nope")
+
+
+def test_the_registry_refuses_a_second_landscape_of_the_same_name_or_params(toy):
+    with pytest.raises(ValueError, match="not a new name"):
+        register_landscape(toy)
+    assert landscape_named("cnn") is CNN and set(LANDSCAPES) == {"cnn", "toy"}

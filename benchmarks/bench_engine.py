@@ -7,7 +7,7 @@ from pgd_bench.runs.execute import run
 
 from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second
-from .peers import PEER_ALGORITHMS, compare, empirical_gd_compare, pgd_bench_seconds
+from .peers import PEER_ALGORITHMS, compare, empirical_gd_compare, pgd_bench_seconds, stride_cost
 
 
 class Engine:
@@ -35,6 +35,29 @@ class Engine:
         return ours / theirs
 
     track_ratio_to_numpy.unit = "ratio"
+
+
+class Overlap:
+    """Overlapping patches (stride 3, p = 6, k = 8) against the poster's stride p, per trial-step."""
+
+    params = ["gd", "pgd"]
+    param_names = ["algorithm"]
+    timeout = 300
+
+    def setup(self, algorithm):
+        pgd_bench_seconds(algorithm, 1, 1, 3)
+        pgd_bench_seconds(algorithm, 1, 1)
+
+    def track_ns_per_trial_step_stride_3(self, algorithm):
+        return stride_cost(algorithm, repeats=3)[0]
+
+    track_ns_per_trial_step_stride_3.unit = "ns"
+
+    def track_ratio_stride_3_to_stride_p(self, algorithm):
+        overlapping, plain = stride_cost(algorithm, repeats=3)
+        return overlapping / plain
+
+    track_ratio_stride_3_to_stride_p.unit = "ratio"
 
 
 class RatioToJax:

@@ -81,8 +81,10 @@ def numpy_steps(algorithm, trials, steps, p=6, k=8, batch=4, eta=0.05, rho_w=1.0
     return time.perf_counter() - start
 
 
-def pgd_bench_seconds(algorithm, trials, steps):
+def pgd_bench_seconds(algorithm, trials, steps, stride=None):
     extra = {"batch": 4} if algorithm_named(algorithm).batch == BATCH_ALWAYS else {}
+    if stride is not None:
+        extra["stride"] = stride
     if algorithm_named(algorithm).perturbs:
         extra.update(rho_w=1.0, rho_a=0.3)
     config = resolve_config(
@@ -101,6 +103,20 @@ def compare(algorithm, trials=1000, steps=400, repeats=3):
         ours.append(done / secs)
         theirs.append(numpy_trials_steps / numpy_steps(algorithm, trials, steps))
     return float(np.median(ours)), float(np.median(theirs))
+
+
+def stride_cost(algorithm, stride=3, trials=1000, steps=400, repeats=5):
+    """Median ns per trial-step at ``stride`` (overlapping patches, p = 6, k = 8) and at the
+    poster's ``stride = p``, measured alternately in one run (compile excluded)."""
+    pgd_bench_seconds(algorithm, 1, 1, stride)  # compile or load outside the timings
+    pgd_bench_seconds(algorithm, 1, 1)
+    overlapping, plain = [], []
+    for _ in range(repeats):
+        secs, done = pgd_bench_seconds(algorithm, trials, steps, stride)
+        overlapping.append(1e9 * secs / done)
+        secs, done = pgd_bench_seconds(algorithm, trials, steps)
+        plain.append(1e9 * secs / done)
+    return float(np.median(overlapping)), float(np.median(plain))
 
 
 def empirical_gd_compare(trials=1000, samples=256, steps=50, repeats=3):
@@ -195,6 +211,12 @@ def main(argv=None):
             f"\nGD on each trial's own training set (N = 256), 1000 trials x 50 steps, medians of 3: pgd_bench "
             f"{ours:.3g}, JAX {theirs:.3g} trial-steps/s, x{ours / theirs:.1f} (final states agree to {gap:.1e})"
         )
+    print("\nns per trial-step, overlapping patches (stride 3) against the poster's (stride p = 6), k = 8, "
+          "medians of 5:")  # fmt: skip
+    for algorithm in ("gd", "pgd"):
+        overlapping, plain = stride_cost(algorithm)
+        ratio = overlapping / plain
+        print(f"  {algorithm:<6} stride 3 {overlapping:8.1f}   stride 6 {plain:8.1f}   x{ratio:.2f}", flush=True)
     ours, theirs = normals_per_second()
     print(
         f"\nnormals per second, one thread, 1e6 into a warm buffer (64 streams side by side), medians of 7: pgd_bench "

@@ -98,6 +98,15 @@ def as_batch(name: str, value, k: int, p: int) -> np.ndarray:
     return arr
 
 
+def as_inputs(name: str, value, d: int) -> np.ndarray:
+    """Return ``value`` as a C-contiguous float64 array of shape ``(n, d)`` (whole inputs, whose
+    patches overlap); finiteness as in :func:`as_batch`."""
+    arr = _real_array(name, value, f"an array of shape (n, {d})")
+    if arr.ndim != 2 or arr.shape[1] != d:
+        raise ValueError(f"{name}: expected shape (n, {d}) (inputs of (k - 1) stride + p entries), got {arr.shape}")
+    return arr
+
+
 def _scalar(value):
     """A 0-d array or a NumPy scalar as the Python scalar it holds; anything else unchanged."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -215,3 +224,19 @@ def as_point(w, a, w_star, a_star, on_sphere=False):
         )
     a = as_vector("a", a, length=a_star.shape[0])
     return w, a, w_star, a_star
+
+
+def as_stride(value, p: int) -> int | None:
+    """``stride`` as an integer in ``[1, p]``, or None for the non-overlapping model (None or ``p``).
+
+    Raises
+    ------
+    ValueError
+        If it is not an integer, or lies outside ``[1, p]`` (patches would skip inputs past ``p``).
+    """
+    if value is None:
+        return None
+    stride = as_int("stride", value, minimum=1)
+    if stride > p:
+        raise ValueError(f"stride: expected an integer in [1, p] = [1, {p}] (past p patches skip inputs), got {stride}")
+    return None if stride == p else stride

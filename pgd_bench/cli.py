@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import errno
 import json
+import math
 import sys
 
 from . import __version__
@@ -138,6 +139,7 @@ def _format_report(result) -> str:
     lines = [
         f"pgd-bench run: {c.algorithm} (preset {c.preset}), "
         + (f"landscape {c.landscape}, " if c.landscape != DEFAULT_LANDSCAPE else "")
+        + (f"stride {c.stride}, " if c.stride is not None else "")
         + f"p={c.p}, k={c.k}, "
         f"teacher {c.teacher if c.a_star is None else 'explicit'}, {n} trials, seed {c.seed}",
         f"schedule: {c.epochs} epochs x {c.iterations} iterations, "
@@ -168,10 +170,17 @@ def _format_report(result) -> str:
         low, high = wilson_interval(counts[name], n)
         lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]")
     basins = result.basins()
-    lines.append(
-        f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
-        f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
-    )
+    if all(math.isfinite(x) for x in c.optima()[3]):
+        lines.append(
+            f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
+            f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
+        )
+    else:
+        lines.append(
+            f"basin at the end: {basins['global']} at the global optimum (within tol), {basins['spurious']} "
+            f"elsewhere (no spurious optimum is known in closed form for landscape {c.landscape}: "
+            f"'spurious' below counts them), {basins['diverged']} diverged"
+        )
     summary = result.summary()
 
     def by_basin(values, fmt=".3g"):

@@ -50,7 +50,7 @@ def _kind(values) -> str:
 
 
 def _text(value, kind: str) -> str:
-    if value is None:
+    if value is None or (isinstance(value, str) and value == ""):  # a missing value of any kind
         return ""
     if kind == "float":
         return repr(float(value))  # round-trips every float; "nan", "inf" and "-inf" too
@@ -136,7 +136,7 @@ def _parquet_bytes(data: dict[str, list], kinds: dict[str, str]) -> bytes | None
         if kind == "str":
             values = ["" if v is None else str(v) for v in values]
         elif kind == "float":
-            values = [np.nan if v is None else float(v) for v in values]
+            values = [np.nan if v is None or v == "" else float(v) for v in values]
         arrays[col] = pa.array(values, type=types[kind])
     buffer = io.BytesIO()
     pq.write_table(pa.table(arrays), buffer)

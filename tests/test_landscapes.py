@@ -85,4 +85,4 @@ def test_what_a_landscape_lacks_is_refused_by_name(toy):
 def test_the_registry_refuses_a_second_landscape_of_the_same_name_or_params(toy):
     with pytest.raises(ValueError, match="not a new name"):
         register_landscape(toy)
-    assert landscape_named("cnn") is CNN and set(LANDSCAPES) == {"cnn", "toy"}
+    assert landscape_named("cnn") is CNN and set(LANDSCAPES) == {"cnn", "overlapping", "toy"}

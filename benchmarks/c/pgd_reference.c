@@ -28,7 +28,7 @@ static const double PS0 = 1.66666666666666657415e-01, PS1 = -3.25565818622400915
                     QS1 = -2.40339491173441421878e00, QS2 = 2.02094576023350569471e00,
                     QS3 = -6.88283971605453293030e-01, QS4 = 7.70381505559019352791e-02;
 
-/* pgd_bench.landscape.arccos_kernel, branch-free */
+/* pgd_bench.model.special.arccos_kernel, branch-free */
 static inline double arccos_kernel(double x) {
     double ax = fabs(x);
     int big = ax > 0.5;

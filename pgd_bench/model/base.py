@@ -38,7 +38,7 @@ class Landscape:
         (the CNN's: ``w_star``, ``a_star``). The engine is compiled once per such type, and the
         compiled variant is cached when the class is defined inside this package.
     make_params : callable
-        ``make_params(w_star, a_star) -> params_type`` instance.
+        ``make_params(w_star, a_star, **options) -> params_type`` instance.
     loss_lanes : numba dispatcher
         Compiled with ``inline="always"`` (``pgd_bench._jit.jit(inline=True)`` in the package), so
         that the engine inlines it. ``loss_lanes(params, w, a, work, loss, angle)``: per lane ``l``
@@ -52,13 +52,16 @@ class Landscape:
         ``w_bar = -w*`` (the engine's outcome ``spurious``); None where none is known: no trial is
         then classified ``spurious``.
     sharpness : callable or None
-        ``sharpness(w, a, w_star, a_star) -> (top, trace)``: the top eigenvalue and the trace of the
+        ``sharpness(w, a, w_star, a_star, **options) -> (top, trace)``: the top eigenvalue and the trace of the
         Riemannian Hessian at each row of ``w``, ``a``; None: not available for this landscape.
     population_loss : callable
-        ``population_loss(w, a, w_star, a_star) -> float`` in NumPy, for one point.
+        ``population_loss(w, a, w_star, a_star, **options) -> float`` in NumPy, for one point.
     samples : bool
         Whether the engine's sample kernels (mini-batches, training sets) implement this
         landscape's model; without them ``batch`` and ``samples`` are refused.
+    options : tuple of str
+        Config fields the landscape reads besides the teacher (the overlapping CNN's ``stride``):
+        passed by name to ``make_params``, ``population_loss`` and ``sharpness``.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Landscape:
     spurious_optimum: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     sharpness: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
     samples: bool = False
+    options: tuple[str, ...] = ()
 
     @property
     def cacheable(self) -> bool:

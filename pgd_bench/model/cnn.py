@@ -1,4 +1,5 @@
-"""The poster's model as a landscape record: the non-overlapping two-layer CNN with ReLU.
+"""The poster's model as a landscape record: the non-overlapping two-layer CNN with ReLU, and the
+same CNN with overlapping patches (``stride < p``, beyond the poster's theorem).
 
 Its closed form is :mod:`pgd_bench.model.landscape`, its sample kernels :mod:`~pgd_bench.model.network`
 and :mod:`~pgd_bench.model.data`, its Hessian :mod:`~pgd_bench.model.sharpness`; this module
@@ -15,6 +16,7 @@ import numpy as np
 from .._jit import jit
 from .base import Landscape
 from .landscape import grad_lanes, loss_lanes, population_loss, spurious_optimum
+from .overlap import OverlapParams, make_params, overlap_grad_lanes, overlap_loss_lanes
 from .sharpness import sharpness
 
 
@@ -51,4 +53,17 @@ CNN = Landscape(
     spurious_optimum=spurious_optimum,
     sharpness=sharpness,
     samples=True,
+)
+
+
+OVERLAPPING = Landscape(
+    name="overlapping",
+    summary="the same CNN with patches taken at stride s < p (overlapping; closed form; chosen by --stride)",
+    params_type=OverlapParams,
+    make_params=make_params,
+    loss_lanes=overlap_loss_lanes,
+    grad_lanes=overlap_grad_lanes,
+    population_loss=population_loss,
+    sharpness=sharpness,
+    options=("stride",),
 )

@@ -23,47 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from .._validate import as_point, as_unit_vector, as_vector
+from .._validate import as_point, as_stride, as_unit_vector, as_vector
 from ..geometry import dot
 from .base import LANE_WORK_ROWS
+from .overlap import overlap_grad, overlap_loss
+from .special import arccos_kernel
 
 _INV_PI = 1.0 / np.pi
 _INV_2PI = 1.0 / (2.0 * np.pi)
-
-
-# acos coefficients of musl/fdlibm: acos(x) from asin(s) = s + s R(s^2), R = P/Q on [0, 1/4]
-_PS0 = 1.66666666666666657415e-01
-_PS1 = -3.25565818622400915405e-01
-_PS2 = 2.01212532134862925881e-01
-_PS3 = -4.00555345006794114027e-02
-_PS4 = 7.91534994289814532176e-04
-_PS5 = 3.47933107596021167570e-05
-_QS1 = -2.40339491173441421878e00
-_QS2 = 2.02094576023350569471e00
-_QS3 = -6.88283971605453293030e-01
-_QS4 = 7.70381505559019352791e-02
-
-
-@jit
-def arccos_kernel(x):
-    """``arccos(x)`` for ``x`` in [-1, 1], branch-free, within a few ulp of ``np.arccos``.
-
-    The libm ``acos`` that ``np.arccos`` compiles to is an opaque call, which stops LLVM from
-    vectorising the loop over trials around it; this one is straight-line arithmetic (musl's
-    rational approximation of ``asin`` on [0, 1/2], and ``acos(|x|) = 2 asin(sqrt((1-|x|)/2))``
-    above 1/2), so it compiles to SIMD code.
-    """
-    ax = abs(x)
-    big = ax > 0.5
-    z = (1.0 - ax) * 0.5 if big else x * x
-    root = np.sqrt(z)
-    s = root if big else ax
-    p = z * (_PS0 + z * (_PS1 + z * (_PS2 + z * (_PS3 + z * (_PS4 + z * _PS5)))))
-    q = 1.0 + z * (_QS1 + z * (_QS2 + z * (_QS3 + z * _QS4)))
-    t = s + s * (p / q)  # asin(s), s >= 0
-    if big:
-        return 2.0 * t if x > 0.0 else np.pi - 2.0 * t
-    return 0.5 * np.pi - t if x >= 0.0 else 0.5 * np.pi + t
 
 
 @jit(inline=True)
@@ -204,7 +171,7 @@ def spurious_kernel(w_star, a_star, w_bar, a_bar):
         w_bar[i] = -w_star[i]
 
 
-def population_loss(w, a, w_star, a_star) -> float:
+def population_loss(w, a, w_star, a_star, *, stride=None) -> float:
     """Exact population loss ``L(w, a) = E_Z (f(w*, a*, Z) - f(w, a, Z))^2``.
 
     Parameters
@@ -217,6 +184,10 @@ def population_loss(w, a, w_star, a_star) -> float:
         Teacher filter, unit norm.
     a_star : array_like, shape (k,)
         Teacher output weights.
+    stride : int, optional
+        Patches taken with stride ``s`` in ``[1, p]`` from one input of ``(k - 1) s + p`` Gaussian
+        entries (overlapping when ``s < p``; docs/mathematics.md, "Overlapping patches"). None
+        (the default) or ``p``: the poster's non-overlapping model.
 
     Returns
     -------
@@ -226,20 +197,24 @@ def population_loss(w, a, w_star, a_star) -> float:
     Raises
     ------
     ValueError
-        On wrong shapes, non-finite entries, ``w = 0`` or ``||w_star|| != 1``.
+        On wrong shapes, non-finite entries, ``w = 0``, ``||w_star|| != 1`` or a stride outside
+        ``[1, p]``.
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
+    stride = as_stride(stride, w_star.shape[0])
+    if stride is not None:
+        return overlap_loss(w, a, w_star, a_star, stride)
     out = np.empty(1)
     loss_lanes(_single_lane(w), _single_lane(a), w_star, a_star, np.empty((LANE_WORK_ROWS, 1)), out)
     return float(out[0])
 
 
-def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
+def population_grad(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean gradients of the population loss at ``(w, a)``.
 
     Parameters
     ----------
-    w, a, w_star, a_star
+    w, a, w_star, a_star, stride
         As in :func:`population_loss`.
 
     Returns
@@ -248,6 +223,9 @@ def population_grad(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     grad_a : ndarray, shape (k,)
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
+    stride = as_stride(stride, w_star.shape[0])
+    if stride is not None:
+        return overlap_grad(w, a, w_star, a_star, stride)
     grad_w = np.empty((w.shape[0], 1))
     grad_a = np.empty((a.shape[0], 1))
     work = np.empty((LANE_WORK_ROWS, 1))

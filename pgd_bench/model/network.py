@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from .._jit import jit
-from .._validate import as_batch, as_point, as_vector
+from .._validate import as_batch, as_inputs, as_int, as_point, as_stride, as_vector
 from ..geometry import dot
 from ..streams import fill_normal_lanes
 
@@ -265,17 +265,48 @@ def _reject_nonfinite_batch(Z, result) -> None:
         raise ValueError("Z: every entry must be finite")
 
 
-def forward(Z, w, a) -> np.ndarray:
+def patches(X, k: int, p: int, stride: int) -> np.ndarray:
+    """The ``k`` patches of every input: ``Z[b, j] = X[b, j s : j s + p]``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, (k - 1) s + p)
+        Inputs.
+    k, p, stride : int
+        Patches, their length and the stride ``s`` (``1 <= s <= p``).
+
+    Returns
+    -------
+    ndarray, shape (n, k, p)
+        A copy (overlapping patches repeat inputs).
+    """
+    stride = as_int("stride", stride, minimum=1, maximum=p)
+    X = as_inputs("X", X, (k - 1) * stride + p)
+    return np.ascontiguousarray(X[:, np.arange(k)[:, None] * stride + np.arange(p)[None, :]])
+
+
+def _batch_of(Z, k, p, stride):
+    """``Z`` as patches ``(n, k, p)``: given so (``stride`` None) or cut from inputs ``(n, d)``."""
+    stride = as_stride(stride, p)
+    if stride is None:
+        return as_batch("Z", Z, k, p)
+    return patches(as_inputs("Z", Z, (k - 1) * stride + p), k, p, stride)
+
+
+def forward(Z, w, a, *, stride=None) -> np.ndarray:
     """Network outputs ``f(w, a, Z^(b))`` for every input of a batch.
 
     Parameters
     ----------
-    Z : array_like, shape (n, k, p)
-        Batch of inputs; ``Z[b, j]`` is patch ``j`` of sample ``b``.
+    Z : array_like, shape (n, k, p), or (n, (k - 1) s + p) with ``stride``
+        Batch of inputs; ``Z[b, j]`` is patch ``j`` of sample ``b``. With a ``stride`` ``s < p``,
+        whole inputs, whose patches are ``Z[b, j s : j s + p]`` (:func:`patches`).
     w : array_like, shape (p,)
         Filter (any norm).
     a : array_like, shape (k,)
         Output weights.
+    stride : int, optional
+        As in :func:`pgd_bench.population_loss`; None or ``p``: ``Z`` holds the patches.
 
     Returns
     -------
@@ -283,19 +314,19 @@ def forward(Z, w, a) -> np.ndarray:
     """
     w = as_vector("w", w)
     a = as_vector("a", a)
-    Z = as_batch("Z", Z, a.shape[0], w.shape[0])
+    Z = _batch_of(Z, a.shape[0], w.shape[0], stride)
     out = _forward_batch(Z, w, a)
     _reject_nonfinite_batch(Z, out)
     return out
 
 
-def sample_loss_grad(Z, w, a, w_star, a_star) -> tuple[float, np.ndarray, np.ndarray]:
+def sample_loss_grad(Z, w, a, w_star, a_star, *, stride=None) -> tuple[float, np.ndarray, np.ndarray]:
     """Mean squared error over a batch against the teacher, and its gradient.
 
     Parameters
     ----------
-    Z : array_like, shape (n, k, p)
-        Batch of inputs, ``n >= 1``.
+    Z : array_like, shape (n, k, p), or (n, (k - 1) s + p) with ``stride``
+        Batch of inputs, ``n >= 1`` (as in :func:`forward`).
     w : array_like, shape (p,)
         Student filter (any non-zero norm).
     a : array_like, shape (k,)
@@ -304,6 +335,8 @@ def sample_loss_grad(Z, w, a, w_star, a_star) -> tuple[float, np.ndarray, np.nda
         Teacher filter, unit norm.
     a_star : array_like, shape (k,)
         Teacher output weights.
+    stride : int, optional
+        As in :func:`forward`.
 
     Returns
     -------
@@ -315,7 +348,7 @@ def sample_loss_grad(Z, w, a, w_star, a_star) -> tuple[float, np.ndarray, np.nda
         expectation over Gaussian ``Z`` is the population gradient.
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
-    Z = as_batch("Z", Z, a_star.shape[0], w_star.shape[0])
+    Z = _batch_of(Z, a_star.shape[0], w_star.shape[0], stride)
     if Z.shape[0] == 0:
         raise ValueError("Z: expected at least one sample, got an empty batch")
     loss, grad_w, grad_a, guard = _loss_grad_batch(Z, w, a, w_star, a_star)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .base import BY_PARAMS_TYPE, Landscape
-from .cnn import CNN
+from .cnn import CNN, OVERLAPPING
 
 _LANDSCAPES: dict[str, Landscape] = {}
 LANDSCAPES: Mapping[str, Landscape] = MappingProxyType(_LANDSCAPES)
@@ -59,3 +59,4 @@ def landscape_named(name) -> Landscape:
 
 
 register_landscape(CNN)
+register_landscape(OVERLAPPING)

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_point
+from .._validate import as_point, as_stride
+from .base import LANE_WORK_ROWS
 from .landscape import spurious_optimum
+from .overlap import make_params, overlap_grad_lanes
 
 
 def _hessians(w, a, w_star, a_star):
@@ -81,7 +83,16 @@ def _hessians(w, a, w_star, a_star):
         toward_teacher = c * ((np.pi - theta) * w_dot_star + norm_s * sin_t * nw) + (s * s_star - c) * norm_s * nw
         w_dot_grad = cw * nw * nw - toward_teacher / np.pi
 
-        proj = eye_p - w[:, :, None] * w[:, None, :]
+    return _on_the_sphere(w, h_ww, h_wa, h_aa, w_dot_grad)
+
+
+def _on_the_sphere(w, h_ww, h_wa, h_aa, w_dot_grad):
+    """The Riemannian Hessian on ``S^(p-1) x R^k`` from the Euclidean blocks at unit rows ``w``
+    and ``w . grad_w L`` (module docstring): shape ``(n, p + k, p + k)``, exactly symmetric."""
+    n, p = w.shape
+    k = h_aa.shape[1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        proj = np.eye(p) - w[:, :, None] * w[:, None, :]
         out = np.empty((n, p + k, p + k))
         out[:, :p, :p] = proj @ h_ww @ proj - w_dot_grad[:, None, None] * proj
         out[:, :p, p:] = proj @ h_wa
@@ -92,7 +103,49 @@ def _hessians(w, a, w_star, a_star):
     return out
 
 
-def riemannian_hessian(w, a, w_star, a_star) -> np.ndarray:
+DIFFERENCE_STEP = 1e-4  # h of the Hessian by differences: truncation ~h^2 = 1e-8, rounding ~eps/h
+
+
+def _hessians_by_differences(w, a, w_star, a_star, stride):
+    """Riemannian Hessians of the overlapping model (stride ``s``), whose Euclidean Hessian is the
+    central difference of its exact gradient (:mod:`pgd_bench.model.overlap`) with one Richardson
+    step, ``2 D(h/2) - D(h)``: that removes the error linear in ``h`` that the third derivative's
+    kinks (pairs of patches at correlation +-1, the teacher's own) leave, and keeps the ``h^2``
+    one. All ``2 (p + k)`` points of both differences of every row go through the lane kernel at once.
+    """
+    n, p = w.shape
+    k = a.shape[1]
+    dim = p + k
+    params = make_params(w_star, a_star, stride)
+    points = np.concatenate([w, a], axis=1)  # (n, p + k)
+    steps = np.concatenate([np.eye(dim), -np.eye(dim)])  # (2 dim, dim)
+    grads = {}
+    for h in (DIFFERENCE_STEP, DIFFERENCE_STEP / 2):
+        lanes = (points[:, None, :] + h * steps[None, :, :]).reshape(-1, dim).T.copy()  # (dim, n 2 dim)
+        grad_w = np.empty((p, lanes.shape[1]))
+        grad_a = np.empty((k, lanes.shape[1]))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            overlap_grad_lanes(params, lanes[:p].copy(), lanes[p:].copy(), grad_w, grad_a,
+                               np.empty((LANE_WORK_ROWS, lanes.shape[1])))  # fmt: skip
+        g = np.concatenate([grad_w, grad_a]).T.reshape(n, 2, dim, dim)  # [row, sign, direction, component]
+        grads[h] = (g[:, 0] - g[:, 1]) / (2.0 * h)
+    jac = 2.0 * grads[DIFFERENCE_STEP / 2] - grads[DIFFERENCE_STEP]
+    hess = 0.5 * (jac + np.swapaxes(jac, 1, 2))
+    grad_w = np.empty((p, n))
+    grad_a = np.empty((k, n))
+    overlap_grad_lanes(params, w.T.copy(), a.T.copy(), grad_w, grad_a, np.empty((LANE_WORK_ROWS, n)))
+    w_dot_grad = np.einsum("ni,in->n", w, grad_w)
+    return _on_the_sphere(w, hess[:, :p, :p], hess[:, :p, p:], hess[:, p:, p:], w_dot_grad)
+
+
+def _hessians_of(w, a, w_star, a_star, stride):
+    """The closed form for the poster's model (``stride`` None), differences otherwise."""
+    if stride is None:
+        return _hessians(w, a, w_star, a_star)
+    return _hessians_by_differences(w, a, w_star, a_star, stride)
+
+
+def riemannian_hessian(w, a, w_star, a_star, *, stride=None) -> np.ndarray:
     """The Hessian of the population loss on the manifold ``S^(p-1) x R^k`` at ``(w, a)``.
 
     Parameters
@@ -105,6 +158,10 @@ def riemannian_hessian(w, a, w_star, a_star) -> np.ndarray:
         Teacher filter, unit norm.
     a_star : array_like, shape (k,)
         Teacher output weights.
+    stride : int, optional
+        As in :func:`pgd_bench.population_loss`: overlapping patches for ``stride < p``, whose
+        Hessian is the Richardson-extrapolated central difference of the exact gradient (error
+        about 1e-8 relative); None or ``p``: the poster's model, in closed form.
 
     Returns
     -------
@@ -121,10 +178,11 @@ def riemannian_hessian(w, a, w_star, a_star) -> np.ndarray:
         On wrong shapes, non-finite entries, ``||w_star|| != 1`` or ``||w|| != 1``.
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star, on_sphere=True)
-    return _hessians(w[None, :], a[None, :], w_star, a_star)[0]
+    stride = as_stride(stride, w_star.shape[0])
+    return _hessians_of(w[None, :], a[None, :], w_star, a_star, stride)[0]
 
 
-def sharpness(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
+def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
     """Top eigenvalue and trace of the Riemannian Hessian at each of ``n`` points.
 
     Parameters
@@ -134,6 +192,8 @@ def sharpness(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     a : ndarray, shape (n, k)
     w_star, a_star : ndarray
         The teacher.
+    stride : int, optional
+        As in :func:`riemannian_hessian`.
 
     Returns
     -------
@@ -143,15 +203,16 @@ def sharpness(w, a, w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     """
     w = np.asarray(w, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
+    stride = as_stride(stride, w.shape[1])
     finite = np.flatnonzero(np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1))
     top = np.full(w.shape[0], np.nan)
     trace = np.full(w.shape[0], np.nan)
     # in chunks of about 32 MiB of matrices: at k = 256 one Hessian alone is 0.8 MB
     d = w.shape[1] + a.shape[1]
-    chunk = max(1, 2**22 // (d * d))
+    chunk = max(1, 2**22 // (d * d * (1 if stride is None else 4 * d)))  # differences: 4 d gradients a row
     for start in range(0, finite.size, chunk):
         rows = finite[start : start + chunk]
-        hess = _hessians(w[rows], a[rows], w_star, a_star)
+        hess = _hessians_of(w[rows], a[rows], w_star, a_star, stride)
         top[rows] = np.linalg.eigvalsh(hess)[:, -1]
         trace[rows] = np.trace(hess, axis1=1, axis2=2)
     return top, trace

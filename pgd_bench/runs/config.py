@@ -18,7 +18,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_vector, check_memory
+from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride, as_vector, check_memory
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
 from ..model.data import DATA_LANES
@@ -77,11 +77,18 @@ class RunConfig:
     preset: str = _setting("paper", "schedule preset (default: the algorithm's own)")
     landscape: str = _setting(
         DEFAULT_LANDSCAPE,
-        "the model's loss landscape (default cnn: the poster's non-overlapping CNN)",
+        "the model's loss landscape (default cnn: the poster's non-overlapping CNN; --stride S < p "
+        "selects overlapping)",
         check=lambda name, value: landscape_named(value).name,
     )
     p: int = _setting(6, "patch (filter) dimension", check=_positive_int)
     k: int = _setting(8, "number of patches", check=_positive_int)
+    stride: int | None = _setting(
+        None,
+        "patches taken every S inputs, 1 <= S <= p (default p: the poster's non-overlapping model; "
+        "S < p: overlapping patches of one input of (k - 1) S + p entries)",
+        check=lambda name, value: None if value is None else as_int(name, value, minimum=1),
+    )
     teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
     teacher_seed: int = _setting(0, "seed of the gaussian teacher family", check=as_seed)
     a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (replaces --teacher)")
@@ -161,6 +168,16 @@ class RunConfig:
             return w_star, a_star, -w_star, np.full_like(a_star, np.nan)
         w_bar, a_bar = known(w_star, a_star)
         return w_star, a_star, w_bar, a_bar
+
+    @property
+    def resolved_stride(self) -> int:
+        """The stride of the patches: ``stride``, or ``p`` (the poster's non-overlapping model)."""
+        return self.p if self.stride is None else self.stride
+
+    def model_options(self) -> dict[str, Any]:
+        """The config fields the landscape reads besides the teacher (its record's ``options``),
+        by name: what its ``make_params`` and ``sharpness`` take."""
+        return {name: getattr(self, name) for name in landscape_named(self.landscape).options}
 
     def resolved_start_radius(self) -> float:
         """Radius of the ball of initial ``a``: explicit, or the paper's ``|1.a*| / sqrt(k)``."""
@@ -376,6 +393,13 @@ def resolve_config(**overrides) -> RunConfig:
     for name, f in CONFIG_FIELDS.items():
         if f.metadata["check"] is not None:
             v[name] = f.metadata["check"](name, v[name])
+    v["stride"] = as_stride(v["stride"], v["p"])  # None for S = p: the poster's model, the same config
+    if v["stride"] is not None:
+        if v["landscape"] not in (DEFAULT_LANDSCAPE, "overlapping"):
+            raise ValueError(f"stride: the landscape {v['landscape']} has no patches to overlap")
+        v["landscape"] = "overlapping"
+    elif v["landscape"] == "overlapping":
+        raise ValueError("landscape: overlapping needs a stride below p (--stride S with 1 <= S < p)")
     landscape = landscape_named(v["landscape"])
     for key in ("batch", "samples"):  # the engine's sample kernels are the CNN's network
         if not landscape.samples and not _equal(v[key], 0) and (key == "samples" or algorithm.batch != BATCH_NEVER):
@@ -505,7 +529,7 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     problem = Problem(
         np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
         float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
-        landscape_named(config.landscape).make_params(w_star, a_star),
+        landscape_named(config.landscape).make_params(w_star, a_star, **config.model_options()),
     )  # fmt: skip
     schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
     noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)

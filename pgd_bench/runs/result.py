@@ -73,17 +73,22 @@ class RunResult:
         ``global`` or ``spurious``: the nearer of the two optima in the squared joint distance
         ``||w - w_opt||^2 + ||a - a_opt||^2`` at the final point, whether or not the trial came
         within ``tol`` of it (a trial hovering near the spurious optimum is trapped even when it
-        is counted ``unconverged``); ``diverged`` apart.
+        is counted ``unconverged``); ``diverged`` apart. A landscape that knows no spurious
+        optimum (the overlapping CNN) has no second point to be nearer to: there ``global`` is a
+        trial within ``tol`` of the teacher and ``spurious`` every other one that did not diverge
+        (it ended elsewhere: trapped, or still on its way).
         """
         w_star, a_star, w_bar, a_bar = self.config.optima()
+        if not np.all(np.isfinite(a_bar)):
+            basin = np.where(self.outcome == OUTCOME_NAMES.index("global"), BASIN_NAMES.index("global"),
+                             BASIN_NAMES.index("spurious"))  # fmt: skip
+            return np.where(self.outcome == OUTCOME_NAMES.index("diverged"), BASIN_NAMES.index("diverged"), basin)
         with np.errstate(over="ignore", invalid="ignore"):  # diverged trials' states may overflow
             return self._basin(w_star, a_star, w_bar, a_bar)
 
     def _basin(self, w_star, a_star, w_bar, a_bar):
         to_global = np.sum((self.w - w_star) ** 2, axis=1) + np.sum((self.a - a_star) ** 2, axis=1)
         to_spurious = np.sum((self.w - w_bar) ** 2, axis=1) + np.sum((self.a - a_bar) ** 2, axis=1)
-        # nearer the spurious optimum, or the global one: a landscape that knows no spurious
-        # optimum has NaN there, and its trials are all nearer the global one
         basin = np.where(to_global > to_spurious, BASIN_NAMES.index("spurious"), BASIN_NAMES.index("global"))
         return np.where(self.outcome == OUTCOME_NAMES.index("diverged"), BASIN_NAMES.index("diverged"), basin)
 
@@ -113,7 +118,7 @@ class RunResult:
         w_star, a_star = self.config.teacher_arrays()
         diverged = self.outcome == OUTCOME_NAMES.index("diverged")
         w = np.where(diverged[:, None], np.nan, self.w)
-        return hessian_sharpness(w, self.a, w_star, a_star)
+        return hessian_sharpness(w, self.a, w_star, a_star, **self.config.model_options())
 
     def by_basin(self, values: np.ndarray) -> dict[str, Any]:
         """``{"mean": ..., "by_basin": {"global": ..., "spurious": ...}}``: means of a per-trial
@@ -165,11 +170,12 @@ class RunResult:
 
     def settings_row(self) -> dict[str, Any]:
         """What ran, as one flat row: every scalar setting of the resolved config (None as an
-        empty string; per-epoch lists and an explicit ``a_star`` are summarised by the hash), the
-        config hash, and the package and stream versions."""
+        empty string, the stride as the number it is; per-epoch lists and an explicit ``a_star``
+        are summarised by the hash), the config hash, and the package and stream versions."""
         from .._provenance import PACKAGE_VERSION
 
         scalars = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
+        scalars["stride"] = self.config.resolved_stride  # p for the poster's model, not an empty cell
         row = {key: "" if value is None else value for key, value in scalars.items()}
         row.update(config_hash=self.config.digest(), package_version=PACKAGE_VERSION, stream_version=STREAM_VERSION)
         return row

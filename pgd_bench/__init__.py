@@ -1,12 +1,14 @@
 """pgd_bench: how noise helps first-order methods escape a spurious local optimum.
 
 A Numba-accelerated benchmarking suite on the teacher-student two-layer non-overlapping CNN of
-Zhou et al. (ICML 2019) and Du et al. (ICML 2018).
+Zhou et al. (ICML 2019) and Du et al. (ICML 2018), and the same CNN with overlapping patches
+(``stride < p``), beyond the poster's theorem.
 
 Public API
 ----------
 Runs: :func:`run` a :class:`RunConfig` built by :func:`resolve_config`, giving a :class:`RunResult`;
-:func:`load_tables` reads a results folder's tables back.
+:func:`load_tables` reads a results folder's tables back; :func:`find_optima` maps the stationary
+points GD reaches on any landscape.
 Landscape: :func:`population_loss`, :func:`population_grad`, :func:`spurious_optimum`.
 Network over sample batches: :func:`forward`, :func:`sample_loss_grad`.
 Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
@@ -35,6 +37,7 @@ _LAZY = {
     "RunResult": "runs.result",
     "dissipativity": "model.dissipativity",
     "load_tables": "tables",
+    "find_optima": "runs.optima",
 }
 
 
@@ -57,6 +60,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "dissipativity",
+    "find_optima",
     "forward",
     "load_tables",
     "population_grad",

@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
+    optima = sub.add_parser(
+        "optima",
+        help="find the stationary points GD reaches (any landscape, e.g. --stride 3): polished, clustered, classified",
+    )
+    optima.add_argument("--config", metavar="FILE", help="a TOML or JSON config (its problem keys are used)")
+    _add_config_flags(optima)
+    optima.add_argument("--starts", type=int, default=1000, help="GD starts (default 1000)")
+    optima.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
     rep = sub.add_parser("reproduce", help="reproduce the paper's figures and write a report")
     rep.add_argument("--quick", action="store_true", help="fewer trials and a coarser grid (a few minutes)")
     rep.add_argument("--out", default="pgd-bench-results", help="output folder (default ./pgd-bench-results)")
@@ -241,17 +250,23 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
     return merged
 
 
+def _config_of(args):
+    """The resolved config of ``run`` or ``optima``: the ``--config`` file's keys, then the flags."""
+    from .runs.config import CONFIG_FIELDS, SHORTHANDS, load_config_file, resolve_config
+
+    from_file = load_config_file(args.config) if args.config else {}
+    flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
+    return resolve_config(**merge_file_and_flags(from_file, flags))
+
+
 def _cmd_run(args) -> int:
     from .console import ProgressBar
-    from .runs.config import CONFIG_FIELDS, SHORTHANDS, load_config_file, resolve_config
     from .runs.execute import run, warm_up
 
     if sys.stdout is None:  # started with stdout closed: nowhere to put the result
         raise OSError(errno.EBADF, "stdout is closed")
 
-    from_file = load_config_file(args.config) if args.config else {}
-    flags = {key: value for key in (*CONFIG_FIELDS, *SHORTHANDS) if (value := getattr(args, key, None)) is not None}
-    config = resolve_config(**merge_file_and_flags(from_file, flags))
+    config = _config_of(args)
     from .console import compiling_notice
 
     with compiling_notice(config.algorithm):
@@ -261,6 +276,43 @@ def _cmd_run(args) -> int:
     text = json.dumps(result.summary()) if args.json else _format_report(result)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()  # here, so that a failing write is reported, not lost at exit
+    return 0
+
+
+def _format_optima(found) -> str:
+    c = found.config
+    lines = [
+        f"pgd-bench optima: landscape {c.landscape}" + (f", stride {c.stride}" if c.stride is not None else "")
+        + f", p={c.p}, k={c.k}, teacher {c.teacher if c.a_star is None else 'explicit a*'}; GD from "
+        f"{c.trials} starts (seed {c.seed}), {c.iterations} iterations at eta {c.eta_w:.3g}",
+        f"polish: {found.polish}",
+        f"kind: {found.test}",
+        "",
+        f"{'#':>2}  {'kind':<11}{'loss':>10}{'starts':>8}{'share':>8}   95% Wilson      "
+        f"{'top':>8}{'trace':>9}{'smallest':>10}{'grad norm':>11}",
+    ]  # fmt: skip
+    for i, o in enumerate(found.optima):
+        interval = f"[{o.share_low:.1%}, {o.share_high:.1%}]"
+        line = (f"{i:>2}  {o.kind:<11}{o.loss:>10.4g}{o.starts:>8}{o.share:>8.1%}   {interval:<17}"
+                f"{o.top:>8.3g}{o.trace:>9.3g}{o.smallest:>10.3g}{o.grad_norm:>11.1e}")  # fmt: skip
+        if o.null_directions_rise is not None:
+            line += "  rises along its null directions" if o.null_directions_rise else "  FALLS along a null direction"
+        lines.append(line)
+    lines.append(f"not polished to a stationary point (diverged, or Newton did not converge): {found.unpolished}")
+    return "\n".join(lines)
+
+
+def _cmd_optima(args) -> int:
+    from .console import ProgressBar
+    from .runs.optima import find_optima
+
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "stdout is closed")
+    config = _config_of(args)
+    found = find_optima(config, starts=args.starts, progress=ProgressBar("gd starts", stream=sys.stderr))
+    text = json.dumps(found.to_dict()) if args.json else _format_optima(found)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
     return 0
 
 
@@ -313,6 +365,8 @@ def main(argv=None) -> int:
             return _cmd_plot(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "optima":
+            return _cmd_optima(args)
         return _cmd_reproduce(args)
     except KeyboardInterrupt:
         sys.stderr.write("\npgd-bench: interrupted\n")

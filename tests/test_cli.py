@@ -56,11 +56,12 @@ def test_human_report_flags_divergence(capsys):
     assert "diverged" in text and "WARNING: 20 of 20 trials diverged" in text
 
 
-@pytest.mark.parametrize("algorithm", ["gd", "sgd", "pgd"])
+@pytest.mark.parametrize("algorithm", ["gd", "sgd", "pgd", "pgd --stride 3"])
 def test_same_bits_with_one_and_two_threads(algorithm):
     hashes = set()
     for threads in ("1", "2"):
-        proc = run_cli(["run", "--algorithm", algorithm, *SMALL, "--json"], env={"NUMBA_NUM_THREADS": threads})
+        args = ["run", "--algorithm", *algorithm.split(), *SMALL, "--json"]
+        proc = run_cli(args, env={"NUMBA_NUM_THREADS": threads})
         assert proc.returncode == 0, proc.stderr
         hashes.add(json.loads(proc.stdout)["final_state_sha256"])
     assert len(hashes) == 1

@@ -68,6 +68,16 @@ def test_the_run_examples_and_the_toml_config_run(tmp_path):
 
 @pytest.mark.skipif(shutil.which("asv", path=str(BIN)) is None, reason="asv is not installed")
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="asv measures commits: needs a git checkout")
+def test_the_beyond_the_theorem_commands_run(tmp_path):
+    (block,) = _blocks("bash", "pgd-bench optima --stride 3")
+    commands = _commands(block)
+    assert len(commands) == 3
+    for command in commands:
+        proc = _shell(command, tmp_path)
+        assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
+    assert json.loads(proc.stdout)["optima"][1]["kind"] == "degenerate"  # Du et al.'s, flat to second order
+
+
 def test_the_asv_lines_run_and_publish_what_they_saved(tmp_path):
     # asv writes its machine file into the home folder and its results next to its config: give
     # it a scratch home and a config whose folders are scratch too, never the user's

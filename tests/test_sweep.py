@@ -119,10 +119,13 @@ distributed = pytest.importorskip  # the cluster tests need the dask extra
 
 def test_a_local_cluster_of_two_workers_gives_the_same_bits_as_threads(tmp_path):
     distributed("distributed")
-    path = _sweep_file(tmp_path, SWEEP.replace("[grid]", '[grid]\nalgorithm = ["gd", "pgd"]'))
+    # overlapping patches too: stride 3 is the overlapping landscape's engine, 6 the poster's
+    grid = SWEEP.replace("[grid]", '[grid]\nalgorithm = ["gd", "pgd"]').replace('teacher = ["ones", "alternating"]',
+                                                                            "stride = [3, 6]")  # fmt: skip
+    path = _sweep_file(tmp_path, grid)
     threads = run_sweep(path, tmp_path / "threads")
     cluster = run_sweep(path, tmp_path / "cluster", workers=2, chunk_trials=64)  # 3 chunks per cell
-    assert len(cluster.cells) == 8
+    assert len(cluster.cells) == 8 and {c.config.landscape for c in cluster.cells} == {"cnn", "overlapping"}
     for a, b in zip(threads.results, cluster.results):
         assert a.final_state_sha256() == b.final_state_sha256()
         assert np.array_equal(a.records, b.records, equal_nan=True) and np.array_equal(a.outcome, b.outcome)

@@ -26,7 +26,7 @@ from .._jit import jit
 from .._validate import as_point, as_stride, as_unit_vector, as_vector
 from ..geometry import dot
 from .base import LANE_WORK_ROWS
-from .overlap import overlap_grad, overlap_loss
+from .overlap import make_params, overlap_grad, overlap_grad_lanes, overlap_loss, overlap_loss_lanes
 from .special import arccos_kernel
 
 _INV_PI = 1.0 / np.pi
@@ -231,6 +231,33 @@ def population_grad(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, n
     work = np.empty((LANE_WORK_ROWS, 1))
     grad_lanes(_single_lane(w), _single_lane(a), w_star, a_star, grad_w, grad_a, work)
     return grad_w[:, 0], grad_a[:, 0]
+
+
+def loss_rows(w, a, w_star, a_star, stride=None) -> np.ndarray:
+    """The population loss at every row of ``w`` ``(n, p)`` and ``a`` ``(n, k)``, unchecked (for
+    the suite's own callers; :func:`population_loss` is the checked entry). ``stride`` as there,
+    already resolved (None: the poster's model)."""
+    n = w.shape[0]
+    lanes_w, lanes_a = np.ascontiguousarray(w.T), np.ascontiguousarray(a.T)
+    out, work = np.empty(n), np.empty((LANE_WORK_ROWS, n))
+    if stride is None:
+        loss_lanes(lanes_w, lanes_a, w_star, a_star, work, out)
+    else:
+        overlap_loss_lanes(make_params(w_star, a_star, stride), lanes_w, lanes_a, work, out, np.empty(n))
+    return out
+
+
+def grad_rows(w, a, w_star, a_star, stride=None) -> tuple[np.ndarray, np.ndarray]:
+    """The Euclidean gradients at every row, unchecked (as :func:`loss_rows`): ``(n, p)``, ``(n, k)``."""
+    n = w.shape[0]
+    lanes_w, lanes_a = np.ascontiguousarray(w.T), np.ascontiguousarray(a.T)
+    grad_w, grad_a = np.empty((w.shape[1], n)), np.empty((a.shape[1], n))
+    work = np.empty((LANE_WORK_ROWS, n))
+    if stride is None:
+        grad_lanes(lanes_w, lanes_a, w_star, a_star, grad_w, grad_a, work)
+    else:
+        overlap_grad_lanes(make_params(w_star, a_star, stride), lanes_w, lanes_a, grad_w, grad_a, work)
+    return grad_w.T, grad_a.T
 
 
 def curvature_scale(k: int) -> float:

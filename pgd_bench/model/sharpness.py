@@ -138,8 +138,10 @@ def _hessians_by_differences(w, a, w_star, a_star, stride):
     return _on_the_sphere(w, hess[:, :p, :p], hess[:, :p, p:], hess[:, p:, p:], w_dot_grad)
 
 
-def _hessians_of(w, a, w_star, a_star, stride):
-    """The closed form for the poster's model (``stride`` None), differences otherwise."""
+def hessian_rows(w, a, w_star, a_star, stride=None):
+    """Riemannian Hessians at unit rows ``w`` ``(n, p)`` and rows ``a`` ``(n, k)``, unchecked (for the
+    suite's own callers; :func:`riemannian_hessian` is the checked entry): the closed form for the
+    poster's model (``stride`` None), differences of the exact gradient otherwise."""
     if stride is None:
         return _hessians(w, a, w_star, a_star)
     return _hessians_by_differences(w, a, w_star, a_star, stride)
@@ -179,7 +181,7 @@ def riemannian_hessian(w, a, w_star, a_star, *, stride=None) -> np.ndarray:
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star, on_sphere=True)
     stride = as_stride(stride, w_star.shape[0])
-    return _hessians_of(w[None, :], a[None, :], w_star, a_star, stride)[0]
+    return hessian_rows(w[None, :], a[None, :], w_star, a_star, stride)[0]
 
 
 def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +214,7 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     chunk = max(1, 2**22 // (d * d * (1 if stride is None else 4 * d)))  # differences: 4 d gradients a row
     for start in range(0, finite.size, chunk):
         rows = finite[start : start + chunk]
-        hess = _hessians_of(w[rows], a[rows], w_star, a_star, stride)
+        hess = hessian_rows(w[rows], a[rows], w_star, a_star, stride)
         top[rows] = np.linalg.eigvalsh(hess)[:, -1]
         trace[rows] = np.trace(hess, axis1=1, axis2=2)
     return top, trace

@@ -1,0 +1,296 @@
+"""Stationary points found by the suite itself: GD from many starts, polished, clustered, classified.
+
+For a landscape whose spurious optima nobody gives in closed form (the overlapping CNN), this maps
+what plain GD reaches: :func:`find_optima` runs GD from ``starts`` random starts through the engine
+(the run's streams and seed), polishes every endpoint to a stationary point by Riemannian Newton
+(Riemannian gradient norm below :data:`GRAD_TOL`), clusters the polished points, and for each
+distinct one reports its loss, the eigenvalues of its Riemannian Hessian on the tangent space
+(local minimum, saddle or degenerate), and the share of starts that end there with a Wilson
+interval. For the poster's model it must find exactly the teacher and Du et al.'s spurious
+optimum (tested). docs/mathematics.md, "Optima the suite finds".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_int
+from ..model.landscape import curvature_scale, grad_rows, loss_rows
+from ..model.sharpness import hessian_rows
+from ..stats import wilson_interval
+from .config import RunConfig, resolve_config
+from .execute import run
+
+GRAD_TOL = 1e-10  # a polished point's Riemannian gradient norm is below this
+# Newton goes on past GRAD_TOL to this: at the CNN's spurious optimum the smallest curvature is
+# about 6e-6, so a gradient of 1e-10 still leaves the point 1e-5 away along that direction
+NEWTON_TARGET = 1e-14
+CLUSTER_TOL = 1e-6  # polished points nearer than this (joint Euclidean distance) are one point
+NEWTON_STEPS = 40  # Riemannian Newton iterations at most
+MAX_NEWTON_STEP = 0.1  # a longer Newton step is shortened to this (a safeguard far from a point)
+EIGEN_TOL = 1e-6  # |eigenvalue| below EIGEN_TOL * max(1, top): zero (the Hessian by differences errs ~1e-8)
+GD_ITERATIONS = 4000  # GD's iterations from each start
+GD_STEP = 0.1 * (np.pi - 1.0 + 8) / np.pi  # the paper's 0.1 at k = 8, scaled by curvature_scale(k)
+PROBLEM_KEYS = ("landscape", "p", "k", "stride", "teacher", "teacher_seed", "a_star", "seed", "start_radius",
+                "tol", "a_bound")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """One stationary point GD reaches, with its Hessian's verdict and how often it is reached."""
+
+    w: np.ndarray
+    a: np.ndarray
+    loss: float
+    kind: str  # "global", "minimum", "saddle" or "degenerate"
+    starts: int  # GD starts that end here
+    share: float
+    share_low: float
+    share_high: float
+    top: float  # largest eigenvalue of the Riemannian Hessian on the tangent space
+    trace: float
+    smallest: float  # smallest such eigenvalue
+    grad_norm: float  # Riemannian gradient norm reached at the representative point
+    distance_to_teacher: float
+    null_directions_rise: bool | None = None  # degenerate points: does the loss rise along every probe?
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``pgd-bench optima --json`` prints."""
+        return {"w": self.w.tolist(), "a": self.a.tolist(), "loss": self.loss, "kind": self.kind,
+                "starts": self.starts, "share": self.share, "share_low": self.share_low,
+                "share_high": self.share_high, "top": self.top, "trace": self.trace,
+                "smallest_eigenvalue": self.smallest, "grad_norm": self.grad_norm,
+                "distance_to_teacher": self.distance_to_teacher,
+                "null_directions_rise": self.null_directions_rise}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OptimaResult:
+    """What :func:`find_optima` found: the GD run's config, the optima (the global one first, then
+    by share) and the starts that were not polished to a stationary point."""
+
+    config: RunConfig
+    optima: list[Optimum]
+    unpolished: int  # starts whose GD diverged or whose Newton polish did not reach GRAD_TOL
+    polish: str
+    test: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "starts": self.config.trials, "unpolished": self.unpolished,
+                "polish": self.polish, "test": self.test, "optima": [o.to_dict() for o in self.optima]}  # fmt: skip
+
+
+def gd_config(config: RunConfig, starts: int) -> RunConfig:
+    """The GD run whose endpoints :func:`find_optima` polishes: ``config``'s problem (landscape,
+    sizes, teacher, seed, start ball), ``starts`` trials, :data:`GD_ITERATIONS` iterations at the
+    paper's step 0.1 at ``k = 8``, scaled as ``curvature_scale(k)`` for other ``k`` (the top
+    Hessian eigenvalue at the global optimum is about 8 at ``k = 8``: 0.1 is stable, 0.3 is not)."""
+    problem = {key: getattr(config, key) for key in PROBLEM_KEYS}
+    eta = GD_STEP * curvature_scale(config.k)
+    return resolve_config(**problem, algorithm="gd", trials=starts, epochs=1, iterations=GD_ITERATIONS, eta=eta)
+
+
+def _riemannian_gradients(w, a, w_star, a_star, stride):
+    grad_w, grad_a = grad_rows(w, a, w_star, a_star, stride)
+    grad_w = grad_w - np.einsum("ni,ni->n", w, grad_w)[:, None] * w
+    return grad_w, grad_a
+
+
+def _polish(w, a, w_star, a_star, stride):
+    """Riemannian Newton from every row at once; returns the points and their gradient norms."""
+    p = w.shape[1]
+    w, a = w.copy(), a.copy()
+    best = np.full(w.shape[0], np.inf)  # each row's smallest gradient norm so far
+    last = np.zeros((w.shape[0], w.shape[1] + a.shape[1]))  # each row's last two Newton steps
+    before = np.zeros_like(last)
+    for _ in range(NEWTON_STEPS + 1):
+        grad_w, grad_a = _riemannian_gradients(w, a, w_star, a_star, stride)
+        norms = np.sqrt(np.einsum("ni,ni->n", grad_w, grad_w) + np.einsum("nj,nj->n", grad_a, grad_a))
+        stalled = (norms < GRAD_TOL) & (norms >= 0.5 * best)  # polished, and at rounding's floor
+        moving = np.flatnonzero((norms >= NEWTON_TARGET) & ~stalled)
+        best = np.minimum(best, norms)
+        if moving.size == 0:
+            break
+        hess = hessian_rows(w[moving], a[moving], w_star, a_star, stride)
+        normal = np.concatenate([w[moving], np.zeros_like(a[moving])], axis=1)
+        # H maps the normal direction (w, 0) to 0: adding n n^T makes the system regular where the
+        # tangent block is, and its solution for a tangent right-hand side stays tangent
+        system = hess + normal[:, :, None] * normal[:, None, :]
+        rhs = -np.concatenate([grad_w[moving], grad_a[moving]], axis=1)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            try:
+                step = np.linalg.solve(system, rhs[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:  # a singular row: solve one by one, least squares
+                step = np.stack([np.linalg.lstsq(m, r, rcond=None)[0] for m, r in zip(system, rhs)])
+            length = np.sqrt(np.einsum("nd,nd->n", step, step))
+            step *= np.minimum(1.0, MAX_NEWTON_STEP / np.where(length > 0, length, 1.0))[:, None]
+            new_w = w[moving] + step[:, :p]
+            w[moving] = new_w / np.linalg.norm(new_w, axis=1)[:, None]  # the retraction onto the sphere
+            a[moving] = a[moving] + step[:, p:]
+            before[moving], last[moving] = last[moving], step
+    return (*_extrapolate(w, a, last, before, best, w_star, a_star, stride), best)
+
+
+def _extrapolate(w, a, last, before, best, w_star, a_star, stride):
+    """One geometric extrapolation where Newton converged linearly: at a degenerate point (the
+    CNN's spurious optimum, where the loss rises as the cube of the angle) each Newton step halves
+    the distance, and the gradient (~ distance^2) reaches rounding's floor about 1e-7 away. Where
+    the last two steps point the same way with a ratio ``r`` in [0.3, 0.7], the remaining distance
+    is the geometric series ``last r / (1 - r)``; the extrapolated point is kept if its gradient
+    is no larger (at the floor both read as rounding)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size_last = np.linalg.norm(last, axis=1)
+        size_before = np.linalg.norm(before, axis=1)
+        ratio = size_last / size_before
+        aligned = np.einsum("nd,nd->n", last, before) / (size_last * size_before)
+    rows = np.flatnonzero((ratio >= 0.3) & (ratio <= 0.7) & (aligned > 0.99) & (best < GRAD_TOL))
+    if rows.size == 0:
+        return w, a
+    p = w.shape[1]
+    step = last[rows] * (ratio[rows] / (1.0 - ratio[rows]))[:, None]
+    new_w = w[rows] + step[:, :p]
+    new_w /= np.linalg.norm(new_w, axis=1)[:, None]
+    new_a = a[rows] + step[:, p:]
+    grad_w, grad_a = _riemannian_gradients(new_w, new_a, w_star, a_star, stride)
+    norms = np.sqrt(np.einsum("ni,ni->n", grad_w, grad_w) + np.einsum("nj,nj->n", grad_a, grad_a))
+    keep = norms <= best[rows]
+    w, a = w.copy(), a.copy()
+    w[rows[keep]], a[rows[keep]] = new_w[keep], new_a[keep]
+    best[rows[keep]] = norms[keep]
+    return w, a
+
+
+def _tangent_spectrum(w, hess):
+    """Eigenvalues of each Riemannian Hessian on its tangent space (``p - 1 + k`` of them, rising)
+    and their eigenvectors in ambient coordinates ``(w, a)`` (columns)."""
+    n, p = w.shape
+    dim = hess.shape[1]
+    values = np.empty((n, dim - 1))
+    vectors = np.empty((n, dim, dim - 1))
+    for i in range(n):
+        basis, _ = np.linalg.qr(np.column_stack([w[i], np.eye(p)]))  # first column +-w
+        tangent = np.zeros((dim, dim - 1))
+        tangent[:p, : p - 1] = basis[:, 1:p]
+        tangent[p:, p - 1 :] = np.eye(dim - p)
+        values[i], eigenvectors = np.linalg.eigh(tangent.T @ hess[i] @ tangent)
+        vectors[i] = tangent @ eigenvectors
+    return values, vectors
+
+
+NULL_PROBES = 64  # random directions of a degenerate point's null space, each tried both ways
+NULL_STEP = 1e-2  # geodesic length of each probe
+
+
+def _null_directions_rise(w, a, values, vectors, zero, w_star, a_star, stride, seed) -> bool:
+    """Whether the loss rises along every probe of the Hessian's null space at a degenerate point:
+    a minimum of higher order (the CNN's spurious optimum rises as the cube of the angle)."""
+    null = vectors[:, np.abs(values) <= zero]
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(NULL_PROBES, null.shape[1])) @ null.T
+    directions = np.vstack([directions, -directions])
+    directions /= np.linalg.norm(directions, axis=1)[:, None]
+    p = w.size
+    u_w, u_a = directions[:, :p], directions[:, p:]
+    speed = np.linalg.norm(u_w, axis=1)
+    safe = np.where(speed > 0, speed, 1.0)
+    moved_w = np.cos(NULL_STEP * speed)[:, None] * w + np.sin(NULL_STEP * speed)[:, None] * u_w / safe[:, None]
+    moved_a = a + NULL_STEP * u_a
+    base = loss_rows(w[None, :], a[None, :], w_star, a_star, stride)[0]
+    return bool(np.all(loss_rows(moved_w, moved_a, w_star, a_star, stride) > base))
+
+
+def _kind(eigenvalues, top, at_teacher) -> str:
+    if at_teacher:
+        return "global"
+    zero = EIGEN_TOL * max(1.0, abs(top))
+    if eigenvalues[0] > zero:
+        return "minimum"
+    if eigenvalues[0] < -zero:
+        return "saddle"
+    return "degenerate"
+
+
+def find_optima(config: RunConfig, starts: int = 1000, progress=None) -> OptimaResult:
+    """The stationary points GD reaches on ``config``'s landscape, found, polished and classified.
+
+    Parameters
+    ----------
+    config : RunConfig
+        Its problem (landscape and stride, ``p``, ``k``, teacher, seed, start ball) is used; its
+        algorithm and schedule are not (the search runs plain GD, :func:`gd_config`).
+    starts : int
+        GD starts (trials); each ends in one stationary point or is counted ``unpolished``.
+    progress : callable, optional
+        Passed to :func:`~pgd_bench.runs.execute.run` for the GD run.
+
+    Returns
+    -------
+    OptimaResult
+        Deterministic for a seed (same starts, same GD bits, the same polish).
+    """
+    starts = as_int("starts", starts, minimum=1)
+    gd = gd_config(config, starts)
+    result = run(gd, progress=progress)
+    w_star, a_star = gd.teacher_arrays()
+    stride = gd.stride
+    finite = np.all(np.isfinite(result.w), axis=1) & np.all(np.isfinite(result.a), axis=1)
+    w, a, norms = _polish(result.w[finite], result.a[finite], w_star, a_star, stride)
+    polished = np.flatnonzero(norms < GRAD_TOL)
+    unpolished = starts - polished.size
+    # cluster: each polished point joins the first representative within CLUSTER_TOL
+    reps: list[int] = []
+    members: list[list[int]] = []
+    points = np.concatenate([w, a], axis=1)
+    for i in polished:
+        for c, r in enumerate(reps):
+            if np.linalg.norm(points[i] - points[r]) < CLUSTER_TOL:
+                members[c].append(i)
+                break
+        else:
+            reps.append(i)
+            members.append([i])
+    teacher = np.concatenate([w_star, a_star])
+    if not any(np.linalg.norm(points[r] - teacher) < CLUSTER_TOL for r in reps):  # listed even if unreached
+        w = np.vstack([w, w_star])
+        a = np.vstack([a, a_star])
+        points = np.vstack([points, teacher])
+        norms = np.append(norms, 0.0)
+        reps.append(points.shape[0] - 1)
+        members.append([])
+    rep_w, rep_a = w[reps], a[reps]
+    hess = hessian_rows(rep_w, rep_a, w_star, a_star, stride)
+    eigen, vectors = _tangent_spectrum(rep_w, hess)
+    losses = np.maximum(loss_rows(rep_w, rep_a, w_star, a_star, stride), 0.0)
+    optima = []
+    for c, r in enumerate(reps):
+        count = len(members[c])
+        low, high = wilson_interval(count, starts)
+        distance = float(np.linalg.norm(points[r] - teacher))
+        kind = _kind(eigen[c], eigen[c][-1], distance < CLUSTER_TOL)
+        rises = None
+        if kind == "degenerate":
+            zero = EIGEN_TOL * max(1.0, abs(eigen[c][-1]))
+            rises = _null_directions_rise(rep_w[c], rep_a[c], eigen[c], vectors[c], zero, w_star, a_star, stride,
+                                          gd.seed)  # fmt: skip
+        optima.append(Optimum(
+            w=rep_w[c], a=rep_a[c], loss=float(losses[c]), kind=kind, null_directions_rise=rises,
+            starts=count, share=count / starts, share_low=low, share_high=high, top=float(eigen[c][-1]),
+            trace=float(eigen[c].sum()), smallest=float(eigen[c][0]), grad_norm=float(norms[r]),
+            distance_to_teacher=distance,
+        ))  # fmt: skip
+    optima.sort(key=lambda o: (o.kind != "global", -o.starts, o.loss))
+    hessian = "closed form" if stride is None else "central differences of the exact gradient"
+    return OptimaResult(
+        config=gd,
+        optima=optima,
+        unpolished=unpolished,
+        polish=f"Riemannian Newton from GD's endpoints, to Riemannian gradient norm < {GRAD_TOL:g} (on until it "
+        f"stops halving, at most {NEWTON_STEPS} steps)",
+        test=f"smallest tangent eigenvalue of the Riemannian Hessian ({hessian}) against "
+        f"+-{EIGEN_TOL:g} x max(1, top): above, a minimum; below, a saddle; between, degenerate (then the "
+        f"loss is probed along {2 * NULL_PROBES} directions of the null space at distance {NULL_STEP:g}: "
+        "'rises' is a minimum of higher order)",
+    )

@@ -22,15 +22,20 @@ The layers, from the bottom: helpers (``_jit``, ``_validate``, ``_files``, ``con
 """
 
 from ._provenance import PACKAGE_VERSION as __version__
-from .geometry import riemannian_step, tangent_projection
-from .model.landscape import population_grad, population_loss, spurious_optimum
-from .model.network import forward, sample_loss_grad
-from .model.sharpness import riemannian_hessian, sharpness
-from .streams import sample_ball, sample_normal, sample_sphere
 
-# Imported on first use, so that ``import pgd_bench`` (and ``pgd-bench --help``) stays as quick as
-# before: the runs layer brings in the engine and the config schema.
 _LAZY = {
+    "riemannian_step": "geometry",
+    "tangent_projection": "geometry",
+    "population_grad": "model.landscape",
+    "population_loss": "model.landscape",
+    "spurious_optimum": "model.landscape",
+    "forward": "model.network",
+    "sample_loss_grad": "model.network",
+    "riemannian_hessian": "model.sharpness",
+    "sharpness": "model.sharpness",
+    "sample_ball": "streams",
+    "sample_normal": "streams",
+    "sample_sphere": "streams",
     "run": "runs.execute",
     "RunConfig": "runs.config",
     "resolve_config": "runs.config",

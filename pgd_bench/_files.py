@@ -42,25 +42,52 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def prepare_output_dir(out_dir) -> Path:
+KIND_FILE = ".pgd-bench-kind"  # which kind of run a results folder holds (reproduce, theory, sweep)
+
+
+def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> Path:
     """Create ``out_dir`` (and its ``cache`` folder) and check that files can be written there.
 
     Called before any work, so that a bad ``--out`` costs nothing.
 
+    Parameters
+    ----------
+    out_dir : path
+        The folder.
+    kind : str, optional
+        The kind of run that writes it (``reproduce``, ``theory``, ``sweep``): a folder holds one
+        kind, named in its ``.pgd-bench-kind`` file, because each kind rewrites ``tables/`` and
+        its figures as its own (a sweep into a reproduction's folder replaced the tables its report
+        points at). None: no kind (``plot --out``, which writes figures only).
+    cache : bool
+        Create the ``cache`` folder (not for ``plot``, which runs nothing).
+
     Raises
     ------
     ValueError
-        If ``out_dir`` is empty, names a file, lies under a file, or is not writable.
+        If ``out_dir`` is empty, names a file, lies under a file, is not writable, or holds
+        another kind of run.
     """
     if str(out_dir).strip() == "":
         raise ValueError("out: expected a folder path, got an empty string")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out: {out} exists and is not a folder")
+    marker = out / KIND_FILE
+    if kind is not None and marker.is_file():
+        there = marker.read_text(encoding="utf-8", errors="replace").strip()
+        if there != kind:
+            raise ValueError(
+                f"out: {out} holds a pgd-bench {there} run, not a {kind} run: its tables and figures would be "
+                f"replaced; choose another --out (or remove the folder)"
+            )
+    folders = (out, out / "cache") if cache else (out,)
     try:
-        (out / "cache").mkdir(parents=True, exist_ok=True)
-        for folder in (out, out / "cache"):
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=folder).close()
+        if kind is not None and not marker.is_file():
+            atomic_write_text(marker, kind + "\n")
     except OSError as exc:
         raise ValueError(f"out: cannot write into {out}: {exc.strerror or exc}") from None
     return out

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import math
+import re
 import sys
 
 from . import __version__
@@ -23,9 +24,25 @@ def _floats(text: str) -> list[float]:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a value that starts like a negative number is a value, lists too: argparse's own pattern
+        # knows only single numbers, so "--a-star -0.98,0.37" read the list as a flag
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message):  # one line, exit code 2, no usage dump
         sys.stderr.write(f"pgd-bench: error: {message}\n")
         raise SystemExit(2)
+
+    def _print_message(self, message, file=None):
+        # --help into a full disk or a closed pipe: say so and fail, not exit 0 having written nothing
+        if message:
+            try:
+                (file or sys.stderr).write(message)
+                (file or sys.stderr).flush()
+            except OSError as exc:
+                sys.stderr.write(f"pgd-bench: error: cannot write the help: {exc.strerror or exc}\n")
+                raise SystemExit(1) from None
 
 
 def _add_config_flags(parser) -> None:
@@ -351,12 +368,12 @@ def _cmd_plot(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
-    parser = build_parser()
-    if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
-        sys.stdout.write(parser.format_help())
-        return 0
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
+        if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
+            parser.print_help(sys.stdout)
+            return 0
+        args = parser.parse_args(argv)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "theory":

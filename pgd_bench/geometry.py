@@ -123,5 +123,13 @@ def riemannian_step(w, a, grad_w, grad_a, eta_w, eta_a) -> tuple[np.ndarray, np.
     grad_a = as_vector("grad_a", grad_a, length=a.shape[0]).reshape(-1, 1)
     eta_w = as_float("eta_w", eta_w, minimum=0.0)
     eta_a = as_float("eta_a", eta_a, minimum=0.0)
-    riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, np.empty(1), np.empty(1))
+    norm, a_sq = np.empty(1), np.empty(1)
+    riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, norm, a_sq)
+    # the engine counts such a step as diverged; here it is an error, never w = 0 or inf
+    if not (np.isfinite(norm[0]) and norm[0] > 0.0):
+        raise ValueError(
+            f"eta_w: the step {eta_w!r} overflows (the point before projection is not a finite non-zero vector)"
+        )
+    if not np.isfinite(a_sq[0]):
+        raise ValueError(f"eta_a: the step {eta_a!r} overflows a")
     return w[:, 0], a[:, 0]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import sys
 import time
 import tomllib
@@ -38,6 +39,8 @@ from .report.context import Context
 from .runs.backend import Backend
 from .runs.config import CONFIG_FIELDS, RunConfig, resolve_config
 from .tables import concat_columns, write_table
+
+MAX_CELLS = 100_000  # cells a sweep file may hold (validation costs about 0.34 ms a cell)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +92,12 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
             raise ValueError(f"{path}: grid.{key}: not a config setting (pgd-bench run --help lists them)")
     if not isinstance(explicit, list) or not all(isinstance(entry, dict) for entry in explicit):
         raise ValueError(f"{path}: [[cells]] entries must be tables of settings")
+    count = math.prod(len(values) for values in grid.values()) + len(explicit) if grid else len(explicit)
+    if count > MAX_CELLS:  # before building them: 10^8 cells ran out of memory after 49 s
+        raise ValueError(
+            f"{path}: the sweep has {count} cells, more than {MAX_CELLS} (checking them alone would take about "
+            f"{count * 3.4e-4:.0f} s, and each cell is a run); split it into sweeps of fewer cells"
+        )
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
     combos += explicit
     if not combos:
@@ -137,7 +146,7 @@ def run_sweep(
     """
     backend = Backend(workers, scheduler, chunk_trials)
     axes, cells = load_sweep(path)
-    out = prepare_output_dir(out_dir)
+    out = prepare_output_dir(out_dir, kind="sweep")
     with output_lock(out), backend:
         start = time.perf_counter()
         sys.stderr.write(f"sweep: {len(cells)} cells on {backend.describe()}\n")

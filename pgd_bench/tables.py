@@ -32,6 +32,12 @@ INDEX = "index.json"
 
 def _kind(values) -> str:
     """The kind of a column: from the array's dtype, or from its Python values."""
+    if (
+        not isinstance(values, np.ndarray)
+        and values
+        and all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in values)
+    ):
+        return "int"  # before NumPy sees them: it makes [0, 2^64 - 1] a float array, and rounds
     array = np.asarray(values)
     if array.dtype.kind == "b":
         return "bool"
@@ -43,7 +49,11 @@ def _kind(values) -> str:
     if items and all(isinstance(v, bool | np.bool_) for v in items):
         return "bool"
     if items and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items):
-        return "int" if len(items) == len(values) else "float"  # an empty int reads back as NaN
+        if len(items) == len(values):
+            return "int"
+        # an empty int reads back as NaN in a float column: exact up to 2^53; past it (seeds
+        # reach 2^64 - 1) a float would round, so such a column is kept as text
+        return "float" if all(abs(int(v)) <= 2**53 for v in items) else "str"
     if items and all(isinstance(v, int | float | np.integer | np.floating) for v in items):
         return "float"
     return "str"
@@ -61,9 +71,16 @@ def _text(value, kind: str) -> str:
     return str(value)
 
 
+KINDS = ("int", "float", "bool", "str")
+INT64_MAX = 2**63 - 1
+
+
 def _parse(texts: list[str], kind: str) -> np.ndarray:
     if kind == "int":
-        return np.array([int(t) for t in texts], dtype=np.int64)
+        values = [int(t) for t in texts]
+        # seeds reach 2^64 - 1: unsigned where a value passes int64 and none is negative
+        wide = any(v > INT64_MAX for v in values) and all(v >= 0 for v in values)
+        return np.array(values, dtype=np.uint64 if wide else np.int64)
     if kind == "float":
         return np.array([float(t) if t != "" else np.nan for t in texts], dtype=np.float64)
     if kind == "bool":
@@ -133,6 +150,9 @@ def _parquet_bytes(data: dict[str, list], kinds: dict[str, str]) -> bytes | None
     arrays = {}
     for col, values in data.items():
         kind = kinds[col]
+        if kind == "int" and any(v is not None and v > INT64_MAX for v in values):
+            arrays[col] = pa.array(values, type=pa.uint64())  # seeds up to 2^64 - 1
+            continue
         if kind == "str":
             values = ["" if v is None else str(v) for v in values]
         elif kind == "float":
@@ -149,7 +169,24 @@ def read_index(results_dir) -> dict:
     path = Path(results_dir) / TABLES_DIR / INDEX
     if not path.exists():
         return {}
-    return json.loads(path.read_text())
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable tables index ({exc})") from None
+    if not isinstance(index, dict):
+        raise ValueError(f"{path}: expected an object of tables, got {type(index).__name__}")
+    for name, entry in index.items():
+        columns = entry.get("columns") if isinstance(entry, dict) else None
+        rows = entry.get("rows") if isinstance(entry, dict) else None
+        if not (isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0
+                and isinstance(columns, list) and columns
+                and all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and c[1] in KINDS
+                        for c in columns)):  # fmt: skip
+            raise ValueError(
+                f"{path}: the entry of table {name!r} is damaged (expected rows, a count, and columns, "
+                f"[name, kind] pairs with kinds among {', '.join(KINDS)})"
+            )
+    return index
 
 
 def read_table(results_dir, name: str) -> dict[str, np.ndarray]:
@@ -159,13 +196,28 @@ def read_table(results_dir, name: str) -> dict[str, np.ndarray]:
     if name not in index:
         raise ValueError(f"no table {name!r} in {Path(results_dir) / TABLES_DIR} (found: {sorted(index) or 'none'})")
     kinds = dict(index[name]["columns"])
-    with open(Path(results_dir) / TABLES_DIR / f"{name}.csv", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        rows = list(reader)
+    path = Path(results_dir) / TABLES_DIR / f"{name}.csv"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the table ({exc})") from None
+    if not text.endswith("\n"):  # the writer ends every line: a cut file would read 115.0 as 11
+        raise ValueError(f"{path}: truncated (it ends inside a line); rerun the command that wrote it")
+    header, *rows = csv.reader(io.StringIO(text, newline=""))
     if header != list(kinds):
-        raise ValueError(f"{name}.csv: columns {header} do not match the index {list(kinds)}")
-    return {col: _parse([row[j] for row in rows], kinds[col]) for j, col in enumerate(header)}
+        raise ValueError(f"{path}: columns {header} do not match the index {list(kinds)}")
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}: line {line} has {len(row)} fields, expected {len(header)}")
+    if len(rows) != index[name]["rows"]:
+        raise ValueError(f"{path}: {len(rows)} rows, but its index says {index[name]['rows']}")
+    table = {}
+    for j, col in enumerate(header):
+        try:
+            table[col] = _parse([row[j] for row in rows], kinds[col])
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"{path}: column {col} ({kinds[col]}) holds a value that is not one: {exc}") from None
+    return table
 
 
 def load_tables(results_dir, pandas: bool = True) -> dict:
@@ -183,6 +235,8 @@ def load_tables(results_dir, pandas: bool = True) -> dict:
     dict
         Table name -> table, for every table in ``tables/index.json``.
     """
+    if not isinstance(results_dir, str | Path) or str(results_dir).strip() == "":
+        raise ValueError(f"results_dir: expected a folder path, got {results_dir!r}")
     names = sorted(read_index(results_dir))
     if not names:
         raise ValueError(

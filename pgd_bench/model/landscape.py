@@ -203,10 +203,18 @@ def population_loss(w, a, w_star, a_star, *, stride=None) -> float:
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     stride = as_stride(stride, w_star.shape[0])
     if stride is not None:
-        return overlap_loss(w, a, w_star, a_star, stride)
+        return _finite(overlap_loss(w, a, w_star, a_star, stride))
     out = np.empty(1)
     loss_lanes(_single_lane(w), _single_lane(a), w_star, a_star, np.empty((LANE_WORK_ROWS, 1)), out)
-    return float(out[0])
+    return _finite(float(out[0]))
+
+
+def _finite(result):
+    """``result`` (a float or arrays) if finite: the closed form's products of norms overflow past
+    about 1e154, and inf - inf then gives NaN; finite inputs must not give a NaN silently."""
+    if not all(np.all(np.isfinite(part)) for part in (result if isinstance(result, tuple) else (result,))):
+        raise ValueError("w, a: the closed form overflows at this point (||w|| or ||a|| too large for float64)")
+    return result
 
 
 def population_grad(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
@@ -225,12 +233,12 @@ def population_grad(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, n
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     stride = as_stride(stride, w_star.shape[0])
     if stride is not None:
-        return overlap_grad(w, a, w_star, a_star, stride)
+        return _finite(overlap_grad(w, a, w_star, a_star, stride))
     grad_w = np.empty((w.shape[0], 1))
     grad_a = np.empty((a.shape[0], 1))
     work = np.empty((LANE_WORK_ROWS, 1))
     grad_lanes(_single_lane(w), _single_lane(a), w_star, a_star, grad_w, grad_a, work)
-    return grad_w[:, 0], grad_a[:, 0]
+    return _finite((grad_w[:, 0], grad_a[:, 0]))
 
 
 def loss_rows(w, a, w_star, a_star, stride=None) -> np.ndarray:

@@ -258,10 +258,14 @@ def _loss_grad_batch(Z, w, a, w_star, a_star):
 def _reject_nonfinite_batch(Z, result) -> None:
     """Raise if ``Z`` holds a non-finite value.
 
-    Called after the kernel, with a result that is non-finite whenever ``Z`` is: the full scan of
-    ``Z`` (as costly as the kernel itself) runs only when the result is suspect.
+    Called after the kernel. A non-finite ``Z`` does not always show in the result (``relu`` maps
+    ``-inf`` to 0), so ``Z``'s sum is checked too (one vectorised pass; an infinite or NaN entry
+    makes it non-finite), and the entry by entry scan runs only when one of them is suspect (a
+    sum can also overflow from finite entries).
     """
-    if not np.all(np.isfinite(result)) and not np.all(np.isfinite(Z)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspect = not np.all(np.isfinite(result)) or not np.isfinite(np.sum(Z))
+    if suspect and not np.all(np.isfinite(Z)):
         raise ValueError("Z: every entry must be finite")
 
 

@@ -132,7 +132,8 @@ def reproduce(
     from ..runs.backend import Backend
 
     backend = Backend(workers, scheduler)
-    out = prepare_output_dir(out_dir)  # after the arguments are checked: a bad one leaves no folder
+    kind = "theory" if sections is not None and [s.__name__ for s in sections] == ["theory_measured"] else "reproduce"
+    out = prepare_output_dir(out_dir, kind=kind)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out), backend:
         ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
@@ -194,7 +195,7 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     unknown = [name for name in names if name not in listed or name not in DRAWERS]
     if unknown:
         raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
-    out = prepare_output_dir(out_dir if out_dir is not None else source)
+    out = prepare_output_dir(out_dir if out_dir is not None else source, cache=False)
     written = []
     for name in names:
         files = save_figure(draw_saved(source, name), out, name, formats)

@@ -43,8 +43,16 @@ def dissipativity_ratios(result, samples, seed):
             if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
                 continue
             w = w / np.linalg.norm(w)  # unit to rounding; exactly unit for the estimator's check
-            est = dissipativity(w, a, w_star, a_star, sched["rho_w"][epoch[c]], sched["rho_a"][epoch[c]],
-                                samples=samples, seed=seed + c)  # fmt: skip
+            est = dissipativity(
+                w,
+                a,
+                w_star,
+                a_star,
+                sched["rho_w"][epoch[c]],
+                sched["rho_a"][epoch[c]],
+                samples=samples,
+                seed=(seed + c) % 2**64,
+            )  # fmt: skip; wraps: seed may be 2^64 - 1
             out[:, i, c] = est
     return out
 

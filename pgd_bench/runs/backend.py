@@ -7,6 +7,7 @@ Used by ``pgd-bench sweep`` and by the report's :class:`~pgd_bench.report.contex
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..console import ProgressBar
@@ -55,6 +56,9 @@ class Backend:
             raise ValueError("workers and scheduler: give one of them (a LocalCluster of N workers, or an address)")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers: expected a positive number of worker processes, got {workers!r}")
+        cores = os.cpu_count() or 1
+        if workers is not None and workers > 4 * cores:  # 2^63 was accepted; 16 on 2 cores only thrash
+            raise ValueError(f"workers: {workers} worker processes on {cores} cores; at most {4 * cores} (4 per core)")
         if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
             raise ValueError(f"scheduler: expected an address such as tcp://host:8786, got {scheduler!r}")
         if chunk_trials is not None and (

@@ -91,7 +91,7 @@ class RunConfig:
     )
     teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
     teacher_seed: int = _setting(0, "seed of the gaussian teacher family", check=as_seed)
-    a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (replaces --teacher)")
+    a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (instead of --teacher)")
     trials: int = _setting(1000, "random starts", check=_positive_int)
     seed: int = _setting(0, "seed of every random stream", check=as_seed)
     epochs: int = _setting(20, "epochs (schedules change between epochs)", check=_positive_int)

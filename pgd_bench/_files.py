@@ -8,6 +8,7 @@ writing into a folder holds :func:`output_lock` on it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ def _file_mode() -> int:
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
+    if path.is_dir():  # os.replace would fail naming the temporary file, not this one
+        raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -30,6 +30,7 @@ across processes because IEEE arithmetic leaves the compiler no choice in the va
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -87,6 +88,27 @@ class PackageCacheLocator(caching._CacheLocator):
 _LOCATORS = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 if PackageCacheLocator not in _LOCATORS._locator_classes:
     _LOCATORS._locator_classes.insert(0, PackageCacheLocator)
+
+
+_NUMBA_LOAD_OVERLOAD = caching.Cache.load_overload
+
+
+def _load_overload_or_miss(self, sig, target_context):
+    """Numba's ``Cache.load_overload``, where a damaged cache file of this package's kernels is a
+    miss: its index is emptied and the kernel compiled again (and saved), instead of Numba's
+    UnpicklingError or EOFError reaching a Python caller. Other code's caches are untouched."""
+    if not isinstance(self._impl.locator, PackageCacheLocator):
+        return _NUMBA_LOAD_OVERLOAD(self, sig, target_context)
+    try:
+        return _NUMBA_LOAD_OVERLOAD(self, sig, target_context)
+    except Exception:  # noqa: BLE001 - any failure to read a cache file means: compile
+        with contextlib.suppress(OSError):
+            self._cache_file.flush()  # an empty index: the next save writes a good entry
+        return None
+
+
+if getattr(caching.Cache.load_overload, "__name__", "") != "_load_overload_or_miss":
+    caching.Cache.load_overload = _load_overload_or_miss
 
 
 def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool = False, cache: bool = True):

@@ -50,6 +50,11 @@ def _real_array(name: str, value, expected: str) -> np.ndarray:
         raise ValueError(f"{name}: expected {expected} ({exc})") from None
 
 
+def as_real_array(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array of any shape, refusing strings, booleans and complex numbers."""
+    return _real_array(name, value, "real numbers")
+
+
 def as_vector(name: str, value, length: int | None = None) -> np.ndarray:
     """Return ``value`` as a finite, C-contiguous float64 vector.
 
@@ -224,6 +229,16 @@ def as_point(w, a, w_star, a_star, on_sphere=False):
         )
     a = as_vector("a", a, length=a_star.shape[0])
     return w, a, w_star, a_star
+
+
+def as_rows(name: str, value, width: int, rows: int | None = None) -> np.ndarray:
+    """``value`` as a float64 array of shape ``(n, width)`` (``n = rows`` when given); non-finite
+    entries are allowed (a diverged trial's row)."""
+    arr = _real_array(name, value, f"an array of shape (n, {width})")
+    if arr.ndim != 2 or arr.shape[1] != width or (rows is not None and arr.shape[0] != rows):
+        want = f"({'n' if rows is None else rows}, {width})"
+        raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
+    return arr
 
 
 def as_stride(value, p: int) -> int | None:

@@ -353,6 +353,8 @@ def _cmd_theory(args) -> int:
 def _cmd_sweep(args) -> int:
     from .sweep import run_sweep
 
+    if args.json and sys.stdout is None:  # asked for JSON lines with nowhere to write them
+        raise OSError(errno.EBADF, "stdout is closed")
     run_sweep(args.file, args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
               chunk_trials=args.chunk_trials, json_lines=sys.stdout if args.json else None)  # fmt: skip
     return 0

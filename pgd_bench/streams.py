@@ -398,7 +398,10 @@ def sample_ball(n: int, d: int, radius: float, seed: int) -> np.ndarray:
     """
     n, d = _check_shape(n, d)
     radius = as_float("radius", radius, minimum=0.0)
-    return _sample_rows(n, d, radius, np.uint64(as_seed("seed", seed)), PURPOSE_BALL)
+    rows = _sample_rows(n, d, radius, np.uint64(as_seed("seed", seed)), PURPOSE_BALL)
+    if not np.all(np.isfinite(rows)):  # a radius near the largest float overflows the scaling
+        raise ValueError(f"radius: {radius!r} overflows float64 when the points are scaled to it")
+    return rows
 
 
 def sample_normal(n: int, d: int, seed: int) -> np.ndarray:

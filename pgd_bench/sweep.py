@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from ._files import output_lock, prepare_output_dir
+from ._validate import check_memory
 from .report import sweep_figure  # noqa: F401 - registers the figure that _write_outputs draws
 from .report.context import Context
 from .runs.backend import Backend
-from .runs.config import CONFIG_FIELDS, RunConfig, resolve_config
+from .runs.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, RunConfig, resolve_config
 from .tables import concat_columns, write_table
 
 MAX_CELLS = 100_000  # cells a sweep file may hold (validation costs about 0.34 ms a cell)
@@ -76,11 +77,19 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
     if path.is_dir():
         raise ValueError(f"{path}: a folder, not a sweep file (a TOML file with a [grid] table)")
     try:
-        data = tomllib.loads(path.read_text())
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a sweep file")
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path}: no such sweep file") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read the sweep file: {error.strerror or error}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a TOML file: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nests too deeply to be a sweep file") from None
     grid = data.pop("grid", {})
     explicit = data.pop("cells", [])
     if not isinstance(grid, dict):
@@ -146,6 +155,9 @@ def run_sweep(
     """
     backend = Backend(workers, scheduler, chunk_trials)
     axes, cells = load_sweep(path)
+    # every cell's result is held until the tables are written: the sweep's memory is their sum
+    check_memory("this sweep", sum(cell.config.memory_bytes() for cell in cells),
+                 "fewer cells or fewer trials per cell, or several sweeps")  # fmt: skip
     out = prepare_output_dir(out_dir, kind="sweep")
     with output_lock(out), backend:
         start = time.perf_counter()

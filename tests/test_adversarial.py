@@ -181,3 +181,128 @@ def test_workers_are_bounded_by_the_cores():
 
     with pytest.raises(ValueError, match="workers.*cores"):
         Backend(workers=2**63)
+
+
+def test_sharpness_checks_its_inputs_by_name():
+    w_star, a_star = np.eye(6)[0], np.linspace(-1.0, 1.0, 8)
+    w_bar, a_bar = pb.spurious_optimum(w_star, a_star)
+    top, _ = pb.sharpness(w_bar[None, :], a_bar[None, :], w_star, a_star)
+    assert top[0] == pytest.approx(pb.sharpness(-w_star[None, :], a_bar[None, :], w_star, a_star)[0][0])
+    cases = [
+        (3 * w_bar[None, :], a_bar[None, :], w_star, a_star, "w: row 0 has norm"),  # gave 25.2, true 3.23
+        (w_bar, a_bar[None, :], w_star, a_star, "w: expected shape"),  # 1-D: an AxisError before
+        (w_bar[None, :], a_bar[None, :], 2 * w_star, a_star, "w_star"),
+        (w_bar[None, :], a_bar[None, :], w_star, np.full(8, np.nan), "a_star"),  # LinAlgError before
+        (w_bar[None, :] + 0j, a_bar[None, :], w_star, a_star, "w: .*complex"),  # truncated before
+        (w_bar[None, :5], a_bar[None, :], w_star, a_star, "w: expected shape"),
+        (w_bar[None, :], a_bar[None, :7], w_star, a_star, "a: expected shape"),
+    ]
+    for w, a, ws, as_, message in cases:
+        with pytest.raises(ValueError, match=message):
+            pb.sharpness(w, a, ws, as_)
+    nan_row = np.vstack([w_bar, np.full(6, np.nan)])  # a diverged trial: NaN, not an error
+    top, trace = pb.sharpness(nan_row, np.vstack([a_bar, a_bar]), w_star, a_star)
+    assert np.isfinite(top[0]) and np.isnan(top[1]) and np.isnan(trace[1])
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, "a = " + "[" * 100_000 + "]" * 100_000])
+def test_a_deeply_nested_config_is_refused(tmp_path, text):
+    path = tmp_path / ("c.json" if text.startswith("[") else "c.toml")
+    path.write_text(text)
+    proc = _cli("run", "--config", str(path))
+    assert proc.returncode == 2 and "nests too deeply" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_endless_config_file_is_refused():
+    proc = _cli("run", "--config", "/dev/zero")
+    assert proc.returncode == 2 and "larger than" in proc.stderr
+
+
+def test_a_huge_teacher_is_refused_with_its_norm_and_no_warnings():
+    proc = _cli("run", "--a-star", "1e300,1e300,1e300", "--k", "3", "--trials", "5")
+    assert proc.returncode == 2 and "norm 1.73205e+300" in proc.stderr and "Warning" not in proc.stderr
+
+
+def test_a_folder_where_a_file_is_written_is_named(tmp_path):
+    from pgd_bench._files import atomic_write_bytes
+
+    (tmp_path / "cell.npz").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write_bytes(tmp_path / "cell.npz", b"x")
+    assert info.value.filename == str(tmp_path / "cell.npz") and not list(tmp_path.glob(".cell.npz.*"))
+
+
+def test_a_damaged_kernel_cache_is_recompiled_for_python_callers_too(tmp_path):
+    """The command line removed a damaged cache; a Python caller got Numba's UnpicklingError."""
+    import os
+
+    code = (
+        "import numpy as np, pgd_bench as pb\n"
+        "w, a = np.array([0.6, 0.8]), np.array([1.0, 2.0])\n"
+        "print(repr(pb.population_loss(w, a, np.eye(2)[0], np.ones(2))))"
+    )
+    env = dict(os.environ, PGD_BENCH_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    damaged = list(tmp_path.rglob("*.nbc")) + list(tmp_path.rglob("*.nbi"))
+    assert damaged
+    for path in damaged:
+        path.write_bytes(b"\x80\x04not a pickle")
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0 and again.stdout == first.stdout, again.stderr[-2000:]
+
+
+def test_finite_but_huge_inputs_are_errors_not_nan_or_inf():
+    w_star, a_star = np.eye(4)[0], np.array([1.0, -0.5, 2.0])
+    w = np.array([0.6, 0.8, 0.0, 0.0])
+    with pytest.raises(ValueError, match="overflows"):
+        pb.riemannian_hessian(w, a_star * 1e200, w_star, a_star)
+    Z = np.random.default_rng(0).normal(size=(5, 3, 4)) * 1e200
+    with pytest.raises(ValueError, match="overflows"):
+        pb.sample_loss_grad(Z, w, a_star, w_star, a_star)
+    with pytest.raises(ValueError, match="radius"):
+        pb.sample_ball(100, 3, 1.7e308, 0)
+    with pytest.raises(ValueError, match="rho_w"):
+        pb.dissipativity(w, a_star + 1.0, w_star, a_star, rho_w=1e300, rho_a=0.5, samples=1000)
+
+
+def test_dissipativity_frontier_names_its_arguments():
+    from pgd_bench.model.dissipativity import dissipativity_frontier
+
+    r, d = np.array([0.5, 1.0]), np.array([1.0, 2.0])
+    assert dissipativity_frontier(r, d, [0.5, 2.0]).tolist() == [0.0, 2.0]  # max(1.5 x 1, 1 x 2)
+    with pytest.raises(ValueError, match="c_values: expected a number or a vector"):
+        dissipativity_frontier(r, d, np.ones((2, 2)))
+    with pytest.raises(ValueError, match="c_values: .*strings"):
+        dissipativity_frontier(r, d, ["1", "2"])
+    with pytest.raises(ValueError, match="r: .*complex"):
+        dissipativity_frontier(r + 1j, d, [1.0])
+
+
+def test_a_sweep_whose_cells_together_exceed_the_memory_is_refused_before_running(tmp_path):
+    """Each cell alone fits; together (all results are held until the tables are written) they
+    do not: 6 cells x 10^6 trials ran into a MemoryError after 114 s."""
+    from pgd_bench._validate import memory_limit
+    from pgd_bench.runs.config import resolve_config
+
+    one = resolve_config(trials=1_000_000, epochs=1, iterations=1).memory_bytes()
+    cells = int(memory_limit() // one) + 2
+    assert one < memory_limit()
+    path = tmp_path / "wide.toml"
+    path.write_text(f"trials = 1000000\nepochs = 1\niterations = 1\n[grid]\nseed = {list(range(cells))}\n")
+    proc = _cli("sweep", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "this sweep: needs about" in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_memory_estimate_bounds_a_large_runs_peak(tmp_path):
+    """memory_bytes promised 1013 MiB where the run peaked at 1.82 GB (6e6 trials, one step)."""
+    code = ("import resource, pgd_bench as pb\n"
+            "c = pb.resolve_config(trials=2_000_000, epochs=1, iterations=1)\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            "r = pb.run(c); r.summary()\n"
+            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+            "print(peak - base, c.memory_bytes())")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    used, estimate = (float(x) for x in proc.stdout.split())
+    assert used <= estimate, (used, estimate)

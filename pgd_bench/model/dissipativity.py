@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from .._jit import jit
-from .._validate import as_choice, as_float, as_int, as_point, as_seed, check_memory
+from .._validate import as_choice, as_float, as_int, as_point, as_real_array, as_seed, check_memory
 from ..streams import (
     NOISE_BALL,
     NOISE_GAUSSIAN,
@@ -199,14 +199,18 @@ def dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=100_000, seed=0, l
     for row in sums:  # chunks added in chunk order, whatever the thread count
         total += row
     mean_w, mean_a = total[0] / pairs, total[2] / pairs
-    if pairs > 1:
-        var_w = max(0.0, (total[1] - pairs * mean_w**2) / (pairs - 1))
-        var_a = max(0.0, (total[3] - pairs * mean_a**2) / (pairs - 1))
-    else:
-        var_w = var_a = float("nan")
-    return Dissipativity(
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+        if pairs > 1:
+            var_w = max(0.0, (total[1] - pairs * mean_w**2) / (pairs - 1))
+            var_a = max(0.0, (total[3] - pairs * mean_a**2) / (pairs - 1))
+        else:
+            var_w = var_a = float("nan")
+    estimate = Dissipativity(
         float(base_w + mean_w), float(base_a + mean_a), float(np.sqrt(var_w / pairs)), float(np.sqrt(var_a / pairs))
     )
+    if not all(np.isfinite(x) for x in estimate[:2]):  # rho_w = 1e300: the perturbed points overflow
+        raise ValueError(f"rho_w, rho_a: the estimate overflows at radii {rho_w!r}, {rho_a!r} (too large for float64)")
+    return estimate
 
 
 def dissipativity_frontier(r, dist_sq, c_values) -> np.ndarray:
@@ -227,9 +231,11 @@ def dissipativity_frontier(r, dist_sq, c_values) -> np.ndarray:
         ``gamma(c) = max(0, max_i (c - r_i) d_i)``: the condition holds at every point with
         ``(c, gamma)`` exactly when ``gamma >= gamma(c)``. Non-decreasing in ``c``.
     """
-    r = np.asarray(r, dtype=np.float64)
-    d = np.asarray(dist_sq, dtype=np.float64)
-    c = np.asarray(c_values, dtype=np.float64)
+    r = as_real_array("r", r)
+    d = as_real_array("dist_sq", dist_sq)
+    c = as_real_array("c_values", c_values)
+    if c.ndim > 1:
+        raise ValueError(f"c_values: expected a number or a vector of constants, got shape {c.shape}")
     if r.shape != d.shape or r.ndim != 1:
         raise ValueError(f"r, dist_sq: expected two vectors of one length, got shapes {r.shape} and {d.shape}")
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(d)) and np.all(d >= 0) and np.all(np.isfinite(c))):

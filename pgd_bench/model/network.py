@@ -357,4 +357,6 @@ def sample_loss_grad(Z, w, a, w_star, a_star, *, stride=None) -> tuple[float, np
         raise ValueError("Z: expected at least one sample, got an empty batch")
     loss, grad_w, grad_a, guard = _loss_grad_batch(Z, w, a, w_star, a_star)
     _reject_nonfinite_batch(Z, guard)
+    if not (np.isfinite(loss) and np.all(np.isfinite(grad_w)) and np.all(np.isfinite(grad_a))):
+        raise ValueError("Z, w, a: the loss or its gradient overflows float64 on this batch")
     return float(loss), grad_w, grad_a

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_point, as_stride
+from .._validate import UNIT_NORM_TOL, as_point, as_rows, as_stride, as_unit_vector, as_vector
 from .base import LANE_WORK_ROWS
 from .landscape import spurious_optimum
 from .overlap import make_params, overlap_grad_lanes
@@ -181,7 +181,10 @@ def riemannian_hessian(w, a, w_star, a_star, *, stride=None) -> np.ndarray:
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star, on_sphere=True)
     stride = as_stride(stride, w_star.shape[0])
-    return hessian_rows(w[None, :], a[None, :], w_star, a_star, stride)[0]
+    hessian = hessian_rows(w[None, :], a[None, :], w_star, a_star, stride)[0]
+    if not np.all(np.isfinite(hessian)):  # a * 1e200: the products of norms overflow
+        raise ValueError("a: the Hessian overflows at this point (||a|| too large for float64)")
+    return hessian
 
 
 def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
@@ -192,6 +195,7 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     w : ndarray, shape (n, p)
         Unit rows (the final iterates of a run); rows with non-finite entries give NaN.
     a : ndarray, shape (n, k)
+        Output weights, one row per row of ``w``.
     w_star, a_star : ndarray
         The teacher.
     stride : int, optional
@@ -202,9 +206,23 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     top, trace : ndarray, shape (n,)
         The largest eigenvalue and the trace (the normal direction contributes 0 to both;
         the top eigenvalue is that of the tangent part when it is positive, as at any minimum).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: shapes that do not match, complex or non-numeric entries, a finite
+        row of ``w`` that is not unit, or a teacher that is not (``w_star`` unit, ``a_star`` finite).
     """
-    w = np.asarray(w, dtype=np.float64)
-    a = np.asarray(a, dtype=np.float64)
+    w_star = as_unit_vector("w_star", w_star)
+    a_star = as_vector("a_star", a_star)
+    w = as_rows("w", w, w_star.shape[0])
+    a = as_rows("a", a, a_star.shape[0], rows=w.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(w, axis=1)
+    off = np.isfinite(norms) & (np.abs(norms - 1.0) > UNIT_NORM_TOL)
+    if np.any(off):  # the Hessian on the sphere is defined at its points only: 25.2 where 3.23 is true
+        raise ValueError(f"w: row {int(np.flatnonzero(off)[0])} has norm {norms[off][0]!r}, not 1 (within "
+                         f"{UNIT_NORM_TOL}): the rows must be points of the sphere")  # fmt: skip
     stride = as_stride(stride, w.shape[1])
     finite = np.flatnonzero(np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1))
     top = np.full(w.shape[0], np.nan)

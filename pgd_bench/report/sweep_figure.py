@@ -35,5 +35,7 @@ def draw_sweep_success(tables, settings):
         ax.set_xlabel(f"{MATH_LABELS.get(settings['x'], settings['x'])} (the grid's values, evenly spaced)")
         ax.set_ylabel(MATH_LABELS.get(settings["y"], settings["y"]))
         fig.colorbar(image, ax=ax, label="success rate (%); hatched: half or more diverged")
-    ax.set_title(f"Success over the sweep ({int(cells['trials'][0])} trials per cell)")
+    trials = sorted({int(t) for t in cells["trials"]})
+    per_cell = f"{trials[0]} trials per cell" if len(trials) == 1 else f"{trials[0]} to {trials[-1]} trials per cell"
+    ax.set_title(f"Success over the sweep ({per_cell})")
     return fig

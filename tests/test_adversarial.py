@@ -306,3 +306,68 @@ def test_the_memory_estimate_bounds_a_large_runs_peak(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     used, estimate = (float(x) for x in proc.stdout.split())
     assert used <= estimate, (used, estimate)
+
+
+@pytest.mark.parametrize(
+    "address,needle",
+    [("tcp://127.0.0.1:99999", "Port out of range"), ("tcp://[::1:8786", "Invalid IPv6 URL")],
+)
+def test_a_malformed_scheduler_address_is_named(tmp_path, address, needle):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 10\nepochs = 1\niterations = 10\n")
+    proc = _cli("sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--scheduler", address)
+    assert proc.returncode == 2 and "scheduler:" in proc.stderr and needle in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_port_where_no_scheduler_answers_fails_in_seconds_not_minutes():
+    """Something listens but never speaks Dask's protocol: the handshake hung for 60-120 s."""
+    pytest.importorskip("distributed")
+    import socket
+    import time
+
+    from pgd_bench.runs.backend import CONNECT_TIMEOUT_S, Backend
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        start = time.perf_counter()
+        with (
+            pytest.raises(ValueError, match="scheduler: something listens.*does not answer"),
+            Backend(scheduler=f"tcp://127.0.0.1:{server.getsockname()[1]}"),
+        ):
+            pass
+        assert time.perf_counter() - start < CONNECT_TIMEOUT_S + 20
+
+
+def test_a_tls_scheduler_without_certificates_is_one_line(tmp_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 10\nepochs = 1\niterations = 10\n")
+    proc = _cli("sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--scheduler", "tls://127.0.0.1:1")
+    assert proc.returncode == 2 and "scheduler:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_scheduler_without_workers_is_refused_not_waited_on_forever(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import os
+    import signal
+    import time
+
+    from pgd_bench.runs import backend
+
+    monkeypatch.setattr(backend, "WORKERS_TIMEOUT_S", 2)
+    file = tmp_path / "scheduler.json"
+    command = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+               "--scheduler-file", str(file), "--no-dashboard"]  # fmt: skip
+    scheduler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(300):
+            if file.exists() and file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        with pytest.raises(ValueError, match="has no workers"), backend.Backend(scheduler=address):
+            pass
+    finally:
+        os.killpg(scheduler.pid, signal.SIGTERM)
+        scheduler.wait(timeout=30)

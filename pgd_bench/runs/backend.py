@@ -80,6 +80,8 @@ class Backend:
     def __enter__(self):
         if not self.distributed:
             return self
+        if self.scheduler is not None:
+            _check_reachable(self.scheduler)  # a bad address is named before Dask is even imported
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -89,11 +91,22 @@ class Backend:
                                         dashboard_address=None)  # fmt: skip
             self.client = Client(self.cluster)
         else:
-            _check_reachable(self.scheduler)
             try:
-                self.client = Client(self.scheduler, timeout="20s")
-            except (OSError, TimeoutError, ValueError) as error:
-                raise ValueError(f"scheduler: cannot reach a Dask scheduler at {self.scheduler!r}: {error}") from None
+                self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+            except Exception as error:  # noqa: BLE001 - tls:// without certificates raised a TypeError
+                raise ValueError(
+                    f"scheduler: cannot connect to a Dask scheduler at {self.scheduler!r} within {CONNECT_TIMEOUT_S} s "
+                    f"({type(error).__name__}: {error})"
+                ) from None
+            try:  # a scheduler with no workers would take the cells and never run them
+                self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - TimeoutError, or the scheduler went away
+                self.client.close()
+                self.client = None
+                raise ValueError(
+                    f"scheduler: the Dask scheduler at {self.scheduler!r} has no workers (waited "
+                    f"{WORKERS_TIMEOUT_S} s); start some with: dask worker {self.scheduler}"
+                ) from None
         return self
 
     def __exit__(self, *exc):
@@ -165,16 +178,37 @@ class Backend:
                 save_cell(cell_path(configs[index], cache_dir), results[index])
 
 
+CONNECT_TIMEOUT_S = 10  # the handshake with a scheduler (a port where something else listens hung)
+WORKERS_TIMEOUT_S = 30  # how long a scheduler may take to report its first worker
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast, with the address in the message, when nothing listens at a ``tcp://host:port``
     scheduler address (Dask itself would retry for its whole connection timeout first)."""
     import socket
     from urllib.parse import urlsplit
 
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError as error:  # "Port out of range", "Invalid IPv6 URL"
+        raise ValueError(f"scheduler: {address!r} is not an address ({error}); expected tcp://host:port") from None
+    if parts.scheme != "tcp" or parts.hostname is None or port is None:
         return  # another protocol (tls, inproc, ...): let Dask connect and report
     try:
-        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+        probe = socket.create_connection((parts.hostname, port), timeout=timeout)
     except OSError as error:
         raise ValueError(f"scheduler: cannot reach a Dask scheduler at {address!r}: {error}") from None
+    # a Dask scheduler speaks first (its handshake) on every connection; Dask's own client waits
+    # for it without a bound, so a port where something else listens hung the command for minutes
+    with probe:
+        probe.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            greeting = probe.recv(1)
+        except OSError:
+            greeting = b""
+    if not greeting:
+        raise ValueError(
+            f"scheduler: something listens at {address!r} but does not answer as a Dask scheduler "
+            f"within {CONNECT_TIMEOUT_S} s"
+        )

@@ -49,11 +49,13 @@ def _add_config_flags(parser) -> None:
     """One flag per command-line field of :class:`~pgd_bench.runs.config.RunConfig`, generated from
     its declaration (help text, type, choices), plus the ``--eta`` shorthand."""
     from .algorithms import ALGORITHMS
+    from .model.registry import LANDSCAPES
     from .model.teachers import TEACHERS
     from .runs.config import CONFIG_FIELDS, NOISE_TARGETS, SHORTHANDS
     from .streams import NOISE_LAWS
 
     choices = {
+        "landscape": LANDSCAPES,
         "algorithm": ALGORITHMS,
         "teacher": TEACHERS,
         "noise_law": NOISE_LAWS,

@@ -37,6 +37,7 @@ from ._files import output_lock, prepare_output_dir
 from ._validate import check_memory
 from .report import sweep_figure  # noqa: F401 - registers the figure that _write_outputs draws
 from .report.context import Context
+from .report.figures import clear_derived
 from .runs.backend import Backend
 from .runs.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, RunConfig, resolve_config
 from .tables import concat_columns, write_table
@@ -120,9 +121,10 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
         except (ValueError, TypeError) as error:
             label = ", ".join(f"{key}={value!r}" for key, value in combo.items()) or "the base config"
             raise ValueError(f"{path}: cell {index} ({label}): {error}") from None
-        cells.append(
-            Cell(index, {key: combo.get(key, data.get(key, getattr(config, key, None))) for key in axes}, config)
-        )
+        settings = {key: combo.get(key, data.get(key, getattr(config, key, None))) for key in axes}
+        if "landscape" in settings:  # the one that ran: a stride below p selects "overlapping"
+            settings["landscape"] = config.landscape
+        cells.append(Cell(index, settings, config))
     return axes, cells
 
 
@@ -163,6 +165,7 @@ def run_sweep(
         start = time.perf_counter()
         sys.stderr.write(f"sweep: {len(cells)} cells on {backend.describe()}\n")
         results = backend.compute([cell.config for cell in cells], out / "cache", force)
+        clear_derived(out)  # an earlier sweep's figure and tables would mix with this one's
         _write_outputs(out, axes, cells, results)
         sys.stderr.write(
             f"sweep: {len(cells)} cells in {time.perf_counter() - start:.1f} s; tables in {out / 'tables'}\n"

@@ -371,3 +371,86 @@ def test_a_scheduler_without_workers_is_refused_not_waited_on_forever(tmp_path, 
     finally:
         os.killpg(scheduler.pid, signal.SIGTERM)
         scheduler.wait(timeout=30)
+
+
+# --- a fresh adversarial pass (a helper's, over the new overlapping landscape and folders) ---------
+
+
+def test_without_a_known_spurious_optimum_a_wide_tol_is_refused():
+    """At stride 3, tol = 50 counted every trapped trial as global (success 100%, mean loss 0.196)."""
+    from pgd_bench.runs.config import resolve_config
+
+    with pytest.raises(ValueError, match="tol: 50 is not below 0.5.*overlapping"):
+        resolve_config(stride=3, tol=50)
+    assert resolve_config(stride=3, tol=0.4).tol == 0.4
+
+
+def test_the_landscape_flag_takes_a_name():
+    """--landscape was parsed as a float: no value could be given on the command line."""
+    proc = _cli("run", "--landscape", "cnn", "--trials", "5", "--epochs", "1", "--iterations", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    bad = _cli("run", "--landscape", "nope")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_plot_into_another_results_folder_is_refused_and_takes_the_lock(tmp_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 10\nepochs = 1\niterations = 10\n[grid]\nk = [4, 8]\n")
+    for name in ("one", "two"):
+        assert _cli("sweep", str(sweep_file), "--out", str(tmp_path / name)).returncode == 0
+    before = (tmp_path / "two" / "sweep_success.png").read_bytes()
+    proc = _cli("plot", str(tmp_path / "one"), "--out", str(tmp_path / "two"))
+    assert proc.returncode == 2 and "another results folder" in proc.stderr
+    assert (tmp_path / "two" / "sweep_success.png").read_bytes() == before
+
+
+def test_a_sweep_into_an_earlier_sweeps_folder_leaves_none_of_its_figures(tmp_path):
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text("trials = 10\nepochs = 1\niterations = 10\n[grid]\nk = [4, 8]\n")
+    second.write_text("trials = 10\nepochs = 1\niterations = 10\nk = 4\n")  # one cell: no figure
+    assert _cli("sweep", str(first), "--out", str(tmp_path / "out")).returncode == 0
+    assert (tmp_path / "out" / "sweep_success.png").exists()
+    assert _cli("sweep", str(second), "--out", str(tmp_path / "out")).returncode == 0
+    assert not (tmp_path / "out" / "sweep_success.png").exists()
+    assert len(read_table(tmp_path / "out", "cells")["cell"]) == 1
+
+
+def test_grid_labels_name_the_landscape_that_ran(tmp_path):
+    from pgd_bench.sweep import load_sweep
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'trials = 10\nepochs = 1\niterations = 10\nstride = 3\n[grid]\nlandscape = ["cnn", "overlapping"]\n'
+    )
+    _, cells = load_sweep(path)
+    assert [c.settings["landscape"] for c in cells] == [c.config.landscape for c in cells] == ["overlapping"] * 2
+
+
+def test_overlapping_api_overflow_is_a_value_error_not_an_overflow_error():
+    """A huge teacher at stride 3 raised Python's OverflowError (the teacher's term squared a
+    Python float); where the result still fits it is returned, where it does not, a ValueError."""
+    w_star = np.eye(6)[0]
+    w, a = np.ones(6) / np.sqrt(6), np.linspace(-1, 1, 4)
+    for call in (
+        lambda: pb.population_loss(w, a, w_star, a * 1e160, stride=3),  # the loss squares 1e160
+        lambda: pb.sharpness(w[None], a[None] * 1e160, w_star, a),
+        lambda: pb.forward(np.full((2, 3, 6), 1e300), w, a[:3] * 1e10),
+    ):
+        with pytest.raises(ValueError, match="overflow"):
+            call()
+    grads = pb.population_grad(w, a, w_star, a * 1e160, stride=3)  # linear in a*: it fits
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    assert np.all(np.isfinite(pb.riemannian_hessian(w, a, w_star, a * 1e300, stride=3)))
+
+
+def test_find_optima_names_its_arguments():
+    config = pb.resolve_config(trials=5)
+    with pytest.raises(ValueError, match="config: expected a RunConfig"):
+        pb.find_optima(config.to_dict(), starts=2)
+    with pytest.raises(ValueError, match="progress"):
+        pb.find_optima(config, starts=2, progress=5)
+
+
+def test_a_huge_teacher_gives_one_line_and_no_warning():
+    proc = _cli("run", "--trials", "5", "--a-star", "1e308,1e308,1,1,1,1,1,1")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Warning" not in proc.stderr, proc.stderr

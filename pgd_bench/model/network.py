@@ -321,6 +321,8 @@ def forward(Z, w, a, *, stride=None) -> np.ndarray:
     Z = _batch_of(Z, a.shape[0], w.shape[0], stride)
     out = _forward_batch(Z, w, a)
     _reject_nonfinite_batch(Z, out)
+    if not np.all(np.isfinite(out)):  # finite inputs, w and a whose products overflow
+        raise ValueError("Z, w, a: the outputs overflow float64 on this batch")
     return out
 
 

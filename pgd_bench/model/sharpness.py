@@ -233,6 +233,10 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     for start in range(0, finite.size, chunk):
         rows = finite[start : start + chunk]
         hess = hessian_rows(w[rows], a[rows], w_star, a_star, stride)
+        overflowed = ~np.all(np.isfinite(hess), axis=(1, 2))
+        if np.any(overflowed):  # finite rows whose Hessian overflows: eigvalsh would not converge
+            raise ValueError(f"a: the Hessian overflows at row {int(rows[np.flatnonzero(overflowed)[0]])} "
+                             "(||a|| or the teacher too large for float64)")  # fmt: skip
         top[rows] = np.linalg.eigvalsh(hess)[:, -1]
         trace[rows] = np.trace(hess, axis1=1, axis2=2)
     return top, trace

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._files import atomic_write_text, output_lock, prepare_output_dir
+from .._files import KIND_FILE, atomic_write_text, output_lock, prepare_output_dir
 from .._validate import as_int, as_seed
 from ..tables import concat_columns, write_table
 from .context import Context, Section
@@ -195,9 +195,15 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     unknown = [name for name in names if name not in listed or name not in DRAWERS]
     if unknown:
         raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
+    if out_dir is not None and Path(out_dir).resolve() != source.resolve():
+        other = Path(out_dir)
+        if (other / FIGURES_FILE).exists() or (other / KIND_FILE).exists():  # its figures would be replaced
+            raise ValueError(f"out: {other} is another results folder (it has its own figures); "
+                             "redraw into an empty folder or into the results folder itself")  # fmt: skip
     out = prepare_output_dir(out_dir if out_dir is not None else source, cache=False)
     written = []
-    for name in names:
-        files = save_figure(draw_saved(source, name), out, name, formats)
-        written += [out / f for f in files]
+    with output_lock(out):  # a run writing into the folder at the same time would mix figures
+        for name in names:
+            files = save_figure(draw_saved(source, name), out, name, formats)
+            written += [out / f for f in files]
     return written

@@ -183,7 +183,8 @@ class RunConfig:
         """Radius of the ball of initial ``a``: explicit, or the paper's ``|1.a*| / sqrt(k)``."""
         if self.start_radius is not None:
             return self.start_radius
-        return abs(float(self.teacher_arrays()[1].sum())) / np.sqrt(self.k)
+        with np.errstate(over="ignore"):  # a teacher near the largest float: refused by _check_problem
+            return abs(float(self.teacher_arrays()[1].sum())) / np.sqrt(self.k)
 
     def schedules(self) -> dict[str, np.ndarray]:
         """Per-epoch arrays ``eta_w``, ``eta_a``, ``rho_w``, ``rho_a``, ``temperature`` (length
@@ -444,6 +445,9 @@ def _equal(value, neutral) -> bool:
         return False
 
 
+UNKNOWN_OPTIMA_TOL = 0.5  # tol's bound where no spurious optimum is known (docs/mathematics.md)
+
+
 def _check_problem(config: RunConfig) -> None:
     """Checks that need the teacher: the start ball, the divergence bound and the tolerance."""
     w_star, a_star = config.teacher_arrays()
@@ -467,6 +471,12 @@ def _check_problem(config: RunConfig) -> None:
     # ||w - w_opt||^2 + ||a - a_opt||^2; past a quarter of the optima's squared distance the balls
     # overlap and a trapped trial could be counted a success.
     _, _, w_bar, a_bar = config.optima()
+    if not np.all(np.isfinite(a_bar)) and config.tol >= UNKNOWN_OPTIMA_TOL:
+        raise ValueError(
+            f"tol: {config.tol:g} is not below {UNKNOWN_OPTIMA_TOL:g}: no spurious optimum is known for the landscape "
+            f"{config.landscape}, so a wide ball could count trapped trials as global (its minima at stride < p "
+            "have w orthogonal to w*, ||w - w*||^2 = 2); below 0.5 the filter is within 41 degrees of w*"
+        )
     separation = float(np.sum((w_star - w_bar) ** 2) + np.sum((a_star - a_bar) ** 2))
     if config.tol >= separation / 4:  # False for NaN: no spurious optimum known, no overlap
         raise ValueError(

@@ -231,6 +231,10 @@ def find_optima(config: RunConfig, starts: int = 1000, progress=None) -> OptimaR
     OptimaResult
         Deterministic for a seed (same starts, same GD bits, the same polish).
     """
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config: expected a RunConfig (pgd_bench.resolve_config(...)), got {type(config).__name__}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress: expected a callable (done, total), got {progress!r}")
     starts = as_int("starts", starts, minimum=1)
     gd = gd_config(config, starts)
     result = run(gd, progress=progress)

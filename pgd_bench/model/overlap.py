@@ -81,6 +81,53 @@ def _shifted_dot(u, v, shift, p, out):
             out[l] += u[m, l] * vm
 
 
+@jit(inline=True)
+def _lane_sums(w, a, nw, sum_a, aa):
+    """Per lane: ``nw = ||w||``, ``sum_a = 1.a``, ``aa = ||a||^2`` (both kernels start here)."""
+    p, n = w.shape
+    for l in range(n):
+        nw[l] = 0.0
+        sum_a[l] = 0.0
+        aa[l] = 0.0
+    for i in range(p):
+        for l in range(n):
+            nw[l] += w[i, l] * w[i, l]
+    for j in range(a.shape[0]):
+        for l in range(n):
+            sum_a[l] += a[j, l]
+            aa[l] += a[j, l] * a[j, l]
+    for l in range(n):
+        nw[l] = np.sqrt(nw[l])
+
+
+@jit(inline=True)
+def _cross_shift(w, a, w_star, a_star, d, stride, c, b):
+    """For the cross terms at shift ``d``: ``c = c_(w w*)(d)`` and ``B(d) = sum_j a_(j + d) a*_j``."""
+    k = a.shape[0]
+    _shifted_dot(w, w_star, d * stride, w.shape[0], c)
+    for l in range(b.shape[0]):
+        b[l] = 0.0
+    for j in range(max(0, -d), min(k, k - d)):
+        aj = a_star[j]
+        for l in range(b.shape[0]):
+            b[l] += a[j + d, l] * aj
+
+
+@jit(inline=True)
+def _own_shift(w, a, d, stride, c, b):
+    """For the student's own terms at shift ``d > 0``: ``c = c_(w w)(d)`` and ``B = sum_j a_(j + d) a_j``."""
+    shift = d * stride
+    for l in range(c.shape[0]):
+        c[l] = 0.0
+        b[l] = 0.0
+    for m in range(w.shape[0] - shift):
+        for l in range(c.shape[0]):
+            c[l] += w[m, l] * w[m + shift, l]
+    for j in range(a.shape[0] - d):
+        for l in range(c.shape[0]):
+            b[l] += a[j + d, l] * a[j, l]
+
+
 def teacher_term(w_star, a_star, stride) -> float:
     """``T(w*, a*; w*, a*)``: the population loss's constant, in NumPy (once per run)."""
     p, k = w_star.shape[0], a_star.shape[0]
@@ -127,29 +174,12 @@ def overlap_loss_lanes(params, w, a, work, loss, angle):
     s_star = 0.0
     for j in range(k):
         s_star += a_star[j]
+    _lane_sums(w, a, nw, sum_a, aa)
     for l in range(n):
-        nw[l] = 0.0
-        sum_a[l] = 0.0
-        aa[l] = 0.0
         cross[l] = 0.0
         own[l] = 0.0
-    for i in range(p):
-        for l in range(n):
-            nw[l] += w[i, l] * w[i, l]
-    for j in range(k):
-        for l in range(n):
-            sum_a[l] += a[j, l]
-            aa[l] += a[j, l] * a[j, l]
-    for l in range(n):
-        nw[l] = np.sqrt(nw[l])
     for d in range(-params.reach, params.reach + 1):
-        _shifted_dot(w, w_star, d * stride, p, c)
-        for l in range(n):
-            b[l] = 0.0
-        for j in range(max(0, -d), min(k, k - d)):  # B(d) = sum_j a_(j + d) a*_j
-            aj = a_star[j]
-            for l in range(n):
-                b[l] += a[j + d, l] * aj
+        _cross_shift(w, a, w_star, a_star, d, stride, c, b)
         for l in range(n):
             size = nw[l] * norm_s
             e, _, _ = pair_moments(size, c[l])
@@ -162,16 +192,7 @@ def overlap_loss_lanes(params, w, a, work, loss, angle):
                     cos_t = -1.0
                 angle[l] = arccos_kernel(cos_t)
     for d in range(1, params.reach + 1):  # the student's own shifted terms, each twice (D and -D)
-        shift = d * stride
-        for l in range(n):
-            c[l] = 0.0
-            b[l] = 0.0
-        for m in range(p - shift):
-            for l in range(n):
-                c[l] += w[m, l] * w[m + shift, l]
-        for j in range(k - d):
-            for l in range(n):
-                b[l] += a[j + d, l] * a[j, l]
+        _own_shift(w, a, d, stride, c, b)
         for l in range(n):
             size = nw[l] * nw[l]
             e, _, _ = pair_moments(size, c[l])
@@ -204,20 +225,11 @@ def overlap_grad_lanes(params, w, a, grad_w, grad_a, work):
     s_star = 0.0
     for j in range(k):
         s_star += a_star[j]
-    for l in range(n):
-        nw[l] = 0.0
-        sum_a[l] = 0.0
-        aa[l] = 0.0
+    _lane_sums(w, a, nw, sum_a, aa)
     for i in range(p):
         for l in range(n):
-            nw[l] += w[i, l] * w[i, l]
             grad_w[i, l] = 0.0
-    for j in range(k):
-        for l in range(n):
-            sum_a[l] += a[j, l]
-            aa[l] += a[j, l] * a[j, l]
     for l in range(n):
-        nw[l] = np.sqrt(nw[l])
         ww = nw[l] * nw[l]
         # d/dw of -2 S/(2 pi) (1.a) s* + ||w||^2/(2 pi) (1.a)^2 + (1/2 - 1/(2 pi)) ||w||^2 ||a||^2
         cw[l] = -2.0 * _INV_2PI * norm_s / nw[l] * sum_a[l] * s_star + _INV_PI * sum_a[l] * sum_a[l]
@@ -228,13 +240,7 @@ def overlap_grad_lanes(params, w, a, grad_w, grad_a, work):
             grad_a[j, l] = coef[l] + (1.0 - 2.0 * _INV_2PI) * nw[l] * nw[l] * a[j, l]
     for d in range(-params.reach, params.reach + 1):  # the cross terms, -2 T(w, a; w*, a*)
         shift = d * stride
-        _shifted_dot(w, w_star, shift, p, c)
-        for l in range(n):
-            b[l] = 0.0
-        for j in range(max(0, -d), min(k, k - d)):
-            aj = a_star[j]
-            for l in range(n):
-                b[l] += a[j + d, l] * aj
+        _cross_shift(w, a, w_star, a_star, d, stride, c, b)
         for l in range(n):
             size = nw[l] * norm_s
             e, e_size, e_cov = pair_moments(size, c[l])
@@ -251,15 +257,7 @@ def overlap_grad_lanes(params, w, a, grad_w, grad_a, work):
                 grad_a[j, l] += diff[l] * aj
     for d in range(1, params.reach + 1):  # the student's own shifted terms, 2 sum_D>0 (E - S/(2 pi)) B
         shift = d * stride
-        for l in range(n):
-            c[l] = 0.0
-            b[l] = 0.0
-        for m in range(p - shift):
-            for l in range(n):
-                c[l] += w[m, l] * w[m + shift, l]
-        for j in range(k - d):
-            for l in range(n):
-                b[l] += a[j + d, l] * a[j, l]
+        _own_shift(w, a, d, stride, c, b)
         for l in range(n):
             size = nw[l] * nw[l]
             e, e_size, e_cov = pair_moments(size, c[l])

@@ -26,7 +26,7 @@ from .._jit import jit
 from .._validate import as_point, as_stride, as_unit_vector, as_vector
 from ..geometry import dot
 from .base import LANE_WORK_ROWS
-from .overlap import make_params, overlap_grad, overlap_grad_lanes, overlap_loss, overlap_loss_lanes
+from .overlap import make_params, overlap_grad_lanes, overlap_loss_lanes
 from .special import arccos_kernel
 
 _INV_PI = 1.0 / np.pi
@@ -148,11 +148,6 @@ def grad_lanes(w, a, w_star, a_star, grad_w, grad_a, work):
             grad_w[i, l] = cw[l] * w[i, l] - cs[l] * w_star[i]
 
 
-def _single_lane(x):
-    """A vector as the one lane of a lane kernel: shape ``(d, 1)``."""
-    return np.ascontiguousarray(x).reshape(-1, 1)
-
-
 @jit
 def spurious_kernel(w_star, a_star, w_bar, a_bar):
     """Write the spurious local optimum of Du et al. (2018) into ``w_bar`` and ``a_bar``.
@@ -202,11 +197,7 @@ def population_loss(w, a, w_star, a_star, *, stride=None) -> float:
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     stride = as_stride(stride, w_star.shape[0])
-    if stride is not None:
-        return _finite(overlap_loss(w, a, w_star, a_star, stride))
-    out = np.empty(1)
-    loss_lanes(_single_lane(w), _single_lane(a), w_star, a_star, np.empty((LANE_WORK_ROWS, 1)), out)
-    return _finite(float(out[0]))
+    return _finite(float(loss_rows(w[None, :], a[None, :], w_star, a_star, stride)[0]))
 
 
 def _finite(result):
@@ -232,13 +223,8 @@ def population_grad(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, n
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     stride = as_stride(stride, w_star.shape[0])
-    if stride is not None:
-        return _finite(overlap_grad(w, a, w_star, a_star, stride))
-    grad_w = np.empty((w.shape[0], 1))
-    grad_a = np.empty((a.shape[0], 1))
-    work = np.empty((LANE_WORK_ROWS, 1))
-    grad_lanes(_single_lane(w), _single_lane(a), w_star, a_star, grad_w, grad_a, work)
-    return _finite((grad_w[:, 0], grad_a[:, 0]))
+    grad_w, grad_a = grad_rows(w[None, :], a[None, :], w_star, a_star, stride)
+    return _finite((grad_w[0], grad_a[0]))
 
 
 def loss_rows(w, a, w_star, a_star, stride=None) -> np.ndarray:

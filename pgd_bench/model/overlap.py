@@ -32,7 +32,6 @@ import numpy as np
 
 from .._jit import jit
 from ..geometry import dot
-from .base import LANE_WORK_ROWS
 from .special import arccos_kernel
 
 _INV_PI = 1.0 / np.pi
@@ -275,26 +274,3 @@ def overlap_grad_lanes(params, w, a, grad_w, grad_a, work):
     for i in range(p):
         for l in range(n):
             grad_w[i, l] += cw[l] * w[i, l]
-
-
-def _single_lane(x):
-    return np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 1)
-
-
-def overlap_loss(w, a, w_star, a_star, stride) -> float:
-    """The population loss at one validated point (the public entry is
-    :func:`pgd_bench.model.landscape.population_loss` with ``stride=``)."""
-    params = make_params(w_star, a_star, stride)
-    loss, angle = np.empty(1), np.empty(1)
-    overlap_loss_lanes(params, _single_lane(w), _single_lane(a), np.empty((LANE_WORK_ROWS, 1)), loss, angle)
-    return float(loss[0])
-
-
-def overlap_grad(w, a, w_star, a_star, stride) -> tuple[np.ndarray, np.ndarray]:
-    """The Euclidean gradients at one validated point (public entry:
-    :func:`pgd_bench.model.landscape.population_grad` with ``stride=``)."""
-    params = make_params(w_star, a_star, stride)
-    grad_w = np.empty((w.shape[0], 1))
-    grad_a = np.empty((a.shape[0], 1))
-    overlap_grad_lanes(params, _single_lane(w), _single_lane(a), grad_w, grad_a, np.empty((LANE_WORK_ROWS, 1)))
-    return grad_w[:, 0], grad_a[:, 0]

@@ -7,9 +7,10 @@ advances several trials per instruction. Each lane owns its random stream and no
 lanes, so trial ``i``'s result depends only on ``(config, seed, i)``: not on the thread count, on
 which block or lane it lands in, nor on how trials are chunked (docs/design.md, "Streams and
 determinism"). Algorithms and schedules are data: per-epoch arrays of step sizes, noise radii and
-temperatures, a batch size and a momentum, each ``None`` where unused (the variant is then
-compiled without that phase). GD, SGD, P-GD, perturbed SGD and Langevin dynamics, with or without
-annealing and momentum, are the same loop with different arguments.
+temperatures, a batch size, a momentum and a training-set size, each zero where unused (the
+phase is then skipped by a branch that does not change during a run). GD, SGD, P-GD, perturbed SGD
+and Langevin dynamics, with or without annealing, momentum and a training set, are the same loop,
+compiled once, with different arguments.
 
 One iteration (docs/mathematics.md, "The algorithms"; docs/design.md, "Engine", for the phases)::
 
@@ -290,11 +291,10 @@ def _check_divergence(problem, count, row0, step, w, a, norm, a_sq, diverged_at,
                     _set_row(outputs.a, row0 + l, a, l)
             _set_column(w, l, problem.w_star)
             _set_column(a, l, problem.a_star)
-            if m_w is not None:
-                for i in range(m_w.shape[0]):
-                    m_w[i, l] = 0.0
-                for j in range(m_a.shape[0]):
-                    m_a[j, l] = 0.0
+            for i in range(m_w.shape[0]):  # all zeros already without momentum
+                m_w[i, l] = 0.0
+            for j in range(m_a.shape[0]):
+                m_a[j, l] = 0.0
     return newly
 
 
@@ -373,18 +373,18 @@ def _run_block(
         Teacher, optima, start radius, tolerance, divergence bound, seed and noise law.
     schedule : Schedule
         Per-epoch step sizes, iterations per epoch, checkpoint iterations.
-    rho_w, rho_a : ndarray or None
-        Per-epoch perturbation radii; None (both) compiles the variant without perturbation.
-    batch : int or None
-        Mini-batch size; None compiles the variant with the exact population gradient.
-    temperature : ndarray or None
-        Per-epoch Langevin temperature; None compiles the variant without Langevin noise.
-    momentum : float or None
-        Heavy-ball momentum beta; None compiles the variant without momentum.
-    samples : int or None
+    rho_w, rho_a : ndarray
+        Per-epoch perturbation radii; an epoch at 0 draws no perturbation.
+    batch : int
+        Mini-batch size; 0: the exact population gradient (or the whole training set).
+    temperature : ndarray
+        Per-epoch Langevin temperature; an epoch at 0 adds no Langevin noise.
+    momentum : float
+        Heavy-ball momentum beta; 0: no momentum phase.
+    samples : int
         Size of each trial's training set (:mod:`pgd_bench.model.data`): the gradient is then the
         empirical one over the set, or over a mini-batch drawn from it with ``batch``, and the
-        block holds ``DATA_LANES`` trials. None: the population (infinite data), ``LANES`` trials.
+        block holds ``DATA_LANES`` trials. 0: the population (infinite data), ``LANES`` trials.
     outputs : Outputs
         Per-trial output arrays, written at rows ``row0 .. row0 + count - 1``.
     stop_flag : ndarray of uint8, shape (1,)
@@ -393,14 +393,15 @@ def _run_block(
 
     Notes
     -----
-    A ``None`` argument is a type, not a value, so each combination of present options is its
-    own compiled variant holding only the phases it runs: a smaller, faster compile. The
-    options stay separate arguments because Numba prunes ``None`` branches only for top-level
-    arguments, not for members of a tuple.
+    The options are values of fixed types, never ``None``: every algorithm runs the one compiled
+    loop (per landscape), and an unused phase costs a branch that goes the same way every
+    iteration. Before, an absent option was ``None`` and each combination compiled its own
+    variant (11 in a quick reproduction, 9 to 17 s each); measured side by side, the branches
+    cost nothing measurable per trial-step (docs/design.md, "Engine").
     """
     p = problem.w_star.shape[0]
     k = problem.a_star.shape[0]
-    n = LANES if samples is None else DATA_LANES  # the block size run_trials splits the trials by
+    n = LANES if samples == 0 else DATA_LANES  # the block size run_trials splits the trials by
     states = np.empty((STATE_WORDS, n), dtype=np.uint64)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     w = np.empty((p, n))
@@ -420,24 +421,25 @@ def _run_block(
     relu_w = np.empty((k, n))
     sgd_work = np.empty((SGD_LANE_WORK_ROWS, n))
     work = np.empty((LANE_WORK_ROWS, n))
-    m_w = np.zeros((p, n)) if momentum is not None else None
-    m_a = np.zeros((k, n)) if momentum is not None else None
+    m_w = np.zeros((p, n))  # stays zero without momentum
+    m_a = np.zeros((k, n))
     lane_a = np.empty(n)
     lane_b = np.empty(n)
     train_loss = np.full(n, np.nan)
     noise_level = np.empty(n)
     pop_w = np.empty((p, n))
     pop_a = np.empty((k, n))
-    data_z = np.empty((n, k * p, samples)) if samples is not None else None
-    data_y = np.empty((n, samples)) if samples is not None else None
-    data_pre = np.empty((k + 1, samples)) if samples is not None else None
-    data_residual = np.empty(samples) if samples is not None else None
-    if samples is not None:
+    # without a training set these are empty (size 0), as the batch arrays without a batch from one
+    data_z = np.empty((n, k * p, samples))
+    data_y = np.empty((n, samples))
+    data_pre = np.empty((k + 1, samples))
+    data_residual = np.empty(samples)
+    if samples > 0:
         fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.w_star, problem.a_star,
                            data_z, data_y, lane_state)  # fmt: skip
-    # nested conditionals on the arguments themselves, so that Numba prunes the absent branches
-    batch_z = (np.empty((n, k * p, batch)) if batch is not None else None) if samples is not None else None
-    batch_y = (np.empty((n, batch)) if batch is not None else None) if samples is not None else None
+    set_batch = batch if samples > 0 else 0
+    batch_z = np.empty((n, k * p, set_batch))
+    batch_y = np.empty((n, set_batch))
     cos_star = np.empty(n)
     d_global = np.empty(n)
     d_spurious = np.empty(n)
@@ -455,42 +457,37 @@ def _run_block(
         # without noise the gradient is taken at the iterate itself: no copy
         w_at = w
         a_at = a
-        if rho_w is not None:
-            if rho_w[s] > 0.0:
-                w_at = w_eval
-        if rho_a is not None:
-            if rho_a[s] > 0.0:
-                a_at = a_eval
+        if rho_w[s] > 0.0:
+            w_at = w_eval
+        if rho_a[s] > 0.0:
+            a_at = a_eval
         for _ in range(schedule.iterations):
             if stop_flag[0] != 0:
                 break
-            if rho_w is not None:
-                if rho_w[s] > 0.0:
-                    _perturb_lanes(states, w, rho_w[s], problem.noise_law, w_eval, noise_w, lane_a)
-            if rho_a is not None:
-                if rho_a[s] > 0.0:
-                    _perturb_lanes(states, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
-            if samples is not None:
-                if batch is None:
+            if rho_w[s] > 0.0:
+                _perturb_lanes(states, w, rho_w[s], problem.noise_law, w_eval, noise_w, lane_a)
+            if rho_a[s] > 0.0:
+                _perturb_lanes(states, a, rho_a[s], problem.noise_law, a_eval, noise_a, lane_a)
+            if samples > 0:
+                if batch == 0:
                     empirical_loss_grad_lanes(data_z, data_y, samples, w_at, a_at, grad_w, grad_a, data_pre,
                                               data_residual, lane_a)  # fmt: skip
                 else:
                     draw_minibatch_lanes(states, data_z, data_y, batch_z, batch_y)
                     empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, data_pre,
                                               data_residual, lane_a)  # fmt: skip
-            elif batch is None:
+            elif batch == 0:
                 grad_lanes_of(problem.params, w_at, a_at, grad_w, grad_a, work)
             else:
                 sgd_gradient_lanes(
                     states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
                     u2, planar, relu_w, noise_w[:p], sgd_work, stop_flag,
                 )  # fmt: skip
-            if temperature is not None:
-                if temperature[s] > 0.0:
-                    _add_langevin_noise(states, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
+            if temperature[s] > 0.0:
+                _add_langevin_noise(states, temperature[s], eta_w, eta_a, grad_w, grad_a, noise)
             if next_checkpoint < checkpoints.shape[0] and step + 1 == checkpoints[next_checkpoint]:
                 _gradient_noise(problem, w, a, grad_w, grad_a, pop_w, pop_a, work, noise_level)
-            if momentum is not None:
+            if momentum > 0.0:
                 _apply_momentum(momentum, w, grad_w, grad_a, m_w, m_a, lane_a)
             riemannian_step_lanes(w, a, grad_w, grad_a, eta_w, eta_a, lane_a, lane_b)
             step += 1
@@ -510,7 +507,7 @@ def _run_block(
         if running == 0 or stop_flag[0] != 0:
             break
 
-    if samples is not None:
+    if samples > 0:
         empirical_loss_grad_lanes(data_z, data_y, samples, w, a, grad_w, grad_a, data_pre, data_residual,
                                   train_loss)  # fmt: skip
     _write_outputs(
@@ -602,7 +599,7 @@ def run_trials(
 
     ``problem``, ``schedule`` and ``outputs`` are :class:`Problem`, :class:`Schedule` and
     :class:`Outputs`; ``options`` is ``(rho_w, rho_a, batch, temperature, momentum, samples)``,
-    each None where the run does not use it (see :func:`_run_block`).
+    zeros where the run does not use them (see :func:`_run_block`).
 
     ``threads`` threads of ``executor`` (a :class:`concurrent.futures.Executor`; None runs them
     in this thread) take blocks of ``LANES`` trials in turn until none is left; the block kernel
@@ -621,7 +618,7 @@ def run_trials(
     """
     n = outputs.w.shape[0]
     block = block_kernel(type(problem.params))
-    lanes = LANES if options[5] is None else DATA_LANES  # the block size _run_block allocates for
+    lanes = LANES if options[5] == 0 else DATA_LANES  # the block size _run_block allocates for
     n_blocks = (n + lanes - 1) // lanes
     next_block = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]

@@ -543,9 +543,9 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     :class:`~pgd_bench.engine.Schedule`, and the options ``(rho_w, rho_a, batch, temperature,
     momentum, samples)``.
 
-    An option the run does not use is None, not zero: the engine is then compiled without that
-    phase (see ``engine._run_block``). The radii are both present or both None, so that noise on
-    ``w`` only or ``a`` only shares the compiled variant of noise on both.
+    An option the run does not use is zero (all-zero schedules, batch 0, momentum 0, samples 0),
+    never None: every run has the same argument types, so one compiled engine serves them all
+    (see ``engine._run_block``). The schedules are contiguous float64, their one compiled type.
     """
     w_star, a_star, w_bar, a_bar = config.optima()
     sched = config.schedules()
@@ -555,13 +555,12 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
         landscape_named(config.landscape).make_params(w_star, a_star, **config.model_options()),
     )  # fmt: skip
     schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())
-    noisy = np.any(sched["rho_w"] > 0) or np.any(sched["rho_a"] > 0)
     options = (
-        sched["rho_w"] if noisy else None,
-        sched["rho_a"] if noisy else None,
-        config.batch if config.batch > 0 else None,
-        sched["temperature"] if np.any(sched["temperature"] > 0) else None,
-        float(config.momentum) if config.momentum > 0 else None,
-        int(config.samples) if config.samples > 0 else None,
+        np.ascontiguousarray(sched["rho_w"], dtype=np.float64),
+        np.ascontiguousarray(sched["rho_a"], dtype=np.float64),
+        int(config.batch),
+        np.ascontiguousarray(sched["temperature"], dtype=np.float64),
+        float(config.momentum),
+        int(config.samples),
     )
     return problem, schedule, options

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -26,10 +27,11 @@ import numpy as np
 from .. import __version__
 from .._files import KIND_FILE, atomic_write_text, output_lock, prepare_output_dir
 from .._validate import as_int, as_seed
+from ..runs.execute import warm_up
 from ..tables import concat_columns, write_table
 from .context import Context, Section
 from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
-from .html import markdown_to_html
+from .html import heading_anchor, markdown_to_html
 from .sections.configs import configs
 from .sections.convergence import figure_convergence
 from .sections.literal import literal_settings
@@ -40,7 +42,7 @@ from .sections.smoothed import figure_smoothed_landscape
 from .sections.success import figure_success_rates
 from .sections.theory import theory_measured
 from .sections.which_noise import which_noise
-from .shared import FULL, QUICK
+from .shared import FULL, QUICK, quick_sized
 
 # --- the runs the sections share -----------------------------------------------------------------
 
@@ -137,23 +139,91 @@ def reproduce(
     with output_lock(out), backend:
         ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
-        sections = [section(ctx) for section in (SECTIONS if sections is None else sections)]
+        if not backend.distributed:  # a cluster's workers compile (or load) it themselves
+            ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
+        done, spent = [], []
+        for section in SECTIONS if sections is None else sections:
+            before, drawn, section_start = set(ctx.timings), ctx.drawing_seconds, time.perf_counter()
+            done.append(section(ctx))
+            groups = {name: ctx.timings[name] for name in ctx.timings if name not in before}
+            spent.append((done[-1].title, time.perf_counter() - section_start, groups, ctx.drawing_seconds - drawn))
         write_table(out, "trials", concat_columns(ctx.trial_tables), "one row per trial of every cell")
         write_table(out, "cells", concat_columns(ctx.cell_rows), "one row per cell: config, counts, rates, aRT, time")
         elapsed = time.perf_counter() - start
-        report = _header(ctx, elapsed) + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in sections)
+        timing = _time_table(ctx, spent, elapsed)
+        report = (
+            f"# {REPORT_TITLE}\n"
+            + _answers_table(ctx, done)
+            + "\n## Settings\n\n"
+            + _header(ctx, elapsed)
+            + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in done)
+            + f"\n## Where the time went\n\n{timing}\n"
+        )
         atomic_write_text(out / "report.md", report)
         atomic_write_text(out / "report.html", markdown_to_html(report, images_from=out))
     sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
     return out
 
 
+def _time_table(ctx: Context, spent, elapsed: float) -> str:
+    """The report's last part: seconds per section (its groups of cells or estimates, and its
+    figures' drawing), the engine's compilation, and the rest; also saved as ``tables/time.csv``."""
+    rows = {"part": [], "seconds": [], "computing": [], "drawing": []}
+    lines = ["| part | seconds | of which computing (cells, estimates) | of which drawing |", "|---|---|---|---|"]
+
+    def add(part, seconds, groups, drawing):
+        computing = sum(groups.values())
+        detail = "; ".join(f"{name} {value:.1f} s" for name, value in groups.items()) or "-"
+        lines.append(f"| {part} | {seconds:.1f} | {detail} | {f'{drawing:.1f} s' if drawing else '-'} |")
+        for name, value in zip(rows, (part, seconds, computing, drawing)):
+            rows[name].append(value)
+
+    compiling = ctx.timings.get("compiling the engine")
+    if compiling is not None:
+        add("compiling the engine (loaded from the kernel cache once compiled)", compiling, {}, 0.0)
+    for title, seconds, groups, drawing in spent:
+        add(title, seconds, groups, drawing)
+    accounted = sum(rows["seconds"])
+    add("writing the tables and the report, imports, checks", max(elapsed - accounted, 0.0), {}, 0.0)
+    write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
+    return (
+        f"{elapsed:.0f} s in all on this machine ({os.cpu_count()} cores). Cached cells and estimates cost "
+        "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does). The same as "
+        "`tables/time.csv`, so that a slower part is visible from one run to the next.\n\n" + "\n".join(lines)
+    )
+
+
+REPORT_TITLE = "pgd_bench reproduction of Zhou et al. (ICML 2019)"
+
+
+def _answers_table(ctx: Context, sections) -> str:
+    """The report's first screen: every claim of the poster that a section measured, beside the
+    measurement and its verdict, each linking to its section."""
+    rows = []
+    for section in sections:
+        name = re.sub(r"\s*\(.*\)", "", section.title.split(":")[0])
+        for answer in section.answers:
+            verdict = answer.verdict if answer.verdict == "holds" else f"**{answer.verdict}**"
+            measured = answer.measured.replace("|", "\\|")
+            rows.append(f"| {answer.claim} | {measured} | {verdict} | [{name}](#{heading_anchor(section.title)}) |")
+    if not rows:
+        return ""
+    mode = "quick (fewer trials: wider intervals)" if ctx.quick else "full"
+    return (
+        "\n## Answers: the poster's claims, measured here\n\n"
+        f"Each claim of the poster that this {mode} run measured, with what was measured (95% intervals) and a "
+        "verdict: *holds*, *holds partly* or *does not hold here* (on this model and these settings); the "
+        "sections below give the details, the tables behind them and how each verdict is decided.\n\n"
+        "| the poster's claim | measured here | verdict | details |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
 def _header(ctx: Context, elapsed: float) -> str:
     scale = ctx.scale
-    return f"""# pgd_bench reproduction of Zhou et al. (ICML 2019)
-
-Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell. Run time {elapsed:.0f} s
-(runs: {", ".join(f"{k} {v:.0f} s" for k, v in ctx.timings.items())}; cached cells cost nothing).
+    sized = quick_sized(scale)
+    quick_note = f"\nSized down from the full run (every section kept; intervals wider): {sized}." if sized else ""
+    return f"""Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell.
+Run time {elapsed:.0f} s (per part: "Where the time went", at the end; cached cells cost nothing).{quick_note}
 Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
 Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).
 Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every

@@ -27,13 +27,34 @@ FIELD = {name: index for index, name in enumerate(RECORD_FIELDS)}
 
 
 @dataclasses.dataclass(frozen=True)
+class Answer:
+    """One of the poster's claims beside what a section measured: the report opens with these.
+
+    ``verdict`` is one of :data:`VERDICTS`; ``measured`` gives the value with its interval.
+    """
+
+    claim: str
+    measured: str
+    verdict: str
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict: expected one of {VERDICTS}, got {self.verdict!r}")
+
+
+VERDICTS = ("holds", "holds partly", "does not hold here", "not measured")
+
+
+@dataclasses.dataclass(frozen=True)
 class Section:
-    """One part of the report: its heading, its text, the files it wrote and its data."""
+    """One part of the report: its heading, its text, the files it wrote, its data, and the
+    poster's claims it answers (:class:`Answer`, gathered into the report's opening table)."""
 
     title: str
     markdown: str
     files: tuple[str, ...] = ()
     data: dict = dataclasses.field(default_factory=dict)
+    answers: tuple[Answer, ...] = ()
 
 
 class Context:
@@ -45,7 +66,8 @@ class Context:
         self.backend = backend  # where cells run (runs.backend.Backend); None: this machine's threads
         self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
         self.cell_rows: list[dict] = []  # one row per cell
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # seconds per group of cells or estimates, run once
+        self.drawing_seconds = 0.0  # drawing and writing figures, in all
         self._memo: dict[str, Any] = {}
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -89,8 +111,11 @@ class Context:
         figures = read_figures(self.out)
         figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
         atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
+        start = time.perf_counter()
         fig = draw_saved(self.out, name)
-        return save_figure(fig, self.out, name)
+        files = save_figure(fig, self.out, name)
+        self.drawing_seconds += time.perf_counter() - start
+        return files
 
 
 def markdown_image(files, alt) -> str:

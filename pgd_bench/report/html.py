@@ -42,6 +42,14 @@ def _inline(text: str) -> str:
     return re.sub("\0(\\d+)\0", lambda match: f"<code>{codes[int(match.group(1))]}</code>", text)
 
 
+def heading_anchor(title: str) -> str:
+    """The fragment that links to a heading, as GitHub makes it: lower case, punctuation dropped,
+    spaces as hyphens (``"Figure 1: success rates"`` -> ``figure-1-success-rates``); the HTML page
+    gives its headings the same ids, so one link works in both."""
+    text = re.sub(r"[^\w\- ]", "", title.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
 def _image_source(src: str, images_from) -> str:
     """``src`` as a data URI when the file is in ``images_from``, else the path as given."""
     path = Path(images_from) / src if images_from is not None else None
@@ -50,8 +58,17 @@ def _image_source(src: str, images_from) -> str:
     return f"data:{_MIME[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
+def _cells(row: str) -> list[str]:
+    """A table row's cells: split at every ``|`` that is not escaped (``\\|`` is a ``|`` inside a
+    cell, as in GitHub's Markdown)."""
+    inner = row.strip().removeprefix("|")
+    if inner.endswith("|") and not inner.endswith("\\|"):
+        inner = inner[:-1]
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
 def _table(rows: list[str]) -> str:
-    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
+    cells = [_cells(row) for row in rows]
     head, body = cells[0], [r for r in cells[2:]]
     out = ["<table>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
     out += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in body]
@@ -94,7 +111,8 @@ def markdown_to_html(markdown: str, title: str = "pgd_bench report", images_from
         elif line.startswith("#"):
             flush()
             level = len(line) - len(line.lstrip("#"))
-            parts.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
+            title = line[level:].strip()
+            parts.append(f'<h{level} id="{heading_anchor(title)}">{_inline(title)}</h{level}>')
         elif line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
             # a table needs its separator row: a paragraph line may start with "||w||"
             flush()

@@ -136,6 +136,32 @@ def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=_no
     return None
 
 
+def cached_arrays(path, compute, *, shapes=None, force: bool = False) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays), kept in ``path`` and read from it when it is there.
+
+    For derived measurements that are not cells (the smoothed landscape, the dissipativity
+    estimates): the caller puts everything they depend on in the file's name (a config's
+    :func:`cell_key` covers the config and the code). A file that cannot be read, or whose arrays
+    are not those of ``shapes`` (name -> shape), is recomputed and replaced; ``force`` recomputes.
+    Written atomically, without pickled objects.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            if shapes is None or all(name in arrays and arrays[name].shape == tuple(shape)
+                                     for name, shape in shapes.items()):  # fmt: skip
+                return arrays
+        except Exception:  # noqa: BLE001, S110 - any failure to read means: recompute it
+            pass
+    arrays = {name: np.asarray(value) for name, value in compute().items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+    return arrays
+
+
 def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=_notice) -> RunResult:
     """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before
     (:func:`load_cached`); a computed cell is saved there."""

@@ -9,7 +9,7 @@ from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
-from ..context import FIELD, Context, Section, markdown_image, plain_label, success_ci
+from ..context import FIELD, Answer, Context, Section, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
 from ..shared import KS, convergence_runs, power_of_ten
 
@@ -282,7 +282,42 @@ separate the two ingredients: P-GD with a w-step that is stable from the start s
 """
     text = "\n".join([intro, "\n".join(lines), "", poster, finite, "\n".join(finite_lines), "", controls,
                       _optima_table()])  # fmt: skip
-    return Section("The poster's observations, measured (alternating teacher, k = 8)", text, files)
+    return Section("The poster's observations, measured (alternating teacher, k = 8)", text, files,
+                   answers=_answers(results))  # fmt: skip
+
+
+def _answers(results) -> tuple:
+    """The observations table's rows as claims: which runs end sharp and generalize badly, against
+    the paper's SGD (the row the poster calls flat and good). Sharper: a larger mean top eigenvalue
+    of the Hessian at the end; worse: a larger mean test (population) loss, over the trials that did
+    not diverge."""
+
+    def means(tag):
+        r = results[tag]
+        top, _ = r.sharpness()
+        return float(np.nanmean(top)), float(np.nanmean(r.test_loss())), r.basins()["spurious"] / r.outcome.size
+
+    ref_top, ref_test, ref_trapped = means("sgd_paper")
+    answers = []
+    rows = (("gd", "GD (eta 0.1): a sharp minimum that generalizes badly"),
+            ("sgd_small", "SGD with a very small step: a sharp minimum that generalizes badly"))  # fmt: skip
+    for tag, claim in rows:
+        top, test, trapped = means(tag)
+        sharper, worse = top > ref_top, test > ref_test
+        measured = (f"mean top eigenvalue {top:.3g} vs {ref_top:.3g}, mean test loss {test:.3g} vs {ref_test:.3g} "
+                    f"(the paper's SGD); {100 * trapped:.0f}% trapped vs {100 * ref_trapped:.0f}%")  # fmt: skip
+        verdict = "holds" if sharper and worse else "holds partly" if sharper or worse else "does not hold here"
+        answers.append(Answer(claim, measured, verdict))
+    tops = {tag: means(tag)[:2] for tag in ("gd", "sgd_small")}
+    flatter = all(ref_top < top for top, _ in tops.values())
+    better = all(ref_test < test for _, test in tops.values())
+    answers.append(Answer(
+        "SGD with the paper's annealing: a flat minimum that generalizes well",
+        f"mean top eigenvalue {ref_top:.3g}, mean test loss {ref_test:.3g}: "
+        f"{'the lowest' if flatter and better else 'not the lowest'} of the three rows",
+        "holds" if flatter and better else "holds partly" if flatter or better else "does not hold here",
+    ))  # fmt: skip
+    return tuple(answers)
 
 
 def _ordering_summary() -> str:

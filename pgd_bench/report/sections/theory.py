@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...runs.cache import cached_arrays, cell_key
 from ...runs.result import BASIN_NAMES
-from ..context import Context, Section, markdown_image, success_ci
+from ..context import Answer, Context, Section, markdown_image, success_ci
 from ..figures import drawer, new_figure
 from ..theory_measures import (
     T2_GAMMAS,
@@ -142,6 +143,17 @@ def _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, nois
     noise["rho_w"] += r.config.schedules()["rho_w"][epoch].tolist()
 
 
+def _cached_ratios(ctx: Context, result):
+    """:func:`dissipativity_ratios` of a run (a minute or more of Monte Carlo in all), kept in the
+    folder's cache beside its cell: keyed by the cell (its config and the code), the samples and the
+    seed, so that a rerun into the folder reads them and ``--force`` recomputes them."""
+    scale = ctx.scale
+    shape = (4, result.states.shape[0], result.checkpoints.size + 1)
+    path = ctx.out / "cache" / f"dissipativity-{cell_key(result.config)}-{scale.theory_samples}-{scale.seed}.npz"
+    compute = lambda: {"ratios": dissipativity_ratios(result, scale.theory_samples, scale.seed)}  # noqa: E731
+    return cached_arrays(path, compute, shapes={"ratios": shape}, force=ctx.force)["ratios"]
+
+
 def theory_measured(ctx: Context) -> Section:
     """Partial dissipativity along P-GD runs, the two epochs, and Theorems 1 and 2's scalings.
 
@@ -151,9 +163,7 @@ def theory_measured(ctx: Context) -> Section:
     """
     scale = ctx.scale
     results = theory_runs(ctx)
-    ratios = ctx.once("dissipativity", lambda: {
-        tag: dissipativity_ratios(results[tag], scale.theory_samples, scale.seed) for tag, _, _ in THEORY_RUNS
-    })  # fmt: skip
+    ratios = ctx.once("dissipativity", lambda: {tag: _cached_ratios(ctx, results[tag]) for tag, _, _ in THEORY_RUNS})
 
     series: dict[str, list] = {name: [] for name in ("run", "group", "iteration", "c1_share", "c2_share",
                                                      "median_r_w", "median_r_a", "invariants_share")}  # fmt: skip
@@ -215,6 +225,7 @@ def theory_measured(ctx: Context) -> Section:
 
     # T1 at a fixed noise level, against eta, k and p
     t1_rows, slopes = [], []
+    fitted = {}  # "T1 against eta" -> (measured, verdict): the report's opening table
     t1_fits = {}  # name -> (x values, T1 values, fitted slope or None): figure 8's top row
     rng = np.random.default_rng(scale.seed)
     for name, values in T1_SWEEPS:
@@ -236,9 +247,12 @@ def theory_measured(ctx: Context) -> Section:
             t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
             verdict = slope_verdict(slope, low, high, predicted)
+            fitted[f"T1 against {name}"] = (f"slope {slope:.2f} [{low:.2f}, {high:.2f}], predicted {predicted:+g}: "
+                                            f"{verdict}", _slope_level(verdict))  # fmt: skip
             slopes.append(f"| {name} | **{slope:.2f}** [{low:.2f}, {high:.2f}] | {predicted:+g} | {verdict} |")
         else:
             slopes.append(f"| {name} | too few trials to fit | {T1_PREDICTED[name]:+g} | - |")
+            fitted[f"T1 against {name}"] = ("too few escaped trials with a T1 to fit a slope", "not measured")
     header = ["| against | fitted slope of log T1 [95% bootstrap interval] | predicted | verdict |"]
     header.append("|---|---|---|---|")
     slope_text = "\n".join(header + slopes)
@@ -261,6 +275,8 @@ def theory_measured(ctx: Context) -> Section:
             exponent = np.polyfit(np.log([v for v, _ in rates]), np.log([q for _, q in rates]), 1)[0]
             predicted = T1_PREDICTED[name]
             verdict = "as predicted" if abs(exponent - predicted) < 0.2 else "not as predicted: the bound is loose here"
+            fitted[f"T2 against {name}"] = (f"exponent {exponent:.2f}, predicted {predicted:+g}: {verdict}",
+                                            "holds" if verdict == "as predicted" else "does not hold here")  # fmt: skip
             t2_slopes.append(f"{name}: exponent **{exponent:.2f}** (predicted {predicted:+g}; {verdict})")
     t2_text = (
         "| setting | escaped trials with a T1 | median iterations from T1 to gamma = "
@@ -275,7 +291,45 @@ def theory_measured(ctx: Context) -> Section:
     t2_text += "\n\n" + markdown_image(scaling_files, "theorem scalings")
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
                    _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
-                   {"claims": claims})  # fmt: skip
+                   {"claims": claims}, _answers(claims["theory"], fitted))  # fmt: skip
+
+
+def _slope_level(verdict: str) -> str:
+    """A fitted exponent's :func:`slope_verdict` as a report verdict: the theorems bound T1 from
+    above, so a weaker dependence keeps the bound but not the scaling."""
+    if verdict.startswith("consistent"):
+        return "holds"
+    return "holds partly" if verdict.startswith("weaker") else "does not hold here"
+
+
+def _share_level(share, strong=0.5) -> str:
+    """A share's verdict from its Wilson interval: above ``strong`` for sure, below 1/2 for sure,
+    or in between."""
+    _, low, high, n = share
+    if n == 0:
+        return "not measured"
+    return "holds" if low > strong else "does not hold here" if high < 0.5 else "holds partly"
+
+
+def _answers(c, fitted) -> tuple[Answer, ...]:
+    """The poster's theory claims, measured on the run in the theorems' setting: C1 and C2 in each
+    epoch, Theorem 1's invariants, and the scalings of T1 and T2."""
+    answers = [
+        Answer("Epoch I (large noise): C2 holds near the start", f"{percent(c['c2_start'])} starts",
+               _share_level(c["c2_start"])),
+        Answer("Epoch I: C1 fails near the start", f"{percent(c['c1_fails_start'])} starts",
+               _share_level(c["c1_fails_start"])),
+        Answer("Epoch II (small noise): C1 and C2 hold jointly",
+               f"{percent(c['both_late'])} (trial, checkpoint) pairs of escaped trials, last five epochs",
+               _share_level(c["both_late"], strong=0.9)),
+        Answer("Theorem 1: after T1, a.a* stays positive and bounded, angle(w, w*) <= 5 pi / 12",
+               f"{percent(c['t1_kept'])} escaped trials keep them; observed m_a = {c['m_a']:.3g}",
+               "holds" if c["t1_kept"][1] > 0.9 and c["m_a"] > 0 else "holds partly"),
+    ]  # fmt: skip
+    predicted = {"T1": "T1 ~ p k / eta (Theorem 1)", "T2": "T2 ~ p / eta per unit of log(1/gamma) (Theorem 2)"}
+    for name, (measured, verdict) in fitted.items():
+        answers.append(Answer(f"{predicted[name[:2]]}: {name}", measured, verdict))
+    return tuple(answers)
 
 
 def _scaling_figure(ctx, t1_fits, t2_fits):
@@ -375,7 +429,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
         half_text = (
             "never reached"
             if c["c1_half_at"] is None
-            else f"from iteration {c['c1_half_at']}; median ||a - a*|| then {at_half:.3g}"
+            else f"from iteration {c['c1_half_at']}; median \\|\\|a - a*\\|\\| then {at_half:.3g}"
         )
         median_t1 = f"{np.median(t1):.0f}" if t1.size else "-"
         rows += [

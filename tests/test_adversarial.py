@@ -114,6 +114,18 @@ def test_a_negative_first_teacher_weight_is_read_as_a_value(capsys):
     assert json.loads(capsys.readouterr().out)["config"]["a_star"] == [-0.98, -0.37, 1.2]
 
 
+@pytest.mark.parametrize("algorithm", ["sgd", "psgd", "langevin"])
+def test_a_batch_in_the_billions_is_refused_at_once_not_run_for_minutes(algorithm, capsys):
+    assert main(["run", "--algorithm", algorithm, "--batch", "2000000000", "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "batch: at most 1,048,576" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # the bound itself runs
+    config = pb.resolve_config(algorithm=algorithm, batch=2**20, trials=1, epochs=1, iterations=1)
+    assert config.batch == 2**20
+    with pytest.raises(ValueError, match="batch: at most"):
+        pb.resolve_config(algorithm=algorithm, batch=2**20 + 1)
+
+
 def test_help_says_a_star_is_instead_of_teacher():
     text = " ".join(_cli("run", "--help").stdout.split())  # argparse wraps lines
     assert "replaces --teacher" not in text and "instead of --teacher" in text

@@ -34,16 +34,16 @@ FIGURES = (
 )
 
 
-def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(reduced_reproduction):
+def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(reduced_reproduction, monkeypatch):
     # a fifth teacher family, registered as a user would, gets its own panel, cells and rows
     register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
     try:
-        _check_reduced_reproduction(*reduced_reproduction)
+        _check_reduced_reproduction(*reduced_reproduction, monkeypatch)
     finally:
         unregister_teacher("decaying")
 
 
-def _check_reduced_reproduction(out, first_cache):
+def _check_reduced_reproduction(out, first_cache, monkeypatch):
     for stem in FIGURES:
         image = mpimg.imread(out / f"{stem}.png")
         assert image.shape[0] > 300 and image.shape[1] > 500
@@ -85,8 +85,8 @@ def _check_reduced_reproduction(out, first_cache):
     # figure 5 compares the kinds of noise (and none) on every cell of figure 1
     assert sum(r["stage"] == "which noise" for r in rows) == 5 * 4 * len(WHICH_NOISE) * 6
     # figure 1 has 5 teachers x 4 k x 6 series, 6 trials each
-    assert len(FIG1_SERIES) == 6
-    assert sum(r["stage"] == "success rates" for r in rows) == 5 * 4 * 6 * 6
+    assert len(FIG1_SERIES) == 7
+    assert sum(r["stage"] == "success rates" for r in rows) == 5 * 4 * 7 * 6
     assert {r["outcome"] for r in rows} <= {"global", "spurious", "diverged", "unconverged"}
     # each row says what ran: the cell as text, every scalar setting, the config hash and the version
     sgd_paper = next(r for r in rows if r["cell"] == "alternating/8/sgd_paper")
@@ -96,8 +96,14 @@ def _check_reduced_reproduction(out, first_cache):
     assert all(float(r["final_loss"]) >= 0 for r in rows if r["final_loss"] != "nan")
     _check_the_tables_give_the_reports_numbers(out, report)
     _check_plot_redraws_every_figure_identically(out)
-    reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
+    # a rerun into the folder recomputes nothing and draws nothing: each figure's files come back,
+    # the same bytes, from the cache (keyed by its saved tables, settings and the code)
+    figures = {path.name: path.read_bytes() for path in out.glob("fig*.*")}
+    with monkeypatch.context() as patch:
+        patch.setattr("pgd_bench.report.context.draw_saved", lambda *a: pytest.fail("a cached figure was redrawn"))
+        reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == first_cache  # nothing recomputed
+    assert {path.name: path.read_bytes() for path in out.glob("fig*.*")} == figures
 
 
 def _check_the_answers_open_the_report(report, page):
@@ -113,7 +119,10 @@ def _check_the_answers_open_the_report(report, page):
         target = re.fullmatch(r"\[[^\]]+\]\(#([\w-]+)\)", link).group(1)
         assert f'id="{target}"' in page, target
     pgd = next(row for row in rows if row[0].startswith("P-GD reaches"))
-    cells = [_cells(line)[5] for line in report.split("## Figure 1")[1].split("\n## ")[0].splitlines()
+    figure1 = report.split("## Figure 1")[1].split("\n## ")[0].split("**GD against")[0]
+    header = next(_cells(line) for line in figure1.splitlines() if line.startswith("| teacher"))
+    column = header.index("P-GD (tuned noise annealing)")
+    cells = [_cells(line)[column] for line in figure1.splitlines()
              if line.startswith("| ") and not line.startswith("| teacher")]  # fmt: skip
     successes = sum(round(float(c.split("%")[0]) * 6 / 100) for c in cells)
     assert pgd[1].startswith(f"{100 * successes / (6 * len(cells)):.1f}% [")

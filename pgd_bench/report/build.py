@@ -152,10 +152,10 @@ def reproduce(
         elapsed = time.perf_counter() - start
         timing = _time_table(ctx, spent, elapsed)
         report = (
-            f"# {REPORT_TITLE}\n"
+            f"# {REPORT_TITLES[kind]}\n"
             + _answers_table(ctx, done)
             + "\n## Settings\n\n"
-            + _header(ctx, elapsed)
+            + _header(ctx, elapsed, kind)
             + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in done)
             + f"\n## Where the time went\n\n{timing}\n"
         )
@@ -193,7 +193,10 @@ def _time_table(ctx: Context, spent, elapsed: float) -> str:
     )
 
 
-REPORT_TITLE = "pgd_bench reproduction of Zhou et al. (ICML 2019)"
+REPORT_TITLES = {
+    "reproduce": "pgd_bench reproduction of Zhou et al. (ICML 2019)",
+    "theory": "pgd_bench: the theory of Zhou et al. (ICML 2019), measured",
+}
 
 
 def _answers_table(ctx: Context, sections) -> str:
@@ -218,11 +221,16 @@ def _answers_table(ctx: Context, sections) -> str:
     )
 
 
-def _header(ctx: Context, elapsed: float) -> str:
+def _header(ctx: Context, elapsed: float, kind: str) -> str:
     scale = ctx.scale
-    sized = quick_sized(scale)
+    sized = quick_sized(scale, None if kind == "reproduce" else ("theory_trials", "theory_samples"))
     quick_note = f"\nSized down from the full run (every section kept; intervals wider): {sized}." if sized else ""
-    return f"""Mode: {"quick" if ctx.quick else "full"}; {scale.trials} trials per success-rate cell.
+    size = (
+        f"{scale.trials} trials per success-rate cell"
+        if kind == "reproduce"
+        else (f"{scale.theory_trials} recorded trials per theory run")
+    )
+    return f"""Mode: {"quick" if ctx.quick else "full"}; {size}.
 Run time {elapsed:.0f} s (per part: "Where the time went", at the end; cached cells cost nothing).{quick_note}
 Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
 Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).

@@ -8,6 +8,7 @@ cells once through the cell cache, and the helpers for their markdown.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import time
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write_text
+from .._files import atomic_write_bytes, atomic_write_text
+from .._provenance import SOURCE_HASH
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..stats import wilson_interval
-from ..tables import write_table
-from .figures import FIGURES_FILE, draw_saved, read_figures, save_figure
+from ..tables import TABLES_DIR, write_table
+from .figures import FIGURE_FORMATS, FIGURES_FILE, draw_saved, read_figures, save_figure
 
 # outcome codes and record fields by name
 OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
@@ -112,10 +114,46 @@ class Context:
         figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
         atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
         start = time.perf_counter()
-        fig = draw_saved(self.out, name)
-        files = save_figure(fig, self.out, name)
+        files = self._reuse_figure(name, stored)
+        if files is None:
+            fig = draw_saved(self.out, name)
+            files = save_figure(fig, self.out, name)
+            self._keep_figure(name, stored, files)
         self.drawing_seconds += time.perf_counter() - start
         return files
+
+    def _figure_key(self, name, stored) -> str:
+        """What a figure is drawn from: its saved tables' bytes, its settings, the drawing code
+        and matplotlib's version."""
+        import matplotlib  # imported by the drawing anyway; not at the top, for the command line's start-up
+
+        digest = hashlib.sha256(f"{name}:{SOURCE_HASH}:{matplotlib.__version__}".encode())
+        digest.update(json.dumps(read_figures(self.out)[name], sort_keys=True).encode())
+        for table in sorted(stored.values()):
+            digest.update((self.out / TABLES_DIR / f"{table}.csv").read_bytes())
+        return digest.hexdigest()[:20]
+
+    def _reuse_figure(self, name, stored):
+        """The figure's files copied from the cache when it was drawn before from the same tables,
+        settings and code (a rerun into the folder then draws nothing); None otherwise."""
+        if self.force:
+            return None
+        key = self._figure_key(name, stored)
+        cached = [self.out / "cache" / f"figure-{key}.{ext}" for ext in FIGURE_FORMATS]
+        if not all(path.is_file() for path in cached):
+            return None
+        files = []
+        for ext, path in zip(FIGURE_FORMATS, cached):
+            atomic_write_bytes(self.out / f"{name}.{ext}", path.read_bytes())
+            files.append(f"{name}.{ext}")
+        return tuple(files)
+
+    def _keep_figure(self, name, stored, files):
+        key = self._figure_key(name, stored)
+        (self.out / "cache").mkdir(exist_ok=True)
+        for file in files:
+            ext = file.rsplit(".", 1)[1]
+            atomic_write_bytes(self.out / "cache" / f"figure-{key}.{ext}", (self.out / file).read_bytes())
 
 
 def markdown_image(files, alt) -> str:

@@ -30,6 +30,14 @@ KS = (4, 8, 16, 32)
 # The series of figure 1: (tag, label, colour, config overrides), drawn and tabled in this order.
 FIG1_SERIES = (
     ("gd", "GD (paper's $\\eta$ = 0.1)", _color("gd"), dict(algorithm="gd")),
+    # GD at a step below its stability limit everywhere (half the inverse curvature): at k = 32 the
+    # paper's eta = 0.1 is past it and GD does not converge, which says nothing about trapping
+    (
+        "gd_stable",
+        "GD (stable step: 0.5 / curvature)",
+        "#9DB7DE",
+        dict(algorithm="gd", scale_steps=True, eta_w=0.5, eta_a=0.5),
+    ),
     ("sgd_paper", "SGD, paper's annealing", "#8C8C8C", dict(algorithm="sgd", preset="paper")),
     ("sgd", "SGD (tuned annealing)", _color("sgd"), dict(algorithm="sgd")),
     ("pgd", "P-GD (tuned noise annealing)", _color("pgd"), dict(algorithm="pgd")),
@@ -75,8 +83,9 @@ FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 
 QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256), 48, 1000)
 
 
-def quick_sized(scale) -> str:
-    """What a quick run sizes down, against the full run: ``"trials 100 (full 1000), ..."``."""
+def quick_sized(scale, fields=None) -> str:
+    """What a quick run sizes down, against the full run: ``"trials 100 (full 1000), ..."``, over
+    ``fields`` of :class:`Scale` (default: all)."""
     names = {"trials": "trials per success-rate cell", "convergence_trials": "trials per convergence and "
              "observation run", "phase_trials": "trials per phase-diagram cell", "phase_rho_w": "phase grid rho_w",
              "phase_rho_a": "phase grid rho_a", "smoothing_samples": "smoothing samples",
@@ -88,7 +97,7 @@ def quick_sized(scale) -> str:
         return ", ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:,}"
 
     return "; ".join(f"{names[field]} {text(getattr(scale, field))} (full: {text(getattr(FULL, field))})"
-                     for field in names if getattr(scale, field) != getattr(FULL, field))  # fmt: skip
+                     for field in fields or names if getattr(scale, field) != getattr(FULL, field))  # fmt: skip
 
 
 def tuning_caveat(scale) -> str:

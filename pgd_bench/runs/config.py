@@ -36,6 +36,9 @@ def _setting(default, help, *, flag=True, check=None):
     return field(default=default, metadata={"help": help, "flag": flag, "check": check})
 
 
+MAX_BATCH = 2**20  # samples per stochastic step: a larger batch is the exact gradient, at a million times the cost
+
+
 def _positive_int(name, value):
     return as_int(name, value, minimum=1)
 
@@ -414,6 +417,12 @@ def resolve_config(**overrides) -> RunConfig:
         v["batch"] = 0
     else:  # 0 means the population gradient, allowed where the batch is optional
         v["batch"] = as_int("batch", v["batch"], minimum=1 if algorithm.batch == BATCH_ALWAYS else 0)
+        if v["batch"] > MAX_BATCH:  # 2e9 ran for minutes, silent, within its first block
+            raise ValueError(
+                f"batch: at most {MAX_BATCH:,} samples per step, got {v['batch']:,} (that many samples give the "
+                "population gradient to about 1e-3 at a million times its cost: run the exact gradient instead, "
+                "gd for sgd, pgd for psgd, --batch 0 where the batch is optional)"
+            )
     if v["a_star"] is not None:
         v["a_star"] = tuple(float(x) for x in as_vector("a_star", v["a_star"], length=v["k"]))
     for key in SCHEDULE_KEYS:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...model.teachers import TEACHERS
 from ..context import Context, Section, markdown_image, plain_label
-from ..figures import drawer, new_figure
+from ..figures import drawer, new_figure, panel_grid
 from ..shared import FIG1_SERIES, KS, success_grid
 
 ECDF_CELLS = (("alternating", 4), ("alternating", 8), ("alternating", 16), ("alternating", 32))
@@ -19,8 +19,9 @@ def draw_runtime_ecdf(tables, settings):
     ecdf, cells = tables["ecdf"], tables["cells"]
     labels = {tag: label for tag, label, _ in settings["series"]}
     colors = {tag: color for tag, _, color in settings["series"]}
-    fig = new_figure(figsize=(4 * len(settings["cells"]), 4.4), layout="constrained")
-    axes = fig.subplots(1, len(settings["cells"]), sharey=True, squeeze=False)[0]
+    panels = len(settings["cells"])
+    fig = new_figure(figsize=(10, 3.6 * -(-panels // 2) + 1.0), layout="constrained")
+    axes = panel_grid(fig, panels, sharey=True)
     for ax, (teacher, k) in zip(axes, settings["cells"]):
         for tag in labels:
             mine = (ecdf["teacher"] == teacher) & (ecdf["k"] == k) & (ecdf["series"] == tag)
@@ -43,11 +44,12 @@ def draw_runtime_ecdf(tables, settings):
         ax.set_ylim(-2, 102)
         ax.set_xlabel("iterations")
         ax.set_title(f"teacher $a^*$: {teacher}, $k = {k}$")
-    axes[0].set_ylabel("trials that reached the global optimum (%)")
+    for ax in axes[::2]:  # the left column
+        ax.set_ylabel("trials that reached the global optimum (%)")
     handles = [Line2D([], [], color=colors[tag], lw=1.5, label=label) for tag, label in labels.items()]
     handles.append(Line2D([], [], ls="none", marker="|", color="grey", ms=12, mew=2, label="end of the budget"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=4)
-    fig.suptitle(f"Runtime distributions (ECDF over {settings['trials']} trials per method): the share of trials that "
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    fig.suptitle(f"Runtime distributions (ECDF over {settings['trials']} trials per method):\nthe share of trials that "
                  "reached the global optimum and stayed, by iteration")  # fmt: skip
     return fig
 

@@ -30,13 +30,15 @@ def draw_which_noise(tables, settings):
 
     bars, series, ks, teachers = tables["bars"], settings["series"], settings["ks"], settings["teachers"]
     colors = {tag: color for tag, _, color in series}
-    fig = new_figure(figsize=(4 * len(teachers), 6.8), layout="constrained")
-    axes = fig.subplots(2, len(teachers), sharey="row", squeeze=False)
+    # one row per teacher (success, then iterations): the figure fits the page's width
+    fig = new_figure(figsize=(11, 2.9 * len(teachers) + 1.2), layout="constrained")
+    axes = fig.subplots(len(teachers), 2, sharey="col", squeeze=False)
     width = 0.8 / len(series)
-    for column, teacher in enumerate(teachers):
-        top, bottom = axes[0, column], axes[1, column]
+    for row, teacher in enumerate(teachers):
+        top, bottom = axes[row, 0], axes[row, 1]
         draw_bars(top, bars, teacher, ks, [tag for tag, _, _ in series], colors)
-        top.set_title(f"teacher $a^*$: {teacher}")
+        top.set_title(f"teacher $a^*$: {teacher}: success")
+        bottom.set_title(f"teacher $a^*$: {teacher}: iterations to success")
         for index, (tag, _, color) in enumerate(series):
             chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
             by_k = {int(k): m for k, m in zip(bars["k"][chosen], bars["median_iterations_to_success"][chosen])}
@@ -46,12 +48,13 @@ def draw_which_noise(tables, settings):
         bottom.set_yscale("log")
         bottom.set_xticks(np.arange(len(ks)), [f"$k = {k}$" for k in ks])
         bottom.grid(axis="x", visible=False)
-    axes[0, 0].set_ylabel("trials reaching the global optimum (%)")
-    axes[1, 0].set_ylabel("median iterations to success\n(successful trials only)")
+    for row in range(len(teachers)):
+        axes[row, 0].set_ylabel("reaching the optimum (%)")
+        axes[row, 1].set_ylabel("median iterations\n(successful trials)")
     fig.legend(handles=[Patch(color=color, label=label) for _, label, color in series], loc="outside lower center",
-               ncol=len(series))  # fmt: skip
+               ncol=min(len(series), 3))  # fmt: skip
     fig.suptitle(f"Which noise escapes, at one budget ({settings['budget']} iterations), {settings['trials']} starts "
-                 "per bar; bottom: iteration from which successful trials stayed within tol")  # fmt: skip
+                 "per bar;\nright: the iteration from which successful trials stayed within tol")  # fmt: skip
     return fig
 
 

@@ -47,6 +47,11 @@ class Answer:
 VERDICTS = ("holds", "holds partly", "does not hold here", "not measured")
 
 
+def graded(holds: bool, partly: bool) -> str:
+    """The verdict of a claim whose full condition is ``holds`` and weaker one ``partly``."""
+    return "holds" if holds else "holds partly" if partly else "does not hold here"
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
     """One part of the report: its heading, its text, the files it wrote, its data, and the
@@ -114,31 +119,29 @@ class Context:
         figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
         atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
         start = time.perf_counter()
-        files = self._reuse_figure(name, stored)
+        key = self._figure_key(name, figures[name])
+        files = None if self.force else self._reuse_figure(name, key)
         if files is None:
             fig = draw_saved(self.out, name)
             files = save_figure(fig, self.out, name)
-            self._keep_figure(name, stored, files)
+            self._keep_figure(key, files)
         self.drawing_seconds += time.perf_counter() - start
         return files
 
-    def _figure_key(self, name, stored) -> str:
-        """What a figure is drawn from: its saved tables' bytes, its settings, the drawing code
-        and matplotlib's version."""
+    def _figure_key(self, name, entry) -> str:
+        """What a figure is drawn from: its ``figures.json`` entry (tables and settings), its saved
+        tables' bytes, the drawing code and matplotlib's version."""
         import matplotlib  # imported by the drawing anyway; not at the top, for the command line's start-up
 
         digest = hashlib.sha256(f"{name}:{SOURCE_HASH}:{matplotlib.__version__}".encode())
-        digest.update(json.dumps(read_figures(self.out)[name], sort_keys=True).encode())
-        for table in sorted(stored.values()):
+        digest.update(json.dumps(entry, sort_keys=True).encode())
+        for table in sorted(entry["tables"].values()):
             digest.update((self.out / TABLES_DIR / f"{table}.csv").read_bytes())
         return digest.hexdigest()[:20]
 
-    def _reuse_figure(self, name, stored):
+    def _reuse_figure(self, name, key):
         """The figure's files copied from the cache when it was drawn before from the same tables,
         settings and code (a rerun into the folder then draws nothing); None otherwise."""
-        if self.force:
-            return None
-        key = self._figure_key(name, stored)
         cached = [self.out / "cache" / f"figure-{key}.{ext}" for ext in FIGURE_FORMATS]
         if not all(path.is_file() for path in cached):
             return None
@@ -148,8 +151,7 @@ class Context:
             files.append(f"{name}.{ext}")
         return tuple(files)
 
-    def _keep_figure(self, name, stored, files):
-        key = self._figure_key(name, stored)
+    def _keep_figure(self, key, files):
         (self.out / "cache").mkdir(exist_ok=True)
         for file in files:
             ext = file.rsplit(".", 1)[1]

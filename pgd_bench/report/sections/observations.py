@@ -9,7 +9,7 @@ from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
-from ..context import FIELD, Answer, Context, Section, markdown_image, plain_label, success_ci
+from ..context import FIELD, Answer, Context, Section, graded, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
 from ..shared import KS, convergence_runs, power_of_ten
 
@@ -301,21 +301,20 @@ def _answers(results) -> tuple:
     answers = []
     rows = (("gd", "GD (eta 0.1): a sharp minimum that generalizes badly"),
             ("sgd_small", "SGD with a very small step: a sharp minimum that generalizes badly"))  # fmt: skip
+    measured_rows = {tag: means(tag) for tag, _ in rows}  # the Hessians once per row
     for tag, claim in rows:
-        top, test, trapped = means(tag)
+        top, test, trapped = measured_rows[tag]
         sharper, worse = top > ref_top, test > ref_test
         measured = (f"mean top eigenvalue {top:.3g} vs {ref_top:.3g}, mean test loss {test:.3g} vs {ref_test:.3g} "
                     f"(the paper's SGD); {100 * trapped:.0f}% trapped vs {100 * ref_trapped:.0f}%")  # fmt: skip
-        verdict = "holds" if sharper and worse else "holds partly" if sharper or worse else "does not hold here"
-        answers.append(Answer(claim, measured, verdict))
-    tops = {tag: means(tag)[:2] for tag in ("gd", "sgd_small")}
-    flatter = all(ref_top < top for top, _ in tops.values())
-    better = all(ref_test < test for _, test in tops.values())
+        answers.append(Answer(claim, measured, graded(sharper and worse, sharper or worse)))
+    flatter = all(ref_top < top for top, _, _ in measured_rows.values())
+    better = all(ref_test < test for _, test, _ in measured_rows.values())
     answers.append(Answer(
         "SGD with the paper's annealing: a flat minimum that generalizes well",
         f"mean top eigenvalue {ref_top:.3g}, mean test loss {ref_test:.3g}: "
         f"{'the lowest' if flatter and better else 'not the lowest'} of the three rows",
-        "holds" if flatter and better else "holds partly" if flatter or better else "does not hold here",
+        graded(flatter and better, flatter or better),
     ))  # fmt: skip
     return tuple(answers)
 

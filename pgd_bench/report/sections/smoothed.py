@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...runs.config import resolve_config
-from ..context import Answer, Context, Section, markdown_image
+from ..context import Answer, Context, Section, graded, markdown_image
 from ..figures import drawer, new_figure
 from ..shared import smoothed_depths
 
@@ -80,7 +80,7 @@ which depends on `a`, at every step.)
 
 """ + "\n".join(lines)
     first, last = depths[0][1], depths[-1][1]
-    verdict = "holds" if last <= 1e-12 else "holds partly" if last < first / 10 else "does not hold here"
+    verdict = graded(last <= 1e-12, last < first / 10)
     answer = Answer(
         "Noise smooths the landscape: the spurious basin of the smoothed loss flattens as rho_w grows",
         f"basin depth {first:.3g} without noise, {tuned_depth:.3g} at the tuned rho_w = {tuned.rho_w:g}, "

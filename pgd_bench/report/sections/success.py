@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...model.teachers import TEACHERS
 from ...stats import wilson_interval
-from ..context import Answer, Context, Section, markdown_image, plain_label, success_ci
+from ..context import Answer, Context, Section, graded, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure, panel_grid
 from ..shared import FIG1_SERIES, KS, bar_rows, draw_bars, success_grid
 
@@ -114,7 +114,7 @@ def _pooled(results, tag):
             f"{100 * success_ci(worst)[0]:.1f}% ({worst_key[0]}, k = {worst_key[1]})")  # fmt: skip
     # "100%": every cell's interval reaches 95%; "partly": most starts succeed
     everywhere = all(success_ci(r)[2] >= 0.95 for _, r in cells)
-    return text, "holds" if everywhere else "holds partly" if successes / trials >= 0.8 else "does not hold here"
+    return text, graded(everywhere, successes / trials >= 0.8)
 
 
 def _answers(results) -> tuple[Answer, ...]:
@@ -134,10 +134,7 @@ def _answers(results) -> tuple[Answer, ...]:
                 f"(the paper's eta = 0.1 does not converge in {unstable} cells)")  # fmt: skip
     # "about half": the pooled share inside Du et al.'s band, and at least 3 cells in 4 compatible with it
     pooled_inside = 0.25 <= trapped / starts <= 0.75
-    if pooled_inside and 4 * inside >= 3 * len(cells):
-        verdict = "holds"
-    else:
-        verdict = "holds partly" if inside or pooled_inside else "does not hold here"
+    verdict = graded(pooled_inside and 4 * inside >= 3 * len(cells), inside > 0 or pooled_inside)
     answers.append(Answer("GD is trapped at the spurious optimum about half the time (Du et al.: 1/4 to 3/4)",
                           measured, verdict))  # fmt: skip
     return tuple(answers)

@@ -14,7 +14,8 @@ Network over sample batches: :func:`forward`, :func:`sample_loss_grad`.
 Geometry: :func:`tangent_projection`, :func:`riemannian_step`.
 Sharpness: :func:`riemannian_hessian`, :func:`sharpness`.
 Theory: :func:`dissipativity` (the partial dissipativity of Theorem 1's proof).
-Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`.
+Random streams: :func:`sample_sphere`, :func:`sample_ball`, :func:`sample_normal`;
+:func:`training_data`, a finite-sample run's training set of a trial, labels (noisy or not) included.
 
 The layers, from the bottom: helpers (``_jit``, ``_validate``, ``_files``, ``console``, ``stats``,
 ``tables``), ``streams``, ``geometry``, ``model/``, ``algorithms``, ``engine``, ``runs/``,
@@ -43,6 +44,7 @@ _LAZY = {
     "dissipativity": "model.dissipativity",
     "load_tables": "tables",
     "find_optima": "runs.optima",
+    "training_data": "model.data",
 }
 
 
@@ -81,4 +83,5 @@ __all__ = [
     "sharpness",
     "spurious_optimum",
     "tangent_projection",
+    "training_data",
 ]

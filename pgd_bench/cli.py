@@ -190,7 +190,8 @@ def _format_report(result) -> str:
             else ""
         )
         + (f", momentum {c.momentum:g}" if c.momentum else "")
-        + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else ""),
+        + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else "")
+        + (f", label noise sigma {c.label_noise:g}" if c.label_noise else ""),
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]
@@ -219,7 +220,8 @@ def _format_report(result) -> str:
     )
     if c.samples:
         lines.append(
-            f"  train loss on the trial's {'shared ' if c.shared_data else ''}set of {c.samples} "
+            f"  train loss on the trial's {'shared ' if c.shared_data else ''}set of {c.samples}"
+            f"{' (noisy labels; the test loss above is against the clean teacher)' if c.label_noise else ''} "
             f"{by_basin(summary['train_loss']['by_basin'])}"
         )
     lines.append(

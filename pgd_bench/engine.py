@@ -39,7 +39,13 @@ import numpy as np
 from ._jit import jit
 from .geometry import riemannian_step_lanes
 from .model.base import BY_PARAMS_TYPE, LANE_WORK_ROWS, grad_lanes_of, loss_lanes_of
-from .model.data import DATA_LANES, draw_minibatch_lanes, empirical_loss_grad_lanes, fill_training_sets
+from .model.data import (
+    DATA_LANES,
+    draw_fresh_batch_lanes,
+    draw_minibatch_lanes,
+    empirical_loss_grad_lanes,
+    fill_training_sets,
+)
 from .model.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
 from .streams import (
     NOISE_BALL,
@@ -134,7 +140,10 @@ class Problem(NamedTuple):
     when the block compiles, the kernels that :func:`~pgd_bench.model.base.grad_lanes_of` and
     :func:`~pgd_bench.model.base.loss_lanes_of` inline. ``w_bar = -w_star`` and ``a_bar`` are the
     known spurious optimum (``a_bar`` NaN where the landscape knows none: no lane is then counted
-    ``spurious``).
+    ``spurious``). ``stride`` is where the patches of one input start (``p``: the poster's
+    non-overlapping patches) and ``label_noise`` the standard deviation of the training labels'
+    noise; both matter only where the engine draws inputs itself (training sets, and mini-batches
+    of a model without a specialised sampler).
     """
 
     seed: np.uint64
@@ -147,6 +156,8 @@ class Problem(NamedTuple):
     a_bound: float
     noise_law: int
     shared_data: bool
+    stride: int
+    label_noise: float
     params: tuple
 
 
@@ -432,12 +443,18 @@ def _run_block(
     # without a training set these are empty (size 0), as the batch arrays without a batch from one
     data_z = np.empty((n, k * p, samples))
     data_y = np.empty((n, samples))
-    data_pre = np.empty((k + 1, samples))
-    data_residual = np.empty(samples)
+    # the poster's CNN samples its population mini-batches by projection (sgd_gradient_lanes);
+    # overlapping patches draw whole inputs and take the training-set gradient over them
+    fresh_batches = samples == 0 and batch > 0 and problem.stride != p
+    scratch = max(samples, batch if fresh_batches else 0)
+    data_pre = np.empty((k + 1, scratch))
+    data_residual = np.empty(scratch)
     if samples > 0:
-        fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.w_star, problem.a_star,
-                           data_z, data_y, lane_state)  # fmt: skip
-    set_batch = batch if samples > 0 else 0
+        fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.stride, problem.label_noise,
+                           problem.w_star, problem.a_star, data_z, data_y, lane_state)  # fmt: skip
+    set_batch = batch if samples > 0 or fresh_batches else 0
+    fresh_rows = ((k - 1) * problem.stride + p) * batch if fresh_batches else 0
+    fresh = np.empty((fresh_rows, n))
     batch_z = np.empty((n, k * p, set_batch))
     batch_y = np.empty((n, set_batch))
     cos_star = np.empty(n)
@@ -478,6 +495,10 @@ def _run_block(
                                               data_residual, lane_a)  # fmt: skip
             elif batch == 0:
                 grad_lanes_of(problem.params, w_at, a_at, grad_w, grad_a, work)
+            elif fresh_batches:
+                draw_fresh_batch_lanes(states, problem.stride, problem.w_star, problem.a_star, fresh, batch_z, batch_y)
+                empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, data_pre,
+                                          data_residual, lane_a)  # fmt: skip
             else:
                 sgd_gradient_lanes(
                     states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,

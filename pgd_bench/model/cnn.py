@@ -65,5 +65,6 @@ OVERLAPPING = Landscape(
     grad_lanes=overlap_grad_lanes,
     population_loss=population_loss,
     sharpness=sharpness,
+    samples=True,
     options=("stride",),
 )

@@ -22,38 +22,87 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from .._validate import as_int, as_seed, check_memory
-from ..streams import INV_2_53, PURPOSE_DATA, PURPOSE_SHARED_DATA, STATE_WORDS, fill_normal, stream_init, xoshiro_next
+from .._validate import as_float, as_int, as_seed, as_stride, as_vector, check_memory
+from ..streams import (
+    INV_2_53,
+    PURPOSE_DATA,
+    PURPOSE_SHARED_DATA,
+    STATE_WORDS,
+    fill_normal,
+    fill_normal_lanes,
+    stream_init,
+    xoshiro_next,
+)
 
 DATA_LANES = 8  # trials per engine block in finite-sample mode: one 512-bit vector of doubles
 
 
 @jit(inline=True)
-def fill_training_sets(seed, first_trial, shared, w_star, a_star, Z, y, lane_state):
+def cut_patches_and_label(flat, b, d, stride, w_star, a_star, Z, l, col, noise):
+    """Sample ``b`` of ``flat`` (inputs of ``d`` entries each, one after the other) as the
+    ``k x p`` patches of column ``col`` of lane ``l`` of ``Z`` (``(n, k p, N)``), patch ``j``
+    being ``x[j stride : j stride + p]``; returns its label ``f(w*, a*, x) + noise``. With
+    ``stride = p`` the patches tile the input: ``Z`` gets ``flat``'s entries in order."""
+    p = w_star.shape[0]
+    k = a_star.shape[0]
+    label = 0.0
+    for j in range(k):
+        pre = 0.0
+        for i in range(p):
+            z = flat[b * d + j * stride + i]
+            Z[l, j * p + i, col] = z
+            pre += z * w_star[i]
+        label += a_star[j] * max(pre, 0.0)
+    return label + noise
+
+
+@jit(inline=True)
+def fill_training_sets(seed, first_trial, shared, stride, label_noise, w_star, a_star, Z, y, lane_state):
     """Lane ``l`` of ``Z`` (``(n, k p, N)``) and ``y`` (``(n, N)``): the training set of trial
-    ``first_trial + l``, or with ``shared`` the run's one set in every lane."""
+    ``first_trial + l``, or with ``shared`` the run's one set in every lane.
+
+    Each sample is one input of ``d = (k - 1) stride + p`` normals cut into ``k`` patches
+    (``stride = p``: the poster's non-overlapping model, ``k p`` normals). With ``label_noise``
+    ``sigma > 0``, label ``b`` is ``f(w*, a*, x_b) + sigma e_b``, the ``N`` normals ``e`` drawn from
+    the same stream right after the inputs (so the inputs do not depend on ``sigma``).
+    """
     n, kp, n_samples = Z.shape
     p = w_star.shape[0]
     k = kp // p
-    flat = np.empty(n_samples * kp)
+    d = (k - 1) * stride + p
+    flat = np.empty(n_samples * d)
+    eps = np.zeros(n_samples)
     for l in range(n):
         if shared:
             if l == 0:
                 stream_init(lane_state, seed, 0, PURPOSE_SHARED_DATA)
                 fill_normal(lane_state, flat)
+                if label_noise > 0.0:
+                    fill_normal(lane_state, eps)
         else:
             stream_init(lane_state, seed, first_trial + l, PURPOSE_DATA)
             fill_normal(lane_state, flat)
+            if label_noise > 0.0:
+                fill_normal(lane_state, eps)
         for b in range(n_samples):
-            label = 0.0
-            for j in range(k):
-                pre = 0.0
-                for i in range(p):
-                    z = flat[b * kp + j * p + i]
-                    Z[l, j * p + i, b] = z
-                    pre += z * w_star[i]
-                label += a_star[j] * max(pre, 0.0)
-            y[l, b] = label
+            y[l, b] = cut_patches_and_label(flat, b, d, stride, w_star, a_star, Z, l, b, label_noise * eps[b])
+
+
+@jit(inline=True)
+def draw_fresh_batch_lanes(states, stride, w_star, a_star, fresh, batch_z, batch_y):
+    """A mini-batch of fresh inputs for every lane, for a model without a specialised sampler (the
+    overlapping CNN): ``fresh`` (``(B d, n)``) is filled with normals from each lane's stream, cut
+    into patches in ``batch_z`` (``(n, k p, B)``) and labelled by the teacher in ``batch_y``."""
+    n = batch_z.shape[0]
+    batch = batch_z.shape[2]
+    d = fresh.shape[0] // batch
+    fill_normal_lanes(states, fresh)
+    column = np.empty(fresh.shape[0])
+    for l in range(n):
+        for r in range(fresh.shape[0]):
+            column[r] = fresh[r, l]
+        for b in range(batch):
+            batch_y[l, b] = cut_patches_and_label(column, b, d, stride, w_star, a_star, batch_z, l, b, 0.0)
 
 
 @jit(inline=True)
@@ -158,16 +207,40 @@ def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
 
 
 @jit
-def _training_set(samples, k, p, seed, trial, purpose):
-    out = np.empty(samples * k * p)
+def _training_draws(samples, d, seed, trial, purpose, with_noise):
+    """The inputs (``samples * d`` normals) and then the label noise (``samples`` normals, zeros
+    without it) of one training set, in the order the engine draws them."""
+    out = np.empty(samples * d)
+    eps = np.zeros(samples)
     state = np.empty(STATE_WORDS, dtype=np.uint64)
     stream_init(state, seed, trial, purpose)
     fill_normal(state, out)
-    return out
+    if with_noise:
+        fill_normal(state, eps)
+    return out, eps
 
 
-def training_set(samples: int, k: int, p: int, seed: int = 0, trial: int = 0, shared: bool = False) -> np.ndarray:
-    """The training inputs a finite-sample run gives a trial (labels: ``forward(Z, w*, a*)``).
+def _draws(samples, k, p, seed, trial, shared, stride, with_noise):
+    samples = as_int("samples", samples, minimum=1)
+    k = as_int("k", k, minimum=1)
+    p = as_int("p", p, minimum=1)
+    trial = as_int("trial", trial, minimum=0)
+    stride = as_stride(stride, p) or p
+    d = (k - 1) * stride + p
+    check_memory("training_set", 8.0 * samples * (d + k * p + 1), "ask for fewer samples")
+    purpose = PURPOSE_SHARED_DATA if shared else PURPOSE_DATA
+    flat, eps = _training_draws(
+        samples, d, np.uint64(as_seed("seed", seed)), 0 if shared else trial, purpose, with_noise
+    )
+    X = flat.reshape(samples, d)
+    Z = X[:, np.arange(k)[:, None] * stride + np.arange(p)[None, :]]
+    return np.ascontiguousarray(Z), eps
+
+
+def training_set(
+    samples: int, k: int, p: int, seed: int = 0, trial: int = 0, shared: bool = False, *, stride: int | None = None
+) -> np.ndarray:
+    """The training inputs a finite-sample run gives a trial (labels: :func:`training_data`).
 
     Parameters
     ----------
@@ -179,16 +252,51 @@ def training_set(samples: int, k: int, p: int, seed: int = 0, trial: int = 0, sh
         The trial's index (ignored with ``shared``).
     shared : bool
         The one set of a run with ``shared_data``.
+    stride : int, optional
+        Patches taken every ``stride`` entries of one input of ``(k - 1) stride + p`` normals
+        (default ``p``: non-overlapping patches).
 
     Returns
     -------
     ndarray, shape (samples, k, p)
+        Sample ``b``'s patches.
     """
-    samples = as_int("samples", samples, minimum=1)
-    k = as_int("k", k, minimum=1)
-    p = as_int("p", p, minimum=1)
-    trial = as_int("trial", trial, minimum=0)
-    check_memory("training_set", 8.0 * samples * k * p, "ask for fewer samples")
-    purpose = PURPOSE_SHARED_DATA if shared else PURPOSE_DATA
-    flat = _training_set(samples, k, p, np.uint64(as_seed("seed", seed)), 0 if shared else trial, purpose)
-    return flat.reshape(samples, k, p)
+    return _draws(samples, k, p, seed, trial, shared, stride, False)[0]
+
+
+def training_data(
+    samples: int,
+    w_star,
+    a_star,
+    seed: int = 0,
+    trial: int = 0,
+    shared: bool = False,
+    *,
+    stride: int | None = None,
+    label_noise: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training set of a finite-sample run's trial, inputs and labels, as the engine draws it.
+
+    Parameters
+    ----------
+    samples : int
+        Set size ``N``.
+    w_star, a_star : array_like
+        The teacher (unit ``w*`` of length ``p``, ``a*`` of length ``k``).
+    seed, trial, shared, stride
+        As in :func:`training_set`.
+    label_noise : float, default 0
+        ``sigma``: label ``b`` is ``f(w*, a*, Z^(b)) + sigma e_b`` with ``e_b ~ N(0, 1)`` drawn from
+        the trial's data stream right after the inputs.
+
+    Returns
+    -------
+    Z : ndarray, shape (samples, k, p)
+    y : ndarray, shape (samples,)
+    """
+    w_star = as_vector("w_star", w_star)
+    a_star = as_vector("a_star", a_star)
+    label_noise = as_float("label_noise", label_noise, minimum=0.0)
+    Z, eps = _draws(samples, a_star.size, w_star.size, seed, trial, shared, stride, label_noise > 0.0)
+    y = np.maximum(Z @ w_star, 0.0) @ a_star
+    return Z, y + label_noise * eps

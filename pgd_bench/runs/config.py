@@ -118,6 +118,12 @@ class RunConfig:
         check=lambda name, value: as_int(name, value, minimum=0),
     )
     shared_data: bool = _setting(False, "one training set for all trials (with samples)", check=as_bool)
+    label_noise: float = _setting(
+        0.0,
+        "noisy labels: y = f*(x) + SIGMA e, e ~ N(0, 1) from the trial's data stream (with samples); the test "
+        "loss stays the population loss against the clean teacher",
+        check=_non_negative,
+    )
     record_states: int = _setting(
         0,
         "record (w, a) at every checkpoint for the first N trials (memory: N x checkpoints x (p + k) x 8 bytes)",
@@ -342,6 +348,7 @@ APPLIES_ONLY = {
     ),
     "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
     "shared_data": (False, lambda v: not _equal(v.get("samples", 0), 0), "finite-sample runs (samples > 0)"),
+    "label_noise": (0.0, lambda v: not _equal(v.get("samples", 0), 0), "finite-sample runs (samples > 0)"),
 }
 
 
@@ -561,6 +568,7 @@ def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:
     problem = Problem(
         np.uint64(config.seed), w_star, a_star, w_bar, a_bar, float(config.resolved_start_radius()),
         float(config.tol), float(config.a_bound), NOISE_LAWS.index(config.noise_law), bool(config.shared_data),
+        int(config.resolved_stride), float(config.label_noise),
         landscape_named(config.landscape).make_params(w_star, a_star, **config.model_options()),
     )  # fmt: skip
     schedule = Schedule(sched["eta_w"], sched["eta_a"], int(config.iterations), config.checkpoints())

@@ -31,6 +31,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
+import time
 import types
 from typing import NamedTuple
 
@@ -41,10 +42,10 @@ from .geometry import riemannian_step_lanes
 from .model.base import BY_PARAMS_TYPE, LANE_WORK_ROWS, grad_lanes_of, loss_lanes_of
 from .model.data import (
     DATA_LANES,
-    draw_fresh_batch_lanes,
     draw_minibatch_lanes,
     empirical_loss_grad_lanes,
     fill_training_sets,
+    fresh_batch_grad_lanes,
 )
 from .model.network import SGD_LANE_WORK_ROWS, sgd_gradient_lanes
 from .streams import (
@@ -496,9 +497,8 @@ def _run_block(
             elif batch == 0:
                 grad_lanes_of(problem.params, w_at, a_at, grad_w, grad_a, work)
             elif fresh_batches:
-                draw_fresh_batch_lanes(states, problem.stride, problem.w_star, problem.a_star, fresh, batch_z, batch_y)
-                empirical_loss_grad_lanes(batch_z, batch_y, batch, w_at, a_at, grad_w, grad_a, data_pre,
-                                          data_residual, lane_a)  # fmt: skip
+                fresh_batch_grad_lanes(states, problem.stride, problem.w_star, problem.a_star, fresh, batch_z, batch_y,
+                                       w_at, a_at, grad_w, grad_a, data_pre, data_residual, lane_a)  # fmt: skip
             else:
                 sgd_gradient_lanes(
                     states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,
@@ -637,11 +637,24 @@ def run_trials(
     it, 17 s without). The price, measured side by side on 2 cores: 2-5% on runs of seconds,
     10-30% on runs of a few milliseconds (waking a Python thread costs about 0.1 ms).
     """
-    n = outputs.w.shape[0]
-    block = block_kernel(type(problem.params))
-    lanes = LANES if options[5] == 0 else DATA_LANES  # the block size _run_block allocates for
-    n_blocks = (n + lanes - 1) // lanes
-    next_block = itertools.count()  # next() of a count is atomic under the GIL
+    run_jobs([(first_trial, problem, schedule, options, outputs)], executor, threads, progress)
+
+
+def run_jobs(jobs, executor=None, threads=1, progress=None, seconds=None):
+    """:func:`run_trials` for several runs at once: ``jobs`` is a list of ``(first_trial, problem,
+    schedule, options, outputs)``, and the threads take the blocks of all of them, in order, from
+    one queue. Runs of one block each (the quick reproduction's small cells) then keep every
+    thread busy instead of one; each block computes what it would alone (same bits).
+    ``progress(done)`` counts trials over all jobs; ``seconds``, a list with one entry per job if
+    given, receives the seconds each job's blocks took, summed over its blocks.
+    """
+    work = []  # (job, block kernel, lanes, row0, count), in job order
+    for index, (_, problem, _, options, outputs) in enumerate(jobs):
+        n = outputs.w.shape[0]
+        block = block_kernel(type(problem.params))
+        lanes = LANES if options[5] == 0 else DATA_LANES  # the block size _run_block allocates for
+        work.extend((index, block, lanes, row0, min(lanes, n - row0)) for row0 in range(0, n, lanes))
+    next_item = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]
     reported = [0]
     lock = threading.Lock()
@@ -654,20 +667,23 @@ def run_trials(
 
     def take_blocks():
         while stop[0] == 0:
-            b = next(next_block)
-            if b >= n_blocks:
+            i = next(next_item)
+            if i >= len(work):
                 return
-            row0 = b * lanes
-            count = min(lanes, n - row0)
+            index, block, lanes, row0, count = work[i]
+            first_trial, problem, schedule, options, outputs = jobs[index]
+            start = time.perf_counter()
             block(first_trial + row0, count, row0, problem, schedule, *options, outputs, stop)
             with lock:
                 finished[0] += count
+                if seconds is not None:
+                    seconds[index] += time.perf_counter() - start
 
     if executor is None:
         take_blocks()
         report()
         return
-    workers = [executor.submit(take_blocks) for _ in range(max(1, min(threads, n_blocks)))]
+    workers = [executor.submit(take_blocks) for _ in range(max(1, min(threads, len(work))))]
     try:
         pending = workers
         while pending:

@@ -3,6 +3,7 @@
 import base64
 import csv
 import os
+import json
 import re
 import stat
 import struct
@@ -104,6 +105,16 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
         reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == first_cache  # nothing recomputed
     assert {path.name: path.read_bytes() for path in out.glob("fig*.*")} == figures
+    # an edit of the drawing code (outside the kernels' source hash) draws every figure again
+    drawn = []
+    with monkeypatch.context() as patch:
+        from pgd_bench.report import context
+
+        real = context.draw_saved
+        patch.setattr(context, "drawing_code_hash", lambda: "an edited drawer")
+        patch.setattr(context, "draw_saved", lambda *a: drawn.append(a[1]) or real(*a))
+        reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
+    assert sorted(drawn) == sorted(json.loads((out / "figures.json").read_text()))
 
 
 def _check_the_answers_open_the_report(report, page):

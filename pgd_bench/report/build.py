@@ -32,6 +32,7 @@ from ..tables import concat_columns, write_table
 from .context import Context, Section
 from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
 from .html import heading_anchor, markdown_to_html
+from .sections.beyond import beyond_the_theorem
 from .sections.configs import configs
 from .sections.convergence import figure_convergence
 from .sections.literal import literal_settings
@@ -61,6 +62,7 @@ SECTIONS: list[Callable[[Context], Section]] = [
     figure_smoothed_landscape,
     which_noise,
     theory_measured,
+    beyond_the_theorem,
     configs,
 ]
 
@@ -126,7 +128,7 @@ def reproduce(
         trials = as_int("trials", trials, minimum=1)
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials,
-                                    theory_trials=trials)  # fmt: skip
+                                    theory_trials=trials, beyond_trials=trials, optima_starts=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)

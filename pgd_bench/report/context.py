@@ -8,6 +8,7 @@ cells once through the cell cache, and the helpers for their markdown.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -133,7 +134,7 @@ class Context:
         tables' bytes, the drawing code and matplotlib's version."""
         import matplotlib  # imported by the drawing anyway; not at the top, for the command line's start-up
 
-        digest = hashlib.sha256(f"{name}:{SOURCE_HASH}:{matplotlib.__version__}".encode())
+        digest = hashlib.sha256(f"{name}:{SOURCE_HASH}:{drawing_code_hash()}:{matplotlib.__version__}".encode())
         digest.update(json.dumps(entry, sort_keys=True).encode())
         for table in sorted(entry["tables"].values()):
             digest.update((self.out / TABLES_DIR / f"{table}.csv").read_bytes())
@@ -156,6 +157,18 @@ class Context:
         for file in files:
             ext = file.rsplit(".", 1)[1]
             atomic_write_bytes(self.out / "cache" / f"figure-{key}.{ext}", (self.out / file).read_bytes())
+
+
+@functools.cache
+def drawing_code_hash() -> str:
+    """SHA-256 over this report package's modules, where the drawers live: the package's source
+    hash leaves presentation modules out (an edit there does not recompile kernels), so a figure
+    kept in the cache must be keyed by them as well, or an edited drawer would not be redrawn."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.rglob("*.py")):
+        digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def markdown_image(files, alt) -> str:

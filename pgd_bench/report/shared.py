@@ -67,6 +67,8 @@ class Scale:
     sample_sizes: tuple
     theory_trials: int
     theory_samples: int
+    beyond_trials: int
+    optima_starts: int
     seed: int = 0
 
     def config(self, **overrides):
@@ -75,12 +77,13 @@ class Scale:
 
 
 FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,
-             200, (64, 256, 1024), 200, 2000)  # fmt: skip
+             200, (64, 256, 1024), 200, 2000, 200, 400)  # fmt: skip
 
 
 # N = 1024 is left out of the quick run: its full-batch P-GD and Langevin cells were 65% of the quick
 # run's cell time (71 of 111 s of finite-sample cells), and N = 64 and 256 show the same ordering
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256), 48, 1000)
+QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256), 48, 1000, 48,
+              100)  # fmt: skip
 
 
 def quick_sized(scale, fields=None) -> str:
@@ -91,7 +94,9 @@ def quick_sized(scale, fields=None) -> str:
              "phase_rho_a": "phase grid rho_a", "smoothing_samples": "smoothing samples",
              "comparison_trials": "trials per which-noise cell", "finite_trials": "trials per finite-sample run",
              "sample_sizes": "training-set sizes N", "theory_trials": "trials per theory run",
-             "theory_samples": "samples per dissipativity estimate"}  # fmt: skip
+             "theory_samples": "samples per dissipativity estimate",
+             "beyond_trials": "trials per overlapping-patch cell",
+             "optima_starts": "GD starts per optimum search"}  # fmt: skip
 
     def text(value):
         return ", ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:,}"

@@ -136,18 +136,35 @@ class Backend:
         return results
 
     def _on_threads(self, configs, todo, results, cache_dir, bar, total, label):
-        from ..console import compiling_notice
-        from .execute import run, warm_up
+        """The cells one after the other, except that cells too small to keep every thread busy
+        alone run together (:func:`~pgd_bench.runs.execute.run_together`) until they fill the
+        threads; each cell is saved as soon as its group finishes."""
+        import numba
 
-        done = 0
+        from ..console import compiling_notice
+        from .execute import blocks_of, run_together, warm_up
+
+        threads = numba.get_num_threads()
+        groups, group, blocks = [], [], 0
         for index in todo:
-            config = configs[index]
-            with compiling_notice(f"{label}, {config.algorithm}"):
-                warm_up(config)  # compile (or load) this cell's engine variant, saying so when it is slow
-            result = run(config, progress=lambda d, _t, base=done: bar(base + d, total), warm=False)
-            save_cell(cell_path(config, cache_dir), result)
-            results[index] = result
-            done += config.trials
+            group.append(index)
+            blocks += blocks_of(configs[index])
+            if blocks >= threads:
+                groups.append(group)
+                group, blocks = [], 0
+        if group:
+            groups.append(group)
+        done = 0
+        for group in groups:
+            for index in group:
+                with compiling_notice(f"{label}, {configs[index].algorithm}"):
+                    warm_up(configs[index])  # compile (or load) this cell's engine, saying so when it is slow
+            computed = run_together([configs[i] for i in group],
+                                    progress=lambda d, _t, base=done: bar(base + d, total))  # fmt: skip
+            for index, result in zip(group, computed):
+                save_cell(cell_path(configs[index], cache_dir), result)
+                results[index] = result
+                done += configs[index].trials
         bar(total, total)
 
     def _on_cluster(self, configs, todo, results, cache_dir, bar, total):

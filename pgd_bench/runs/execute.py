@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from .._validate import as_int
-from ..engine import RECORD_FIELDS, Outputs, run_trials
+from ..engine import DATA_LANES, LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
 from .config import SCHEDULE_KEYS, RunConfig, engine_inputs, resolve_config
 from .result import RunResult
 
@@ -152,3 +152,56 @@ def run(
         run_trials(first, problem, schedule, options, chunk, executor=executor, threads=threads, progress=report)
     seconds = time.perf_counter() - start
     return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, outputs.states, seconds)
+
+
+def blocks_of(config: RunConfig) -> int:
+    """How many engine blocks ``config``'s trials make (a block is the unit one thread runs)."""
+    lanes = DATA_LANES if config.samples else LANES
+    return -(-config.trials // lanes)
+
+
+def run_together(configs, *, progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
+    """Run several configs at once, their blocks shared by this process's threads; the same
+    results, bit for bit, as :func:`run` of each (each block computes what it would alone).
+
+    For runs too small to keep every thread busy alone (one block of 64 trials on two threads),
+    run one after the other they would leave threads idle. Each result's ``seconds`` is its
+    blocks' compute time divided by the threads it could use (its blocks, at most the threads).
+    Compile first (:func:`warm_up`): this does not.
+
+    Parameters
+    ----------
+    configs : list of RunConfig
+    progress : callable, optional
+        ``progress(done, total)``, trials over all the configs.
+
+    Returns
+    -------
+    list of RunResult, in the order of ``configs``
+    """
+    configs = list(configs)
+    for config in configs:
+        if not isinstance(config, RunConfig):
+            raise ValueError(f"configs: expected RunConfigs from resolve_config, got {type(config).__name__}")
+    jobs, outputs = [], []
+    for config in configs:
+        problem, schedule, options = engine_inputs(config)
+        outputs.append(allocate_outputs(config))
+        jobs.append((0, problem, schedule, options, outputs[-1]))
+    total = sum(config.trials for config in configs)
+    threads = numba.get_num_threads()
+    seconds = [0.0] * len(configs)
+    report = None if progress is None else (lambda done: progress(done, total))
+    run_jobs(jobs, executor=thread_pool(threads), threads=threads, progress=report, seconds=seconds)
+    return [
+        RunResult(
+            config,
+            *out[:5],
+            config.checkpoints(),
+            out.records,
+            out.train_loss,
+            out.states,
+            spent / max(1, min(threads, blocks_of(config))),
+        )  # fmt: skip
+        for config, out, spent in zip(configs, outputs, seconds)
+    ]

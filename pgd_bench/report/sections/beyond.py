@@ -1,0 +1,346 @@
+"""Report section: beyond the theorem. Overlapping patches (stride ``s < p``), the optima GD finds
+there by itself, and noisy labels (train and test loss part ways).
+
+The poster's theorem covers the non-overlapping CNN only; this section asks whether what was
+measured there carries over: the s = p presets run unchanged at s < p (out of sample: tuned on
+the non-overlapping model at seed 0), the stationary points GD reaches are found, polished and
+classified by :func:`pgd_bench.runs.optima.find_optima` (cached like the cells), and the
+finite-sample runs of the observations are repeated with label noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...algorithms import ALGORITHMS
+from ...runs.cache import cached_arrays, cell_key
+from ...runs.optima import find_optima
+from ..context import Answer, Context, Section, graded, markdown_image, success_ci
+from ..figures import drawer, new_figure
+
+STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
+BEYOND_KS = (4, 8, 16)
+BEYOND_TEACHER = "alternating"
+SIGMAS = (0.0, 0.5, 1.0)
+
+# (tag, label, overrides): every method at its s = p preset, unchanged
+BEYOND_SERIES = (
+    ("gd", "GD (paper's eta 0.1)", dict(algorithm="gd")),
+    ("sgd", "SGD (tuned)", dict(algorithm="sgd")),
+    ("pgd", "P-GD (tuned)", dict(algorithm="pgd")),
+    ("psgd", "perturbed SGD (tuned)", dict(algorithm="psgd")),
+    ("langevin", "Langevin (tuned)", dict(algorithm="langevin")),
+)
+# the noisy-label runs: the observations' finite-sample configs (k = 8, alternating teacher)
+NOISY_SERIES = ("gd", "sgd", "pgd", "langevin")
+KIND_NAMES = ("global", "minimum", "saddle", "degenerate")
+OPTIMUM_FIELDS = ("loss", "kind", "starts", "share", "share_low", "share_high", "top", "trace", "grad_norm",
+                  "cos_w", "a_norm", "a_sum")  # fmt: skip
+
+
+@drawer("fig10_beyond")
+def draw_beyond(tables, settings):
+    cells, noisy = tables["cells"], tables["noisy"]
+    series, ks, strides = settings["series"], settings["ks"], settings["strides"]
+    fig = new_figure(figsize=(11, 8.4), layout="constrained")
+    upper, lower = fig.subfigures(2, 1, hspace=0.04)
+    top = upper.subplots(1, len(ks), sharey=True)
+    for ax, k in zip(top, ks):
+        for index, (tag, label, color) in enumerate(series):
+            chosen = (cells["k"] == k) & (cells["series"] == tag)
+            order = np.argsort(cells["stride"][chosen])
+            x = cells["stride"][chosen][order] + (index - (len(series) - 1) / 2) * 0.08
+            rate = 100 * cells["success_rate"][chosen][order]
+            err = [rate - 100 * cells["wilson_low"][chosen][order], 100 * cells["wilson_high"][chosen][order] - rate]
+            ax.errorbar(x, rate, yerr=err, marker="o", ms=4, lw=1.2, capsize=2, color=color, label=label)
+        ax.set_xticks(strides, [f"{s}" + (" = p" if s == settings["p"] else "") for s in strides])
+        ax.set_xlabel("stride s (s < p: patches overlap)")
+        ax.set_title(f"$k = {k}$")
+        ax.set_ylim(-4, 104)
+    top[0].set_ylabel("trials reaching the teacher (%)")
+    handles, labels = top[0].get_legend_handles_labels()
+    upper.legend(handles, labels, loc="outside lower center", ncol=len(series), fontsize=8)
+    upper.suptitle(f"Overlapping patches: success of the s = p presets ($p = {settings['p']}$, {settings['trials']} "
+                   "starts per point, 95% Wilson intervals)")  # fmt: skip
+    bottom = lower.subplots(1, len(settings["sigmas"]), sharey=True)
+    for ax, sigma in zip(bottom, settings["sigmas"]):
+        for tag, label, color in settings["noisy_series"]:
+            chosen = (noisy["series"] == tag) & (noisy["sigma"] == sigma)
+            order = np.argsort(noisy["samples"][chosen])
+            n = noisy["samples"][chosen][order]
+            ax.plot(
+                n,
+                noisy["test_global"][chosen][order] + sigma**2,
+                "o-",
+                color=color,
+                label=f"{label}: test + $\\sigma^2$",
+            )
+            ax.plot(n, noisy["train_global"][chosen][order], "x:", color=color, label=f"{label}: train")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(settings["sample_sizes"], [str(n) for n in settings["sample_sizes"]])
+        ax.set_xlabel("training-set size N")
+        ax.set_title(f"label noise $\\sigma = {sigma:g}$")
+    bottom[0].set_ylabel("mean loss, trials in the teacher's basin")
+    handles, labels = bottom[0].get_legend_handles_labels()
+    lower.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    lower.suptitle("Noisy labels (s = p, k = 8): test loss on a fresh noisy label (population loss against the "
+                   "clean teacher + $\\sigma^2$)\nagainst train loss (the noisy set)")  # fmt: skip
+    return fig
+
+
+def _optima_arrays(config, starts):
+    found = find_optima(config, starts=starts)
+    w_star, _ = config.teacher_arrays()
+    rows = {field: [] for field in OPTIMUM_FIELDS}
+    ws, as_ = [], []
+    for o in found.optima:
+        values = {**o.to_dict(), "kind": KIND_NAMES.index(o.kind), "cos_w": float(o.w @ w_star),
+                  "a_norm": float(np.linalg.norm(o.a)), "a_sum": float(o.a.sum())}  # fmt: skip
+        for field in OPTIMUM_FIELDS:
+            rows[field].append(values[field])
+        ws.append(o.w)
+        as_.append(o.a)
+    return {**{f: np.asarray(v, dtype=float) for f, v in rows.items()}, "w": np.asarray(ws), "a": np.asarray(as_),
+            "unpolished": np.asarray(found.unpolished)}  # fmt: skip
+
+
+def _optima(ctx: Context):
+    """Per ``(s, k)``: the optima GD reaches, as arrays, from the cache when found before."""
+    scale = ctx.scale
+
+    def compute():
+        out = {}
+        for s in STRIDES:
+            for k in BEYOND_KS:
+                config = scale.config(algorithm="gd", stride=s, k=k, teacher=BEYOND_TEACHER)
+                path = ctx.out / "cache" / f"optima-{cell_key(config)}-{scale.optima_starts}.npz"
+                out[(s, k)] = cached_arrays(path, lambda c=config: _optima_arrays(c, scale.optima_starts),
+                                            force=ctx.force)  # fmt: skip
+        return out
+
+    return ctx.once("beyond: optima found", compute)
+
+
+def _looks_like(w, s) -> str:
+    """What a filter is, read from its largest entry: ``w*`` (``e_1``), ``-w*``, or ``w*`` shifted by
+    ``m`` strides (``e_(1 + m s)``: it reads what the teacher reads in patch ``j + m``)."""
+    i = int(np.argmax(np.abs(w)))
+    if abs(w[i]) < 0.9:
+        return "mixed"
+    sign = "" if w[i] > 0 else "-"
+    if i == 0:
+        return f"{sign}w*"
+    if i % s == 0:
+        return f"{sign}w* shifted by {i // s} stride{'s' if i // s > 1 else ''} (w ~ e_{i + 1})"
+    return f"{sign}e_{i + 1}"
+
+
+def _describe(s, k, arrays) -> str:
+    """One table row per optimum GD reaches in more than 0.5% of starts (the global one always)."""
+    rows = []
+    for i in range(arrays["loss"].size):
+        kind = KIND_NAMES[int(arrays["kind"][i])]
+        if kind != "global" and arrays["share"][i] <= 0.005:
+            continue
+        rows.append(
+            f"| {s} | {k} | {kind} | {arrays['loss'][i]:.3g} | {100 * arrays['share'][i]:.1f}% "
+            f"[{100 * arrays['share_low'][i]:.1f}, {100 * arrays['share_high'][i]:.1f}] | {arrays['top'][i]:.3g} | "
+            f"{arrays['trace'][i]:.3g} | {arrays['cos_w'][i]:+.3f} | {arrays['a_sum'][i]:+.3g} | "
+            f"{', '.join(f'{v:+.2f}' for v in arrays['w'][i])} | {_looks_like(arrays['w'][i], s)} |"
+        )
+    return "\n".join(rows)
+
+
+def beyond_the_theorem(ctx: Context) -> Section:
+    scale = ctx.scale
+    p = scale.config(algorithm="gd").p
+    cells = [((s, k, tag), scale.config(**overrides, stride=s, k=k, teacher=BEYOND_TEACHER, trials=scale.beyond_trials))
+             for s in STRIDES for k in BEYOND_KS for tag, _, overrides in BEYOND_SERIES]  # fmt: skip
+    results = ctx.cells("beyond: overlapping patches", cells)
+    noisy_cells = []
+    for sigma in SIGMAS:
+        for n in scale.sample_sizes:
+            for tag in NOISY_SERIES:
+                overrides = dict(BEYOND_SERIES[[t for t, _, _ in BEYOND_SERIES].index(tag)][2])
+                extra = dict(label_noise=sigma) if sigma > 0 else {}  # sigma 0: the observations' own cells
+                noisy_cells.append(((tag, n, sigma), scale.config(**overrides, samples=n, trials=scale.finite_trials,
+                                                                   **extra)))  # fmt: skip
+    noisy = ctx.cells("beyond: noisy labels", noisy_cells)
+    optima = _optima(ctx)
+
+    color = {tag: ALGORITHMS[tag].color for tag, _, _ in BEYOND_SERIES}
+    cell_table = {"stride": [], "k": [], "series": [], "success_rate": [], "wilson_low": [], "wilson_high": [],
+                  "n_diverged": [], "trials": []}  # fmt: skip
+    for (s, k, tag), r in results.items():
+        rate, low, high = success_ci(r)
+        for key, value in zip(cell_table, (s, k, tag, rate, low, high, r.counts()["diverged"], r.outcome.size)):
+            cell_table[key].append(value)
+    noisy_table = {"series": [], "samples": [], "sigma": [], "basin_global": [], "basin_spurious": [],
+                   "train_global": [], "test_global": [], "train_spurious": [], "test_spurious": []}  # fmt: skip
+    for (tag, n, sigma), r in noisy.items():
+        basins = r.basins()
+        train, test = r.by_basin(r.train_loss)["by_basin"], r.by_basin(r.test_loss())["by_basin"]
+        values = (tag, n, sigma, basins["global"], basins["spurious"], train["global"], test["global"],
+                  train["spurious"], test["spurious"])  # fmt: skip
+        for key, value in zip(noisy_table, values):
+            noisy_table[key].append(np.nan if value is None else value)
+    labels = {tag: label for tag, label, _ in BEYOND_SERIES}
+    settings = {"series": [(tag, label, color[tag]) for tag, label, _ in BEYOND_SERIES], "ks": list(BEYOND_KS),
+                "strides": list(STRIDES), "p": p, "trials": scale.beyond_trials, "sigmas": list(SIGMAS),
+                "sample_sizes": list(scale.sample_sizes),
+                "noisy_series": [(tag, labels[tag], color[tag]) for tag in NOISY_SERIES]}  # fmt: skip
+    files = ctx.figure("fig10_beyond", {"cells": cell_table, "noisy": noisy_table}, settings,
+                       {"cells": "one row per cell of the overlapping-patch grid: (stride, k, method), its success "
+                                 "rate with its 95% Wilson interval",
+                        "noisy": "one row per noisy-label run: (method, N, sigma), trials per basin, mean train "
+                                 "(noisy set) and test (population, clean teacher) loss per basin"})  # fmt: skip
+    text, answers = _beyond_text(ctx, p, results, noisy, optima, files)
+    return Section("Beyond the theorem: overlapping patches and noisy labels", text, files,
+                   {"results": results, "noisy": noisy}, answers)  # fmt: skip
+
+
+def _beyond_text(ctx, p, results, noisy, optima, files):
+    scale = ctx.scale
+    header = " | ".join(label for _, label, _ in BEYOND_SERIES)
+    table = [f"| s | k | {header} |", "|---|---|" + "---|" * len(BEYOND_SERIES)]
+    for s in STRIDES:
+        for k in BEYOND_KS:
+            texts = []
+            for tag, _, _ in BEYOND_SERIES:
+                r = results[(s, k, tag)]
+                rate, low, high = success_ci(r)
+                diverged = r.counts()["diverged"]
+                texts.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+                             + (f", {diverged} diverged" if diverged else ""))  # fmt: skip
+            table.append(f"| {s}{' = p' if s == p else ''} | {k} | " + " | ".join(texts) + " |")
+
+    def rates(tag, overlapping):
+        return [success_ci(results[(s, k, tag)]) for s in STRIDES for k in BEYOND_KS if (s < p) == overlapping]
+
+    summary = []
+    for tag, label, _ in BEYOND_SERIES:
+        over, base = rates(tag, True), rates(tag, False)
+        summary.append(f"- **{label}**: {100 * min(r for r, _, _ in over):.1f}% to "
+                       f"{100 * max(r for r, _, _ in over):.1f}% at s < p, against "
+                       f"{100 * min(r for r, _, _ in base):.1f}% to {100 * max(r for r, _, _ in base):.1f}% at "
+                       "s = p.")  # fmt: skip
+    pgd_over = rates("pgd", True)
+    gd_over = rates("gd", True)
+    pgd_floor = min(low for _, low, _ in pgd_over)
+    pgd_min = min(rate for rate, _, _ in pgd_over)
+    gd_mean = float(np.mean([rate for rate, _, _ in gd_over]))
+    carries = pgd_floor >= 0.95
+    noise_helps = all(pr[1] > gh[2] or gh[0] == 1.0 for pr, gh in zip(pgd_over, gd_over))  # P-GD above GD's interval
+
+    optima_rows = ["| s | k | kind | loss | GD starts ending there | top eigenvalue | trace | w . w* | sum of a | w | "
+                   "looks like |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    spurious_found = {}
+    for s in STRIDES:
+        for k in BEYOND_KS:
+            arrays = optima[(s, k)]
+            optima_rows.append(_describe(s, k, arrays))
+            kinds = [KIND_NAMES[int(x)] for x in arrays["kind"]]
+            spurious_found[(s, k)] = [i for i, kind in enumerate(kinds) if kind != "global"
+                                      and arrays["share"][i] > 0.005]  # fmt: skip
+    orthogonal = [arrays["cos_w"][i] for (s, k), arrays in optima.items() if s < p for i in spurious_found[(s, k)]]
+    shifted = sum(
+        _looks_like(arrays["w"][i], s).startswith("w* shifted")
+        for (s, k), arrays in optima.items() if s < p for i in spurious_found[(s, k)]
+    )  # fmt: skip
+    structure = (
+        f"At s < p every spurious minimum GD reaches is of one kind: {shifted} of the {len(orthogonal)} have the "
+        "teacher's filter shifted by whole strides (w close to e_(1 + m s): the student's patch j reads what "
+        f"the teacher reads in patch j + m), nearly orthogonal to w* (w . w* between {min(orthogonal):+.3f} and "
+        f"{max(orthogonal):+.3f}), where the poster's model has -w*"
+        if orthogonal
+        else "At s < p GD reached no spurious point in more than 0.5% of starts"
+    )
+
+    noisy_rows = ["| method | N | sigma | trials global / spurious | train (global) | test, clean teacher (global) | "
+                  "test + sigma^2 (global) | gap: test + sigma^2 - train (global) | test, clean (spurious) |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    gaps = {}
+    for (tag, n, sigma), r in noisy.items():
+        basins = r.basins()
+        train, test = r.by_basin(r.train_loss)["by_basin"], r.by_basin(r.test_loss())["by_basin"]
+        noisy_test = None if test["global"] is None else test["global"] + sigma**2
+        gap = None if train["global"] is None else noisy_test - train["global"]
+        gaps[(tag, n, sigma)] = gap
+
+        def fmt(x):
+            return "-" if x is None else f"{x:.3g}"
+
+        noisy_rows.append(f"| {dict((t, lab) for t, lab, _ in BEYOND_SERIES)[tag]} | {n} | {sigma:g} | "
+                          f"{basins['global']} / {basins['spurious']} | {fmt(train['global'])} | "
+                          f"{fmt(test['global'])} | {fmt(noisy_test)} | {fmt(gap)} | "
+                          f"{fmt(test['spurious'])} |")  # fmt: skip
+    gd_gaps = [gaps[("gd", n, SIGMAS[-1])] for n in scale.sample_sizes]
+    shrinking = all(g is not None for g in gd_gaps) and gd_gaps[0] > gd_gaps[-1]
+    n_small, n_large = scale.sample_sizes[0], scale.sample_sizes[-1]
+
+    def gap_text(g):
+        return "-" if g is None else f"{g:+.3g}"
+
+    answers = (
+        Answer(f"beyond the theorem (overlapping patches, s < p = {p}): noise still helps",
+               f"tuned P-GD {100 * pgd_min:.1f}% at worst (lower bound {100 * pgd_floor:.1f}%) over "
+               f"{len(pgd_over)} cells; GD {100 * gd_mean:.1f}% on average",
+               graded(carries and noise_helps, noise_helps or pgd_min > gd_mean)),
+        Answer("noisy labels: train and test loss part ways, less so with more data",
+               f"GD, sigma {SIGMAS[-1]:g}, teacher's basin: test + sigma^2 - train {gap_text(gd_gaps[0])} at "
+               f"N = {n_small}, "
+               f"{gap_text(gd_gaps[-1])} at N = {n_large}",
+               graded(shrinking and gd_gaps[0] > 0, all(g is not None and g > 0 for g in gd_gaps))),
+    )  # fmt: skip
+    verdicts = (
+        "The s = p presets carry over: tuned P-GD stays at or above 95% (its interval's lower end) in every "
+        "overlapping cell."
+        if carries
+        else f"The s = p presets do not fully carry over: tuned P-GD's worst overlapping cell is {100 * pgd_min:.1f}% "
+        f"(lower end {100 * pgd_floor:.1f}%); no schedule was re-tuned for s < p here."
+    )
+    verdicts += (
+        " Noise helps beyond the theorem: in every overlapping cell P-GD's rate is above GD's interval (or GD is "
+        "already at 100%)."
+        if noise_helps
+        else " Noise does not help in every overlapping cell: in some, P-GD's interval does not clear GD's."
+    )
+    sized = ""
+    if ctx.quick:
+        sized = (f" Quick-sized: {scale.beyond_trials} starts per cell and {scale.optima_starts} GD starts per "
+                 "optimum search (the full run: 200 and 400); the intervals are wide accordingly.")  # fmt: skip
+    text = f"""{markdown_image(files, "beyond the theorem")}
+
+The poster's theorem is for non-overlapping patches. Here the patches of one input of
+(k - 1) s + p entries are taken every s entries (p = {p}, s in {", ".join(map(str, STRIDES))}; s = p is the
+poster's model), with the exact closed-form loss of docs/mathematics.md, "Overlapping patches". Every
+method runs its s = p preset unchanged, so these are **out-of-sample** numbers for the presets: they were
+tuned on the non-overlapping model at seed 0, and are measured here on another landscape (seed
+{scale.seed}). Teacher: {BEYOND_TEACHER}; {scale.beyond_trials} starts per cell, 95% Wilson intervals. With
+no spurious optimum known in closed form at s < p, success is a trial within tol of the teacher.{sized}
+
+{chr(10).join(summary)}
+
+{verdicts}
+
+{chr(10).join(table)}
+
+**The optima GD finds by itself** (`pgd-bench optima`: {scale.optima_starts} GD starts per (s, k), every
+endpoint polished by Riemannian Newton to a gradient norm below 1e-10, clustered, and classified by the
+Riemannian Hessian's spectrum on the tangent space; rows: the teacher and every point reached by more than
+0.5% of starts). {structure}; at s = p the spurious point is Du et al.'s (-w*, a_bar), w . w* = -1.
+
+{chr(10).join(row for row in optima_rows if row)}
+
+**Noisy labels** (s = p, k = 8, {BEYOND_TEACHER} teacher, {scale.finite_trials} trials per row, each trial its own
+set of N inputs with labels y = f*(x) + sigma e): the test loss is the population loss against the
+**clean** teacher; a fresh noisy test label adds sigma^2 = {", ".join(f"{s * s:g}" for s in SIGMAS)} to it, and
+the gap is that noisy test loss minus the train loss (on the noisy set). With sigma = 0 the teacher fits
+every set exactly, so train and test differ only through the basin; with noise the training set is fit
+below its noise (train < sigma^2) while the empirical minimiser moves off the teacher (by about
+sigma sqrt(tr M^-1 / N), docs/mathematics.md, "Finite-sample training"), and the gap opens, shrinking
+as N grows. Means over the trials in each basin; the sigma = 0 rows are the observations' own runs.
+
+{chr(10).join(noisy_rows)}
+"""
+    return text, answers

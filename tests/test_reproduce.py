@@ -2,8 +2,8 @@
 
 import base64
 import csv
-import os
 import json
+import os
 import re
 import stat
 import struct

@@ -32,6 +32,7 @@ FIGURES = (
     "fig7_two_epochs",
     "fig8_theorem_scalings",
     "fig9_runtime_ecdf",
+    "fig10_beyond",
 )
 
 

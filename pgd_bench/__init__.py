@@ -22,9 +22,10 @@ The layers, from the bottom: helpers (``_jit``, ``_validate``, ``_files``, ``con
 ``report/``, ``sweep``, ``cli`` (docs/design.md, "Layers").
 """
 
-from ._provenance import PACKAGE_VERSION as __version__
-
+# Nothing is imported here: ``import pgd_bench`` (and with it ``pgd-bench``, before it can catch an
+# interrupt, see ``__main__``) costs no time; every name, ``__version__`` included, loads on first use.
 _LAZY = {
+    "__version__": "_provenance",
     "riemannian_step": "geometry",
     "tangent_projection": "geometry",
     "population_grad": "model.landscape",
@@ -52,7 +53,8 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, "PACKAGE_VERSION" if name == "__version__" else name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'pgd_bench' has no attribute {name!r}")

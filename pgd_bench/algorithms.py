@@ -206,3 +206,16 @@ register_algorithm(
         promised_success=0.99,
     )
 )
+
+
+# Teachers the presets were never tuned on (the tuning used the four families of figure 1, the
+# gaussian one with teacher seed 0): the promises above are checked on these, out of sample, by
+# the report's "Out of sample" section and tests/test_presets.py. Each entry is the teacher's
+# settings for resolve_config. Do not tune on them: that would make them in-sample.
+HELD_OUT_TEACHERS: tuple[dict, ...] = (
+    *(dict(teacher="gaussian", teacher_seed=seed, k=k) for k in (4, 8, 10, 16, 32) for seed in (101, 102, 103, 104)),
+    dict(a_star=tuple(2.0**-j for j in range(10)), k=10),  # geometric decay over three orders of magnitude
+    dict(a_star=(3.0,) + (0.1,) * 9, k=10),  # one patch dominates
+    dict(a_star=(1.0, -1.0) * 4 + (1.0, -0.5), k=10),  # signs alternate, sum of a* 0.5
+    dict(a_star=tuple(0.2 * (j + 1) for j in range(10)), k=10),  # rising, all positive
+)

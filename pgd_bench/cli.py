@@ -11,6 +11,7 @@ import errno
 import json
 import math
 import re
+import signal
 import sys
 
 from . import __version__
@@ -330,6 +331,12 @@ def _cmd_optima(args) -> int:
     if sys.stdout is None:
         raise OSError(errno.EBADF, "stdout is closed")
     config = _config_of(args)
+    from .console import compiling_notice
+    from .runs.execute import warm_up
+    from .runs.optima import gd_config
+
+    with compiling_notice("gd"):
+        warm_up(gd_config(config, 1))  # the engine for the search's GD (the same for any number of starts)
     found = find_optima(config, starts=args.starts, progress=ProgressBar("gd starts", stream=sys.stderr))
     text = json.dumps(found.to_dict()) if args.json else _format_optima(found)
     sys.stdout.write(text + "\n")
@@ -376,6 +383,10 @@ def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
     try:
         parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
+        if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # set by __main__.entry
+            from .console import command_interrupt
+
+            signal.signal(signal.SIGINT, command_interrupt)  # from here, Ctrl-C is handled below
         if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
             parser.print_help(sys.stdout)
             return 0

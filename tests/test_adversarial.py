@@ -163,18 +163,20 @@ def test_a_huge_step_is_refused_not_returned_as_zero():
         pb.riemannian_step(w, np.ones(2), np.array([0.0, 1.0, 0.0]), np.ones(2), 1e308, 0.1)
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.3, 0.7])
+@pytest.mark.parametrize("delay", [0.1, 0.15, 0.2, 0.3, 0.7])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(delay):
-    """Ctrl-C while the command imports (the first second) printed a 37-line traceback."""
+    """Ctrl-C while the command imports (the first second) printed a 37-line traceback, or, landing
+    in a dependency's import code, was swallowed and the run went on to its end (seen at 0.1 s)."""
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "pgd_bench", "run", "--trials", "200000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(delay)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert "Traceback" not in err and proc.returncode in (130, -signal.SIGINT), err
+    for _ in range(3):  # where in the imports it lands varies from run to run
+        proc = subprocess.Popen([sys.executable, "-m", "pgd_bench", "run", "--trials", "200000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err and proc.returncode in (130, -signal.SIGINT) and "interrupted" in err, err
 
 
 # --- sweep --------------------------------------------------------------------------------------

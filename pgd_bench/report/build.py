@@ -27,6 +27,7 @@ import numpy as np
 from .. import __version__
 from .._files import KIND_FILE, atomic_write_text, output_lock, prepare_output_dir
 from .._validate import as_int, as_seed
+from ..console import compiling_notice
 from ..runs.execute import warm_up
 from ..tables import concat_columns, write_table
 from .context import Context, Section
@@ -35,6 +36,7 @@ from .html import heading_anchor, markdown_to_html
 from .sections.beyond import beyond_the_theorem
 from .sections.configs import configs
 from .sections.convergence import figure_convergence
+from .sections.held_out import out_of_sample
 from .sections.literal import literal_settings
 from .sections.observations import observations
 from .sections.phase import figure_phase_diagram
@@ -55,6 +57,7 @@ from .shared import FULL, QUICK, quick_sized
 SECTIONS: list[Callable[[Context], Section]] = [
     literal_settings,
     figure_success_rates,
+    out_of_sample,
     runtime,
     figure_convergence,
     observations,
@@ -128,7 +131,8 @@ def reproduce(
         trials = as_int("trials", trials, minimum=1)
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials,
-                                    theory_trials=trials, beyond_trials=trials, optima_starts=trials)  # fmt: skip
+                                    theory_trials=trials, beyond_trials=trials, optima_starts=trials,
+                                    held_out_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)
@@ -142,7 +146,8 @@ def reproduce(
         ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
-            ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
+            with compiling_notice("the poster's model"):
+                ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
         done, spent = [], []
         for section in SECTIONS if sections is None else sections:
             before, drawn, section_start = set(ctx.timings), ctx.drawing_seconds, time.perf_counter()

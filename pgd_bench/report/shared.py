@@ -69,6 +69,8 @@ class Scale:
     theory_samples: int
     beyond_trials: int
     optima_starts: int
+    held_out_trials: int
+    held_out_per_k: int  # gaussian teachers per k of the held-out set (the hand-written ones always)
     seed: int = 0
 
     def config(self, **overrides):
@@ -77,13 +79,13 @@ class Scale:
 
 
 FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,
-             200, (64, 256, 1024), 200, 2000, 200, 400)  # fmt: skip
+             200, (64, 256, 1024), 200, 2000, 200, 400, 500, 4)  # fmt: skip
 
 
 # N = 1024 is left out of the quick run: its full-batch P-GD and Langevin cells were 65% of the quick
 # run's cell time (71 of 111 s of finite-sample cells), and N = 64 and 256 show the same ordering
 QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256), 48, 1000, 48,
-              100)  # fmt: skip
+              100, 100, 1)  # fmt: skip
 
 
 def quick_sized(scale, fields=None) -> str:
@@ -96,7 +98,8 @@ def quick_sized(scale, fields=None) -> str:
              "sample_sizes": "training-set sizes N", "theory_trials": "trials per theory run",
              "theory_samples": "samples per dissipativity estimate",
              "beyond_trials": "trials per overlapping-patch cell",
-             "optima_starts": "GD starts per optimum search"}  # fmt: skip
+             "optima_starts": "GD starts per optimum search", "held_out_trials": "trials per held-out teacher",
+             "held_out_per_k": "held-out gaussian teachers per k"}  # fmt: skip
 
     def text(value):
         return ", ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:,}"

@@ -1,0 +1,64 @@
+"""The report's "Out of sample" section: its table and verdicts against the cells it saved."""
+
+import csv
+
+import pytest
+
+from pgd_bench.algorithms import ALGORITHMS
+from pgd_bench.report.sections.held_out import PROMISING
+from pgd_bench.stats import wilson_interval
+
+
+def _rows(table):
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("| ") and "---" not in line][1:]  # fmt: skip
+
+
+def test_the_out_of_sample_section_reports_its_saved_cells(reduced_reproduction):
+    out, _ = reduced_reproduction
+    report = (out / "report.md").read_text()
+    section = report.split("## Out of sample")[1].split("\n## ")[0]
+    table = next(t for t in section.split("\n\n") if t.startswith("| k | teacher |"))
+    with open(out / "tables" / "cells.csv") as f:
+        cells = [r for r in csv.DictReader(f) if r["stage"] == "out of sample"]
+    rows = _rows(table)
+    assert len(cells) == len(rows) * len(PROMISING)
+    by_algorithm = {name: [c for c in cells if c["algorithm"] == name] for name in PROMISING}
+    for name in PROMISING:  # one cell per teacher and method, in the table's order, at its default preset
+        assert len(by_algorithm[name]) == len(rows)
+        assert {c["preset"] for c in by_algorithm[name]} == {ALGORITHMS[name].default_preset}
+    for i, row in enumerate(rows):
+        for name, text in zip(PROMISING, row[2:]):
+            cell = by_algorithm[name][i]
+            assert int(row[0]) == int(cell["k"])
+            hits, trials = int(cell["n_global"]), int(cell["trials"])
+            low, high = wilson_interval(hits, trials)
+            assert text.removeprefix("**below:** ") == f"{100 * hits / trials:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+            assert text.startswith("**below:**") == (high < ALGORITHMS[name].promised_success)
+    # each method's pooled line and its answer row
+    for name in PROMISING:
+        hits = sum(int(c["n_global"]) for c in by_algorithm[name])
+        total = sum(int(c["trials"]) for c in by_algorithm[name])
+        line = next(li for li in section.splitlines() if li.startswith(f"- **{ALGORITHMS[name].label}**"))
+        assert f"{100 * hits / total:.2f}% [" in line and f"over all {total} trials" in line
+        answer = next(li for li in report.splitlines() if li.startswith(f"| {ALGORITHMS[name].label}'s tuned preset"))
+        below = sum(wilson_interval(int(c["n_global"]), int(c["trials"]))[1] < ALGORITHMS[name].promised_success
+                    for c in by_algorithm[name])  # fmt: skip
+        assert f"{below} below the promise" in answer
+        verdict = answer.split(" | ")[2]
+        if below == 0:
+            assert verdict == "holds"
+        else:
+            assert verdict != "holds"
+
+
+@pytest.mark.parametrize("per_k", [1, 2, 4])
+def test_a_run_takes_per_k_gaussian_teachers_of_every_k(per_k):
+    from pgd_bench.algorithms import HELD_OUT_TEACHERS
+    from pgd_bench.report.sections.held_out import held_out_teachers
+
+    chosen = held_out_teachers(per_k)
+    ks = sorted({t["k"] for t in HELD_OUT_TEACHERS if "teacher" in t})
+    for k in ks:
+        assert sum(t.get("teacher") == "gaussian" and t["k"] == k for t in chosen) == per_k
+    assert all(t in HELD_OUT_TEACHERS for t in chosen)

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     theory = sub.add_parser(
         "theory", help="measure the poster's theory (partial dissipativity, the two epochs, T1) and write a report"
     )
-    theory.add_argument("--quick", action="store_true", help="fewer recorded trials (about 2 minutes)")
+    theory.add_argument("--quick", action="store_true", help="fewer recorded trials (about a minute)")
     theory.add_argument("--out", default="pgd-bench-theory", help="output folder (default ./pgd-bench-theory)")
     theory.add_argument("--force", action="store_true", help="recompute cached cells")
     theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")

@@ -52,3 +52,35 @@ def test_the_beyond_section_reports_its_saved_cells(reduced_reproduction):
     for row in _rows(optima):
         assert row[2] == "global" or float(row[4].split("%")[0]) > 0.5
     assert sum(row[2] == "global" for row in _rows(optima)) == len(STRIDES) * len(BEYOND_KS)
+
+
+def test_a_miss_counts_as_trapped_only_near_a_spurious_point_found():
+    from types import SimpleNamespace
+
+    from pgd_bench.report.sections.beyond import KIND_NAMES, NEAR, _near_found_minima
+
+    e = np.eye(3)
+    arrays = {"w": np.array([e[0], e[1]]), "a": np.array([[1.0, 1.0], [1.0, 0.0]]),
+              "kind": np.array([KIND_NAMES.index("global"), KIND_NAMES.index("minimum")], dtype=float)}  # fmt: skip
+    w = np.array([e[0], e[1], e[1], e[2], e[1], e[0]])
+    a = np.array([[1.0, 1.0], [1.0, 0.0], [1.0, NEAR * 0.9], [1.0, 0.0], [1.0, NEAR * 1.1], [1.0, 1.0 - 1e-3]])
+    # global, trapped, trapped (within NEAR), elsewhere, too far, unconverged but nearest the teacher, diverged
+    outcome = np.array([0, 3, 3, 3, 3, 3])
+    missed, near = _near_found_minima(SimpleNamespace(outcome=outcome, w=w, a=a), arrays)
+    assert (missed, near) == (5, 2)
+    diverged = SimpleNamespace(outcome=np.array([2, 2]), w=w[1:3], a=a[1:3])
+    assert _near_found_minima(diverged, arrays) == (0, 0)
+
+
+def test_the_misses_line_adds_up_the_saved_cells(reduced_reproduction):
+    out, _ = reduced_reproduction
+    section = (out / "report.md").read_text().split("## Beyond the theorem")[1].split("\n## ")[0]
+    with open(out / "tables" / "fig10_beyond__cells.csv") as f:
+        cells = [r for r in csv.DictReader(f) if int(r["stride"]) < 6]
+    line = " ".join(section.split("Where the misses at s < p ended:")[1].split("\n\n")[0].split())
+    for tag, label, _ in BEYOND_SERIES:
+        mine = [r for r in cells if r["series"] == tag]
+        missed, near = sum(int(r["n_missed"]) for r in mine), sum(int(r["n_near_minimum"]) for r in mine)
+        assert all(int(r["n_near_minimum"]) <= int(r["n_missed"]) for r in mine)
+        if missed:
+            assert f"{label} {near} of {missed}" in line

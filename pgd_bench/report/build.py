@@ -54,17 +54,17 @@ from .shared import FULL, QUICK, quick_sized
 
 
 # The report, in order: a new section is one function above and one entry here.
-SECTIONS: list[Callable[[Context], Section]] = [
+SECTIONS: list[Callable[[Context], Section]] = [  # the figures in reading order: 1, 2, ..., 10
     literal_settings,
     figure_success_rates,
     out_of_sample,
-    runtime,
     figure_convergence,
-    observations,
     figure_phase_diagram,
     figure_smoothed_landscape,
     which_noise,
+    observations,
     theory_measured,
+    runtime,
     beyond_the_theorem,
     configs,
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from ...algorithms import ALGORITHMS
 from ...runs.cache import cached_arrays, cell_key
 from ...runs.optima import find_optima
-from ..context import Answer, Context, Section, graded, markdown_image, success_ci
+from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
 from ..figures import drawer, new_figure
 
 STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
@@ -135,6 +135,26 @@ def _looks_like(w, s) -> str:
     return f"{sign}e_{i + 1}"
 
 
+NEAR = 0.5  # joint distance ||w - w_i|| + ... within which a final point counts as at found optimum i
+
+
+def _near_found_minima(result, arrays) -> tuple[int, int]:
+    """Of a cell's trials that missed the teacher (not diverged): how many, and how many ended
+    within :data:`NEAR` of a spurious stationary point GD found for its ``(s, k)`` (nearer to it
+    than to any other found point, the teacher included). Mini-batch methods end jittering around
+    a minimum (0.2 to 0.4 from it at the quick run's budgets), full-gradient ones within 0.05."""
+    missed = (result.outcome != OUTCOME["global"]) & (result.outcome != OUTCOME["diverged"])
+    if not missed.any() or arrays["w"].size == 0:
+        return int(missed.sum()), 0
+    w, a = result.w[missed], result.a[missed]
+    distance = np.sqrt(
+        ((w[:, None, :] - arrays["w"][None]) ** 2).sum(-1) + ((a[:, None, :] - arrays["a"][None]) ** 2).sum(-1)
+    )
+    nearest = distance.argmin(axis=1)
+    spurious = arrays["kind"][nearest] != KIND_NAMES.index("global")
+    return int(missed.sum()), int(np.sum(spurious & (distance.min(axis=1) < NEAR)))
+
+
 def _describe(s, k, arrays) -> str:
     """One table row per optimum GD reaches in more than 0.5% of starts (the global one always)."""
     rows = []
@@ -170,10 +190,12 @@ def beyond_the_theorem(ctx: Context) -> Section:
 
     color = {tag: ALGORITHMS[tag].color for tag, _, _ in BEYOND_SERIES}
     cell_table = {"stride": [], "k": [], "series": [], "success_rate": [], "wilson_low": [], "wilson_high": [],
-                  "n_diverged": [], "trials": []}  # fmt: skip
+                  "n_diverged": [], "trials": [], "n_missed": [], "n_near_minimum": []}  # fmt: skip
     for (s, k, tag), r in results.items():
         rate, low, high = success_ci(r)
-        for key, value in zip(cell_table, (s, k, tag, rate, low, high, r.counts()["diverged"], r.outcome.size)):
+        missed, near = _near_found_minima(r, optima[(s, k)])
+        values = (s, k, tag, rate, low, high, r.counts()["diverged"], r.outcome.size, missed, near)
+        for key, value in zip(cell_table, values):
             cell_table[key].append(value)
     noisy_table = {"series": [], "samples": [], "sigma": [], "basin_global": [], "basin_spurious": [],
                    "train_global": [], "test_global": [], "train_spurious": [], "test_spurious": []}  # fmt: skip
@@ -224,6 +246,24 @@ def _beyond_text(ctx, p, results, noisy, optima, files):
                        f"{100 * max(r for r, _, _ in over):.1f}% at s < p, against "
                        f"{100 * min(r for r, _, _ in base):.1f}% to {100 * max(r for r, _, _ in base):.1f}% at "
                        "s = p.")  # fmt: skip
+
+    def spurious_losses(overlapping):
+        return [float(arrays["loss"][i]) for (s, k), arrays in optima.items() if (s < p) == overlapping
+                for i in range(arrays["loss"].size)
+                if arrays["kind"][i] != KIND_NAMES.index("global") and arrays["share"][i] > 0.005]  # fmt: skip
+
+    over_losses, base_losses = spurious_losses(True), spurious_losses(False)
+    depths = ""
+    if over_losses and base_losses:
+        depths = (f"These minima nearly fit the teacher (loss {min(over_losses):.2f} to {max(over_losses):.2f}, "
+                  f"against {min(base_losses):.2f} to {max(base_losses):.2f} for -w* at s = p): the noise that "
+                  "makes the -w* basin vanish at s = p leaves them in place.")  # fmt: skip
+    trapped = []  # where the misses at s < p ended
+    for tag, label, _ in BEYOND_SERIES:
+        pairs = [_near_found_minima(results[(s, k, tag)], optima[(s, k)]) for s in STRIDES for k in BEYOND_KS if s < p]
+        missed, near = sum(m for m, _ in pairs), sum(n for _, n in pairs)
+        if missed:
+            trapped.append(f"{label} {near} of {missed}")
     pgd_over = rates("pgd", True)
     gd_over = rates("gd", True)
     pgd_floor = min(low for _, low, _ in pgd_over)
@@ -322,6 +362,12 @@ no spurious optimum known in closed form at s < p, success is a trial within tol
 {chr(10).join(summary)}
 
 {verdicts}
+
+Where the misses at s < p ended: of the trials that missed the teacher (not diverged), {"; ".join(trapped)}
+ended within {NEAR:g} of one of the spurious minima GD finds for that (s, k) (the table of optima below:
+the teacher's filter shifted by whole strides), nearer to it than to any other point found; the
+rest were still moving when the budget ended (GD at k = 16 among them: the top eigenvalues below put
+its step 0.1 past the stability limit 2 / lambda there). {depths}
 
 {chr(10).join(table)}
 

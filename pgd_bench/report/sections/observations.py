@@ -112,8 +112,11 @@ def draw_observations(tables, settings):
         population = mine & (losses["samples"] == 0)
         n = losses["samples"][finite].astype(float)
         test = np.append(losses["test_loss"][finite], losses["test_loss"][population])
-        ax_n.plot(np.append(n, infinity), np.maximum(test, floor), "o-", color=color, label=label)
-        ax_n.plot(n, np.maximum(losses["train_loss"][finite], floor), "x:", color=color, alpha=0.7)
+        # GD's line runs under the two SGD rows that end where it does: drawn last, hollow and wider
+        on_top = dict(zorder=5, lw=2.4, mfc="none", mew=1.6, ms=9) if tag == "gd" else {}
+        ax_n.plot(np.append(n, infinity), np.maximum(test, floor), "o-", color=color, label=label, **on_top)
+        ax_n.plot(n, np.maximum(losses["train_loss"][finite], floor), "x:", color=color, alpha=0.7,
+                  zorder=on_top.get("zorder", 2))  # fmt: skip
     ax_n.set_xscale("log")
     ax_n.set_yscale("log")
     ax_n.set_xticks(list(sizes) + [infinity], [f"{v:g}" for v in sizes] + ["$\\infty$"])

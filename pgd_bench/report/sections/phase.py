@@ -34,7 +34,7 @@ def draw_phase_diagram(tables, settings):
     handles.append(Patch(fc="#440154", hatch="///", ec="#D0D0D0", label="half or more of the trials diverged"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, facecolor="#E8E8E8", frameon=True)
     fig.colorbar(im, ax=axes, label="P-GD success rate (%)")
-    fig.suptitle("Which noise escapes: P-GD success over the initial noise radii "
+    fig.suptitle("Noise phase diagram: P-GD success over the initial noise radii "
                  f"(alternating teacher, $k = 8$, {settings['trials']} trials per cell)")  # fmt: skip
     return fig
 

@@ -401,7 +401,9 @@ def draw_theorem_scalings(tables, settings):
         ax.set_xlabel(labels[name])
         ax.set_ylabel("observed $T_1$ (iterations)")
         ax.set_title(f"Theorem 1: $T_1$ against {labels[name]}")
-        ax.legend(fontsize=7, frameon=True, framealpha=0.9)  # over the points, not through them
+        if xs.size:  # room above the points for the legend (log axis: a factor of 8)
+            ax.set_ylim(top=float(ys.max()) * 8)
+        ax.legend(fontsize=7, frameon=True, framealpha=0.9, loc="upper center", ncol=2)
     for ax, name in zip(axes[1], settings["t2_sweeps"]):
         mine = t2["sweep"] == name
         if mine.any():

@@ -330,11 +330,23 @@ def _cmd_optima(args) -> int:
 
     if sys.stdout is None:
         raise OSError(errno.EBADF, "stdout is closed")
-    config = _config_of(args)
     from .console import compiling_notice
+    from .runs.config import CONFIG_FIELDS, SHORTHANDS
     from .runs.execute import warm_up
-    from .runs.optima import gd_config
+    from .runs.optima import PROBLEM_KEYS, check_starts, gd_config
 
+    # the search runs plain GD at its own step: a run flag given here would be silently ignored
+    ignored = [key for key in (*CONFIG_FIELDS, *SHORTHANDS) if key not in PROBLEM_KEYS
+               and getattr(args, key, None) is not None]  # fmt: skip
+    if ignored:
+        flags = ", ".join("--" + key.replace("_", "-") for key in ignored)
+        raise ValueError(
+            f"optima: {flags}: not used (the search runs plain GD from --starts random starts; "
+            f"it takes only the problem: {', '.join('--' + k.replace('_', '-') for k in PROBLEM_KEYS)})"
+        )
+    config = _config_of(args)
+
+    check_starts(config, args.starts)  # before the compilation: a refusal should come at once
     with compiling_notice("gd"):
         warm_up(gd_config(config, 1))  # the engine for the search's GD (the same for any number of starts)
     found = find_optima(config, starts=args.starts, progress=ProgressBar("gd starts", stream=sys.stderr))

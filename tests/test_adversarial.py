@@ -468,3 +468,71 @@ def test_find_optima_names_its_arguments():
 def test_a_huge_teacher_gives_one_line_and_no_warning():
     proc = _cli("run", "--trials", "5", "--a-star", "1e308,1e308,1,1,1,1,1,1")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Warning" not in proc.stderr, proc.stderr
+
+
+# --- figures.json ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_figure(tmp_path):
+    """A results folder with one saved figure, drawn by a drawer registered for the test."""
+    from pgd_bench.report.figures import DRAWERS, FIGURES_FILE, drawer, new_figure
+
+    @drawer("demo")
+    def draw(tables, settings):
+        fig = new_figure(figsize=(4, 3))
+        fig.subplots().plot(tables["xy"]["x"], tables["xy"]["x"] * settings["scale"])
+        return fig
+
+    write_table(tmp_path, "demo__xy", {"x": [1.0, 2.0, 3.0]})
+    (tmp_path / FIGURES_FILE).write_text(json.dumps({"demo": {"tables": {"xy": "demo__xy"}, "settings": {"scale": 2}}}))
+    yield tmp_path
+    DRAWERS.pop("demo")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [('{"demo": [', "figures.json: not readable as JSON"), ("[]", "figures.json: expected an object"),
+     ('{"demo": 5}', "figures.json: figure 'demo': expected"),
+     ('{"demo": {"tables": "demo__xy", "settings": {}}}', "figures.json: figure 'demo': expected"),
+     ('{"demo": {"tables": {"xy": "demo__xy"}, "settings": []}}', "figures.json: figure 'demo': expected"),
+     ('{"demo": {"tables": {"xy": 3}, "settings": {}}}', "figures.json: figure 'demo': expected"),
+     ('{"demo": {"tables": {"xy": "demo__xy"}, "settings": {}}}', "figure 'demo' cannot be drawn.*KeyError"),
+     ('{"demo": {"tables": {"xy": "demo__xy"}, "settings": {"scale": "x"}}}', "figure 'demo' cannot be drawn")],
+)  # fmt: skip
+def test_a_hand_edited_figures_file_is_refused_naming_it(saved_figure, text, message):
+    """Hand-edited figures.json gave TypeError, AttributeError and KeyError tracebacks from plot."""
+    from pgd_bench.report.build import plot
+
+    assert plot(saved_figure, out_dir=saved_figure / "ok", formats=("png",))  # as saved, it draws
+    (saved_figure / "figures.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        plot(saved_figure, out_dir=saved_figure / "redrawn", formats=("png",))
+
+
+def test_a_damaged_figures_file_does_not_block_the_run_that_replaces_it(saved_figure):
+    from pgd_bench.report.figures import clear_derived
+
+    (saved_figure / "figures.json").write_text("{not json")
+    clear_derived(saved_figure)
+    assert not (saved_figure / "figures.json").exists() and not (saved_figure / "tables").exists()
+
+
+# --- optima ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [["--algorithm", "pgd"], ["--rho-w", "5"], ["--trials", "5"], ["--eta", "0.3"]])
+def test_optima_refuses_run_flags_it_would_ignore(flags):
+    """`optima --algorithm pgd --rho-w 5` ran plain GD and said nothing of the flags."""
+    proc = _cli("optima", "--starts", "5", *flags)
+    assert proc.returncode == 2 and flags[0] in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_optima_refuses_too_many_starts_naming_them_before_compiling():
+    proc = _cli("optima", "--starts", "100000000", "--k", "32")
+    assert proc.returncode == 2 and proc.stderr.startswith("pgd-bench: error: starts: needs about")
+    from pgd_bench import find_optima, resolve_config
+
+    with pytest.raises(ValueError, match="^starts: needs about"):
+        find_optima(resolve_config(k=32), starts=10**8)

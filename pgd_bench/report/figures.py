@@ -142,23 +142,58 @@ def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=Fal
 
 
 def read_figures(results_dir) -> dict:
-    """``figures.json`` of a results folder: ``{figure: {"tables": {role: table name}, "settings": {...}}}``."""
+    """``figures.json`` of a results folder: ``{figure: {"tables": {role: table name}, "settings": {...}}}``.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not that shape (damaged, or edited by hand).
+    """
     path = Path(results_dir) / FIGURES_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        figures = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{path}: not readable as JSON ({type(error).__name__}: {error})") from None
+    if not isinstance(figures, dict):
+        raise ValueError(f"{path}: expected an object of figures, got {type(figures).__name__}")
+    for name, entry in figures.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("tables"), dict)
+                and isinstance(entry.get("settings"), dict)
+                and all(isinstance(t, str) for t in entry["tables"].values())):  # fmt: skip
+            raise ValueError(f"{path}: figure {name!r}: expected {{\"tables\": {{role: table name}}, "
+                             "\"settings\": {...}}")  # fmt: skip
+    return figures
 
 
 def draw_saved(results_dir, name: str):
-    """Figure ``name`` drawn from the tables and settings saved in ``results_dir``."""
+    """Figure ``name`` drawn from the tables and settings saved in ``results_dir``.
+
+    Raises
+    ------
+    ValueError
+        Naming the figure, when its saved settings or tables do not fit its drawer (edited by hand).
+    """
     entry = read_figures(results_dir)[name]
     tables = {role: read_table(results_dir, table) for role, table in entry["tables"].items()}
-    return render(name, tables, entry["settings"])
+    try:
+        return render(name, tables, entry["settings"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        raise ValueError(f"{Path(results_dir) / FIGURES_FILE}: figure {name!r} cannot be drawn from its saved "
+                         f"settings and tables ({type(error).__name__}: {error}); rerun the command that wrote "
+                         "the folder to write them again") from error  # fmt: skip
 
 
 def clear_derived(results_dir) -> None:
     """Remove what a report derives (its tables, ``figures.json`` and the figures it lists) from a
     results folder, before a new report is written there; the cell cache and other files stay."""
     out = Path(results_dir)
-    for name in read_figures(out):
+    try:
+        listed = read_figures(out)
+    except ValueError:  # damaged or edited by hand: it is replaced below, its figures overwritten
+        listed = {}
+    for name in listed:
         for ext in FIGURE_FORMATS:
             (out / f"{name}.{ext}").unlink(missing_ok=True)
     (out / FIGURES_FILE).unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_int
+from .._validate import as_int, check_memory
 from ..model.landscape import curvature_scale, grad_rows, loss_rows
 from ..model.sharpness import hessian_rows
 from ..stats import wilson_interval
@@ -228,6 +228,18 @@ def _kind(eigenvalues, top, at_teacher, loss) -> str:
     return "degenerate"
 
 
+def check_starts(config: RunConfig, starts) -> int:
+    """``starts`` as an int, refused (a ``ValueError`` naming it) when the search's GD run would need
+    more memory than :func:`~pgd_bench._validate.check_memory` allows: checked here, before the run's
+    own check, so that the message names starts rather than the GD run's trials."""
+    starts = as_int("starts", starts, minimum=1)
+    one, two = gd_config(config, 1).memory_bytes(), gd_config(config, 2).memory_bytes()
+    per_start = two - one
+    check_memory("starts", one + per_start * (starts - 1),
+                 f"ask for fewer starts (each needs about {per_start / 2**10:.1f} KiB)")  # fmt: skip
+    return starts
+
+
 def find_optima(config: RunConfig, starts: int = 1000, progress=None) -> OptimaResult:
     """The stationary points GD reaches on ``config``'s landscape, found, polished and classified.
 
@@ -250,7 +262,7 @@ def find_optima(config: RunConfig, starts: int = 1000, progress=None) -> OptimaR
         raise ValueError(f"config: expected a RunConfig (pgd_bench.resolve_config(...)), got {type(config).__name__}")
     if progress is not None and not callable(progress):
         raise ValueError(f"progress: expected a callable (done, total), got {progress!r}")
-    starts = as_int("starts", starts, minimum=1)
+    starts = check_starts(config, starts)
     gd = gd_config(config, starts)
     result = run(gd, progress=progress)
     w_star, a_star = gd.teacher_arrays()

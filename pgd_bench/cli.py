@@ -288,9 +288,10 @@ def _cmd_run(args) -> int:
     if sys.stdout is None:  # started with stdout closed: nowhere to put the result
         raise OSError(errno.EBADF, "stdout is closed")
 
-    config = _config_of(args)
-    from .console import compiling_notice
+    from .console import compiling_notice, leaving_at_once
 
+    with leaving_at_once():  # resolving the config calls compiled helpers: nothing is written yet
+        config = _config_of(args)
     with compiling_notice(config.algorithm):
         warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)

@@ -66,29 +66,43 @@ def compiling_notice(what: str, after: float = 1.5):
     timer = threading.Timer(after, notice)
     timer.daemon = True
     timer.start()
-    _COMPILING[0] += 1
     try:
-        yield
+        with leaving_at_once():
+            yield
     finally:
-        _COMPILING[0] -= 1
         timer.cancel()
 
 
-_COMPILING = [0]  # how many compiling_notice blocks are open
+_LEAVE_AT_ONCE = [0]  # how many leaving_at_once blocks are open (compiling_notice opens one)
+
+
+@contextlib.contextmanager
+def leaving_at_once():
+    """Within: Ctrl-C ends the command at once (see :func:`command_interrupt`). For the phases that
+    write nothing and may compile or load kernels: a command's set-up and every compilation."""
+    _LEAVE_AT_ONCE[0] += 1
+    try:
+        yield
+    finally:
+        _LEAVE_AT_ONCE[0] -= 1
 
 
 def command_interrupt(signum, frame):
     """The command line's Ctrl-C handler (installed by ``cli.main``, never by the API).
 
-    Outside a compilation: ``KeyboardInterrupt``, as Python's own handler raises it, so that the
-    command stops where it is and says so. Inside one (a :func:`compiling_notice` block): the
-    process ends at once, exit 130 and one line. Numba loads a cached kernel through an LLVM
+    Outside a :func:`leaving_at_once` block: ``KeyboardInterrupt``, as Python's own handler raises
+    it, so that the command stops where it is and says so. Inside one (a compilation, a command's
+    set-up): the process ends at once, exit 130 and one line. Numba loads a cached kernel through an LLVM
     callback, and an exception raised there is printed as "Exception ignored" and dropped: the
     interrupt was lost and the run went on to its end (seen). A compilation writes nothing of
     ours, and Numba writes its cache files whole (a temporary file, then a rename), so leaving
     at once loses only the compilation.
     """
-    if _COMPILING[0] > 0:
+    if _LEAVE_AT_ONCE[0] > 0:
         os.write(2, b"\npgd-bench: interrupted\n")
         os._exit(130)
+    # an object half-built when the interrupt landed (llvmlite's, seen) can fail in its __del__ at
+    # exit: Python prints that as "Exception ignored ... Traceback" after the one line. The command
+    # is stopping; nothing it could say then is worth a traceback.
+    sys.unraisablehook = lambda unraisable: None
     raise KeyboardInterrupt

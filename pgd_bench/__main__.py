@@ -26,7 +26,11 @@ def entry() -> int:
     _signal.signal(_signal.SIGINT, _leave_while_starting)
     from .cli import main
 
-    return main()
+    code = main()
+    # done and reported: a Ctrl-C during the interpreter's shutdown would turn a finished run
+    # into exit 130 with no message (seen when it landed just as a run ended)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -536,3 +536,54 @@ def test_optima_refuses_too_many_starts_naming_them_before_compiling():
 
     with pytest.raises(ValueError, match="^starts: needs about"):
         find_optima(resolve_config(k=32), starts=10**8)
+
+
+# --- found by this round's adversarial pass -------------------------------------------------------
+
+
+def test_naming_the_non_overlapping_landscape_with_a_stride_below_p_is_refused():
+    """`--landscape cnn --stride 3` ran the overlapping landscape (a sweep over landscape then ran
+    two identical cells, one labelled cnn)."""
+    with pytest.raises(ValueError, match="^landscape: cnn is the non-overlapping model"):
+        pb.resolve_config(landscape="cnn", stride=3)
+    assert pb.resolve_config(stride=3).landscape == "overlapping"
+    assert pb.resolve_config(landscape="overlapping", stride=3) == pb.resolve_config(stride=3)
+    assert pb.resolve_config(landscape="cnn", stride=6) == pb.resolve_config()
+    proc = _cli("run", "--landscape", "cnn", "--stride", "3", "--trials", "5")
+    assert proc.returncode == 2 and "landscape" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_training_data_checks_its_teacher_and_shared_as_the_rest_of_the_api():
+    """A w* of norm 2 gave labels twice the true ones, norm 0 all zeros; shared="no" meant True."""
+    import pgd_bench as pb
+
+    a = np.ones(3)
+    for w in (2 * np.eye(6)[0], np.zeros(6)):
+        with pytest.raises(ValueError, match="^w_star: expected a unit vector"):
+            pb.training_data(3, w, a)
+    with pytest.raises(ValueError, match="^shared: expected true or false"):
+        pb.training_data(3, np.eye(6)[0], a, shared="no")
+
+
+def test_ctrl_c_after_the_command_has_finished_leaves_its_exit_code_alone():
+    """Ctrl-C landing as a run ended gave exit 130 with no message, after the full output."""
+    code = ("import os, signal, time, pgd_bench.cli as cli, pgd_bench.__main__ as entry_point\n"
+            "cli.main = lambda: 0\n"
+            "code = entry_point.entry()\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "time.sleep(0.2)\n"
+            "print('finished', code)\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "finished 0\n" and not proc.stderr
+
+
+def test_plot_of_a_listed_figure_with_no_drawer_says_so(saved_figure):
+    """A figure added to figures.json under an unknown name: "figures ['fig99'] are not in
+    figures.json (it has: ..., fig99)"."""
+    from pgd_bench.report.build import plot
+
+    figures = json.loads((saved_figure / "figures.json").read_text())
+    figures["fig99"] = figures["demo"]
+    (saved_figure / "figures.json").write_text(json.dumps(figures))
+    with pytest.raises(ValueError, match=r"\['fig99'\] in .*figures.json are not figures this version draws"):
+        plot(saved_figure, out_dir=saved_figure / "redrawn", figures=["fig99"], formats=("png",))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import jit
-from .._validate import as_float, as_int, as_seed, as_stride, as_vector, check_memory
+from .._validate import as_bool, as_float, as_int, as_seed, as_stride, as_unit_vector, as_vector, check_memory
 from ..streams import (
     INV_2_53,
     PURPOSE_DATA,
@@ -239,6 +239,7 @@ def _draws(samples, k, p, seed, trial, shared, stride, with_noise):
     k = as_int("k", k, minimum=1)
     p = as_int("p", p, minimum=1)
     trial = as_int("trial", trial, minimum=0)
+    shared = as_bool("shared", shared)
     stride = as_stride(stride, p) or p
     d = (k - 1) * stride + p
     check_memory("training_set", 8.0 * samples * (d + k * p + 1), "ask for fewer samples")
@@ -308,7 +309,7 @@ def training_data(
     Z : ndarray, shape (samples, k, p)
     y : ndarray, shape (samples,)
     """
-    w_star = as_vector("w_star", w_star)
+    w_star = as_unit_vector("w_star", w_star)  # as every other entry point: a scaled w* scales the labels
     a_star = as_vector("a_star", a_star)
     label_noise = as_float("label_noise", label_noise, minimum=0.0)
     Z, eps = _draws(samples, a_star.size, w_star.size, seed, trial, shared, stride, label_noise > 0.0)

@@ -277,9 +277,15 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     unknown_formats = [ext for ext in formats if ext not in FIGURE_FORMATS]
     if unknown_formats or not formats:
         raise ValueError(f"formats: expected some of {', '.join(FIGURE_FORMATS)}, got {list(formats)}")
-    unknown = [name for name in names if name not in listed or name not in DRAWERS]
+    unknown = [name for name in names if name not in listed]
     if unknown:
         raise ValueError(f"figures {unknown} are not in {source / FIGURES_FILE} (it has: {', '.join(listed)})")
+    undrawable = [name for name in names if name not in DRAWERS]
+    if undrawable:  # listed, but no drawer of that name (added by hand, or by another version)
+        raise ValueError(
+            f"figures {undrawable} in {source / FIGURES_FILE} are not figures this version draws "
+            f"(it draws: {', '.join(sorted(DRAWERS))})"
+        )
     if out_dir is not None and Path(out_dir).resolve() != source.resolve():
         other = Path(out_dir)
         if (other / FIGURES_FILE).exists() or (other / KIND_FILE).exists():  # its figures would be replaced

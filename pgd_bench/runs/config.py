@@ -410,6 +410,10 @@ def resolve_config(**overrides) -> RunConfig:
     if v["stride"] is not None:
         if v["landscape"] not in (DEFAULT_LANDSCAPE, "overlapping"):
             raise ValueError(f"stride: the landscape {v['landscape']} has no patches to overlap")
+        if "landscape" in overrides and v["landscape"] == DEFAULT_LANDSCAPE:  # it ran (and was labelled) overlapping
+            raise ValueError(f"landscape: {DEFAULT_LANDSCAPE} is the non-overlapping model (stride = p); stride "
+                             f"{v['stride']} < p = {v['p']} is the overlapping one: name it, or leave landscape "
+                             "out")  # fmt: skip
         v["landscape"] = "overlapping"
     elif v["landscape"] == "overlapping":
         raise ValueError("landscape: overlapping needs a stride below p (--stride S with 1 <= S < p)")

@@ -38,6 +38,7 @@ def test_json_output_has_the_promised_fields(algorithm, capsys):
         "config",
     }
     assert out["stream_version"] == STREAM_VERSION
+    assert out["basins_meaning"].startswith("global / spurious: the nearer")
     assert out["trials"] == 30 and sum(out["outcomes"].values()) == 30
     assert out["ci95"][0] <= out["success_rate"] <= out["ci95"][1]
     assert out["config"]["algorithm"] == algorithm
@@ -305,3 +306,11 @@ def test_a_json_run_from_another_stream_version_is_repeated_with_a_note(tmp_path
     captured = capsys.readouterr()
     assert f"random stream version {STREAM_VERSION - 1}" in captured.err
     assert json.loads(captured.out)["config"] == printed["config"]
+
+
+def test_json_says_what_basins_mean_where_no_spurious_optimum_is_known(capsys):
+    """At stride < p, `basins` counted trials ending elsewhere as `spurious` with no word of it."""
+    assert main(["run", "--stride", "3", *SMALL, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "knows no spurious optimum in closed form" in out["basins_meaning"]
+    assert out["basins"]["spurious"] == out["outcomes"]["spurious"] + out["outcomes"]["unconverged"]

@@ -92,6 +92,15 @@ class RunResult:
         basin = np.where(to_global > to_spurious, BASIN_NAMES.index("spurious"), BASIN_NAMES.index("global"))
         return np.where(self.outcome == OUTCOME_NAMES.index("diverged"), BASIN_NAMES.index("diverged"), basin)
 
+    def basins_meaning(self) -> str:
+        """What :meth:`basins` counts on this run's landscape, in words (``run --json`` says it)."""
+        if np.all(np.isfinite(self.config.optima()[3])):
+            return ("global / spurious: the nearer of the teacher and the known spurious optimum at the end, "
+                    "within tol or not; diverged apart")  # fmt: skip
+        return ("global: within tol of the teacher; spurious: every other trial that did not diverge (this "
+                "landscape knows no spurious optimum in closed form: trapped elsewhere, or still moving; "
+                "pgd-bench optima maps where); diverged apart")  # fmt: skip
+
     def basins(self) -> dict[str, int]:
         """How many trials ended in each basin (see :meth:`basin`)."""
         basin = self.basin()
@@ -252,6 +261,7 @@ class RunResult:
             "ci95": [low, high],
             "outcomes": self.counts(),
             "basins": self.basins(),
+            "basins_meaning": self.basins_meaning(),
             "test_loss": self.by_basin(self.test_loss()),
             "train_loss": self.by_basin(self.train_loss),
             "sharpness": {"top": self.by_basin(top)["by_basin"], "trace": self.by_basin(trace)["by_basin"]},

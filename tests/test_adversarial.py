@@ -436,8 +436,12 @@ def test_grid_labels_name_the_landscape_that_ran(tmp_path):
     path.write_text(
         'trials = 10\nepochs = 1\niterations = 10\nstride = 3\n[grid]\nlandscape = ["cnn", "overlapping"]\n'
     )
+    # a cell naming cnn with stride 3 < p ran the overlapping landscape: now it is refused, by name
+    with pytest.raises(ValueError, match=r"cell 0 \(landscape='cnn'\): landscape: cnn is the non-overlapping"):
+        load_sweep(path)
+    path.write_text("trials = 10\nepochs = 1\niterations = 10\n[grid]\nstride = [3, 6]\n")
     _, cells = load_sweep(path)
-    assert [c.settings["landscape"] for c in cells] == [c.config.landscape for c in cells] == ["overlapping"] * 2
+    assert [c.config.landscape for c in cells] == ["overlapping", "cnn"]
 
 
 def test_overlapping_api_overflow_is_a_value_error_not_an_overflow_error():

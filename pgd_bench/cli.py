@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(run)
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--optima-starts", type=int, default=1000, metavar="N",
+        help="on a landscape with no spurious optimum in closed form (--stride below p): find the optima GD "
+        "reaches from N starts (as `pgd-bench optima`; cached per problem) and count the trials that ended at "
+        "each; 0 skips the search (default 1000)",
+    )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     optima = sub.add_parser(
@@ -155,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format_report(result) -> str:
+def _format_report(result, found=None) -> str:
     from .algorithms import algorithm_named
     from .engine import OUTCOME_NAMES
     from .model.registry import DEFAULT_LANDSCAPE
@@ -200,7 +206,16 @@ def _format_report(result) -> str:
         low, high = wilson_interval(counts[name], n)
         lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]")
     basins = result.basins()
-    if all(math.isfinite(x) for x in c.optima()[3]):
+    if found is not None:
+        at = [f"{found['counts']['optimum_' + str(o['optimum'])]} at found optimum {o['optimum']} ({o['kind']}, "
+              f"loss {o['loss']:.3g}, GD's share {o['gd_share']:.1%})" for o in found["optima"][1:]]  # fmt: skip
+        lines.append(
+            f"basin at the end, against the {len(found['optima'])} optima GD finds from {found['starts']} starts "
+            f"(pgd-bench optima; within {found['near']:g} of one): {basins['global']} at the global optimum (within "
+            f"tol), " + ", ".join(at) + f", {found['counts']['elsewhere']} elsewhere (still moving, or at a point the "
+            f"search did not find), {basins['diverged']} diverged"
+        )
+    elif all(math.isfinite(x) for x in c.optima()[3]):
         lines.append(
             f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
             f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
@@ -294,12 +309,52 @@ def _cmd_run(args) -> int:
         config = _config_of(args)
     with compiling_notice(config.algorithm):
         warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
+    starts = _optima_starts(config, args.optima_starts)  # refused before the run, not after it
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
     result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
-    text = json.dumps(result.summary()) if args.json else _format_report(result)
+    found = _found_basins(result, starts)
+    summary = result.summary()
+    if found is not None:
+        summary["basins"].update({key: n for key, n in found["counts"].items() if key not in summary["basins"]})
+        summary["basins_meaning"] = found["meaning"]
+        summary["found_optima"] = {key: found[key] for key in ("starts", "near", "optima")}
+    text = json.dumps(summary) if args.json else _format_report(result, found)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()  # here, so that a failing write is reported, not lost at exit
     return 0
+
+
+def _optima_starts(config, starts) -> int:
+    """``--optima-starts`` checked: 0 (no search) or a number of starts the search can hold; 0 where the
+    landscape knows its spurious optimum in closed form (nothing to search for)."""
+    from ._validate import as_int
+    from .runs.optima import check_starts
+
+    starts = as_int("optima-starts", starts, minimum=0)
+    if starts == 0 or all(math.isfinite(x) for x in config.optima()[3]):
+        return 0
+    return check_starts(config, starts, name="optima-starts")
+
+
+def _found_basins(result, starts):
+    """Where ``result``'s trials ended against the optima GD finds on its landscape (searched once per
+    problem and code, kept in the user cache like compiled kernels); None when there is no search."""
+    if not starts:
+        return None
+    from ._provenance import cache_root
+    from .console import ProgressBar
+    from .runs.optima import NEAR_FOUND, cached_optima, found_basins, found_optima_summary
+
+    arrays = cached_optima(result.config, cache_root() / "optima", starts,
+                           progress=ProgressBar("optima: gd starts", stream=sys.stderr))  # fmt: skip
+    meaning = (
+        f"global: within tol of the teacher; optimum_i: ended within {NEAR_FOUND:g} of found_optima[i] "
+        f"(the stationary points GD reaches from {starts} starts, pgd-bench optima), nearest to it; "
+        "elsewhere: near none of them (still moving, or at a point the search did not find); spurious: "
+        "every trial neither global nor diverged (the sum of the optimum_i and elsewhere); diverged apart"
+    )
+    return {"counts": found_basins(result, arrays), "optima": found_optima_summary(arrays), "starts": starts,
+            "near": NEAR_FOUND, "meaning": meaning}  # fmt: skip
 
 
 def _format_optima(found) -> str:

@@ -57,7 +57,9 @@ def test_the_beyond_section_reports_its_saved_cells(reduced_reproduction):
 def test_a_miss_counts_as_trapped_only_near_a_spurious_point_found():
     from types import SimpleNamespace
 
-    from pgd_bench.report.sections.beyond import KIND_NAMES, NEAR, _near_found_minima
+    from pgd_bench.report.sections.beyond import _near_found_minima
+    from pgd_bench.runs.optima import KIND_NAMES
+    from pgd_bench.runs.optima import NEAR_FOUND as NEAR
 
     e = np.eye(3)
     arrays = {"w": np.array([e[0], e[1]]), "a": np.array([[1.0, 1.0], [1.0, 0.0]]),

@@ -111,3 +111,60 @@ def test_the_search_s_gd_step_is_stable_at_the_teacher(stride, k):
     assert eta * top <= 1.0 + 1e-9
     if stride == 6:
         assert eta == pytest.approx(GD_STEP * curvature_scale(k), rel=1e-12)
+
+
+def test_found_basins_count_each_trial_once_at_the_point_it_ended_near():
+    """Against a hand classification: within NEAR_FOUND of a found point (the nearest one) is 'at' it;
+    the run's own 'global' outcome wins; the rest not diverged is 'elsewhere'."""
+    from types import SimpleNamespace
+
+    from pgd_bench.runs.optima import KIND_NAMES, NEAR_FOUND, found_basins
+
+    e = np.eye(3)
+    arrays = {"w": np.array([e[0], e[1], e[2]]), "a": np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]),
+              "kind": np.array([KIND_NAMES.index(k) for k in ("global", "minimum", "saddle")], dtype=float),
+              "loss": np.array([0.0, 0.4, 0.9])}  # fmt: skip
+    w = np.array([e[0], e[1], e[1], e[2], e[1], e[0], e[1], e[2]])
+    off = NEAR_FOUND
+    a = np.array([[1.0, 1.0], [1.0, 0.0], [1.0, 0.9 * off], [0.0, 0.0], [1.0, 1.1 * off], [1.0, 0.95],
+                  [1.0, 0.0], [0.3 * off, 0.0]])  # fmt: skip
+    # global; at 1; at 1 (inside NEAR); at 2; too far from 1 (elsewhere); near the teacher but not
+    # within tol (elsewhere); diverged (even though its last point sits at 1); at 2
+    outcome = np.array([0, 3, 1, 3, 3, 3, 2, 1])
+    counts = found_basins(SimpleNamespace(outcome=outcome, w=w, a=a), arrays)
+    assert counts == {"global": 1, "optimum_1": 2, "optimum_2": 2, "elsewhere": 2, "diverged": 1}
+
+
+def test_run_names_the_found_optimum_each_trial_ended_at():
+    """`run --stride 3 --json`: `basins` names the optima the search finds (cached per problem, so a
+    second run reads them back), they add up to the trials, and `spurious` is their sum with
+    `elsewhere`; the found points are the ones `pgd-bench optima` prints for the same problem."""
+    from pgd_bench._provenance import cache_root
+    from pgd_bench.runs.cache import cell_key
+    from pgd_bench.runs.optima import gd_config
+
+    cached = cache_root() / "optima" / f"optima-{cell_key(gd_config(resolve_config(stride=3), 60))}-60.npz"
+    cached.unlink(missing_ok=True)  # the first run searches
+    command = [sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--algorithm", "gd", "--trials", "200",
+               "--epochs", "1", "--iterations", "2000", "--optima-starts", "60", "--json"]  # fmt: skip
+    out = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    basins, found = out["basins"], out["found_optima"]
+    trapped = [basins[f"optimum_{o['optimum']}"] for o in found["optima"][1:]]
+    assert basins["global"] + sum(trapped) + basins["elsewhere"] + basins["diverged"] == 200
+    assert basins["spurious"] == sum(trapped) + basins["elsewhere"]
+    assert found["optima"][0]["kind"] == "global" and sum(trapped) > 0  # plain GD at s < p gets trapped
+    assert "optimum_i" in out["basins_meaning"]
+    stamp = cached.stat().st_mtime_ns  # written by the first run
+    again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert again["basins"] == basins and cached.stat().st_mtime_ns == stamp
+    optima = subprocess.run([sys.executable, "-m", "pgd_bench", "optima", "--stride", "3", "--starts", "60", "--json"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert [o["w"] for o in json.loads(optima.stdout)["optima"]] == [o["w"] for o in found["optima"]]
+    text = subprocess.run(command[:-1], capture_output=True, text=True, check=True).stdout
+    assert "at found optimum 1 (" in text and "elsewhere" in text
+
+
+def test_run_refuses_bad_optima_starts_before_running():
+    bad = subprocess.run([sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--optima-starts", "-1"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "optima-starts" in bad.stderr and "Traceback" not in bad.stderr

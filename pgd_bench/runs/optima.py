@@ -13,16 +13,20 @@ optimum (tested). docs/mathematics.md, "Optima the suite finds".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._validate import as_int, check_memory
+from ..engine import OUTCOME_NAMES
 from ..model.landscape import curvature_scale, grad_rows, loss_rows
 from ..model.sharpness import hessian_rows
 from ..stats import wilson_interval
+from .cache import cached_arrays, cell_key
 from .config import RunConfig, resolve_config
 from .execute import run
+from .result import RunResult
 
 GRAD_TOL = 1e-10  # a polished point's Riemannian gradient norm is below this
 # Newton goes on past GRAD_TOL to this: at the CNN's spurious optimum the smallest curvature is
@@ -228,14 +232,14 @@ def _kind(eigenvalues, top, at_teacher, loss) -> str:
     return "degenerate"
 
 
-def check_starts(config: RunConfig, starts) -> int:
-    """``starts`` as an int, refused (a ``ValueError`` naming it) when the search's GD run would need
+def check_starts(config: RunConfig, starts, name: str = "starts") -> int:
+    """``starts`` as an int, refused (a ``ValueError`` naming it ``name``) when the search's GD run would need
     more memory than :func:`~pgd_bench._validate.check_memory` allows: checked here, before the run's
     own check, so that the message names starts rather than the GD run's trials."""
-    starts = as_int("starts", starts, minimum=1)
+    starts = as_int(name, starts, minimum=1)
     one, two = gd_config(config, 1).memory_bytes(), gd_config(config, 2).memory_bytes()
     per_start = two - one
-    check_memory("starts", one + per_start * (starts - 1),
+    check_memory(name, one + per_start * (starts - 1),
                  f"ask for fewer starts (each needs about {per_start / 2**10:.1f} KiB)")  # fmt: skip
     return starts
 
@@ -325,3 +329,85 @@ def find_optima(config: RunConfig, starts: int = 1000, progress=None) -> OptimaR
         f"loss is probed along {2 * NULL_PROBES} directions of the null space at distance {NULL_STEP:g}: "
         "'rises' is a minimum of higher order)",
     )
+
+
+# --- the optima found, as arrays (cached), and the trials that ended at them -----------------------
+
+KIND_NAMES = ("global", "minimum", "saddle", "degenerate")  # an optimum's kind, as a number in arrays
+OPTIMUM_FIELDS = ("loss", "kind", "starts", "share", "share_low", "share_high", "top", "trace", "grad_norm",
+                  "cos_w", "a_norm", "a_sum")  # fmt: skip
+# a run's final point within this joint distance sqrt(||w - w_i||^2 + ||a - a_i||^2) of found point i
+# (and nearer to it than to any other) ended there: mini-batch methods end jittering 0.2 to 0.4
+# from a minimum at the quick run's budgets, full-gradient ones within 0.05; the found points of one
+# (s, k) are 1 to 2.5 apart
+NEAR_FOUND = 0.5
+DEFAULT_STARTS = 1000  # ``pgd-bench optima``'s and ``run``'s search, so that they share the cache
+
+
+def optima_arrays(found: OptimaResult) -> dict[str, np.ndarray]:
+    """``found``'s optima as arrays (one entry per optimum, in its order): ``w`` and ``a`` stacked,
+    :data:`OPTIMUM_FIELDS` (``kind`` as an index into :data:`KIND_NAMES`, ``cos_w`` = ``w . w*``) and
+    ``unpolished``: what :func:`cached_optima` keeps."""
+    w_star, _ = found.config.teacher_arrays()
+    rows = {field: [] for field in OPTIMUM_FIELDS}
+    for o in found.optima:
+        values = {**o.to_dict(), "kind": KIND_NAMES.index(o.kind), "cos_w": float(o.w @ w_star),
+                  "a_norm": float(np.linalg.norm(o.a)), "a_sum": float(o.a.sum())}  # fmt: skip
+        for field in OPTIMUM_FIELDS:
+            rows[field].append(values[field])
+    p, k = found.config.p, found.config.k
+    return {**{f: np.asarray(v, dtype=float) for f, v in rows.items()},
+            "w": np.asarray([o.w for o in found.optima]).reshape(-1, p),
+            "a": np.asarray([o.a for o in found.optima]).reshape(-1, k),
+            "unpolished": np.asarray(found.unpolished)}  # fmt: skip
+
+
+def cached_optima(config: RunConfig, cache_dir, starts: int = DEFAULT_STARTS, *, force: bool = False, progress=None):
+    """:func:`optima_arrays` of ``find_optima(config, starts)``, kept in ``cache_dir`` like a cell:
+    the file is named by the search's GD config and the code (:func:`~pgd_bench.runs.cache.cell_key`),
+    so any run of the same problem (landscape, sizes, teacher, seed, start ball) reuses it."""
+    starts = check_starts(config, starts)
+    path = Path(cache_dir) / f"optima-{cell_key(gd_config(config, starts))}-{starts}.npz"
+    return cached_arrays(path, lambda: optima_arrays(find_optima(config, starts=starts, progress=progress)),
+                         force=force)  # fmt: skip
+
+
+def nearest_found(result: RunResult, arrays) -> np.ndarray:
+    """Per trial, the index of the found point it ended at (within :data:`NEAR_FOUND`, the nearest
+    one), or -1: diverged, or nearer than that to none of them."""
+    at = np.full(result.outcome.size, -1)
+    alive = np.flatnonzero(result.outcome != OUTCOME_NAMES.index("diverged"))
+    if alive.size == 0 or arrays["w"].size == 0:
+        return at
+    w, a = result.w[alive], result.a[alive]
+    distance = np.sqrt(((w[:, None, :] - arrays["w"][None]) ** 2).sum(-1)
+                       + ((a[:, None, :] - arrays["a"][None]) ** 2).sum(-1))  # fmt: skip
+    nearest = distance.argmin(axis=1)
+    at[alive] = np.where(distance.min(axis=1) < NEAR_FOUND, nearest, -1)
+    return at
+
+
+def found_basins(result: RunResult, arrays) -> dict[str, int]:
+    """Where a run's trials ended on a landscape with no spurious optimum in closed form, against
+    the optima found for it: ``global`` (within ``tol`` of the teacher, the run's own outcome),
+    ``optimum_i`` for every other found point ``i`` (1, 2, ... in :func:`find_optima`'s order:
+    within :data:`NEAR_FOUND` of it, nearest to it), ``elsewhere`` (not diverged, near none of
+    them: still on its way, or at a point GD's search did not find; a trial near the teacher but
+    outside ``tol`` too), ``diverged``. The counts add up to the trials."""
+    at = nearest_found(result, arrays)
+    is_global = result.outcome == OUTCOME_NAMES.index("global")
+    diverged = result.outcome == OUTCOME_NAMES.index("diverged")
+    counts = {"global": int(is_global.sum())}
+    for i in range(1, arrays["loss"].size):
+        counts[f"optimum_{i}"] = int(np.sum((at == i) & ~is_global))
+    counts["elsewhere"] = int(np.sum(~is_global & ~diverged & (at <= 0)))
+    counts["diverged"] = int(diverged.sum())
+    return counts
+
+
+def found_optima_summary(arrays) -> list[dict]:
+    """The found points ``found_basins`` names, for ``run --json``: index, kind, loss, GD's share."""
+    return [{"optimum": i, "kind": KIND_NAMES[int(arrays["kind"][i])], "loss": float(arrays["loss"][i]),
+             "gd_share": float(arrays["share"][i]), "top": float(arrays["top"][i]),
+             "w": arrays["w"][i].tolist(), "a": arrays["a"][i].tolist()}
+            for i in range(arrays["loss"].size)]  # fmt: skip

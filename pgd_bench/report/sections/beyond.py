@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...algorithms import ALGORITHMS
-from ...runs.cache import cached_arrays, cell_key
-from ...runs.optima import find_optima
+from ...runs.optima import KIND_NAMES, NEAR_FOUND, cached_optima, nearest_found
 from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
 from ..figures import drawer, new_figure
 
@@ -33,9 +32,6 @@ BEYOND_SERIES = (
 )
 # the noisy-label runs: the observations' finite-sample configs (k = 8, alternating teacher)
 NOISY_SERIES = ("gd", "sgd", "pgd", "langevin")
-KIND_NAMES = ("global", "minimum", "saddle", "degenerate")
-OPTIMUM_FIELDS = ("loss", "kind", "starts", "share", "share_low", "share_high", "top", "trace", "grad_norm",
-                  "cos_w", "a_norm", "a_sum")  # fmt: skip
 
 
 @drawer("fig10_beyond")
@@ -88,22 +84,6 @@ def draw_beyond(tables, settings):
     return fig
 
 
-def _optima_arrays(config, starts):
-    found = find_optima(config, starts=starts)
-    w_star, _ = config.teacher_arrays()
-    rows = {field: [] for field in OPTIMUM_FIELDS}
-    ws, as_ = [], []
-    for o in found.optima:
-        values = {**o.to_dict(), "kind": KIND_NAMES.index(o.kind), "cos_w": float(o.w @ w_star),
-                  "a_norm": float(np.linalg.norm(o.a)), "a_sum": float(o.a.sum())}  # fmt: skip
-        for field in OPTIMUM_FIELDS:
-            rows[field].append(values[field])
-        ws.append(o.w)
-        as_.append(o.a)
-    return {**{f: np.asarray(v, dtype=float) for f, v in rows.items()}, "w": np.asarray(ws), "a": np.asarray(as_),
-            "unpolished": np.asarray(found.unpolished)}  # fmt: skip
-
-
 def _optima(ctx: Context):
     """Per ``(s, k)``: the optima GD reaches, as arrays, from the cache when found before."""
     scale = ctx.scale
@@ -113,9 +93,7 @@ def _optima(ctx: Context):
         for s in STRIDES:
             for k in BEYOND_KS:
                 config = scale.config(algorithm="gd", stride=s, k=k, teacher=BEYOND_TEACHER)
-                path = ctx.out / "cache" / f"optima-{cell_key(config)}-{scale.optima_starts}.npz"
-                out[(s, k)] = cached_arrays(path, lambda c=config: _optima_arrays(c, scale.optima_starts),
-                                            force=ctx.force)  # fmt: skip
+                out[(s, k)] = cached_optima(config, ctx.out / "cache", scale.optima_starts, force=ctx.force)
         return out
 
     return ctx.once("beyond: optima found", compute)
@@ -135,24 +113,15 @@ def _looks_like(w, s) -> str:
     return f"{sign}e_{i + 1}"
 
 
-NEAR = 0.5  # joint distance ||w - w_i|| + ... within which a final point counts as at found optimum i
-
-
 def _near_found_minima(result, arrays) -> tuple[int, int]:
-    """Of a cell's trials that missed the teacher (not diverged): how many, and how many ended
-    within :data:`NEAR` of a spurious stationary point GD found for its ``(s, k)`` (nearer to it
-    than to any other found point, the teacher included). Mini-batch methods end jittering around
-    a minimum (0.2 to 0.4 from it at the quick run's budgets), full-gradient ones within 0.05."""
+    """Of a cell's trials that missed the teacher (not diverged): how many, and how many ended at a
+    spurious stationary point GD found for its ``(s, k)`` (:func:`~pgd_bench.runs.optima.nearest_found`:
+    within :data:`~pgd_bench.runs.optima.NEAR_FOUND` of it, nearer to it than to any other found
+    point, the teacher included)."""
     missed = (result.outcome != OUTCOME["global"]) & (result.outcome != OUTCOME["diverged"])
-    if not missed.any() or arrays["w"].size == 0:
-        return int(missed.sum()), 0
-    w, a = result.w[missed], result.a[missed]
-    distance = np.sqrt(
-        ((w[:, None, :] - arrays["w"][None]) ** 2).sum(-1) + ((a[:, None, :] - arrays["a"][None]) ** 2).sum(-1)
-    )
-    nearest = distance.argmin(axis=1)
-    spurious = arrays["kind"][nearest] != KIND_NAMES.index("global")
-    return int(missed.sum()), int(np.sum(spurious & (distance.min(axis=1) < NEAR)))
+    at = nearest_found(result, arrays)
+    spurious = (at >= 0) & (arrays["kind"][np.maximum(at, 0)] != KIND_NAMES.index("global"))
+    return int(missed.sum()), int(np.sum(missed & spurious))
 
 
 def _describe(s, k, arrays) -> str:
@@ -364,7 +333,7 @@ no spurious optimum known in closed form at s < p, success is a trial within tol
 {verdicts}
 
 Where the misses at s < p ended: of the trials that missed the teacher (not diverged), {"; ".join(trapped)}
-ended within {NEAR:g} of one of the spurious minima GD finds for that (s, k) (the table of optima below:
+ended within {NEAR_FOUND:g} of one of the spurious minima GD finds for that (s, k) (the table of optima below:
 the teacher's filter shifted by whole strides), nearer to it than to any other point found; the
 rest were still moving when the budget ended (GD at k = 16 among them: the top eigenvalues below put
 its step 0.1 past the stability limit 2 / lambda there). {depths}

@@ -86,3 +86,61 @@ def test_the_misses_line_adds_up_the_saved_cells(reduced_reproduction):
         assert all(int(r["n_near_minimum"]) <= int(r["n_missed"]) for r in mine)
         if missed:
             assert f"{label} {near} of {missed}" in line
+
+
+def test_the_optima_picture_draws_the_optima_of_the_table(reduced_reproduction):
+    """Figure 11's saved table: per stride, the teacher first (w*, a*), then the spurious points of the
+    report's optima table at k = PICTURE_K, each w a unit vector, in the table's order."""
+    from pgd_bench.report.sections.beyond import BEYOND_TEACHER, PICTURE_K
+    from pgd_bench.runs.config import resolve_config
+
+    out, _ = reduced_reproduction
+    section = (out / "report.md").read_text().split("## Beyond the theorem")[1].split("\n## ")[0]
+    assert "fig11_optima.png" in section
+    optima = _rows(next(t for t in section.split("\n\n") if t.startswith("| s | k | kind |")))
+    with open(out / "tables" / "fig11_optima__optima.csv") as f:
+        saved = list(csv.DictReader(f))
+    for s in STRIDES:
+        listed = [row for row in optima if int(row[0]) == s and int(row[1]) == PICTURE_K]
+        mine = [r for r in saved if int(r["stride"]) == s]
+        count = max(int(r["optimum"]) for r in mine) + 1
+        assert count == min(len(listed), 4)
+        for i in range(count):
+            w = np.array([float(r["value"]) for r in mine if int(r["optimum"]) == i and r["part"] == "w"])
+            a = np.array([float(r["value"]) for r in mine if int(r["optimum"]) == i and r["part"] == "a"])
+            assert w.size == 6 and a.size == PICTURE_K and abs(np.linalg.norm(w) - 1) < 1e-9
+            assert np.allclose(w, [float(x) for x in listed[i][9].split(",")], atol=0.006)
+            assert listed[i][2] == next(r["kind"] for r in mine if int(r["optimum"]) == i)
+        w_star, a_star = resolve_config(k=PICTURE_K, teacher=BEYOND_TEACHER).teacher_arrays()
+        first = [r for r in mine if int(r["optimum"]) == 0]
+        assert np.allclose([float(r["value"]) for r in first], np.concatenate([w_star, a_star]), atol=1e-7)
+
+
+def test_the_observations_measure_generalization_with_noisy_labels(reduced_reproduction):
+    """The observations' generalization rows with label noise: one per poster's row and N, the gap
+    equal to test + sigma^2 - train (escaped trials), and the answer's counts matching the table."""
+    from pgd_bench.report.sections.observations import LABEL_SIGMA, NOISY_ROWS
+
+    out, _ = reduced_reproduction
+    report = (out / "report.md").read_text()
+    section = report.split("## The poster's observations")[1].split("\n## ")[0]
+    assert "does not model it" not in section
+    table = next(t for t in section.split("\n\n") if t.startswith("| method | N | success [95% CI] | escaped / trapped "
+                                                                 "| train loss (noisy set)"))  # fmt: skip
+    rows = _rows(table)
+    assert len(rows) == len(NOISY_ROWS) * 2  # the reduced run's two sample sizes
+    intervals = {}
+    for row in rows:
+        if "-" in (row[4], row[5], row[6]):
+            continue
+        gap, low, high = (float(x) for x in row[6].replace("[", "").replace("]", "").replace(",", " ").split())
+        assert gap == pytest.approx(float(row[5]) + LABEL_SIGMA**2 - float(row[4]), rel=5e-3, abs=2e-3)
+        assert low <= gap <= high
+        intervals[(row[0], row[1])] = (low, high)
+    answer = next(line for line in report.split("\n## ")[1].splitlines() if "Generalization with noisy labels" in line)
+    better = sum(
+        intervals[(paper, n)][1] < intervals[(other, n)][0]
+        for (paper, n) in intervals if paper.startswith("SGD, paper")
+        for (other, m) in intervals if m == n and not other.startswith("SGD, paper")
+    )  # fmt: skip
+    assert f"in {better} of" in answer

@@ -33,6 +33,7 @@ FIGURES = (
     "fig8_theorem_scalings",
     "fig9_runtime_ecdf",
     "fig10_beyond",
+    "fig11_optima",
 )
 
 

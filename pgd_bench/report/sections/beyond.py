@@ -84,6 +84,93 @@ def draw_beyond(tables, settings):
     return fig
 
 
+PICTURE_K = 16  # the optima pictured in figure 11: k = 16 shows the most of them (shifts by 1 to 3 strides)
+PICTURE_ROWS = 4  # at most this many optima per stride (the teacher, then by GD's share)
+
+
+@drawer("fig11_optima")
+def draw_optima(tables, settings):
+    rows = tables["optima"]
+    strides, p = settings["strides"], settings["p"]
+    count = {s: int(np.max(rows["optimum"][rows["stride"] == s], initial=-1)) + 1 for s in strides}
+    n_rows = max(count.values())
+    fig = new_figure(figsize=(3.2 * len(strides), 1.9 * n_rows + 1.0), layout="constrained")
+    axes = fig.subplots(n_rows, len(strides), squeeze=False, sharey=True)
+    teacher = {part: rows["value"][(rows["stride"] == strides[0]) & (rows["optimum"] == 0) & (rows["part"] == part)]
+               for part in ("w", "a")}  # fmt: skip
+    for column, s in enumerate(strides):
+        for row in range(n_rows):
+            ax = axes[row, column]
+            chosen = (rows["stride"] == s) & (rows["optimum"] == row)
+            if not chosen.any():
+                ax.set_axis_off()
+                continue
+            for part, offset, color in (("w", 0, "#4C72B0"), ("a", p + 1, "#DD8452")):
+                mine = chosen & (rows["part"] == part)
+                x = offset + rows["index"][mine]
+                ax.bar(x, rows["value"][mine], color=color, width=0.8, label=f"{part} at the optimum")
+                ax.plot(offset + np.arange(teacher[part].size), teacher[part], "_", color="black", ms=7, mew=1.5,
+                        label=f"{part}* (teacher)")  # fmt: skip
+            ax.axvline(p, color="0.6", lw=0.8, ls=":")
+            ax.axhline(0, color="0.3", lw=0.6)
+            first = np.flatnonzero(chosen)[0]
+            ax.set_title(f"s = {s}{' = p' if s == p else ''}: {rows['kind'][first]}, loss {rows['loss'][first]:.2g}\n"
+                         f"GD's share {100 * rows['share'][first]:.0f}%", fontsize=8.5)  # fmt: skip
+            ticks = ["$w_1$", f"$w_{p}$", "$a_1$", f"$a_{{{settings['k']}}}$"]
+            ax.set_xticks([0, p - 1, p + 1, p + settings["k"]], ticks, fontsize=7)
+            ax.tick_params(axis="y", labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    fig.suptitle(f"The optima GD finds ($k = {settings['k']}$, $p = {p}$, {settings['teacher']} teacher): filter w "
+                 "(blue) and output weights a (orange) at each,\nthe teacher's as black ticks; columns: stride, rows: "
+                 "the teacher, then by GD's share of starts", fontsize=10)  # fmt: skip
+    return fig
+
+
+def _optima_picture_table(optima, k) -> dict:
+    """Figure 11's table: one row per entry of w and a at each optimum pictured (the teacher and the
+    points reached by more than 0.5% of GD's starts, at most :data:`PICTURE_ROWS` per stride)."""
+    table = {"stride": [], "k": [], "optimum": [], "kind": [], "loss": [], "share": [], "part": [], "index": [],
+             "value": []}  # fmt: skip
+    for s in STRIDES:
+        arrays = optima[(s, k)]
+        # find_optima lists the teacher first
+        spurious = [i for i in range(1, arrays["loss"].size)
+                    if arrays["kind"][i] != KIND_NAMES.index("global") and arrays["share"][i] > 0.005]  # fmt: skip
+        shown = [0, *spurious][:PICTURE_ROWS]
+        for row, i in enumerate(shown):
+            for part in ("w", "a"):
+                for index, value in enumerate(arrays[part][i]):
+                    values = (s, k, row, KIND_NAMES[int(arrays["kind"][i])], float(arrays["loss"][i]),
+                              float(arrays["share"][i]), part, index, float(value))  # fmt: skip
+                    for key, v in zip(table, values):
+                        table[key].append(v)
+    return table
+
+
+def _shift_order(optima, p) -> str:
+    """Whether, in every (s, k) with s < p, the spurious minima GD reaches more often are the lower
+    ones (ordered by share, their losses rise), in words with the counts."""
+    pairs = 0
+    rising = 0
+    for (s, _), arrays in optima.items():
+        if s >= p:
+            continue
+        chosen = [i for i in range(arrays["loss"].size)
+                  if arrays["kind"][i] != KIND_NAMES.index("global") and arrays["share"][i] > 0.005]  # fmt: skip
+        chosen.sort(key=lambda i: -arrays["share"][i])
+        for first, second in zip(chosen, chosen[1:]):
+            pairs += 1
+            rising += bool(arrays["loss"][second] > arrays["loss"][first])
+    if pairs == 0:
+        return "Every (s, k) with s < p has one spurious minimum GD reaches in more than 0.5% of starts (m = 1)."
+    if rising == pairs:
+        return (f"Where GD reaches more than one, the ones it reaches less often lie higher ({pairs} of {pairs} "
+                "pairs, ordered by share: the loss rises as the share falls).")  # fmt: skip
+    return (f"Where GD reaches more than one, a rarer one lies higher in {rising} of {pairs} pairs (ordered by share): "
+            "how often GD ends at a shift does not follow its loss.")  # fmt: skip
+
+
 def _optima(ctx: Context):
     """Per ``(s, k)``: the optima GD reaches, as arrays, from the cache when found before."""
     scale = ctx.scale
@@ -143,7 +230,8 @@ def _describe(s, k, arrays) -> str:
 def beyond_the_theorem(ctx: Context) -> Section:
     scale = ctx.scale
     p = scale.config(algorithm="gd").p
-    cells = [((s, k, tag), scale.config(**overrides, stride=s, k=k, teacher=BEYOND_TEACHER, trials=scale.beyond_trials))
+    cells = [((s, k, tag), scale.end_config(**overrides, stride=s, k=k, teacher=BEYOND_TEACHER,
+                                            trials=scale.beyond_trials))
              for s in STRIDES for k in BEYOND_KS for tag, _, overrides in BEYOND_SERIES]  # fmt: skip
     results = ctx.cells("beyond: overlapping patches", cells)
     noisy_cells = []
@@ -185,12 +273,16 @@ def beyond_the_theorem(ctx: Context) -> Section:
                                  "rate with its 95% Wilson interval",
                         "noisy": "one row per noisy-label run: (method, N, sigma), trials per basin, mean train "
                                  "(noisy set) and test (population, clean teacher) loss per basin"})  # fmt: skip
-    text, answers = _beyond_text(ctx, p, results, noisy, optima, files)
-    return Section("Beyond the theorem: overlapping patches and noisy labels", text, files,
+    picture = ctx.figure("fig11_optima", {"optima": _optima_picture_table(optima, PICTURE_K)},
+                         {"strides": list(STRIDES), "p": p, "k": PICTURE_K, "teacher": BEYOND_TEACHER},
+                         {"optima": f"one row per entry of w and a at each optimum GD finds at k = {PICTURE_K} (the "
+                                    "teacher first, then the points reached by more than 0.5% of starts)"})  # fmt: skip
+    text, answers = _beyond_text(ctx, p, results, noisy, optima, files, picture)
+    return Section("Beyond the theorem: overlapping patches and noisy labels", text, (*files, *picture),
                    {"results": results, "noisy": noisy}, answers)  # fmt: skip
 
 
-def _beyond_text(ctx, p, results, noisy, optima, files):
+def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     scale = ctx.scale
     header = " | ".join(label for _, label, _ in BEYOND_SERIES)
     table = [f"| s | k | {header} |", "|---|---|" + "---|" * len(BEYOND_SERIES)]
@@ -222,6 +314,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files):
                 if arrays["kind"][i] != KIND_NAMES.index("global") and arrays["share"][i] > 0.005]  # fmt: skip
 
     over_losses, base_losses = spurious_losses(True), spurious_losses(False)
+    shift_order = _shift_order(optima, p)
     depths = ""
     if over_losses and base_losses:
         depths = (f"These minima nearly fit the teacher (loss {min(over_losses):.2f} to {max(over_losses):.2f}, "
@@ -346,6 +439,14 @@ Riemannian Hessian's spectrum on the tangent space; rows: the teacher and every 
 0.5% of starts). {structure}; at s = p the spurious point is Du et al.'s (-w*, a_bar), w . w* = -1.
 
 {chr(10).join(row for row in optima_rows if row)}
+
+{markdown_image(picture, "the optima GD finds")}
+
+What they look like (figure 11, k = {PICTURE_K}): at s < p a spurious minimum GD finds is the teacher's
+filter moved by m whole strides (w ~ e_(1 + m s): in patch j it reads what the teacher reads in patch
+j + m), with a_j close to a*_(j + m) and its last m entries near 0: the student reproduces every term
+of the teacher's output but the first m, and pays for those. {shift_order} At s = p no shift reads
+another patch's entries, and the only spurious point left is Du et al.'s (-w*, a_bar).
 
 **Noisy labels** (s = p, k = 8, {BEYOND_TEACHER} teacher, {scale.finite_trials} trials per row, each trial its own
 set of N inputs with labels y = f*(x) + sigma e): the test loss is the population loss against the

@@ -40,7 +40,7 @@ def teacher_name(teacher: dict) -> str:
 def out_of_sample(ctx: Context) -> Section:
     scale = ctx.scale
     teachers = held_out_teachers(scale.held_out_per_k)
-    cells = [((index, name), scale.config(algorithm=name, trials=scale.held_out_trials, **teacher))
+    cells = [((index, name), scale.end_config(algorithm=name, trials=scale.held_out_trials, **teacher))
              for index, teacher in enumerate(teachers) for name in PROMISING]  # fmt: skip
     results = ctx.cells("out of sample", cells)
 

@@ -49,7 +49,8 @@ def figure_phase_diagram(ctx: Context) -> Section:
         "tuned": (f"tuned schedule: curvature-scaled steps, noise ×{tuned.noise_decay:g}, "
                   f"{tuned.epochs} × {tuned.iterations}"),
     }  # fmt: skip
-    cells = [((rule, rw, ra), scale.config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials, preset=rule))
+    cells = [((rule, rw, ra), scale.end_config(algorithm="pgd", rho_w=rw, rho_a=ra, trials=scale.phase_trials,
+                                               preset=rule))
              for rule in titles for rw in scale.phase_rho_w for ra in scale.phase_rho_a]  # fmt: skip
     results = ctx.cells("phase diagram", cells)
     table: dict[str, list] = {name: [] for name in ("schedule", "rho_w", "rho_a", "trials", "successes",

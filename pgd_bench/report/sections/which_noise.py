@@ -63,7 +63,7 @@ def which_noise(ctx: Context) -> Section:
     for teacher in TEACHERS:
         for k in KS:
             for tag, _, _, overrides in WHICH_NOISE:
-                config = ctx.scale.config(teacher=teacher, k=k, trials=ctx.scale.comparison_trials, **overrides)
+                config = ctx.scale.end_config(teacher=teacher, k=k, trials=ctx.scale.comparison_trials, **overrides)
                 cells.append(((teacher, k, tag), config))
     results = ctx.cells("which noise", cells)
     settings = {"series": [(tag, label, color) for tag, label, color, _ in WHICH_NOISE], "teachers": list(TEACHERS),

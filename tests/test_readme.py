@@ -113,3 +113,15 @@ def test_the_sweep_example_is_the_file_it_names():
 
     axes, cells = load_sweep(ROOT / "examples" / "sweep.toml")
     assert axes == ["rho_w", "k"] and len(cells) == 12
+
+
+def test_the_printed_run_at_a_stride_below_p_is_what_the_command_prints(tmp_path):
+    """The README's example of `run` at s < p (the basins against the optima found) is that command's
+    output, word for word."""
+    (block,) = _blocks("text", "$ pgd-bench run --stride 3")
+    command = block.splitlines()[0].removeprefix("$ ")
+    shown = " ".join(line for line in block.splitlines()[1:] if line != "...")
+    proc = _shell(command, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = next(line for line in proc.stdout.splitlines() if line.startswith("basin at the end"))
+    assert " ".join(printed.split()) == " ".join(shown.split())

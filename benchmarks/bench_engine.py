@@ -170,3 +170,24 @@ from pgd_bench.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     main(["run", "--trials", "10", "--epochs", "1", "--iterations", "10"])
 """
+
+
+def timeraw_cold_compile_of_the_engine():
+    # what a new user's first run pays: the import, then the engine compiled into an empty kernel
+    # cache (a fresh folder per sample), one trial of one step
+    setup = """
+import atexit, os, shutil, tempfile
+cache = tempfile.mkdtemp(prefix="pgd-bench-asv-cold-")
+atexit.register(shutil.rmtree, cache, True)
+os.environ["PGD_BENCH_CACHE_DIR"] = cache
+"""
+    stmt = """
+import pgd_bench as pb
+pb.run(pb.resolve_config(algorithm="pgd", trials=1, epochs=1, iterations=1))
+"""
+    return stmt, setup
+
+
+timeraw_cold_compile_of_the_engine.timeout = 600
+timeraw_cold_compile_of_the_engine.repeat = 1
+timeraw_cold_compile_of_the_engine.number = 1

@@ -514,6 +514,19 @@ def test_a_hand_edited_figures_file_is_refused_naming_it(saved_figure, text, mes
         plot(saved_figure, out_dir=saved_figure / "redrawn", formats=("png",))
 
 
+def test_a_table_edited_with_its_index_is_named_with_the_settings_when_it_cannot_be_drawn(saved_figure):
+    """A renamed column (CSV and index.json edited together, so the table reads) blamed figures.json
+    alone; the error names the table's file too."""
+    from pgd_bench.report.build import plot
+
+    csv_path = saved_figure / "tables" / "demo__xy.csv"
+    csv_path.write_text(csv_path.read_text().replace("x", "y", 1))
+    index_path = saved_figure / "tables" / "index.json"
+    index_path.write_text(index_path.read_text().replace('"x"', '"y"'))
+    with pytest.raises(ValueError, match=r"figures.json and its tables .*demo__xy.csv \(KeyError"):
+        plot(saved_figure, out_dir=saved_figure / "redrawn", formats=("png",))
+
+
 def test_a_damaged_figures_file_does_not_block_the_run_that_replaces_it(saved_figure):
     from pgd_bench.report.figures import clear_derived
 

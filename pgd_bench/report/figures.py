@@ -180,9 +180,10 @@ def draw_saved(results_dir, name: str):
     try:
         return render(name, tables, entry["settings"])
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-        raise ValueError(f"{Path(results_dir) / FIGURES_FILE}: figure {name!r} cannot be drawn from its saved "
-                         f"settings and tables ({type(error).__name__}: {error}); rerun the command that wrote "
-                         "the folder to write them again") from error  # fmt: skip
+        files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in entry["tables"].values())
+        raise ValueError(f"figure {name!r} cannot be drawn from its settings in {Path(results_dir) / FIGURES_FILE} "
+                         f"and its tables {files} ({type(error).__name__}: {error}); one of them was edited: rerun "
+                         "the command that wrote the folder to write them again") from error  # fmt: skip
 
 
 def clear_derived(results_dir) -> None:

@@ -309,8 +309,15 @@ def test_a_json_run_from_another_stream_version_is_repeated_with_a_note(tmp_path
 
 
 def test_json_says_what_basins_mean_where_no_spurious_optimum_is_known(capsys):
-    """At stride < p, `basins` counted trials ending elsewhere as `spurious` with no word of it."""
+    """At stride < p, `basins` counted trials ending elsewhere as `spurious` with no word of it. Without
+    the search for optima that is still what it counts, and it says so; with it (the default),
+    `spurious` is the sum of the trials at each found optimum and elsewhere, and it says that."""
+    assert main(["run", "--stride", "3", *SMALL, "--optima-starts", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "knows no spurious optimum in closed form" in out["basins_meaning"] and "found_optima" not in out
+    assert out["basins"]["spurious"] == out["outcomes"]["spurious"] + out["outcomes"]["unconverged"]
     assert main(["run", "--stride", "3", *SMALL, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert "knows no spurious optimum in closed form" in out["basins_meaning"]
-    assert out["basins"]["spurious"] == out["outcomes"]["spurious"] + out["outcomes"]["unconverged"]
+    assert "optimum_i: ended within" in out["basins_meaning"]
+    at_found = sum(n for key, n in out["basins"].items() if key.startswith("optimum_"))
+    assert out["basins"]["spurious"] == at_found + out["basins"]["elsewhere"]

@@ -9,6 +9,7 @@ from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
+from ...stats import wilson_interval
 from ..context import FIELD, Answer, Context, Section, graded, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
 from ..shared import KS, convergence_runs, power_of_ten
@@ -125,8 +126,8 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
     """The generalization rows with noisy labels (table lines) and what they say of the poster's
     'GD and small-step SGD generalize badly, the paper's SGD well', in words and as an answer."""
     lines = [
-        "| method | N | success [95% CI] | escaped / trapped | train loss (noisy set), escaped | test loss "
-        "(clean teacher), escaped | gap: test + sigma^2 - train, escaped [95% CI] |",
+        "| method | N | in the teacher's basin [95% CI] | escaped / trapped | train loss (noisy set), escaped "
+        "| test loss (clean teacher), escaped | gap: test + sigma^2 - train, escaped [95% CI] |",
         "|---|---|---|---|---|---|---|",
     ]
     labels = {tag: label for tag, label, _, _ in OBSERVATION_ROWS}
@@ -134,8 +135,10 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
     for tag in NOISY_ROWS:
         for n in scale.sample_sizes:
             r = results[(tag, n, LABEL_SIGMA)]
-            rate, low, high = success_ci(r)
             b = r.basins()
+            # not the success rate: the noisy set's minimiser lies off the teacher, often beyond tol
+            rate = b["global"] / r.outcome.size
+            low, high = wilson_interval(b["global"], int(r.outcome.size))
             train = r.by_basin(r.train_loss)["by_basin"]["global"]
             test = r.by_basin(r.test_loss())["by_basin"]["global"]
             gaps[(tag, n)] = gap = _gap_interval(r)
@@ -351,7 +354,9 @@ and that, not a sharp optimum that fits, is the "bad generalization" of this mod
 """
     noisy_lines, noisy_words, noisy_answer = _noisy_generalization(results, scale)
     noisy = f"""**Generalization with noisy labels.** {noisy_words} Test loss: the population loss
-against the clean teacher (a fresh noisy label adds sigma^2 = {LABEL_SIGMA**2:g}); train loss: on the trial's
+against the clean teacher (a fresh noisy label adds sigma^2 = {LABEL_SIGMA**2:g}); the share in the
+teacher's basin, not the success rate: with noisy labels the set's minimiser lies off the teacher, often
+farther than tol, so few trials count as converged to it; train loss: on the trial's
 noisy set, which a method fits below its noise (train < sigma^2) as the empirical minimiser moves off the
 teacher. The beyond-the-theorem section gives the same measurement for the tuned methods, by sigma.
 """

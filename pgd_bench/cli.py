@@ -207,14 +207,15 @@ def _format_report(result, found=None) -> str:
         lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]")
     basins = result.basins()
     if found is not None:
-        at = [f"{found['counts']['optimum_' + str(o['optimum'])]} at found optimum {o['optimum']} ({o['kind']}, "
-              f"loss {o['loss']:.3g}, GD's share {o['gd_share']:.1%})" for o in found["optima"][1:]]  # fmt: skip
-        lines.append(
-            f"basin at the end, against the {len(found['optima'])} optima GD finds from {found['starts']} starts "
-            f"(pgd-bench optima; within {found['near']:g} of one): {basins['global']} at the global optimum (within "
-            f"tol), " + ", ".join(at) + f", {found['counts']['elsewhere']} elsewhere (still moving, or at a point the "
-            f"search did not find), {basins['diverged']} diverged"
-        )
+        lines.append(f"basin at the end, against the {len(found['optima'])} optima GD finds from {found['starts']} "
+                     f"starts (pgd-bench optima; a trial within {found['near']:g} of one ended there):")  # fmt: skip
+        rows = [("global optimum (within tol)", basins["global"])]
+        rows += [(f"found optimum {o['optimum']}: {o['kind']}, loss {o['loss']:.3g}, GD's share {o['gd_share']:.1%}",
+                  found["counts"]["optimum_" + str(o["optimum"])]) for o in found["optima"][1:]]  # fmt: skip
+        rows += [("elsewhere (still moving, or at a point the search did not find)", found["counts"]["elsewhere"]),
+                 ("diverged", basins["diverged"])]  # fmt: skip
+        width = max(len(label) for label, _ in rows)
+        lines += [f"  {label:<{width}} {count:>{len(str(n))}}" for label, count in rows]
     elif all(math.isfinite(x) for x in c.optima()[3]):
         lines.append(
             f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "

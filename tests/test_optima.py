@@ -161,7 +161,7 @@ def test_run_names_the_found_optimum_each_trial_ended_at():
                             capture_output=True, text=True, check=True)  # fmt: skip
     assert [o["w"] for o in json.loads(optima.stdout)["optima"]] == [o["w"] for o in found["optima"]]
     text = subprocess.run(command[:-1], capture_output=True, text=True, check=True).stdout
-    assert "at found optimum 1 (" in text and "elsewhere" in text
+    assert "  found optimum 1: " in text and "  elsewhere (" in text
 
 
 def test_run_refuses_bad_optima_starts_before_running():

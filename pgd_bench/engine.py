@@ -74,6 +74,7 @@ RECORD_FIELDS = ("loss", "dist_w", "dist_a", "angle", "noise")
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress reports while threads run blocks
 LANES = 64  # trials per block: a power of two, so every lane runs the same (SIMD) code
+LANE_VECTOR = 8  # a short block's lanes are a multiple of this: one 512-bit vector of doubles
 
 
 @jit(inline=True)
@@ -413,7 +414,12 @@ def _run_block(
     """
     p = problem.w_star.shape[0]
     k = problem.a_star.shape[0]
-    n = LANES if samples == 0 else DATA_LANES  # the block size run_trials splits the trials by
+    # lanes: the block size run_trials splits the trials by, or fewer for a block of fewer trials
+    # (a cell's last, or a small cell): the lanes beyond count are computed and thrown away, and a
+    # 6-trial cell paid for 64. Whole vectors of LANE_VECTOR, so every lane still runs the vector
+    # body of each lane loop, never a scalar remainder (each lane's arithmetic, so its bits, are
+    # its own: tested against full blocks)
+    n = min(LANES, -(-count // LANE_VECTOR) * LANE_VECTOR) if samples == 0 else DATA_LANES
     states = np.empty((STATE_WORDS, n), dtype=np.uint64)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     w = np.empty((p, n))

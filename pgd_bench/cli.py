@@ -108,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     run.add_argument(
-        "--optima-starts", type=int, default=1000, metavar="N",
+        "--optima-starts", type=int, metavar="N",
         help="on a landscape with no spurious optimum in closed form (--stride below p): find the optima GD "
         "reaches from N starts (as `pgd-bench optima`; cached per problem) and count the trials that ended at "
-        "each; 0 skips the search (default 1000)",
+        "each; 0 skips the search (default 1000, skipped with a note where p + k > 128)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -202,21 +202,28 @@ def _format_report(result, found=None) -> str:
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]
+    known = all(math.isfinite(x) for x in c.optima()[3])  # a spurious optimum in closed form
     for name in OUTCOME_NAMES:
         low, high = wilson_interval(counts[name], n)
-        lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]")
+        note = "" if known or name != "spurious" else "   (none known in closed form: see the basins)"
+        lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]{note}")
     basins = result.basins()
     if found is not None:
         lines.append(f"basin at the end, against the {len(found['optima'])} optima GD finds from {found['starts']} "
                      f"starts (pgd-bench optima; a trial within {found['near']:g} of one ended there):")  # fmt: skip
-        rows = [("global optimum (within tol)", basins["global"])]
-        rows += [(f"found optimum {o['optimum']}: {o['kind']}, loss {o['loss']:.3g}, GD's share {o['gd_share']:.1%}",
-                  found["counts"]["optimum_" + str(o["optimum"])]) for o in found["optima"][1:]]  # fmt: skip
+        rows = [("at a global optimum (the teacher within tol, or a zero-loss point found)", found["counts"]["global"])]
+        for o in found["optima"][1:]:
+            label = f"found optimum {o['optimum']}: {o['kind']}, loss {o['loss']:.3g}, GD's share {o['gd_share']:.1%}"
+            key = "optimum_" + str(o["optimum"])
+            rows.append((label, found["counts"][key]) if key in found["counts"] else
+                        (label + " (zero loss: its trials count as global)", "-"))  # fmt: skip
         rows += [("elsewhere (still moving, or at a point the search did not find)", found["counts"]["elsewhere"]),
                  ("diverged", basins["diverged"])]  # fmt: skip
         width = max(len(label) for label, _ in rows)
         lines += [f"  {label:<{width}} {count:>{len(str(n))}}" for label, count in rows]
-    elif all(math.isfinite(x) for x in c.optima()[3]):
+        basins = {**basins, "global": found["counts"]["global"],
+                  "spurious": n - found["counts"]["global"] - found["counts"]["diverged"]}  # fmt: skip
+    elif known:
         lines.append(
             f"basin at the end (nearer optimum, whether or not within tol): {basins['global']} global, "
             f"{basins['spurious']} spurious (trapped), {basins['diverged']} diverged"
@@ -232,9 +239,8 @@ def _format_report(result, found=None) -> str:
     def by_basin(values, fmt=".3g"):
         return " / ".join("-" if values[b] is None else format(values[b], fmt) for b in ("global", "spurious"))
 
-    lines.append(
-        f"mean by basin (global / spurious): test (population) loss {by_basin(summary['test_loss']['by_basin'])}"
-    )
+    groups = "global / spurious" if known else "within tol of the teacher / the rest not diverged"
+    lines.append(f"mean by basin ({groups}): test (population) loss {by_basin(summary['test_loss']['by_basin'])}")
     if c.samples:
         lines.append(
             f"  train loss on the trial's {'shared ' if c.shared_data else ''}set of {c.samples}"
@@ -308,15 +314,16 @@ def _cmd_run(args) -> int:
 
     with leaving_at_once():  # resolving the config calls compiled helpers: nothing is written yet
         config = _config_of(args)
+    starts = _optima_starts(config, args.optima_starts)  # refused before the compilation and the run
     with compiling_notice(config.algorithm):
         warm_up(config)  # compile (or load the cache) before the progress bar starts its clock
-    starts = _optima_starts(config, args.optima_starts)  # refused before the run, not after it
     bar = ProgressBar(f"{config.algorithm}", stream=sys.stderr)
     result = run(config, chunk_size=args.chunk_size, progress=bar, warm=False)
     found = _found_basins(result, starts)
     summary = result.summary()
     if found is not None:
-        summary["basins"].update({key: n for key, n in found["counts"].items() if key not in summary["basins"]})
+        counts = found["counts"]
+        summary["basins"] = {**counts, "spurious": int(result.outcome.size) - counts["global"] - counts["diverged"]}
         summary["basins_meaning"] = found["meaning"]
         summary["found_optima"] = {key: found[key] for key in ("starts", "near", "optima")}
     text = json.dumps(summary) if args.json else _format_report(result, found)
@@ -327,14 +334,31 @@ def _cmd_run(args) -> int:
 
 def _optima_starts(config, starts) -> int:
     """``--optima-starts`` checked: 0 (no search) or a number of starts the search can hold; 0 where the
-    landscape knows its spurious optimum in closed form (nothing to search for)."""
+    landscape knows its spurious optimum in closed form (nothing to search for). Unset, the default
+    (1000), or 0 with a note where the search would take too long. The cache folder is checked here
+    too: a run's result must not be lost to a cache that cannot be written after it."""
+    from ._provenance import CACHE_ENV, cache_root
     from ._validate import as_int
-    from .runs.optima import check_starts
+    from .runs.optima import DEFAULT_STARTS, MAX_SEARCH_DIM, check_starts, optima_cache_dir
 
-    starts = as_int("optima-starts", starts, minimum=0)
-    if starts == 0 or all(math.isfinite(x) for x in config.optima()[3]):
+    if all(math.isfinite(x) for x in config.optima()[3]):
         return 0
-    return check_starts(config, starts, name="optima-starts")
+    if starts is None:
+        if config.p + config.k > MAX_SEARCH_DIM:
+            sys.stderr.write(f"pgd-bench: not searching the optima (p + k = {config.p + config.k} > {MAX_SEARCH_DIM}: "
+                             "it would take minutes); basins count every miss as spurious\n")  # fmt: skip
+            return 0
+        starts = DEFAULT_STARTS
+    starts = as_int("optima-starts", starts, minimum=0)
+    if starts == 0:
+        return 0
+    starts = check_starts(config, starts, name="optima-starts")
+    try:
+        optima_cache_dir(cache_root() / "optima")
+    except ValueError as error:
+        raise ValueError(f"optima-starts: the optima's cache folder: {str(error).removeprefix('cache_dir: ')} "
+                         f"(set {CACHE_ENV} to a writable folder, or --optima-starts 0)") from error  # fmt: skip
+    return starts
 
 
 def _found_basins(result, starts):
@@ -349,8 +373,9 @@ def _found_basins(result, starts):
     arrays = cached_optima(result.config, cache_root() / "optima", starts,
                            progress=ProgressBar("optima: gd starts", stream=sys.stderr))  # fmt: skip
     meaning = (
-        f"global: within tol of the teacher; optimum_i: ended within {NEAR_FOUND:g} of found_optima[i] "
-        f"(the stationary points GD reaches from {starts} starts, pgd-bench optima), nearest to it; "
+        f"global: within tol of the teacher, or within {NEAR_FOUND:g} of a zero-loss point found; optimum_i: "
+        f"ended within {NEAR_FOUND:g} of found_optima[i] (the stationary points GD reaches from {starts} "
+        "starts, pgd-bench optima), nearest to it; "
         "elsewhere: near none of them (still moving, or at a point the search did not find); spurious: "
         "every trial neither global nor diverged (the sum of the optimum_i and elsewhere); diverged apart"
     )

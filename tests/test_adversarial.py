@@ -604,3 +604,36 @@ def test_plot_of_a_listed_figure_with_no_drawer_says_so(saved_figure):
     (saved_figure / "figures.json").write_text(json.dumps(figures))
     with pytest.raises(ValueError, match=r"\['fig99'\] in .*figures.json are not figures this version draws"):
         plot(saved_figure, out_dir=saved_figure / "redrawn", figures=["fig99"], formats=("png",))
+
+
+# --- figure 11's table (a helper's adversarial pass) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [("optimum", 1000000000, "column optimum"), ("optimum", -1, "column optimum"), ("part", "z", "column part"),
+     ("index", 99, "column index"), ("value", "inf", "finite"), ("share", 2.5, "out of range")],
+)  # fmt: skip
+def test_a_hand_edited_optima_picture_table_is_refused_naming_its_file(tmp_path, column, value, message):
+    """An optimum index of 10^9 allocated 30 GiB (a traceback); inf drew 43 lines of warnings; a part,
+    index or share out of range moved or hid bars silently."""
+    from pgd_bench.report.build import plot
+    from pgd_bench.report.figures import FIGURES_FILE
+    from pgd_bench.tables import write_table
+
+    rows = {"stride": [], "k": [], "optimum": [], "kind": [], "loss": [], "share": [], "part": [], "index": [],
+            "value": []}  # fmt: skip
+    for optimum, kind in ((0, "global"), (1, "minimum")):
+        for part, size in (("w", 6), ("a", 4)):
+            for index in range(size):
+                for key, v in zip(rows, (3, 4, optimum, kind, 0.4 * optimum, 0.5, part, index, 0.1 * index)):
+                    rows[key].append(v)
+    write_table(tmp_path, "fig11_optima__optima", rows)
+    settings = {"strides": [3], "p": 6, "k": 4, "teacher": "alternating"}
+    (tmp_path / FIGURES_FILE).write_text(json.dumps({"fig11_optima": {"tables": {"optima": "fig11_optima__optima"},
+                                                                      "settings": settings}}))  # fmt: skip
+    assert plot(tmp_path, out_dir=tmp_path / "ok", formats=("png",))  # as written, it draws
+    rows[column][-1] = float(value) if value == "inf" else value
+    write_table(tmp_path, "fig11_optima__optima", rows)
+    with pytest.raises(ValueError, match=f"fig11_optima__optima.csv .*{message}"):
+        plot(tmp_path, out_dir=tmp_path / "redrawn", formats=("png",))

@@ -55,23 +55,20 @@ def test_the_beyond_section_reports_its_saved_cells(reduced_reproduction):
 
 
 def test_a_miss_counts_as_trapped_only_near_a_spurious_point_found():
-    from types import SimpleNamespace
+    from found_optima import hand_optima, hand_result
 
     from pgd_bench.report.sections.beyond import _near_found_minima
-    from pgd_bench.runs.optima import KIND_NAMES
     from pgd_bench.runs.optima import NEAR_FOUND as NEAR
 
     e = np.eye(3)
-    arrays = {"w": np.array([e[0], e[1]]), "a": np.array([[1.0, 1.0], [1.0, 0.0]]),
-              "kind": np.array([KIND_NAMES.index("global"), KIND_NAMES.index("minimum")], dtype=float)}  # fmt: skip
+    arrays = hand_optima([e[0], e[1]], [[1.0, 1.0], [1.0, 0.0]], ["global", "minimum"], [0.0, 0.4])
     w = np.array([e[0], e[1], e[1], e[2], e[1], e[0]])
     a = np.array([[1.0, 1.0], [1.0, 0.0], [1.0, NEAR * 0.9], [1.0, 0.0], [1.0, NEAR * 1.1], [1.0, 1.0 - 1e-3]])
     # global, trapped, trapped (within NEAR), elsewhere, too far, unconverged but nearest the teacher, diverged
     outcome = np.array([0, 3, 3, 3, 3, 3])
-    missed, near = _near_found_minima(SimpleNamespace(outcome=outcome, w=w, a=a), arrays)
+    missed, near = _near_found_minima(hand_result(w, a, outcome), arrays)
     assert (missed, near) == (5, 2)
-    diverged = SimpleNamespace(outcome=np.array([2, 2]), w=w[1:3], a=a[1:3])
-    assert _near_found_minima(diverged, arrays) == (0, 0)
+    assert _near_found_minima(hand_result(w[1:3], a[1:3], [2, 2]), arrays) == (0, 0)
 
 
 def test_the_misses_line_adds_up_the_saved_cells(reduced_reproduction):

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import pgd_bench.runs.optima as om
 from pgd_bench.model.landscape import population_loss, spurious_optimum
 from pgd_bench.runs.config import resolve_config
 from pgd_bench.runs.optima import GRAD_TOL, find_optima
@@ -116,14 +117,13 @@ def test_the_search_s_gd_step_is_stable_at_the_teacher(stride, k):
 def test_found_basins_count_each_trial_once_at_the_point_it_ended_near():
     """Against a hand classification: within NEAR_FOUND of a found point (the nearest one) is 'at' it;
     the run's own 'global' outcome wins; the rest not diverged is 'elsewhere'."""
-    from types import SimpleNamespace
+    from found_optima import hand_optima, hand_result
 
-    from pgd_bench.runs.optima import KIND_NAMES, NEAR_FOUND, found_basins
+    from pgd_bench.runs.optima import NEAR_FOUND, found_basins
 
     e = np.eye(3)
-    arrays = {"w": np.array([e[0], e[1], e[2]]), "a": np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]),
-              "kind": np.array([KIND_NAMES.index(k) for k in ("global", "minimum", "saddle")], dtype=float),
-              "loss": np.array([0.0, 0.4, 0.9])}  # fmt: skip
+    arrays = hand_optima([e[0], e[1], e[2]], [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]], ["global", "minimum", "saddle"],
+                         [0.0, 0.4, 0.9])  # fmt: skip
     w = np.array([e[0], e[1], e[1], e[2], e[1], e[0], e[1], e[2]])
     off = NEAR_FOUND
     a = np.array([[1.0, 1.0], [1.0, 0.0], [1.0, 0.9 * off], [0.0, 0.0], [1.0, 1.1 * off], [1.0, 0.95],
@@ -131,8 +131,57 @@ def test_found_basins_count_each_trial_once_at_the_point_it_ended_near():
     # global; at 1; at 1 (inside NEAR); at 2; too far from 1 (elsewhere); near the teacher but not
     # within tol (elsewhere); diverged (even though its last point sits at 1); at 2
     outcome = np.array([0, 3, 1, 3, 3, 3, 2, 1])
-    counts = found_basins(SimpleNamespace(outcome=outcome, w=w, a=a), arrays)
+    counts = found_basins(hand_result(w, a, outcome), arrays)
     assert counts == {"global": 1, "optimum_1": 2, "optimum_2": 2, "elsewhere": 2, "diverged": 1}
+
+
+def test_a_trial_at_another_zero_loss_point_found_is_global():
+    """The helper's defect: with a*_0 = 0 the teacher shifted by a stride fits exactly (the search
+    calls it global), yet its trials were counted as trapped there, 'spurious'."""
+    from found_optima import hand_optima, hand_result
+
+    from pgd_bench.runs.optima import found_basins
+
+    e = np.eye(3)
+    arrays = hand_optima([e[0], e[1], e[2]], [[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]], ["global", "global", "minimum"],
+                         [0.0, 1e-15, 0.9])  # fmt: skip
+    w, a = np.array([e[1], e[1], e[2], e[0]]), np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 0.0], [0.0, 0.0]])
+    counts = found_basins(hand_result(w, a, [3, 3, 3, 3]), arrays)
+    assert counts == {"global": 2, "optimum_2": 1, "elsewhere": 1, "diverged": 0}
+
+
+@pytest.mark.parametrize(
+    "call, needle",
+    [(lambda r, o: om.found_basins(None, o), "result"),
+     (lambda r, o: om.found_basins(r, None), "arrays"),
+     (lambda r, o: om.found_basins(r, {}), "arrays"),
+     (lambda r, o: om.nearest_found(r, {**o, "w": o["w"][:, :2]}), "arrays"),
+     (lambda r, o: om.found_basins(r, {**o, "kind": o["kind"] + 9}), "arrays"),
+     (lambda r, o: om.cached_optima(None, "/tmp"), "config"),
+     (lambda r, o: om.cached_optima(r.config, None), "cache_dir"),
+     (lambda r, o: om.cached_optima(r.config, "/proc/version"), "cache_dir"),
+     (lambda r, o: om.cached_optima(r.config, "/tmp", force="no"), "force")],
+)  # fmt: skip
+def test_the_found_optima_api_names_its_bad_arguments(call, needle):
+    from found_optima import hand_optima, hand_result
+
+    e = np.eye(3)
+    result = hand_result([e[0]], [[1.0, 1.0]], [0])
+    arrays = hand_optima([e[0], e[1]], [[1.0, 1.0], [1.0, 0.0]], ["global", "minimum"], [0.0, 0.4])
+    with pytest.raises(ValueError, match=needle):
+        call(result, arrays)
+
+
+def test_a_damaged_or_foreign_optima_file_is_searched_again(tmp_path):
+    from pgd_bench.runs.optima import cached_optima
+
+    config = resolve_config(stride=3, k=4)
+    first = cached_optima(config, tmp_path, 30)
+    (path,) = tmp_path.glob("optima-*.npz")
+    for damage in ({"loss": first["loss"][:1]}, {"kind": first["kind"] + 99}, {"w": first["w"][:, :2]}):
+        np.savez(path, **{**first, **damage})
+        again = cached_optima(config, tmp_path, 30)
+        assert all(np.array_equal(again[key], first[key]) for key in first)
 
 
 def test_run_names_the_found_optimum_each_trial_ended_at():
@@ -168,3 +217,24 @@ def test_run_refuses_bad_optima_starts_before_running():
     bad = subprocess.run([sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--optima-starts", "-1"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "optima-starts" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_run_refuses_an_unwritable_optima_cache_before_running(tmp_path):
+    """It compiled and ran in full, then failed writing the cache ('Not a directory'), the result lost."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**__import__("os").environ, "PGD_BENCH_CACHE_DIR": str(blocker)}
+    bad = subprocess.run([sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--trials", "2000"],
+                         capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "PGD_BENCH_CACHE_DIR" in bad.stderr and "Traceback" not in bad.stderr
+    assert "compiling" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_search_that_would_take_minutes_is_skipped_with_a_note_or_refused_when_asked_for():
+    command = [sys.executable, "-m", "pgd_bench", "run", "--stride", "1", "--p", "2", "--k", "200", "--trials", "2",
+               "--epochs", "1", "--iterations", "2", "--json"]  # fmt: skip
+    skipped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert skipped.returncode == 0 and "not searching the optima (p + k = 202" in skipped.stderr
+    assert "found_optima" not in json.loads(skipped.stdout)
+    asked = subprocess.run([*command, "--optima-starts", "10"], capture_output=True, text=True, timeout=60)
+    assert asked.returncode == 2 and "optima-starts" in asked.stderr and "minutes" in asked.stderr

@@ -136,13 +136,14 @@ def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=_no
     return None
 
 
-def cached_arrays(path, compute, *, shapes=None, force: bool = False) -> dict[str, np.ndarray]:
+def cached_arrays(path, compute, *, shapes=None, valid=None, force: bool = False) -> dict[str, np.ndarray]:
     """``compute()`` (a dict of arrays), kept in ``path`` and read from it when it is there.
 
     For derived measurements that are not cells (the smoothed landscape, the dissipativity
     estimates): the caller puts everything they depend on in the file's name (a config's
     :func:`cell_key` covers the config and the code). A file that cannot be read, or whose arrays
-    are not those of ``shapes`` (name -> shape), is recomputed and replaced; ``force`` recomputes.
+    are not those of ``shapes`` (name -> shape), or that ``valid(arrays)`` rejects, is recomputed and
+    replaced; ``force`` recomputes.
     Written atomically, without pickled objects.
     """
     path = Path(path)
@@ -150,8 +151,9 @@ def cached_arrays(path, compute, *, shapes=None, force: bool = False) -> dict[st
         try:
             with np.load(path, allow_pickle=False) as saved:
                 arrays = {name: saved[name] for name in saved.files}
-            if shapes is None or all(name in arrays and arrays[name].shape == tuple(shape)
-                                     for name, shape in shapes.items()):  # fmt: skip
+            shaped = shapes is None or all(name in arrays and arrays[name].shape == tuple(shape)
+                                           for name, shape in shapes.items())  # fmt: skip
+            if shaped and (valid is None or valid(arrays)):
                 return arrays
         except Exception:  # noqa: BLE001, S110 - any failure to read means: recompute it
             pass

@@ -12,6 +12,7 @@ optimum (tested). docs/mathematics.md, "Optima the suite finds".
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,9 @@ def _null_directions_rise(w, a, values, vectors, zero, w_star, a_star, stride, s
     return bool(np.all(loss_rows(moved_w, moved_a, w_star, a_star, stride) > base))
 
 
+MAX_SEARCH_DIM = (
+    128  # p + k above this: the polish's Hessians (a (p + k)^2 matrix by differences per start) take minutes
+)
 ZERO_LOSS = 1e-12  # a stationary point whose loss is below this fits the teacher: a global optimum
 
 
@@ -237,6 +241,10 @@ def check_starts(config: RunConfig, starts, name: str = "starts") -> int:
     more memory than :func:`~pgd_bench._validate.check_memory` allows: checked here, before the run's
     own check, so that the message names starts rather than the GD run's trials."""
     starts = as_int(name, starts, minimum=1)
+    if config.p + config.k > MAX_SEARCH_DIM:
+        raise ValueError(f"{name}: the search polishes every start with (p + k)-square Hessians; p + k = "
+                         f"{config.p + config.k} is above {MAX_SEARCH_DIM}, where that takes minutes to "
+                         "hours")  # fmt: skip
     one, two = gd_config(config, 1).memory_bytes(), gd_config(config, 2).memory_bytes()
     per_start = two - one
     check_memory(name, one + per_start * (starts - 1),
@@ -362,22 +370,69 @@ def optima_arrays(found: OptimaResult) -> dict[str, np.ndarray]:
             "unpolished": np.asarray(found.unpolished)}  # fmt: skip
 
 
+def _valid_optima(config: RunConfig):
+    """Whether saved optima arrays are whole and of ``config``'s shapes (a damaged or hand-edited file
+    is searched again, as :func:`~pgd_bench.runs.cache.cached_arrays` does for an unreadable one)."""
+
+    def valid(arrays) -> bool:
+        if not all(name in arrays for name in ("w", "a", "unpolished", *OPTIMUM_FIELDS)):
+            return False
+        n = arrays["loss"].shape[0] if arrays["loss"].ndim == 1 else -1
+        return (n >= 1 and arrays["w"].shape == (n, config.p) and arrays["a"].shape == (n, config.k)
+                and all(arrays[f].shape == (n,) and np.all(np.isfinite(arrays[f])) for f in OPTIMUM_FIELDS)
+                and bool(np.all(np.isfinite(arrays["w"])) and np.all(np.isfinite(arrays["a"])))
+                and set(np.unique(arrays["kind"])) <= set(range(len(KIND_NAMES)))
+                and arrays["kind"][0] == KIND_NAMES.index("global"))  # fmt: skip
+
+    return valid
+
+
+def optima_cache_dir(cache_dir) -> Path:
+    """``cache_dir`` made ready for the optima files (created if missing), or a ``ValueError`` saying why
+    it cannot be: called before a run, so that its result is not lost to a cache that cannot be written."""
+    if not isinstance(cache_dir, str | Path) or not str(cache_dir):
+        raise ValueError(f"cache_dir: expected a folder path, got {cache_dir!r}")
+    path = Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cache_dir: cannot create {path} ({error.strerror or error})") from error
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise ValueError(f"cache_dir: {path} is not a writable folder")
+    return path
+
+
 def cached_optima(config: RunConfig, cache_dir, starts: int = DEFAULT_STARTS, *, force: bool = False, progress=None):
     """:func:`optima_arrays` of ``find_optima(config, starts)``, kept in ``cache_dir`` like a cell:
     the file is named by the search's GD config and the code (:func:`~pgd_bench.runs.cache.cell_key`),
-    so any run of the same problem (landscape, sizes, teacher, seed, start ball) reuses it."""
+    so any run of the same problem (landscape, sizes, teacher, seed, start ball) reuses it. A file
+    that is damaged or not of this problem's shapes is searched again."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config: expected a RunConfig (pgd_bench.resolve_config(...)), got {type(config).__name__}")
+    if not isinstance(force, bool):
+        raise ValueError(f"force: expected True or False, got {force!r}")
     starts = check_starts(config, starts)
-    path = Path(cache_dir) / f"optima-{cell_key(gd_config(config, starts))}-{starts}.npz"
+    path = optima_cache_dir(cache_dir) / f"optima-{cell_key(gd_config(config, starts))}-{starts}.npz"
     return cached_arrays(path, lambda: optima_arrays(find_optima(config, starts=starts, progress=progress)),
-                         force=force)  # fmt: skip
+                         valid=_valid_optima(config), force=force)  # fmt: skip
+
+
+def _check_found(result, arrays) -> None:
+    if not isinstance(result, RunResult):
+        raise ValueError(f"result: expected a RunResult (pgd_bench.run(...)), got {type(result).__name__}")
+    if not hasattr(arrays, "keys") or not _valid_optima(result.config)(arrays):
+        raise ValueError("arrays: expected the optima of the result's problem, as cached_optima(config, ...) "
+                         f"gives them (w of shape (n, {result.config.p}), a (n, {result.config.k}), the teacher "
+                         "first)")  # fmt: skip
 
 
 def nearest_found(result: RunResult, arrays) -> np.ndarray:
-    """Per trial, the index of the found point it ended at (within :data:`NEAR_FOUND`, the nearest
-    one), or -1: diverged, or nearer than that to none of them."""
+    """Per trial, the index of the found point it ended at (within :data:`NEAR_FOUND` of it, the
+    nearest one), or -1: diverged, or nearer than that to none of them."""
+    _check_found(result, arrays)
     at = np.full(result.outcome.size, -1)
     alive = np.flatnonzero(result.outcome != OUTCOME_NAMES.index("diverged"))
-    if alive.size == 0 or arrays["w"].size == 0:
+    if alive.size == 0:
         return at
     w, a = result.w[alive], result.a[alive]
     distance = np.sqrt(((w[:, None, :] - arrays["w"][None]) ** 2).sum(-1)
@@ -389,18 +444,28 @@ def nearest_found(result: RunResult, arrays) -> np.ndarray:
 
 def found_basins(result: RunResult, arrays) -> dict[str, int]:
     """Where a run's trials ended on a landscape with no spurious optimum in closed form, against
-    the optima found for it: ``global`` (within ``tol`` of the teacher, the run's own outcome),
-    ``optimum_i`` for every other found point ``i`` (1, 2, ... in :func:`find_optima`'s order:
-    within :data:`NEAR_FOUND` of it, nearest to it), ``elsewhere`` (not diverged, near none of
-    them: still on its way, or at a point GD's search did not find; a trial near the teacher but
-    outside ``tol`` too), ``diverged``. The counts add up to the trials."""
+    the optima found for it (``arrays``, as :func:`cached_optima` gives them):
+
+    - ``global``: at a global optimum: within ``tol`` of the teacher (the run's own outcome), or
+      within :data:`NEAR_FOUND` of another zero-loss point the search found (kind ``global``: with
+      overlapping patches and ``a*_0 = 0``, the teacher shifted by one stride fits exactly);
+    - ``optimum_i``: at found point ``i`` of another kind (1, 2, ... in :func:`find_optima`'s order;
+      within :data:`NEAR_FOUND` of it, nearest to it);
+    - ``elsewhere``: not diverged, near none of them (still on its way, or at a point GD's search
+      did not find; a trial near the teacher but outside ``tol`` too);
+    - ``diverged``.
+
+    The counts add up to the trials; a key for every found point that is not global.
+    """
     at = nearest_found(result, arrays)
-    is_global = result.outcome == OUTCOME_NAMES.index("global")
+    global_points = np.flatnonzero(arrays["kind"] == KIND_NAMES.index("global"))
     diverged = result.outcome == OUTCOME_NAMES.index("diverged")
+    is_global = (result.outcome == OUTCOME_NAMES.index("global")) | (np.isin(at, global_points) & (at > 0))
     counts = {"global": int(is_global.sum())}
     for i in range(1, arrays["loss"].size):
-        counts[f"optimum_{i}"] = int(np.sum((at == i) & ~is_global))
-    counts["elsewhere"] = int(np.sum(~is_global & ~diverged & (at <= 0)))
+        if i not in global_points:
+            counts[f"optimum_{i}"] = int(np.sum((at == i) & ~is_global))
+    counts["elsewhere"] = int(np.sum(~is_global & ~diverged & ((at <= 0) | np.isin(at, global_points))))
     counts["diverged"] = int(diverged.sum())
     return counts
 

@@ -88,10 +88,27 @@ PICTURE_K = 16  # the optima pictured in figure 11: k = 16 shows the most of the
 PICTURE_ROWS = 4  # at most this many optima per stride (the teacher, then by GD's share)
 
 
+def _check_picture_rows(rows, p, k) -> None:
+    """Figure 11's table as saved (a hand-edited one gave a 30 GiB allocation or bars moved silently)."""
+    optimum, index = rows["optimum"], rows["index"]
+    if optimum.size == 0 or optimum.min() < 0 or optimum.max() >= PICTURE_ROWS:
+        raise ValueError(f"column optimum: expected 0 to {PICTURE_ROWS - 1}")
+    if not set(rows["part"]) <= {"w", "a"}:
+        raise ValueError("column part: expected w or a")
+    size = np.where(rows["part"] == "w", p, k)
+    if np.any(index < 0) or np.any(index >= size):
+        raise ValueError(f"column index: expected 0 to p - 1 = {p - 1} for w, to k - 1 = {k - 1} for a")
+    if not np.all(np.isfinite(rows["value"])) or not np.all(np.isfinite(rows["loss"])):
+        raise ValueError("columns value and loss: expected finite numbers")
+    if np.any(np.abs(rows["value"]) > 1e6) or np.any((rows["share"] < 0) | (rows["share"] > 1)):
+        raise ValueError("columns value and share: out of range (|value| <= 1e6, 0 <= share <= 1)")
+
+
 @drawer("fig11_optima")
 def draw_optima(tables, settings):
     rows = tables["optima"]
     strides, p = settings["strides"], settings["p"]
+    _check_picture_rows(rows, p, settings["k"])
     count = {s: int(np.max(rows["optimum"][rows["stride"] == s], initial=-1)) + 1 for s in strides}
     n_rows = max(count.values())
     fig = new_figure(figsize=(3.2 * len(strides), 1.9 * n_rows + 1.0), layout="constrained")
@@ -146,6 +163,21 @@ def _optima_picture_table(optima, k) -> dict:
                     for key, v in zip(table, values):
                         table[key].append(v)
     return table
+
+
+def _unstable_gd(results, optima, p) -> str:
+    """The overlapping cells where GD's step is past its stability limit at the teacher (eta times the
+    top eigenvalue there above 2), in words: GD oscillates about the teacher there, never within tol."""
+    cells = []
+    for (s, k), arrays in optima.items():
+        eta = float(results[(s, k, "gd")].config.schedules()["eta_w"][0])
+        if s < p and eta * float(arrays["top"][0]) > 2.0:
+            cells.append(f"({s}, {k}): eta lambda = {eta * float(arrays['top'][0]):.2f}")
+    if not cells:
+        return "GD's step is below its stability limit 2 / lambda at the teacher in every overlapping cell."
+    return (f"GD's step is past its stability limit 2 / lambda at the teacher (lambda its top eigenvalue, in the "
+            f"table of optima below) in {len(cells)} overlapping cell{'s' if len(cells) > 1 else ''}, (s, k) = "
+            f"{'; '.join(cells)}: there GD oscillates about the teacher and cannot come within tol.")  # fmt: skip
 
 
 def _shift_order(optima, p) -> str:
@@ -315,6 +347,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
 
     over_losses, base_losses = spurious_losses(True), spurious_losses(False)
     shift_order = _shift_order(optima, p)
+    unstable = _unstable_gd(results, optima, p)
     depths = ""
     if over_losses and base_losses:
         depths = (f"These minima nearly fit the teacher (loss {min(over_losses):.2f} to {max(over_losses):.2f}, "
@@ -428,8 +461,7 @@ no spurious optimum known in closed form at s < p, success is a trial within tol
 Where the misses at s < p ended: of the trials that missed the teacher (not diverged), {"; ".join(trapped)}
 ended within {NEAR_FOUND:g} of one of the spurious minima GD finds for that (s, k) (the table of optima below:
 the teacher's filter shifted by whole strides), nearer to it than to any other point found; the
-rest were still moving when the budget ended (GD at k = 16 among them: the top eigenvalues below put
-its step 0.1 past the stability limit 2 / lambda there). {depths}
+rest were still moving when the budget ended. {unstable} {depths}
 
 {chr(10).join(table)}
 
@@ -452,8 +484,9 @@ another patch's entries, and the only spurious point left is Du et al.'s (-w*, a
 set of N inputs with labels y = f*(x) + sigma e): the test loss is the population loss against the
 **clean** teacher; a fresh noisy test label adds sigma^2 = {", ".join(f"{s * s:g}" for s in SIGMAS)} to it, and
 the gap is that noisy test loss minus the train loss (on the noisy set). With sigma = 0 the teacher fits
-every set exactly, so train and test differ only through the basin; with noise the training set is fit
-below its noise (train < sigma^2) while the empirical minimiser moves off the teacher (by about
+every set exactly, so train and test differ only through the basin; with noise a method that settles on
+its set's minimiser fits part of the noise (a train loss below sigma^2), one whose last steps still move
+(SGD) need not, and the empirical minimiser moves off the teacher (by about
 sigma sqrt(tr M^-1 / N), docs/mathematics.md, "Finite-sample training"), and the gap opens, shrinking
 as N grows. Means over the trials in each basin; the sigma = 0 rows are the observations' own runs.
 

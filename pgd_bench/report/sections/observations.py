@@ -357,8 +357,9 @@ and that, not a sharp optimum that fits, is the "bad generalization" of this mod
 against the clean teacher (a fresh noisy label adds sigma^2 = {LABEL_SIGMA**2:g}); the share in the
 teacher's basin, not the success rate: with noisy labels the set's minimiser lies off the teacher, often
 farther than tol, so few trials count as converged to it; train loss: on the trial's
-noisy set, which a method fits below its noise (train < sigma^2) as the empirical minimiser moves off the
-teacher. The beyond-the-theorem section gives the same measurement for the tuned methods, by sigma.
+noisy set, below sigma^2 for a method that settles on the set's minimiser (which moves off the teacher
+as the noise grows), not necessarily for one whose last steps still move. The beyond-the-theorem
+section gives the same measurement for the tuned methods, by sigma.
 """
     controls = f"""**How much of P-GD's win is the noise.** The tuned P-GD w-step starts at {tuned_step:.3g},
 {tuned_step * aa / 2:.1f} times GD's stability limit `2 / ||a*||^2` = {2 / aa:.3g} at the optimum

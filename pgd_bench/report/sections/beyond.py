@@ -167,17 +167,22 @@ def _optima_picture_table(optima, k) -> dict:
 
 def _unstable_gd(results, optima, p) -> str:
     """The overlapping cells where GD's step is past its stability limit at the teacher (eta times the
-    top eigenvalue there above 2), in words: GD oscillates about the teacher there, never within tol."""
+    top eigenvalue there above 2), in words, with GD's success in each: it oscillates about the teacher
+    there, and comes within tol only where the oscillation stays small."""
     cells = []
     for (s, k), arrays in optima.items():
         eta = float(results[(s, k, "gd")].config.schedules()["eta_w"][0])
         if s < p and eta * float(arrays["top"][0]) > 2.0:
-            cells.append(f"({s}, {k}): eta lambda = {eta * float(arrays['top'][0]):.2f}")
+            rate = success_ci(results[(s, k, "gd")])[0]
+            cells.append(
+                f"({s}, {k}): eta lambda = {eta * float(arrays['top'][0]):.2f}, GD {100 * rate:.1f}% within tol"
+            )
     if not cells:
         return "GD's step is below its stability limit 2 / lambda at the teacher in every overlapping cell."
     return (f"GD's step is past its stability limit 2 / lambda at the teacher (lambda its top eigenvalue, in the "
             f"table of optima below) in {len(cells)} overlapping cell{'s' if len(cells) > 1 else ''}, (s, k) = "
-            f"{'; '.join(cells)}: there GD oscillates about the teacher and cannot come within tol.")  # fmt: skip
+            f"{'; '.join(cells)}: there GD oscillates about the teacher instead of settling on it, and reaches "
+            "tol only where the oscillation stays small (eta lambda just above 2).")  # fmt: skip
 
 
 def _shift_order(optima, p) -> str:

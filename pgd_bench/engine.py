@@ -42,6 +42,7 @@ from .geometry import riemannian_step_lanes
 from .model.base import BY_PARAMS_TYPE, LANE_WORK_ROWS, grad_lanes_of, loss_lanes_of
 from .model.data import (
     DATA_LANES,
+    data_lanes,
     draw_minibatch_lanes,
     empirical_loss_grad_lanes,
     fill_training_sets,
@@ -349,6 +350,9 @@ def _write_outputs(
         for c in range(next_checkpoint, n_checkpoints):  # checkpoints never reached
             for f in range(n_fields):
                 outputs.records[row, c, f] = np.nan
+            if row < outputs.states.shape[0]:  # (the block stopped early: every lane had diverged)
+                for f in range(outputs.states.shape[2]):
+                    outputs.states[row, c, f] = np.nan
         outputs.train_loss[row] = train_loss[l] if diverged_at[l] < 0 else np.nan
         if diverged_at[l] >= 0:
             outputs.outcome[row] = OUTCOME_DIVERGED
@@ -420,6 +424,10 @@ def _run_block(
     # body of each lane loop, never a scalar remainder (each lane's arithmetic, so its bits, are
     # its own: tested against full blocks)
     n = min(LANES, -(-count // LANE_VECTOR) * LANE_VECTOR) if samples == 0 else DATA_LANES
+    # with a training set, only the count real lanes hold a set and take its gradient: run_jobs
+    # gives a block fewer trials than DATA_LANES when their sets would not fit in a core's cache
+    # together (data_lanes); the vector phases still run all DATA_LANES lanes, as before
+    data_count = count if samples > 0 else n
     states = np.empty((STATE_WORDS, n), dtype=np.uint64)
     lane_state = np.empty(STATE_WORDS, dtype=np.uint64)
     w = np.empty((p, n))
@@ -427,8 +435,8 @@ def _run_block(
     _draw_starts(problem, first_trial, w, a, lane_state)
     stream_init_lanes(states, problem.seed, first_trial, PURPOSE_DYNAMICS)
 
-    grad_w = np.empty((p, n))
-    grad_a = np.empty((k, n))
+    grad_w = np.zeros((p, n))  # a lane without a training set keeps a zero gradient
+    grad_a = np.zeros((k, n))
     w_eval = np.empty((p, n))
     a_eval = np.empty((k, n))
     noise = np.empty((max(p, k) + 2, n))
@@ -448,8 +456,8 @@ def _run_block(
     pop_w = np.empty((p, n))
     pop_a = np.empty((k, n))
     # without a training set these are empty (size 0), as the batch arrays without a batch from one
-    data_z = np.empty((n, k * p, samples))
-    data_y = np.empty((n, samples))
+    data_z = np.empty((data_count, k * p, samples))
+    data_y = np.empty((data_count, samples))
     # the poster's CNN samples its population mini-batches by projection (sgd_gradient_lanes);
     # overlapping patches draw whole inputs and take the training-set gradient over them
     fresh_batches = samples == 0 and batch > 0 and problem.stride != p
@@ -462,18 +470,21 @@ def _run_block(
     set_batch = batch if samples > 0 or fresh_batches else 0
     fresh_rows = ((k - 1) * problem.stride + p) * batch if fresh_batches else 0
     fresh = np.empty((fresh_rows, n))
-    batch_z = np.empty((n, k * p, set_batch))
-    batch_y = np.empty((n, set_batch))
+    batch_z = np.empty((data_count, k * p, set_batch))
+    batch_y = np.empty((data_count, set_batch))
     cos_star = np.empty(n)
     d_global = np.empty(n)
     d_spurious = np.empty(n)
     global_since = np.full(n, -1, dtype=np.int64)
     spurious_since = np.full(n, -1, dtype=np.int64)
     diverged_at = np.full(n, -1, dtype=np.int64)
+    # the lanes without a training set run no trial: counted as diverged from the start, so that
+    # the block stops as soon as its real lanes have all diverged (their outputs are never written)
+    diverged_at[data_count:] = 0
 
     checkpoints = schedule.checkpoints
     next_checkpoint = 0
-    running = n  # lanes not yet diverged
+    running = data_count  # lanes not yet diverged
     step = 0
     for s in range(schedule.eta_w.shape[0]):
         eta_w = schedule.eta_w[s]
@@ -658,7 +669,8 @@ def run_jobs(jobs, executor=None, threads=1, progress=None, seconds=None):
     for index, (_, problem, _, options, outputs) in enumerate(jobs):
         n = outputs.w.shape[0]
         block = block_kernel(type(problem.params))
-        lanes = LANES if options[5] == 0 else DATA_LANES  # the block size _run_block allocates for
+        # the trials per block: _run_block's lanes, or with a training set as many as fit in cache
+        lanes = LANES if options[5] == 0 else data_lanes(options[5], problem.a_star.shape[0] * problem.w_star.shape[0])
         work.extend((index, block, lanes, row0, min(lanes, n - row0)) for row0 in range(0, n, lanes))
     next_item = itertools.count()  # next() of a count is atomic under the GIL
     finished = [0]

@@ -6,6 +6,7 @@ from reference import gd_trajectory
 from threads import with_threads
 
 import pgd_bench as pb
+from pgd_bench import engine
 from pgd_bench.engine import OUTCOME_NAMES
 from pgd_bench.model.teachers import teacher_weights
 from pgd_bench.runs.config import resolve_config
@@ -301,3 +302,47 @@ def test_recorded_states_are_the_first_trials_at_every_checkpoint_whatever_the_c
     assert run(resolve_config(algorithm="gd", trials=3, epochs=1, iterations=5)).states.shape == (0, 1, 14)
     with pytest.raises(ValueError, match="record_states"):
         resolve_config(algorithm="gd", record_states=-2)
+
+
+@pytest.mark.parametrize("samples", [1024, 2048])
+def test_data_lanes_keep_a_blocks_sets_within_the_cache_budget(samples):
+    from pgd_bench.model.data import DATA_BLOCK_BYTES, DATA_LANES, data_lanes
+
+    for kp in (6, 48, 96, 300):
+        lanes = data_lanes(samples, kp)
+        per_set = 8 * samples * (kp + 1)
+        assert 1 <= lanes <= DATA_LANES
+        # as many as fit, never more (unless one set alone is larger)
+        assert lanes * per_set <= DATA_BLOCK_BYTES or lanes == 1
+        assert lanes == DATA_LANES or (lanes + 1) * per_set > DATA_BLOCK_BYTES
+    assert data_lanes(64, 48) == DATA_LANES
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(algorithm="pgd"), dict(algorithm="langevin", label_noise=1.0), dict(algorithm="sgd"),
+     dict(algorithm="gd", shared_data=True), dict(algorithm="pgd", stride=3)],
+)  # fmt: skip
+def test_a_training_set_block_of_fewer_trials_gives_the_same_bits(monkeypatch, overrides):
+    """At N = 1024 a block holds 2 trials' sets (data_lanes), not 8 as before: each trial's results
+    are the same bits either way, whatever its place in its block."""
+    config = resolve_config(**overrides, samples=1024, trials=11, epochs=2, iterations=30, checkpoint_every=10,
+                            record_states=3)  # fmt: skip
+    assert engine.data_lanes(config.samples, config.k * config.p) < 8
+    cached = run(config)
+    monkeypatch.setattr(engine, "data_lanes", lambda samples, kp: 8)
+    eight = run(config)
+    assert cached.final_state_sha256() == eight.final_state_sha256()
+    for name in ("outcome", "entered_at", "stop_iteration", "records", "train_loss", "states"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(eight, name))
+
+
+def test_a_block_whose_trials_all_diverge_leaves_no_unwritten_state():
+    """The block stops once its trials have all diverged: the checkpoints it never reached hold NaN
+    in the recorded states as in the records (they held whatever memory was there)."""
+    config = resolve_config(algorithm="gd", trials=5, epochs=3, iterations=200, eta=5.0, checkpoint_every=20,
+                            record_states=5)  # fmt: skip
+    result = run(config)
+    assert result.counts()["diverged"] == 5
+    assert int(result.stop_iteration.max()) < 20  # so every checkpoint comes after the stop
+    assert np.isnan(result.states).all() and np.isnan(result.records).all()

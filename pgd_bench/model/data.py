@@ -34,7 +34,20 @@ from ..streams import (
     xoshiro_next,
 )
 
-DATA_LANES = 8  # trials per engine block in finite-sample mode: one 512-bit vector of doubles
+DATA_LANES = 8  # the lanes of an engine block in finite-sample mode: one 512-bit vector of doubles
+# the training sets one block holds at once, at most (unless one set is larger): within a core's L2
+# cache (1 MiB on AMD Zen 4 and 5, 2 MiB on recent Xeons), as the full-batch gradient reads them
+# all at every step. At N = 1024 (k = 8, p = 6), 8 sets are 3.2 MB: each step read them from L3.
+DATA_BLOCK_BYTES = 1 << 20
+
+
+def data_lanes(samples: int, kp: int) -> int:
+    """Trials per engine block with training sets of ``samples`` inputs of ``kp`` numbers each:
+    ``DATA_LANES``, or fewer (at least 1) so that their sets (inputs and labels, in doubles) fit in
+    ``DATA_BLOCK_BYTES``. A block's other lanes hold no set and take no gradient; every trial's
+    arithmetic is its own, so the results do not depend on it (tested)."""
+    per_set = 8 * samples * (kp + 1)
+    return max(1, min(DATA_LANES, DATA_BLOCK_BYTES // per_set))
 
 
 @jit(inline=True)
@@ -128,7 +141,7 @@ def _tree_sum(x, count):
 
 @jit(inline=True)
 def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, loss):
-    """Loss and gradient over the first ``count`` samples of each lane's set, for every lane.
+    """Loss and gradient over the first ``count`` samples of each lane's set, for every lane of ``Z``.
 
     ``loss[l] = (1/count) sum_b r_b^2`` with ``r_b = f(w_l, a_l, Z^(b)) - y_b``; ``grad_a`` and
     ``grad_w`` (shapes ``(k, n)``, ``(p, n)``) are its gradients, ``(2/count) sum_b r_b
@@ -138,7 +151,8 @@ def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, 
     a :func:`_tree_sum`. ``pre`` (``(k + 1, N)``) and ``residual`` (``N``) are scratch. The order of
     every sum is fixed: the result does not depend on which block or thread a trial runs in.
     """
-    p, n = w.shape
+    p = w.shape[0]
+    n = Z.shape[0]  # the lanes that hold a set: the others' gradients are left as they are
     k = a.shape[0]
     scale = 2.0 / count
     work = pre[k]

@@ -132,7 +132,7 @@ def reproduce(
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials,
                                     theory_trials=trials, beyond_trials=trials, optima_starts=trials,
-                                    held_out_trials=trials)  # fmt: skip
+                                    held_out_trials=trials, noisy_trials=trials)  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)

@@ -17,7 +17,8 @@ import numba
 import numpy as np
 
 from .._validate import as_int
-from ..engine import DATA_LANES, LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
+from ..engine import LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
+from ..model.data import data_lanes
 from .config import SCHEDULE_KEYS, RunConfig, engine_inputs, resolve_config
 from .result import RunResult
 
@@ -156,7 +157,7 @@ def run(
 
 def blocks_of(config: RunConfig) -> int:
     """How many engine blocks ``config``'s trials make (a block is the unit one thread runs)."""
-    lanes = DATA_LANES if config.samples else LANES
+    lanes = data_lanes(config.samples, config.k * config.p) if config.samples else LANES
     return -(-config.trials // lanes)
 
 

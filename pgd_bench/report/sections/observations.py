@@ -12,7 +12,7 @@ from ...runs.result import BASIN_NAMES
 from ...stats import wilson_interval
 from ..context import FIELD, Answer, Context, Section, graded, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure
-from ..shared import KS, convergence_runs, power_of_ten
+from ..shared import KS, convergence_runs, gap_interval, power_of_ten
 
 # The poster's observations table, row by row: (tag, label, overrides, what the poster says: optimum
 # reached, generalization, noise level), then the controls that separate the noise from the step.
@@ -109,19 +109,6 @@ def observation_runs(ctx: Context) -> dict:
     return results
 
 
-def _gap_interval(result) -> tuple[float, float, float] | None:
-    """Mean generalization gap of the escaped trials with noisy labels, and its 95% normal interval:
-    per trial, the test loss on a fresh noisy label (population loss against the clean teacher +
-    sigma^2) minus the train loss on its noisy set; None when no trial escaped."""
-    escaped = result.basin() == BASIN_NAMES.index("global")
-    gap = result.test_loss()[escaped] + result.config.label_noise**2 - result.train_loss[escaped]
-    gap = gap[np.isfinite(gap)]
-    if gap.size == 0:
-        return None
-    half = 1.96 * gap.std(ddof=1) / np.sqrt(gap.size) if gap.size > 1 else float("inf")
-    return float(gap.mean()), float(gap.mean() - half), float(gap.mean() + half)
-
-
 def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
     """The generalization rows with noisy labels (table lines) and what they say of the poster's
     'GD and small-step SGD generalize badly, the paper's SGD well', in words and as an answer."""
@@ -141,7 +128,7 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
             low, high = wilson_interval(b["global"], int(r.outcome.size))
             train = r.by_basin(r.train_loss)["by_basin"]["global"]
             test = r.by_basin(r.test_loss())["by_basin"]["global"]
-            gaps[(tag, n)] = gap = _gap_interval(r)
+            gaps[(tag, n)] = gap = gap_interval(r)
             lines.append(
                 f"| {plain_label(labels[tag])} | {n} | {100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] | "
                 f"{b['global']} / {b['spurious']} | {'-' if train is None else f'{train:.3g}'} | "

@@ -170,3 +170,49 @@ def test_the_unstable_gd_cells_are_those_of_the_optima_table_with_the_success_of
     for cell, (product, rate) in said.items():
         assert rate == pytest.approx(success[cell], abs=0.051)
         assert product > 2.0
+
+
+class _Enough(Exception):
+    pass
+
+
+class _RecordingContext:
+    """A report context that records the cells a section asks for, and stops the section once it
+    has asked for ``last``."""
+
+    def __init__(self, scale, last):
+        self.scale, self.last, self.asked = scale, last, {}
+
+    def once(self, name, compute):
+        return compute()
+
+    def cells(self, name, cells):
+        self.asked[name] = cells
+        if name == self.last:
+            raise _Enough
+        return {tag: None for tag, _ in cells}
+
+
+def test_noisy_label_runs_take_noisy_trials_and_share_the_observations_runs_without_noise():
+    """With noise, ``noisy_trials`` per run (the full run's P-GD and Langevin at N = 1024 cost 590 s at
+    200); without, the very configs the observations run, so they are computed and cached once."""
+    import dataclasses
+
+    from pgd_bench.report.sections.beyond import beyond_the_theorem
+    from pgd_bench.report.sections.observations import observation_runs
+    from pgd_bench.report.shared import FULL
+
+    scale = dataclasses.replace(FULL, noisy_trials=7)
+    ctx = _RecordingContext(scale, "beyond: noisy labels")
+    observation_runs(ctx)
+    with pytest.raises(_Enough):
+        beyond_the_theorem(ctx)
+    observed = {config for _, config in ctx.asked["finite samples"]}
+    noisy = ctx.asked["beyond: noisy labels"]
+    assert len(noisy) == len(SIGMAS) * len(scale.sample_sizes) * 4
+    for (tag, n, sigma), config in noisy:
+        assert config.samples == n and config.label_noise == sigma
+        if sigma > 0:
+            assert config.trials == 7
+        else:
+            assert config in observed and config.trials == scale.finite_trials

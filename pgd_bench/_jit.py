@@ -33,6 +33,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 from pathlib import Path
 
 import numba
@@ -109,6 +114,35 @@ def _load_overload_or_miss(self, sig, target_context):
 
 if getattr(caching.Cache.load_overload, "__name__", "") != "_load_overload_or_miss":
     caching.Cache.load_overload = _load_overload_or_miss
+
+
+_NUMBA_SAVE_OVERLOAD = caching.Cache.save_overload
+SAVE_LOCK_NAME = ".save.lock"
+
+
+def _save_overload_locked(self, sig, data):
+    """Numba's ``Cache.save_overload``, holding an exclusive lock on the kernel folder while it
+    saves one of this package's kernels. Numba reads the folder's index, adds its entry and writes
+    the index back: two processes saving into one folder at once (the reproduction compiles the
+    overlapping-patch engine in a second process, ``runs.execute.compile_in_background``; Dask
+    workers on one machine) could each lose the other's entry, or give two entries one data file.
+    Where ``fcntl`` does not exist (Windows) it saves as Numba does."""
+    if fcntl is None or not isinstance(self._impl.locator, PackageCacheLocator):
+        return _NUMBA_SAVE_OVERLOAD(self, sig, data)
+    try:
+        lock = open(os.path.join(self._cache_path, SAVE_LOCK_NAME), "a")  # noqa: SIM115 - closed below
+    except OSError:  # an unwritable folder: Numba's own save reports nothing either
+        return _NUMBA_SAVE_OVERLOAD(self, sig, data)
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _NUMBA_SAVE_OVERLOAD(self, sig, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+if getattr(caching.Cache.save_overload, "__name__", "") != "_save_overload_locked":
+    caching.Cache.save_overload = _save_overload_locked
 
 
 def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool = False, cache: bool = True):

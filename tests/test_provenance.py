@@ -58,3 +58,44 @@ def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(t
         presentation = copy / entry / "sections" / "theory.py" if entry.endswith("/") else copy / entry
         presentation.write_text(presentation.read_text() + "\n# presentation only\n")
         assert source_hash(copy) == edited, entry
+
+
+def test_a_kernel_save_waits_for_the_kernel_folders_lock(tmp_path):
+    """Two processes saving kernels into one folder take turns: Numba reads the index, adds its
+    entry and writes it back, and two at once could lose an entry (the reproduction compiles the
+    overlapping-patch engine in a second process)."""
+    import fcntl
+    import time
+
+    from pgd_bench._jit import SAVE_LOCK_NAME
+
+    folder = tmp_path / f"kernels-{_provenance.PACKAGE_VERSION}-{_provenance.SOURCE_HASH[:16]}"
+    folder.mkdir()
+    env = dict(os.environ, PGD_BENCH_CACHE_DIR=str(tmp_path))
+    with open(folder / SAVE_LOCK_NAME, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saver = subprocess.Popen([sys.executable, "-c", "import pgd_bench; pgd_bench.sample_sphere(3, 2, 0)"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(10)  # it compiles in about 3 s, then waits for the lock to save
+        assert saver.poll() is None and not list(folder.glob("*.nbi"))
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    _, err = saver.communicate(timeout=120)
+    assert saver.returncode == 0, err
+    assert list(folder.glob("streams._sample_rows-*.nbi")) and list(folder.glob("streams._sample_rows-*.nbc"))
+
+
+def test_warm_up_waits_for_the_engine_compiling_in_the_background():
+    from pgd_bench.runs import execute
+    from pgd_bench.runs.config import resolve_config
+
+    config = resolve_config(algorithm="pgd", stride=3, trials=2)
+    engine = execute._engine_of(config)
+    assert engine is not execute._engine_of(resolve_config(algorithm="pgd", trials=2))  # one per landscape
+    execute._BACKGROUND.pop(engine, None)
+    execute.compile_in_background(config)
+    process = execute._BACKGROUND[engine]
+    execute.compile_in_background(config)  # started once
+    assert execute._BACKGROUND[engine] is process
+    execute.warm_up(config)
+    # warm_up waited for it: it ran to its end (a compile, or a load from the cache), without error
+    assert process.returncode == 0 and engine not in execute._BACKGROUND

@@ -28,12 +28,12 @@ from .. import __version__
 from .._files import KIND_FILE, atomic_write_text, output_lock, prepare_output_dir
 from .._validate import as_int, as_seed
 from ..console import compiling_notice
-from ..runs.execute import warm_up
+from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
 from ..tables import concat_columns, write_table
 from .context import Context, Section
 from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
 from .html import heading_anchor, markdown_to_html
-from .sections.beyond import beyond_the_theorem
+from .sections.beyond import OVERLAPPING_STRIDE, beyond_the_theorem
 from .sections.configs import configs
 from .sections.convergence import figure_convergence
 from .sections.held_out import out_of_sample
@@ -146,6 +146,10 @@ def reproduce(
         ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
+            if kernel_cache_is_cold() and (sections is None or beyond_the_theorem in sections):
+                # the overlapping-patch engine, on the other core, while this one compiles the
+                # poster's (each about 40 s; Numba compiles on one core, holding the GIL)
+                compile_in_background(scale.config(algorithm="gd", stride=OVERLAPPING_STRIDE))
             with compiling_notice("the poster's model"):
                 ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
         done, spent = [], []

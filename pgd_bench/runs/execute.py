@@ -7,7 +7,11 @@ Dask worker) and merge to the same bits as one :func:`run`.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +20,10 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .._provenance import kernel_cache_dir
 from .._validate import as_int
 from ..engine import LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
+from ..model.base import BY_PARAMS_TYPE
 from ..model.data import data_lanes
 from .config import SCHEDULE_KEYS, RunConfig, engine_inputs, resolve_config
 from .result import RunResult
@@ -87,12 +93,66 @@ def merge_chunks(config: RunConfig, chunks) -> RunResult:
 def warm_up(config: RunConfig) -> None:
     """Compile (or load from cache) the engine for ``config``'s types on one short trial.
 
-    The short run keeps the same options present or absent (``None``), so it compiles the very
-    variant the full run uses: one epoch whose schedules hold each schedule's largest value.
+    One epoch whose schedules hold each schedule's largest value: the same argument types as the
+    full run, so the very engine it uses. If :func:`compile_in_background` is compiling this
+    engine, waits for it and loads what it saved (or compiles here, had it failed).
     """
+    background = _BACKGROUND.pop(_engine_of(config), None)
+    if background is not None:
+        background.wait()
     one = {key: (max(value),) for key in SCHEDULE_KEYS if (value := getattr(config, key)) is not None}
     tiny = dataclasses.replace(config, trials=1, epochs=1, iterations=1, **one)
     run(tiny, warm=False)
+
+
+_BACKGROUND: dict[type, subprocess.Popen] = {}  # engine (its landscape's parameter type) -> its compiler
+
+
+def _engine_of(config: RunConfig) -> type:
+    """Which compiled engine runs ``config``: one per landscape (parameter type), whatever the options."""
+    return type(engine_inputs(config)[0].params)
+
+
+def kernel_cache_is_cold() -> bool:
+    """Whether the kernel folder of this source holds no compiled engine yet (a first run)."""
+    return not any(kernel_cache_dir().glob("engine._run_block-*.nbi"))
+
+
+_BACKGROUND_CODE = """
+import json, sys
+from pgd_bench.runs.config import resolve_config
+from pgd_bench.runs.execute import warm_up
+warm_up(resolve_config(**json.loads(sys.argv[1])))
+"""
+
+
+def compile_in_background(config: RunConfig) -> None:
+    """Compile ``config``'s engine in another process, while this one compiles or computes.
+
+    Numba's compiler holds the GIL, so a thread would not run beside it; the other process saves
+    the engine to the kernel cache (saves are locked, ``pgd_bench._jit``) and :func:`warm_up` of a
+    config of that engine waits for it, then loads it. The reproduction starts the overlapping-patch
+    engine this way on a cold kernel cache, while it compiles the poster's model's. Does nothing
+    for an engine already started, or one that is not cached (a landscape registered by a user).
+    """
+    engine = _engine_of(config)
+    if engine in _BACKGROUND or not BY_PARAMS_TYPE[engine].cacheable:
+        return
+    settings = dict(algorithm="gd", landscape=config.landscape, p=config.p, k=config.k, stride=config.stride)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _BACKGROUND_CODE, json.dumps(settings)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _BACKGROUND[engine] = process
+    atexit.register(_stop_background, process)
+
+
+def _stop_background(process: subprocess.Popen) -> None:
+    """At exit: a compiler still running (this process failed or was interrupted) is stopped; its
+    saves are atomic, so the cache keeps whole kernels or none."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}

@@ -19,6 +19,7 @@ from ..figures import drawer, new_figure
 from ..shared import gap_interval
 
 STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
+OVERLAPPING_STRIDE = 3  # one of them: every s < p runs the one overlapping-patch engine
 BEYOND_KS = (4, 8, 16)
 BEYOND_TEACHER = "alternating"
 SIGMAS = (0.0, 0.5, 1.0)

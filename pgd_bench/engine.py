@@ -480,7 +480,8 @@ def _run_block(
     diverged_at = np.full(n, -1, dtype=np.int64)
     # the lanes without a training set run no trial: counted as diverged from the start, so that
     # the block stops as soon as its real lanes have all diverged (their outputs are never written)
-    diverged_at[data_count:] = 0
+    for l in range(data_count, n):  # (a loop: a slice assignment compiles its error paths too)
+        diverged_at[l] = 0
 
     checkpoints = schedule.checkpoints
     next_checkpoint = 0

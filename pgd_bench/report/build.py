@@ -146,11 +146,13 @@ def reproduce(
         ctx = Context(out, scale, force, quick, backend)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
+            engines = "the poster's model"
             if kernel_cache_is_cold() and (sections is None or beyond_the_theorem in sections):
                 # the overlapping-patch engine, on the other core, while this one compiles the
-                # poster's (each about 40 s; Numba compiles on one core, holding the GIL)
+                # poster's (each about 30 s; Numba compiles on one core, holding the GIL)
                 compile_in_background(scale.config(algorithm="gd", stride=OVERLAPPING_STRIDE))
-            with compiling_notice("the poster's model"):
+                engines += ", and the overlapping-patch one in a second process"
+            with compiling_notice(engines):
                 ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
         done, spent = [], []
         for section in SECTIONS if sections is None else sections:

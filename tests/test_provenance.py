@@ -76,7 +76,7 @@ def test_a_kernel_save_waits_for_the_kernel_folders_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX)
         saver = subprocess.Popen([sys.executable, "-c", "import pgd_bench; pgd_bench.sample_sphere(3, 2, 0)"], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(10)  # it compiles in about 3 s, then waits for the lock to save
+        time.sleep(6)  # it compiles in about 2 s, then waits for the lock to save
         assert saver.poll() is None and not list(folder.glob("*.nbi"))
         fcntl.flock(lock, fcntl.LOCK_UN)
     _, err = saver.communicate(timeout=120)

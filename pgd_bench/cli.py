@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--figure", action="append", metavar="NAME", help="only this figure (repeatable), e.g. fig1_success_rates"
     )
+    plot.add_argument("--formats", default="png,svg,pdf", metavar="LIST",
+                      help="file formats, comma-separated, of png, svg and pdf (default png,svg,pdf)")  # fmt: skip
     return parser
 
 
@@ -468,8 +470,10 @@ def _cmd_sweep(args) -> int:
 def _cmd_plot(args) -> int:
     from .report.build import plot
 
-    written = plot(args.results, out_dir=args.out, figures=args.figure)
-    sys.stderr.write(f"redrew {len(written) // 3} figures (PNG, SVG and PDF) into {written[0].parent}\n")
+    formats = tuple(ext.strip().lower() for ext in args.formats.split(",") if ext.strip())
+    written = plot(args.results, out_dir=args.out, figures=args.figure, formats=formats)
+    names = " and ".join(", ".join(ext.upper() for ext in formats).rsplit(", ", 1))
+    sys.stderr.write(f"redrew {len(written) // len(formats)} figures ({names}) into {written[0].parent}\n")
     return 0
 
 

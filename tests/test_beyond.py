@@ -210,7 +210,7 @@ def test_noisy_label_runs_take_noisy_trials_and_share_the_observations_runs_with
     observed = {config for _, config in ctx.asked["finite samples"]}
     noisy = ctx.asked["beyond: noisy labels"]
     assert len(noisy) == len(SIGMAS) * len(scale.sample_sizes) * 4
-    for (tag, n, sigma), config in noisy:
+    for (_tag, n, sigma), config in noisy:
         assert config.samples == n and config.label_noise == sigma
         if sigma > 0:
             assert config.trials == 7

@@ -346,3 +346,40 @@ def test_a_block_whose_trials_all_diverge_leaves_no_unwritten_state():
     assert result.counts()["diverged"] == 5
     assert int(result.stop_iteration.max()) < 20  # so every checkpoint comes after the stop
     assert np.isnan(result.states).all() and np.isnan(result.records).all()
+
+
+def test_cells_run_together_take_the_longest_blocks_first_and_keep_each_cells_bits(monkeypatch):
+    """run_together shares the blocks of several cells between the threads, longest first (a long
+    block taken last ran alone while the other threads idled): each cell's results are the same
+    bits as its run alone, and the blocks are taken in decreasing block_cost."""
+    from pgd_bench.runs.config import engine_inputs
+    from pgd_bench.runs.execute import run_together
+
+    configs = [resolve_config(algorithm="gd", k=4, trials=70, epochs=2, iterations=40, checkpoint_every=20),
+               resolve_config(algorithm="psgd", k=16, trials=9, epochs=2, iterations=40, checkpoint_every=20),
+               resolve_config(algorithm="pgd", k=8, trials=20, samples=64, epochs=2, iterations=40,
+                              checkpoint_every=20, record_states=3)]  # fmt: skip
+    taken = []
+    real_block_kernel = engine.block_kernel
+
+    def recording_kernel(params_type):
+        block = real_block_kernel(params_type)
+
+        def record(first_trial, count, row0, problem, schedule, *rest):
+            taken.append(engine.block_cost(problem, schedule, rest[:6], count))
+            return block(first_trial, count, row0, problem, schedule, *rest)
+
+        return record
+
+    monkeypatch.setattr(engine, "block_kernel", recording_kernel)
+    together = with_threads(1, lambda: run_together(configs))
+    monkeypatch.undo()
+    assert len(taken) == 2 + 1 + 3 and taken == sorted(taken, reverse=True)
+    # perturbed SGD's batches at k = 16 cost more per step than GD's population gradient at k = 4
+    costs = [engine.block_cost(*engine_inputs(config), 8) for config in configs]
+    assert costs[1] > costs[0]
+    for config, result in zip(configs, together):
+        alone = run(config)
+        assert result.final_state_sha256() == alone.final_state_sha256()
+        for name in ("outcome", "entered_at", "stop_iteration", "records", "train_loss", "states"):
+            np.testing.assert_array_equal(getattr(result, name), getattr(alone, name))

@@ -47,6 +47,10 @@ from .sections.theory import theory_measured
 from .sections.which_noise import which_noise
 from .shared import FULL, QUICK, quick_sized
 
+# A quick run writes its figures as PNG alone (the report's images): SVG and PDF took 12 of its
+# 20 s of drawing. `pgd-bench plot DIR` redraws them in every format from the saved tables.
+QUICK_FIGURE_FORMATS = ("png",)
+
 # --- the runs the sections share -----------------------------------------------------------------
 
 
@@ -143,7 +147,7 @@ def reproduce(
     kind = "theory" if sections is not None and [s.__name__ for s in sections] == ["theory_measured"] else "reproduce"
     out = prepare_output_dir(out_dir, kind=kind)  # after the arguments are checked: a bad one leaves no folder
     with output_lock(out), backend:
-        ctx = Context(out, scale, force, quick, backend)
+        ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
             engines = "the poster's model"
@@ -238,6 +242,11 @@ def _header(ctx: Context, elapsed: float, kind: str) -> str:
     scale = ctx.scale
     sized = quick_sized(scale, None if kind == "reproduce" else ("theory_trials", "theory_samples"))
     quick_note = f"\nSized down from the full run (every section kept; intervals wider): {sized}." if sized else ""
+    if ctx.formats != FIGURE_FORMATS:
+        quick_note += (
+            f"\nFigures: {', '.join(ext.upper() for ext in ctx.formats)} only; `pgd-bench plot "
+            f"{ctx.out}` redraws them as PNG, SVG and PDF from the saved tables."
+        )
     size = (
         f"{scale.trials} trials per success-rate cell"
         if kind == "reproduce"

@@ -69,8 +69,9 @@ class Context:
     """What the sections share: the output folder, the scale (``report.shared.Scale``), the cells run
     so far, the rows of ``trials.csv`` and the time each group of cells took."""
 
-    def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None):
+    def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None, formats=FIGURE_FORMATS):
         self.out, self.scale, self.force, self.quick = out, scale, force, quick
+        self.formats = tuple(formats)  # the figures' file formats (PNG first: the report shows it)
         self.backend = backend  # where cells run (runs.backend.Backend); None: this machine's threads
         self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
         self.cell_rows: list[dict] = []  # one row per cell
@@ -124,7 +125,7 @@ class Context:
         files = None if self.force else self._reuse_figure(name, key)
         if files is None:
             fig = draw_saved(self.out, name)
-            files = save_figure(fig, self.out, name)
+            files = save_figure(fig, self.out, name, self.formats)
             self._keep_figure(key, files)
         self.drawing_seconds += time.perf_counter() - start
         return files
@@ -143,11 +144,11 @@ class Context:
     def _reuse_figure(self, name, key):
         """The figure's files copied from the cache when it was drawn before from the same tables,
         settings and code (a rerun into the folder then draws nothing); None otherwise."""
-        cached = [self.out / "cache" / f"figure-{key}.{ext}" for ext in FIGURE_FORMATS]
+        cached = [self.out / "cache" / f"figure-{key}.{ext}" for ext in self.formats]
         if not all(path.is_file() for path in cached):
             return None
         files = []
-        for ext, path in zip(FIGURE_FORMATS, cached):
+        for ext, path in zip(self.formats, cached):
             atomic_write_bytes(self.out / f"{name}.{ext}", path.read_bytes())
             files.append(f"{name}.{ext}")
         return tuple(files)

@@ -86,6 +86,7 @@ class Scale:
     held_out_trials: int
     held_out_per_k: int  # gaussian teachers per k of the held-out set (the hand-written ones always)
     noisy_trials: int  # trials per noisy-label run of "Beyond the theorem" (sigma > 0)
+    label_noises: tuple = (0.5, 1.0)  # its label noises sigma > 0 (sigma = 0 is always run)
     seed: int = 0
 
     def config(self, **overrides):
@@ -110,8 +111,8 @@ FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 
 
 # N = 1024 is left out of the quick run: its full-batch P-GD and Langevin cells were 65% of the quick
 # run's cell time (71 of 111 s of finite-sample cells), and N = 64 and 256 show the same ordering
-QUICK = Scale(100, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 64, 32, (64, 256), 48, 1000, 48,
-              100, 100, 1, 32)  # fmt: skip
+QUICK = Scale(48, 200, 40, (0.1, 1.0, 5.0, 36.0), (0.1, 1.0, 1.5, 5.0), 50_000, 32, 32, (64, 256), 48, 1000, 32,
+              100, 100, 1, 32, (1.0,))  # fmt: skip
 
 
 def quick_sized(scale, fields=None) -> str:
@@ -126,7 +127,8 @@ def quick_sized(scale, fields=None) -> str:
              "beyond_trials": "trials per overlapping-patch cell",
              "optima_starts": "GD starts per optimum search", "held_out_trials": "trials per held-out teacher",
              "held_out_per_k": "held-out gaussian teachers per k",
-             "noisy_trials": "trials per noisy-label run (beyond the theorem)"}  # fmt: skip
+             "noisy_trials": "trials per noisy-label run (beyond the theorem)",
+             "label_noises": "label noises sigma > 0 (beyond the theorem)"}  # fmt: skip
 
     def text(value):
         return ", ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:,}"

@@ -22,7 +22,14 @@ STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
 OVERLAPPING_STRIDE = 3  # one of them: every s < p runs the one overlapping-patch engine
 BEYOND_KS = (4, 8, 16)
 BEYOND_TEACHER = "alternating"
-SIGMAS = (0.0, 0.5, 1.0)
+SIGMAS = (0.0, 0.5, 1.0)  # the label noises of the full run; a run's own: sigmas(scale)
+
+
+def sigmas(scale) -> tuple:
+    """The label noises of this run's noisy-label rows: 0 (the observations' own cells), then
+    ``scale.label_noises``."""
+    return (0.0, *scale.label_noises)
+
 
 # (tag, label, overrides): every method at its s = p preset, unchanged
 BEYOND_SERIES = (
@@ -279,7 +286,7 @@ def beyond_the_theorem(ctx: Context) -> Section:
              for s in STRIDES for k in BEYOND_KS for tag, _, overrides in BEYOND_SERIES]  # fmt: skip
     results = ctx.cells("beyond: overlapping patches", cells)
     noisy_cells = []
-    for sigma in SIGMAS:
+    for sigma in sigmas(scale):
         for n in scale.sample_sizes:
             for tag in NOISY_SERIES:
                 overrides = dict(BEYOND_SERIES[[t for t, _, _ in BEYOND_SERIES].index(tag)][2])
@@ -314,7 +321,7 @@ def beyond_the_theorem(ctx: Context) -> Section:
             noisy_table[key].append(np.nan if value is None else value)
     labels = {tag: label for tag, label, _ in BEYOND_SERIES}
     settings = {"series": [(tag, label, color[tag]) for tag, label, _ in BEYOND_SERIES], "ks": list(BEYOND_KS),
-                "strides": list(STRIDES), "p": p, "trials": scale.beyond_trials, "sigmas": list(SIGMAS),
+                "strides": list(STRIDES), "p": p, "trials": scale.beyond_trials, "sigmas": list(sigmas(scale)),
                 "sample_sizes": list(scale.sample_sizes),
                 "noisy_series": [(tag, labels[tag], color[tag]) for tag in NOISY_SERIES]}  # fmt: skip
     files = ctx.figure("fig10_beyond", {"cells": cell_table, "noisy": noisy_table}, settings,
@@ -425,7 +432,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                           f"{basins['global']} / {basins['spurious']} | {fmt(train['global'])} | "
                           f"{fmt(test['global'])} | {fmt(noisy_test)} | {_gap_text(gap)} | "
                           f"{fmt(test['spurious'])} |")  # fmt: skip
-    gd_gaps = [gaps[("gd", n, SIGMAS[-1])] for n in scale.sample_sizes]
+    gd_gaps = [gaps[("gd", n, sigmas(scale)[-1])] for n in scale.sample_sizes]
     # shrinking: the smallest set's gap above the largest's, their 95% intervals apart
     shrinking = all(g is not None for g in gd_gaps) and gd_gaps[0][1] > gd_gaps[-1][2]
     n_small, n_large = scale.sample_sizes[0], scale.sample_sizes[-1]
@@ -436,7 +443,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                f"{len(pgd_over)} cells; GD {100 * gd_mean:.1f}% on average",
                graded(carries and noise_helps, noise_helps or pgd_min > gd_mean)),
         Answer("noisy labels: train and test loss part ways, less so with more data",
-               f"GD, sigma {SIGMAS[-1]:g}, teacher's basin: test + sigma^2 - train {_gap_text(gd_gaps[0])} at "
+               f"GD, sigma {sigmas(scale)[-1]:g}, teacher's basin: test + sigma^2 - train {_gap_text(gd_gaps[0])} at "
                f"N = {n_small}, "
                f"{_gap_text(gd_gaps[-1])} at N = {n_large}",
                graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[0] > 0 for g in gd_gaps))),
@@ -497,7 +504,7 @@ another patch's entries, and the only spurious point left is Du et al.'s (-w*, a
 **Noisy labels** (s = p, k = 8, {BEYOND_TEACHER} teacher, {scale.noisy_trials} trials per row with noise and
 {scale.finite_trials} without, each trial its own
 set of N inputs with labels y = f*(x) + sigma e): the test loss is the population loss against the
-**clean** teacher; a fresh noisy test label adds sigma^2 = {", ".join(f"{s * s:g}" for s in SIGMAS)} to it, and
+**clean** teacher; a fresh noisy test label adds sigma^2 = {", ".join(f"{s * s:g}" for s in sigmas(scale))} to it, and
 the gap is that noisy test loss minus the train loss (on the noisy set). With sigma = 0 the teacher fits
 every set exactly, so train and test differ only through the basin; with noise a method that settles on
 its set's minimiser fits part of the noise (a train loss below sigma^2), one whose last steps still move

@@ -89,8 +89,8 @@ def out_of_sample(ctx: Context) -> Section:
     if ctx.quick:
         sized = (f" Quick-sized: {scale.held_out_per_k} gaussian teacher per k and {scale.held_out_trials} trials "
                  f"per cell (the full run: {FULL.held_out_per_k} per k, {FULL.held_out_trials} trials); a promise "
-                 "is only rejected where a cell's interval lies wholly below it, which 100 trials can show only "
-                 "for large shortfalls.")  # fmt: skip
+                 f"is only rejected where a cell's interval lies wholly below it, which {scale.held_out_trials} trials "
+                 "can show only for large shortfalls.")  # fmt: skip
     gaussian = [t for t in teachers if t.get("teacher") == "gaussian"]
     seeds = ", ".join(str(s) for s in sorted({t["teacher_seed"] for t in gaussian}))
     ks = ", ".join(str(k) for k in sorted({t["k"] for t in gaussian}))

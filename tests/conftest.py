@@ -38,16 +38,47 @@ def alternating_teacher():
 
 
 @pytest.fixture(scope="session")
-def reduced_reproduction(tmp_path_factory):
+def reduced_reproduction(tmp_path_factory, worker_id):
     """One reduced reproduction (every section, 6 trials per cell, a fifth teacher family
     registered as a user would), shared by the tests that read a results folder: it takes minutes.
-    Returns ``(out, first_cache_listing)``: the folder, and its cache files' names and times."""
+    Returns ``(out, first_cache_listing)``: the folder, and its cache files' names and times.
+
+    Made once for the whole run: under pytest-xdist the workers share it through their common
+    temporary folder, the first to come making it while the others wait on a lock (xdist's
+    ``loadgroup`` cannot keep its users on one worker under pytest 9)."""
+    import fcntl
+    import json
+
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the folder the workers' own temporary folders are made in
+    folder = root / "reduced-reproduction"
+    folder.mkdir(exist_ok=True)
+    listing = folder / "first-cache.json"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not listing.exists():
+            out = _make_reduced_reproduction(folder / "r")
+            cache = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
+            listing.write_text(json.dumps(cache))
+    return folder / "r", json.loads(listing.read_text())
+
+
+def _make_reduced_reproduction(out):
     from pgd_bench.model.teachers import register_teacher, unregister_teacher
     from pgd_bench.report.build import reproduce
 
     register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
     try:
-        out = reproduce(out_dir=tmp_path_factory.mktemp("reduced") / "r", quick=True, trials=6, sample_sizes=(8, 16))
+        return reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     finally:
         unregister_teacher("decaying")
-    return out, {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
+
+
+# The suite runs on pytest-xdist's workers (pyproject.toml: -n auto): about half its tests wait on
+# one core (compiling, subprocesses, drawing) while the other is free.
+MAX_WORKERS = 4  # each worker runs Numba's threads on every core: more would only oversubscribe
+
+
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))

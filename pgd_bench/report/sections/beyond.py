@@ -16,19 +16,21 @@ from ...algorithms import ALGORITHMS
 from ...runs.optima import KIND_NAMES, NEAR_FOUND, cached_optima, nearest_found
 from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
 from ..figures import drawer, new_figure
-from ..shared import gap_interval
+from ..shared import FULL, gap_interval
 
 STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
 OVERLAPPING_STRIDE = 3  # one of them: every s < p runs the one overlapping-patch engine
 BEYOND_KS = (4, 8, 16)
 BEYOND_TEACHER = "alternating"
-SIGMAS = (0.0, 0.5, 1.0)  # the label noises of the full run; a run's own: sigmas(scale)
 
 
 def sigmas(scale) -> tuple:
     """The label noises of this run's noisy-label rows: 0 (the observations' own cells), then
     ``scale.label_noises``."""
     return (0.0, *scale.label_noises)
+
+
+SIGMAS = sigmas(FULL)  # the full run's label noises (a run's own: sigmas(scale))
 
 
 # (tag, label, overrides): every method at its s = p preset, unchanged

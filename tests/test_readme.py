@@ -99,7 +99,8 @@ def test_the_asv_lines_run_and_publish_what_they_saved(tmp_path):
     (block,) = _blocks("bash", "asv machine --yes")
     for command in _commands(block):
         command = command.replace("asv ", f"asv --config {tmp_path / 'asv.conf.json'} ", 1)
-        if "--set-commit-hash" in command:  # the full measurement takes minutes: one benchmark
+        if " run " in command:  # the lines, on one benchmark: each benchmark runs in
+            # tests/test_benchmarks.py, in one process (asv starts one per benchmark and parameter)
             command += " --bench RandomStreams.time_sample_ball -a repeat=1"
         proc = _shell(command, ROOT, env=env, timeout=1800)
         text = proc.stdout + proc.stderr

@@ -129,7 +129,6 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     drawn = []
     with monkeypatch.context() as patch:
         from pgd_bench.report import context
-
         from pgd_bench.report.figures import new_figure
 
         patch.setattr(context, "drawing_code_hash", lambda: "an edited drawer")

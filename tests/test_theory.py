@@ -88,11 +88,12 @@ def test_same_seed_same_bits_at_any_thread_count(alternating_teacher):
     w_star, a_star = alternating_teacher
     w = np.array([0.0, 1, 0, 0, 0, 0])
     args = (w, np.ones(8), w_star, a_star, 2.0, 0.5)
-    one = with_threads(1, dissipativity, *args, samples=5000, seed=3)
-    two = with_threads(2, dissipativity, *args, samples=5000, seed=3)
+    # 4501 pairs: 71 chunks, the last one short; on two threads, two ranges of chunks
+    one = with_threads(1, dissipativity, *args, samples=9001, seed=3)
+    two = with_threads(2, dissipativity, *args, samples=9001, seed=3)
     assert one == two
-    assert dissipativity(*args, samples=5000, seed=4) != one
-    gaussian = dissipativity(*args, samples=5000, seed=3, law="gaussian")
+    assert dissipativity(*args, samples=9001, seed=4) != one
+    gaussian = dissipativity(*args, samples=9001, seed=3, law="gaussian")
     assert gaussian != one and abs(gaussian.r_w - one.r_w) < 10 * np.hypot(gaussian.se_w, one.se_w) + 0.5
 
 
@@ -138,3 +139,17 @@ def test_the_t1_slope_verdict_names_a_reversed_direction(fit, predicted, verdict
     from pgd_bench.report.theory_measures import slope_verdict
 
     assert slope_verdict(*fit, predicted).startswith(verdict)
+
+
+def test_the_ratios_along_a_run_are_the_same_bits_on_one_thread_and_two():
+    """The theory section's estimates, one per recorded trial and checkpoint, run on threads."""
+    import pgd_bench as pb
+    from pgd_bench.report.theory_measures import dissipativity_ratios
+
+    config = pb.resolve_config(algorithm="pgd", trials=5, epochs=2, iterations=100, record_states=5,
+                               checkpoint_every=20)  # fmt: skip
+    result = pb.run(config)
+    one = with_threads(1, dissipativity_ratios, result, 200, 7)
+    two = with_threads(2, dissipativity_ratios, result, 200, 7)
+    assert one.shape == (4, 5, 11) and np.isfinite(one).sum() > 100
+    np.testing.assert_array_equal(one, two)

@@ -13,13 +13,18 @@ unperturbed ``w``. ``C1`` holds at the point with constants ``(c_w, gamma_w)`` w
 means the expected update moves the iterate toward the global optimum.
 
 The estimator is a Monte Carlo average over antithetic pairs ``(xi, eps)`` and ``(-xi, -eps)``
-(the variance reduction: the first-order terms of the noise cancel within a pair), run in
-parallel over fixed chunks of pairs, each with its own stream ``(seed, chunk, PURPOSE_DIAGNOSTIC)``
-and summed in chunk order: the same seed gives the same bits at any thread count.
+(the variance reduction: the first-order terms of the noise cancel within a pair), over fixed
+chunks of pairs, each with its own stream ``(seed, chunk, PURPOSE_DIAGNOSTIC)`` and summed in chunk
+order: the same seed gives the same bits at any thread count. A large estimate runs its chunks on
+threads (the kernel releases the GIL); many small ones, as the theory section asks for at every
+checkpoint, run one per thread (:func:`pgd_bench.report.theory_measures.dissipativity_ratios`).
+Python threads rather than a Numba ``prange``: the parallel kernel took 11.7 s to compile on a
+first run, the serial one 1.4 s.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -39,7 +44,8 @@ from ..streams import (
 )
 from .landscape import LANE_WORK_ROWS, grad_lanes
 
-PAIRS_PER_CHUNK = 64  # antithetic pairs per parallel work item (fixed: the bits depend on it)
+PAIRS_PER_CHUNK = 64  # antithetic pairs per chunk, the unit of work (fixed: the bits depend on it)
+CHUNKS_PER_THREAD = 32  # an estimate runs on as many threads as it has 32 chunks (2048 pairs, ~10 ms)
 
 
 class Dissipativity(NamedTuple):
@@ -68,22 +74,18 @@ def _draw(state, radius, law, out, scratch):
             out[i] *= sigma
 
 
-@jit(parallel=True)
-def _dissipativity_sums(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law):
-    """Per chunk of pairs: sums of the pair means of ``r_w`` and ``r_a`` and of their squares, as
-    differences from their values without noise (returned too)."""
+@jit
+def _dissipativity_base(w, a, w_star, a_star):
+    """The ratios at the unperturbed point: every draw is summed as its difference from them, so
+    that the variance is not lost to cancellation (and is exactly 0 without noise)."""
     p = w.shape[0]
     k = a.shape[0]
-    n_chunks = (pairs + PAIRS_PER_CHUNK - 1) // PAIRS_PER_CHUNK
-    sums = np.zeros((n_chunks, 4))
     dist_w = 0.0
     for i in range(p):
         dist_w += (w[i] - w_star[i]) ** 2
     dist_a = 0.0
     for j in range(k):
         dist_a += (a[j] - a_star[j]) ** 2
-    # the ratios at the unperturbed point: every draw is summed as its difference from them, so
-    # that the variance is not lost to cancellation (and is exactly 0 without noise)
     one_w = np.empty((p, 1))
     one_a = np.empty((k, 1))
     for i in range(p):
@@ -104,14 +106,25 @@ def _dissipativity_sums(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law):
     for j in range(k):
         base_a -= g_a[j, 0] * (a_star[j] - a[j])
     base_a /= dist_a
-    for c in numba.prange(n_chunks):
+    return base_w, base_a, dist_w, dist_a
+
+
+@jit(nogil=True)
+def _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law, first, last, sums):
+    """Chunks ``first .. last - 1`` of the pairs: ``sums[c]`` holds chunk ``c``'s sums of the pair
+    means of ``r_w`` and ``r_a`` and of their squares, as differences from their values without
+    noise. Returns those values (``base_w``, ``base_a``)."""
+    p = w.shape[0]
+    k = a.shape[0]
+    base_w, base_a, dist_w, dist_a = _dissipativity_base(w, a, w_star, a_star)
+    state = np.empty(STATE_WORDS, dtype=np.uint64)
+    xi = np.empty(p)
+    eps = np.empty(k)
+    scratch_w = np.empty(p + 2)
+    scratch_a = np.empty(k + 2)
+    for c in range(first, last):
         count = min(PAIRS_PER_CHUNK, pairs - c * PAIRS_PER_CHUNK)
-        state = np.empty(STATE_WORDS, dtype=np.uint64)
         stream_init(state, seed, c, PURPOSE_DIAGNOSTIC)
-        xi = np.empty(p)
-        eps = np.empty(k)
-        scratch_w = np.empty(p + 2)
-        scratch_a = np.empty(k + 2)
         lanes = 2 * count
         w_eval = np.empty((p, lanes))
         a_eval = np.empty((k, lanes))
@@ -128,6 +141,7 @@ def _dissipativity_sums(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law):
                 a_eval[j, l] = a[j] + eps[j]
                 a_eval[j, count + l] = a[j] - eps[j]
         grad_lanes(w_eval, a_eval, w_star, a_star, grad_w, grad_a, work)
+        total = np.zeros(4)
         for l in range(count):
             r_w = 0.0
             r_a = 0.0
@@ -141,11 +155,13 @@ def _dissipativity_sums(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law):
                     r_a -= grad_a[j, m] * (a_star[j] - a[j])
             r_w = r_w * (0.5 / dist_w) - base_w
             r_a = r_a * (0.5 / dist_a) - base_a
-            sums[c, 0] += r_w
-            sums[c, 1] += r_w * r_w
-            sums[c, 2] += r_a
-            sums[c, 3] += r_a * r_a
-    return sums, base_w, base_a
+            total[0] += r_w
+            total[1] += r_w * r_w
+            total[2] += r_a
+            total[3] += r_a * r_a
+        for q in range(4):
+            sums[c, q] = total[q]
+    return base_w, base_a
 
 
 def dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=100_000, seed=0, law="ball") -> Dissipativity:
@@ -191,10 +207,21 @@ def dissipativity(w, a, w_star, a_star, rho_w, rho_a, samples=100_000, seed=0, l
     check_memory("dissipativity", 8.0 * 4 * samples / PAIRS_PER_CHUNK, "ask for fewer samples")
     law_code = {"ball": NOISE_BALL, "gaussian": NOISE_GAUSSIAN}[as_choice("law", law, NOISE_LAWS)]
     pairs = (samples + 1) // 2
+    seed = np.uint64(as_seed("seed", seed))
+    n_chunks = -(-pairs // PAIRS_PER_CHUNK)
+    sums = np.zeros((n_chunks, 4))
+    threads = min(numba.get_num_threads(), n_chunks // CHUNKS_PER_THREAD)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sums, base_w, base_a = _dissipativity_sums(
-            w, a, w_star, a_star, rho_w, rho_a, pairs, np.uint64(as_seed("seed", seed)), law_code
-        )
+        if threads < 2:
+            base_w, base_a = _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law_code, 0,
+                                                   n_chunks, sums)  # fmt: skip
+        else:  # ranges of chunks on threads: each chunk's sums are the same bits on any thread
+            bounds = np.linspace(0, n_chunks, threads + 1).astype(np.int64)
+            with ThreadPoolExecutor(threads) as pool:
+                done = [pool.submit(_dissipativity_chunks, w, a, w_star, a_star, rho_w, rho_a, pairs, seed,
+                                    law_code, int(first), int(last), sums)
+                        for first, last in zip(bounds[:-1], bounds[1:])]  # fmt: skip
+                base_w, base_a = [future.result() for future in done][0]
     total = np.zeros(4)
     for row in sums:  # chunks added in chunk order, whatever the thread count
         total += row

@@ -6,9 +6,11 @@ Dissipativity ratios along recorded trials, verdicts at two standard errors, The
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..model.dissipativity import dissipativity, dissipativity_frontier
+from ..runs.execute import thread_pool
 from ..runs.result import BASIN_NAMES
 from ..stats import wilson_interval
 from .context import FIELD
@@ -34,26 +36,33 @@ def dissipativity_ratios(result, samples, seed):
     states = np.concatenate([starts[:, None, :], result.states], axis=1)
     shape = states.shape[:2]
     out = np.full((4, *shape), np.nan)
-    for i in range(shape[0]):
-        for c in range(shape[1]):
-            state = states[i, c]
-            if not np.all(np.isfinite(state)):
-                continue
-            w, a = state[:p], state[p:]
-            if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
-                continue
-            w = w / np.linalg.norm(w)  # unit to rounding; exactly unit for the estimator's check
-            est = dissipativity(
-                w,
-                a,
-                w_star,
-                a_star,
-                sched["rho_w"][epoch[c]],
-                sched["rho_a"][epoch[c]],
-                samples=samples,
-                seed=(seed + c) % 2**64,
-            )  # fmt: skip; wraps: seed may be 2^64 - 1
-            out[:, i, c] = est
+
+    def estimate(point):  # one point's estimate, into its own cells of out: any order, same bits
+        i, c = point
+        state = states[i, c]
+        if not np.all(np.isfinite(state)):
+            return
+        w, a = state[:p], state[p:]
+        if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
+            return
+        w = w / np.linalg.norm(w)  # unit to rounding; exactly unit for the estimator's check
+        out[:, i, c] = dissipativity(
+            w,
+            a,
+            w_star,
+            a_star,
+            sched["rho_w"][epoch[c]],
+            sched["rho_a"][epoch[c]],
+            samples=samples,
+            seed=(seed + c) % 2**64,
+        )  # fmt: skip; wraps: seed may be 2^64 - 1
+
+    # thousands of small estimates (a few hundred microseconds each, most of it in a kernel that
+    # releases the GIL): one per thread at a time
+    points = [(i, c) for i in range(shape[0]) for c in range(shape[1])]
+    pool = thread_pool(numba.get_num_threads())
+    for _ in map(estimate, points) if pool is None else pool.map(estimate, points):
+        pass
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-import os
+import numbers
 import subprocess
 import sys
 from pathlib import Path
@@ -24,38 +24,52 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = ("time_", "track_", "timeraw_")
+ASV_PREFIXES = PREFIXES + ("mem_", "peakmem_")  # every kind asv knows (this runner takes the first three)
 
 
-def _benchmark_classes():
-    """(module name, class) for every class of ``benchmarks/bench_*.py`` that holds a benchmark."""
+def _modules():
+    """Every module of ``benchmarks/``, imported as asv discovers them (it imports them all)."""
     sys.path.insert(0, str(ROOT))
     try:
-        found = []
-        for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-            module = importlib.import_module(f"benchmarks.{path.stem}")
-            for name, obj in vars(module).items():
-                if inspect.isclass(obj) and obj.__module__ == module.__name__ and _methods(obj):
-                    found.append(pytest.param(obj, id=f"{path.stem}.{name}"))
-        return found
+        return [importlib.import_module(f"benchmarks.{path.stem}")
+                for path in sorted((ROOT / "benchmarks").glob("*.py")) if path.stem != "__init__"]  # fmt: skip
     finally:
         sys.path.remove(str(ROOT))
 
 
 def _methods(cls):
-    return [name for name in vars(cls) if name.startswith(PREFIXES) and callable(getattr(cls, name))]
+    return [name for name in dir(cls) if name.startswith(PREFIXES) and callable(getattr(cls, name))]
+
+
+def _benchmark_classes():
+    """Every class of ``benchmarks/`` that holds a benchmark."""
+    return [pytest.param(obj, id=f"{module.__name__.split('.')[-1]}.{name}") for module in _modules()
+            for name, obj in vars(module).items()
+            if inspect.isclass(obj) and obj.__module__ == module.__name__ and _methods(obj)]  # fmt: skip
 
 
 def _timeraw_functions():
-    sys.path.insert(0, str(ROOT))
-    try:
-        found = []
-        for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-            module = importlib.import_module(f"benchmarks.{path.stem}")
-            found += [pytest.param(obj, id=f"{path.stem}.{name}") for name, obj in vars(module).items()
-                      if name.startswith("timeraw_") and inspect.isfunction(obj)]  # fmt: skip
-        return found
-    finally:
-        sys.path.remove(str(ROOT))
+    return [pytest.param(obj, id=f"{module.__name__.split('.')[-1]}.{name}") for module in _modules()
+            for name, obj in vars(module).items()
+            if name.startswith("timeraw_") and inspect.isfunction(obj)]  # fmt: skip
+
+
+def test_this_runner_knows_every_benchmark_asv_would_find():
+    """No benchmark of a kind, or with parameters, that the tests below would not run as asv does."""
+    for module in _modules():
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(obj):  # a free function: asv runs time_, track_, mem_ ones too
+                assert not name.startswith(ASV_PREFIXES) or name.startswith("timeraw_"), name
+            elif inspect.isclass(obj):
+                kinds = [m for m in dir(obj) if m.startswith(ASV_PREFIXES)]
+                assert all(m.startswith(PREFIXES) for m in kinds), (name, kinds)
+                params = getattr(obj, "params", None)
+                # one flat list of values (asv takes a list of lists as several parameters)
+                assert params is None or (isinstance(params, list) and
+                                          not any(isinstance(v, (list, tuple)) for v in params)), name  # fmt: skip
+                assert not hasattr(obj, "setup_cache"), name
 
 
 @pytest.mark.parametrize("cls", _benchmark_classes())
@@ -75,7 +89,7 @@ def test_each_benchmark_runs_once_for_each_parameter(cls, monkeypatch):
             for name in _methods(cls):
                 value = getattr(bench, name)(*args)
                 if name.startswith("track_"):
-                    assert isinstance(value, (int, float)) and math.isfinite(value), (name, args, value)
+                    assert isinstance(value, numbers.Real) and math.isfinite(value), (name, args, value)
                 ran += 1
         finally:
             if hasattr(bench, "teardown"):
@@ -92,10 +106,22 @@ def test_each_timeraw_benchmark_runs_in_a_fresh_process(func):
     costs 40 s, and test_cli's damaged-cache test compiles cold through the command line)."""
     code = func()
     stmt, setup = (code, "") if isinstance(code, str) else code
-    check = "\nimport os\nfolder = os.environ.get('PGD_BENCH_CACHE_DIR')\nprint(folder and os.listdir(folder))"
-    for source in (setup + check, stmt):
-        proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=600,
-                              env=os.environ.copy())  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        if source is not stmt and "PGD_BENCH_CACHE_DIR" in setup:
-            assert proc.stdout.split()[-1] == "[]", proc.stdout  # an empty kernel folder: a cold compile
+    # after the setup, where the kernels would be read from: for the cold-compile benchmark, an
+    # empty folder of its own (a fresh temporary folder, not the user's cache)
+    check = ("\nimport os\nfrom pgd_bench._provenance import kernel_cache_dir\n"
+             "folder = kernel_cache_dir()\nprint(folder, folder.exists() and os.listdir(folder))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", setup + check], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if "PGD_BENCH_CACHE_DIR" in setup:
+        folder, listing = proc.stdout.split()
+        assert listing in ("False", "[]"), proc.stdout  # nothing compiled there yet: the statement compiles
+        assert not Path(folder).is_relative_to(_user_cache()), folder
+    proc = subprocess.run([sys.executable, "-c", stmt], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "", proc.stdout[-500:]  # asv reads its timing from the statement's stdout
+
+
+def _user_cache():
+    from pgd_bench._provenance import cache_root
+
+    return cache_root()

@@ -116,7 +116,7 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     assert sgd_paper["stream_version"] == str(STREAM_VERSION)
     assert all(float(r["final_loss"]) >= 0 for r in rows if r["final_loss"] != "nan")
     _check_the_tables_give_the_reports_numbers(out, report)
-    _check_plot_redraws_every_figure_identically(out)
+    _check_plot_redraws_the_vector_figures_identically(out)
     # a rerun into the folder recomputes nothing and draws nothing: each figure's files come back,
     # the same bytes, from the cache (keyed by its saved tables, settings and the code)
     figures = {path.name: path.read_bytes() for path in out.glob("fig*.*")}
@@ -218,7 +218,7 @@ def _check_the_tables_give_the_reports_numbers(out, report):
         assert _row(section, f"| {rho:g} | ")[1:] == [f"{depth:.4f}", f"{gap:.4f}"]
 
 
-def _check_plot_redraws_every_figure_identically(out):
+def _check_plot_redraws_the_vector_figures_identically(out):
     redrawn = out.parent / "redrawn"
     # (every PNG against the report's: in _check_reduced_reproduction) SVG and PDF, which a quick
     # run does not write, are the same bytes as another redraw of them

@@ -1,4 +1,4 @@
-"""Whole-suite checks: kernel tests as plain Python (every asv benchmark runs once in test_readme.py)."""
+"""Whole-suite checks: kernel tests as plain Python (every asv benchmark runs once in test_benchmarks.py)."""
 
 import os
 import subprocess

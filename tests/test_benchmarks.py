@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from pgd_bench._provenance import cache_root
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = ("time_", "track_", "timeraw_")
 ASV_PREFIXES = PREFIXES + ("mem_", "peakmem_")  # every kind asv knows (this runner takes the first three)
@@ -115,13 +117,7 @@ def test_each_timeraw_benchmark_runs_in_a_fresh_process(func):
     if "PGD_BENCH_CACHE_DIR" in setup:
         folder, listing = proc.stdout.split()
         assert listing in ("False", "[]"), proc.stdout  # nothing compiled there yet: the statement compiles
-        assert not Path(folder).is_relative_to(_user_cache()), folder
+        assert not Path(folder).is_relative_to(cache_root()), folder
     proc = subprocess.run([sys.executable, "-c", stmt], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "", proc.stdout[-500:]  # asv reads its timing from the statement's stdout
-
-
-def _user_cache():
-    from pgd_bench._provenance import cache_root
-
-    return cache_root()

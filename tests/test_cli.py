@@ -241,8 +241,7 @@ def test_a_damaged_kernel_cache_is_compiled_again_and_repaired_and_compiling_is_
     assert json.loads(warm.stdout)["final_state_sha256"] == sha
     (kernels,) = tmp_path.iterdir()
     (damaged_file,) = kernels.glob("landscape.spurious_kernel-*.nbc")
-    whole = damaged_file.read_bytes()
-    damaged_file.write_bytes(whole[:100])  # truncated
+    damaged_file.write_bytes(damaged_file.read_bytes()[:100])  # truncated
     damaged = run_cli(args, env=env)  # a damaged entry is a miss: compiled again, the same bits
     assert damaged.returncode == 0 and "Traceback" not in damaged.stderr, damaged.stderr
     assert json.loads(damaged.stdout)["final_state_sha256"] == sha

@@ -141,7 +141,6 @@ def _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law, 
                 a_eval[j, l] = a[j] + eps[j]
                 a_eval[j, count + l] = a[j] - eps[j]
         grad_lanes(w_eval, a_eval, w_star, a_star, grad_w, grad_a, work)
-        total = np.zeros(4)
         for l in range(count):
             r_w = 0.0
             r_a = 0.0
@@ -155,12 +154,10 @@ def _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law, 
                     r_a -= grad_a[j, m] * (a_star[j] - a[j])
             r_w = r_w * (0.5 / dist_w) - base_w
             r_a = r_a * (0.5 / dist_a) - base_a
-            total[0] += r_w
-            total[1] += r_w * r_w
-            total[2] += r_a
-            total[3] += r_a * r_a
-        for q in range(4):
-            sums[c, q] = total[q]
+            sums[c, 0] += r_w  # sums starts at zero; each chunk's row is written by one thread
+            sums[c, 1] += r_w * r_w
+            sums[c, 2] += r_a
+            sums[c, 3] += r_a * r_a
     return base_w, base_a
 
 

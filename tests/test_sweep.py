@@ -101,6 +101,26 @@ def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_co
     assert {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()} == cache
 
 
+def test_cells_run_without_the_cache_neither_read_nor_write_it_and_keep_their_bits(tmp_path, monkeypatch):
+    from pgd_bench.runs import backend
+
+    configs = [resolve_config(algorithm=name, trials=70, epochs=2, iterations=50, record_states=5) for name in ("gd", "pgd")]
+    cached = backend.Backend().compute(configs, tmp_path / "cache")  # one file per cell
+    files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
+    assert len(files) == 2
+
+    def touched(*args, **kwargs):
+        raise AssertionError("the cell cache was used")
+
+    monkeypatch.setattr(backend, "load_cached", touched)
+    monkeypatch.setattr(backend, "save_cell", touched)
+    uncached = backend.Backend().compute(configs, tmp_path / "cache", cache=False)
+    for config, a, b in zip(configs, cached, uncached):
+        assert a.final_state_sha256() == b.final_state_sha256() == run(config).final_state_sha256()
+        assert np.array_equal(a.states, b.states, equal_nan=True)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == files
+
+
 def test_chunks_merged_in_any_order_are_the_whole_run():
     config = resolve_config(algorithm="pgd", trials=200, epochs=2, iterations=50, record_states=70)
     whole = run(config)

@@ -205,7 +205,8 @@ def _time_table(ctx: Context, spent, elapsed: float) -> str:
     write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
     return (
         f"{elapsed:.0f} s in all on this machine ({os.cpu_count()} cores). Cached cells and estimates cost "
-        "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does). The same as "
+        "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does), apart "
+        "from the theory section's cells, which take a few seconds and are not kept. The same as "
         "`tables/time.csv`, so that a slower part is visible from one run to the next.\n\n" + "\n".join(lines)
     )
 

@@ -87,16 +87,16 @@ class Context:
             self.timings[key] = time.perf_counter() - start
         return self._memo[key]
 
-    def cells(self, name: str, cells: list) -> dict:
+    def cells(self, name: str, cells: list, cache: bool = True) -> dict:
         """Run ``cells`` (pairs ``(tag, config)``) once, with one progress bar, through the cell
-        cache; returns ``{tag: RunResult}``."""
-        return self.once(name, lambda: self._run(name, cells))
+        cache (``cache=False``: run them on every call, and keep no file); returns ``{tag: RunResult}``."""
+        return self.once(name, lambda: self._run(name, cells, cache))
 
-    def _run(self, name, cells):
+    def _run(self, name, cells, cache):
         from ..runs.backend import Backend
 
         backend = self.backend if self.backend is not None else Backend()
-        computed = backend.compute([config for _, config in cells], self.out / "cache", self.force, name)
+        computed = backend.compute([config for _, config in cells], self.out / "cache", self.force, name, cache)
         results = {}
         for (tag, _), result in zip(cells, computed):
             results[tag] = result

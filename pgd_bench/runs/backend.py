@@ -117,13 +117,17 @@ class Backend:
             self.cluster.close()
         self.client = self.cluster = None
 
-    def compute(self, configs, cache_dir, force=False, label="sweep") -> list[RunResult]:
-        """The results of ``configs``, in order: from the cache, or run here or on the cluster."""
-        cache_dir = Path(cache_dir)
+    def compute(self, configs, cache_dir, force=False, label="sweep", cache=True) -> list[RunResult]:
+        """The results of ``configs``, in order: from the cache, or run here or on the cluster.
+
+        With ``cache=False`` the cells are neither read from nor written to ``cache_dir``: every
+        call runs them (for cells that take less time to run than their file takes room).
+        """
+        cache_dir = Path(cache_dir) if cache else None
         results: list[RunResult | None] = [None] * len(configs)
         todo = []
         for index, config in enumerate(configs):
-            results[index] = load_cached(config, cache_dir, force=force)
+            results[index] = None if cache_dir is None else load_cached(config, cache_dir, force=force)
             if results[index] is None:
                 todo.append(index)
         bar = ProgressBar(f"{label:<22}", delay=0.0)
@@ -167,7 +171,8 @@ class Backend:
             computed = run_together([configs[i] for i in group],
                                     progress=lambda d, _t, base=done: bar(base + d, total))  # fmt: skip
             for index, result in zip(group, computed):
-                save_cell(cell_path(configs[index], cache_dir), result)
+                if cache_dir is not None:
+                    save_cell(cell_path(configs[index], cache_dir), result)
                 results[index] = result
                 done += configs[index].trials
         bar(total, total)
@@ -197,7 +202,8 @@ class Backend:
             bar(done, total)
             if len(chunks[index]) == needed[index]:  # the cell is complete: merged and saved here
                 results[index] = merge_chunks(configs[index], chunks.pop(index))
-                save_cell(cell_path(configs[index], cache_dir), results[index])
+                if cache_dir is not None:
+                    save_cell(cell_path(configs[index], cache_dir), results[index])
 
 
 CONNECT_TIMEOUT_S = 10  # the handshake with a scheduler (a port where something else listens hung)

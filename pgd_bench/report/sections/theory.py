@@ -73,7 +73,11 @@ def theory_runs(ctx: Context) -> dict:
             config = scale.config(**overrides, trials=scale.theory_trials, record_states=scale.theory_trials,
                                   checkpoint_every=T2_EVERY)  # fmt: skip
             cells.append((("T2", name, value), config))
-    return ctx.cells("theory", cells)
+    # not kept in the cell cache: these cells run in about 2 s in all (quick run), while their
+    # recorded states, float64 along noisy paths that compress poorly, were 132 of a quick folder's
+    # 196 MB and took longer to compress and write than to compute; the dissipativity estimates
+    # made from them, the slow part, are cached (_cached_ratios)
+    return ctx.cells("theory", cells, cache=False)
 
 
 @drawer("fig7_two_epochs")

@@ -104,7 +104,8 @@ def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_co
 def test_cells_run_without_the_cache_neither_read_nor_write_it_and_keep_their_bits(tmp_path, monkeypatch):
     from pgd_bench.runs import backend
 
-    configs = [resolve_config(algorithm=name, trials=70, epochs=2, iterations=50, record_states=5) for name in ("gd", "pgd")]
+    configs = [resolve_config(algorithm=name, trials=70, epochs=2, iterations=50, record_states=5)
+               for name in ("gd", "pgd")]  # fmt: skip
     cached = backend.Backend().compute(configs, tmp_path / "cache")  # one file per cell
     files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
     assert len(files) == 2

@@ -33,6 +33,7 @@ from numba.core import types
 from numba.extending import intrinsic, overload
 
 from ._jit import jit
+from ._threads import run_ranges
 from ._validate import as_float, as_int, as_seed, check_memory
 
 # The definition of every stream and sampler above: raise it whenever a seed would give other
@@ -327,23 +328,32 @@ def fill_ball(state, radius, out, scratch):
     )
 
 
-_ROWS_PER_TASK = 256  # rows per parallel work item: scratch is allocated once per item, not per row
+@jit(nogil=True)
+def _fill_rows(out, first, last, radius, seed, purpose):
+    """Rows ``first .. last - 1`` of ``out``: row ``i`` from the stream ``(seed, i, purpose)``."""
+    d = out.shape[1]
+    state = np.empty(STATE_WORDS, dtype=np.uint64)
+    scratch = np.empty(d + 2)
+    for i in range(first, last):
+        stream_init(state, seed, i, purpose)
+        if purpose == PURPOSE_SPHERE:
+            fill_sphere(state, out[i])
+        elif purpose == PURPOSE_BALL:
+            fill_ball(state, radius, out[i], scratch)
+        else:
+            fill_normal(state, out[i])
 
 
-@jit(parallel=True)
+_ROWS_PER_THREAD = 16_384  # rows a thread is given at least: about 4 ms of work, against 0.1 ms to hand it over
+
+
 def _sample_rows(n, d, radius, seed, purpose):
+    """The public samplers' rows, in ranges on threads for large draws: a serial kernel that
+    releases the GIL compiles in 1.9 s (with the stream kernels it calls), where a ``prange``
+    kernel took 3.1 s; it draws a row in about 230 ns, the prange kernel's per thread in 190 ns."""
     out = np.empty((n, d))
-    for task in numba.prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
-        state = np.empty(STATE_WORDS, dtype=np.uint64)
-        scratch = np.empty(d + 2)
-        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
-            stream_init(state, seed, i, purpose)
-            if purpose == PURPOSE_SPHERE:
-                fill_sphere(state, out[i])
-            elif purpose == PURPOSE_BALL:
-                fill_ball(state, radius, out[i], scratch)
-            else:
-                fill_normal(state, out[i])
+    threads = min(numba.get_num_threads(), n // _ROWS_PER_THREAD)
+    run_ranges(lambda first, last: _fill_rows(out, first, last, radius, seed, purpose), n, threads)
     return out
 
 

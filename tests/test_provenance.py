@@ -22,7 +22,7 @@ def test_kernels_are_cached_in_the_keyed_user_folder_and_never_in_the_package(tm
     folder = Path(proc.stdout.strip())
     assert folder.parent == tmp_path
     assert folder.name == f"kernels-{_provenance.PACKAGE_VERSION}-{_provenance.SOURCE_HASH[:16]}"
-    assert list(folder.glob("streams._sample_rows-*.nbi")) and list(folder.glob("streams._sample_rows-*.nbc"))
+    assert list(folder.glob("streams._fill_rows-*.nbi")) and list(folder.glob("streams._fill_rows-*.nbc"))
     # a kernel of a subpackage is cached there too, its file named after its folder as well
     assert list(folder.glob("landscape.*-model-*.nbi")) and list(folder.glob("landscape.*-model-*.nbc"))
     assert set(PACKAGE_DIR.rglob("*.nb[ic]")) == before  # nothing new next to the sources
@@ -81,7 +81,7 @@ def test_a_kernel_save_waits_for_the_kernel_folders_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_UN)
     _, err = saver.communicate(timeout=120)
     assert saver.returncode == 0, err
-    assert list(folder.glob("streams._sample_rows-*.nbi")) and list(folder.glob("streams._sample_rows-*.nbc"))
+    assert list(folder.glob("streams._fill_rows-*.nbi")) and list(folder.glob("streams._fill_rows-*.nbc"))
 
 
 def test_warm_up_waits_for_the_engine_compiling_in_the_background():

@@ -15,7 +15,8 @@ from scipy import stats
 from threads import with_threads
 
 import pgd_bench as pb
-from pgd_bench.streams import _log_unit, _sincos_turn
+from pgd_bench._threads import run_ranges
+from pgd_bench.streams import _ROWS_PER_THREAD, _log_unit, _sincos_turn
 
 P_FLOOR = 1e-4  # a correct sampler fails one of these KS tests with probability 1e-4
 
@@ -147,7 +148,7 @@ def test_seeds_and_purposes_give_different_streams():
 
 @pytest.mark.parametrize("sampler", ["sphere", "ball", "normal"])
 def test_identical_bits_whatever_the_thread_count(sampler):
-    n = 5000
+    n = 2 * _ROWS_PER_THREAD + 3  # large enough for ranges on two threads, uneven
     call = {
         "sphere": lambda: pb.sample_sphere(n, 6, 42),
         "ball": lambda: pb.sample_ball(n, 6, 3.0, 42),
@@ -156,6 +157,15 @@ def test_identical_bits_whatever_the_thread_count(sampler):
     one = with_threads(1, call)
     many = with_threads(numba.config.NUMBA_NUM_THREADS, call)
     assert one.tobytes() == many.tobytes()
+
+
+@given(st.integers(0, 50), st.integers(-1, 8))
+def test_ranges_on_threads_cover_every_item_once_in_order(n, threads):
+    ranges = run_ranges(lambda first, last: (first, last), n, threads)
+    assert len(ranges) == max(1, min(threads, n))
+    assert ranges[0][0] == 0 and ranges[-1][1] == n
+    assert all(first <= last for first, last in ranges)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: no item skipped or repeated
 
 
 def test_zero_radius_ball_is_the_origin_and_n_zero_is_empty():

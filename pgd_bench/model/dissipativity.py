@@ -24,13 +24,13 @@ the serial one (with what it inlines) in 5.9 s.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
 from .._jit import jit
+from .._threads import run_ranges
 from .._validate import as_choice, as_float, as_int, as_point, as_real_array, as_seed, check_memory
 from ..streams import (
     NOISE_BALL,
@@ -215,17 +215,11 @@ def dissipativity(
     sums = np.zeros((n_chunks, 4))
     threads = numba.get_num_threads() if threads is None else as_int("threads", threads, minimum=1)
     threads = min(threads, n_chunks // CHUNKS_PER_THREAD)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if threads < 2:
-            base_w, base_a = _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed, law_code, 0,
-                                                   n_chunks, sums)  # fmt: skip
-        else:  # ranges of chunks on threads: each chunk's sums are the same bits on any thread
-            bounds = np.linspace(0, n_chunks, threads + 1).astype(np.int64)
-            with ThreadPoolExecutor(threads) as pool:
-                done = [pool.submit(_dissipativity_chunks, w, a, w_star, a_star, rho_w, rho_a, pairs, seed,
-                                    law_code, int(first), int(last), sums)
-                        for first, last in zip(bounds[:-1], bounds[1:])]  # fmt: skip
-                base_w, base_a = [future.result() for future in done][0]
+    with np.errstate(invalid="ignore", divide="ignore"):  # ranges of chunks: the same sums on any thread
+        done = run_ranges(lambda first, last: _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed,
+                                                                     law_code, first, last, sums),
+                          n_chunks, threads)  # fmt: skip
+    base_w, base_a = done[0]
     total = np.zeros(4)
     for row in sums:  # chunks added in chunk order, whatever the thread count
         total += row

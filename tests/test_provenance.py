@@ -99,3 +99,46 @@ def test_warm_up_waits_for_the_engine_compiling_in_the_background():
     execute.warm_up(config)
     # warm_up waited for it: it ran to its end (a compile, or a load from the cache), without error
     assert process.returncode == 0 and engine not in execute._BACKGROUND
+
+
+_COMPILES = """
+from numba.core import event
+compiled = []
+event.register("numba:compile", type("L", (event.Listener,), {
+    "on_start": lambda self, ev: None,
+    "on_end": lambda self, ev: compiled.append(ev.data["dispatcher"].py_func.__qualname__)})())
+"""
+
+
+def test_the_kernels_compiled_ahead_are_the_ones_the_report_then_loads(tmp_path):
+    """warm_kernels, run in one process (the reproduction's background compiler), leaves in the
+    kernel folder every kernel that the report's sections call from Python: a second process
+    that calls them as the sections do compiles none of them."""
+    env = dict(os.environ, PGD_BENCH_CACHE_DIR=str(tmp_path))
+    warm = ("from pgd_bench.runs.config import resolve_config; from pgd_bench.runs.execute import warm_kernels;"
+            "warm_kernels(resolve_config(algorithm='gd', p=6, k=8, stride=3))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", warm], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    use = (
+        _COMPILES
+        + """
+import numpy as np
+from pgd_bench import population_grad, population_loss, sample_ball, sample_sphere, sharpness
+from pgd_bench.model.dissipativity import dissipativity
+from pgd_bench.model.smoothing import smoothed_profile
+from pgd_bench.runs.config import resolve_config
+w_star, a_star = resolve_config(algorithm="gd", p=5, k=4, teacher="ones").teacher_arrays()
+w, a = sample_sphere(3, 5, 7), sample_ball(3, 4, 0.5, 7)
+for stride in (None, 2):
+    population_loss(w[1], a[1], w_star, a_star, stride=stride)
+    population_grad(w[1], a[1], w_star, a_star, stride=stride)
+    sharpness(w, a, w_star, a_star, stride=stride)
+rho = np.array([1.5, 0.5])  # the theory section's radii: entries of the schedules, its seeds ints
+dissipativity(w[2] / np.linalg.norm(w[2]), a[2], w_star, a_star, rho[0], rho[1], samples=100, seed=2**63 + 5, threads=1)
+smoothed_profile(np.linspace(0, 3, 4), 0.5, 0.1, w_star, a_star, 1000)
+print(sorted(set(compiled)))
+"""
+    )
+    proc = subprocess.run([sys.executable, "-c", use], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

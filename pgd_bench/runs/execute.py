@@ -105,6 +105,33 @@ def warm_up(config: RunConfig) -> None:
     run(tiny, warm=False)
 
 
+def warm_kernels(config: RunConfig) -> None:
+    """Compile (or load) the model's kernels that the report calls from Python rather than through
+    the engine, for ``config``'s landscape and the poster's model: loss and gradient rows, the
+    Hessian by differences, the spurious optimum, the samplers and the dissipativity estimator.
+
+    Each is called once on one point; the types they compile for do not depend on ``p`` or ``k``.
+    On a first run :func:`compile_in_background` compiles them after its engine: about 12 s that
+    the report would otherwise spend compiling with one core idle, in the sections that call them.
+    Beside the report's cells they cost it about half that, the compiler taking a third of the
+    cores from them (one run each: a cold quick run 165 -> 161 s, within the runs' spread; at
+    ``nice 19`` the compiler starved and the report compiled most of the kernels itself first).
+    """
+    from ..model.dissipativity import dissipativity
+    from ..model.landscape import population_grad, population_loss, spurious_optimum
+    from ..model.sharpness import sharpness
+    from ..streams import sample_ball, sample_sphere
+
+    w_star, a_star = config.teacher_arrays()
+    w, a = sample_sphere(1, config.p, 0), sample_ball(1, config.k, 1.0, 0)
+    for stride in dict.fromkeys((None, config.stride)):
+        population_loss(w[0], a[0], w_star, a_star, stride=stride)
+        population_grad(w[0], a[0], w_star, a_star, stride=stride)
+        sharpness(w, a, w_star, a_star, stride=stride)
+    spurious_optimum(w_star, a_star)
+    dissipativity(w[0], a[0], w_star, a_star, 0.5, 0.5, samples=2, threads=1)
+
+
 _BACKGROUND: dict[type, subprocess.Popen] = {}  # engine (its landscape's parameter type) -> its compiler
 
 
@@ -121,8 +148,10 @@ def kernel_cache_is_cold() -> bool:
 _BACKGROUND_CODE = """
 import json, sys
 from pgd_bench.runs.config import resolve_config
-from pgd_bench.runs.execute import warm_up
-warm_up(resolve_config(**json.loads(sys.argv[1])))
+from pgd_bench.runs.execute import warm_kernels, warm_up
+config = resolve_config(**json.loads(sys.argv[1]))
+warm_up(config)
+warm_kernels(config)
 """
 
 
@@ -131,7 +160,9 @@ def compile_in_background(config: RunConfig) -> None:
 
     Numba's compiler holds the GIL, so a thread would not run beside it; the other process saves
     the engine to the kernel cache (saves are locked, ``pgd_bench._jit``) and :func:`warm_up` of a
-    config of that engine waits for it, then loads it. The reproduction starts the overlapping-patch
+    config of that engine waits for it, then loads it. Then it compiles :func:`warm_kernels`, which
+    the caller loads from the cache when it first calls them, or compiles itself if that comes
+    first. The reproduction starts the overlapping-patch
     engine this way on a cold kernel cache, while it compiles the poster's model's. Does nothing
     for an engine already started, or one that is not cached (a landscape registered by a user).
     """

@@ -1,19 +1,35 @@
-"""Ranges of work on threads, for kernels that release the GIL (``jit(nogil=True)``).
+"""Thread pools kept for the process, and ranges of work on them.
 
 A serial kernel that takes a range ``first .. last - 1`` of independent items compiles in a
 fraction of the time of a ``prange`` kernel (the random samplers: 3.1 s -> 1.9 s; the dissipativity
-estimator: 11.7 s -> 5.9 s), and run on ranges from Python threads it uses the cores as well,
-for work of more than a few milliseconds. Each item is computed the same way whatever range holds
+estimator: 11.7 s -> 5.9 s), and run on ranges from Python threads (:func:`run_ranges`) it uses
+the cores as well, for work of more than a few milliseconds, when it releases the GIL
+(``jit(nogil=True)``, or NumPy's loops). Each item is computed the same way whatever range holds
 it, so the results do not depend on the thread count.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[str, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+_RANGES = "pgd_bench_ranges"  # the name prefix of run_ranges's threads
+
+
+def persistent_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads named ``name``, made once and kept for the life of the process
+    (starting threads for every short call would cost more than the call). Pools of different
+    names are different threads: a task of one may wait on another's without taking its threads."""
+    with _POOLS_LOCK:  # two first callers at once would each make one, and one would leak
+        key = (name, workers)
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        return _POOLS[key]
 
 
 def run_ranges(call, n: int, threads: int) -> list:
@@ -22,30 +38,27 @@ def run_ranges(call, n: int, threads: int) -> list:
     Parameters
     ----------
     call : callable
-        ``call(first, last)`` computes items ``first .. last - 1``; a kernel that releases the GIL,
-        or the threads run one at a time.
+        ``call(first, last)`` computes items ``first .. last - 1``; it should release the GIL, or
+        the threads run one at a time.
     n : int
         Items in all.
     threads : int
-        Threads to use (ranges of equal size); 1 or fewer, or ``n < 2``: one call, here.
+        Ranges of about equal size, at most one per item and one per core; 1 or fewer, ``n < 2``,
+        or a call from one of these threads (a nested call): one call, on the calling thread.
 
     Returns
     -------
     list
-        The calls' return values, in range order.
-
-    Notes
-    -----
-    The pools live for the process (starting threads on each call costs more than a short call),
-    apart from the engine's (:func:`pgd_bench.runs.execute.thread_pool`): a range that runs on a
-    thread of the engine's pool never waits for that same pool. A call from several threads at
-    once should pass ``threads=1``.
+        The calls' return values, in range order. If a call raises, every range is finished
+        first (none is left writing into the caller's arrays), then the first range's error is
+        raised.
     """
-    threads = max(1, min(int(threads), n))
+    nested = threading.current_thread().name.startswith(_RANGES)  # its pool could be busy waiting on it
+    threads = 1 if nested else max(1, min(int(threads), n, os.cpu_count() or 1))
     if threads == 1:
         return [call(0, n)]
-    if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pgd_bench_ranges")
+    pool = persistent_pool(_RANGES, os.cpu_count() or 1)
     bounds = np.linspace(0, n, threads + 1).astype(np.int64)
-    futures = [_POOLS[threads].submit(call, int(first), int(last)) for first, last in zip(bounds[:-1], bounds[1:])]
+    futures = [pool.submit(call, int(first), int(last)) for first, last in zip(bounds[:-1], bounds[1:])]
+    wait(futures)
     return [future.result() for future in futures]

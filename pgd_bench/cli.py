@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     theory.add_argument("--quick", action="store_true", help="fewer recorded trials (about a minute)")
     theory.add_argument("--out", default="pgd-bench-theory", help="output folder (default ./pgd-bench-theory)")
-    theory.add_argument("--force", action="store_true", help="recompute cached cells")
+    theory.add_argument("--force", action="store_true", help="recompute the cached estimates and figures")
     theory.add_argument("--seed", type=int, default=0, help="seed of every cell (default 0)")
     theory.add_argument("--trials", type=int, help=argparse.SUPPRESS)
     _add_cluster_flags(theory)

@@ -1,6 +1,7 @@
 """Per-trial random streams: exact bits, laws, and independence from threads and n."""
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -162,10 +163,41 @@ def test_identical_bits_whatever_the_thread_count(sampler):
 @given(st.integers(0, 50), st.integers(-1, 8))
 def test_ranges_on_threads_cover_every_item_once_in_order(n, threads):
     ranges = run_ranges(lambda first, last: (first, last), n, threads)
-    assert len(ranges) == max(1, min(threads, n))
+    assert len(ranges) == max(1, min(threads, n, os.cpu_count()))
     assert ranges[0][0] == 0 and ranges[-1][1] == n
-    assert all(first <= last for first, last in ranges)
+    assert all(first < last for first, last in ranges) or n == 0  # no empty range, but for no items
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: no item skipped or repeated
+
+
+def test_ranges_wait_for_each_other_raise_the_first_error_and_run_nested_calls_in_place():
+    import threading
+    import time
+
+    finished = []
+
+    def call(first, last):
+        if first == 0:
+            raise ValueError("first range")
+        time.sleep(0.2)  # a slower range that must finish before the error reaches the caller
+        inner = run_ranges(lambda f, l: (f, l, threading.current_thread().name), 10, 4)  # nested
+        finished.append((first, last, inner, threading.current_thread().name))
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: run_ranges runs one range")
+    with pytest.raises(ValueError, match="first range"):
+        run_ranges(call, 100, 2)
+    ((first, last, inner, name),) = finished
+    assert (first, last) == (50, 100) and inner == [(0, 10, name)]  # the nested call: one range, in place
+
+
+def test_the_samplers_rows_are_the_same_in_any_ranges():
+    from pgd_bench.streams import PURPOSE_BALL, _fill_rows
+
+    whole, parts = np.empty((1000, 5)), np.empty((1000, 5))
+    _fill_rows(whole, 0, 1000, 2.0, np.uint64(7), PURPOSE_BALL)
+    for first, last in ((0, 1), (1, 333), (333, 999), (999, 1000)):
+        _fill_rows(parts, first, last, 2.0, np.uint64(7), PURPOSE_BALL)
+    assert whole.tobytes() == parts.tobytes() == pb.sample_ball(1000, 5, 2.0, 7).tobytes()
 
 
 def test_zero_radius_ball_is_the_origin_and_n_zero_is_empty():

@@ -117,13 +117,27 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     assert all(float(r["final_loss"]) >= 0 for r in rows if r["final_loss"] != "nan")
     _check_the_tables_give_the_reports_numbers(out, report)
     _check_plot_redraws_the_vector_figures_identically(out)
-    # a rerun into the folder recomputes nothing and draws nothing: each figure's files come back,
-    # the same bytes, from the cache (keyed by its saved tables, settings and the code)
+    # a rerun into the folder recomputes nothing but the theory section's cells (not kept: they
+    # compute faster than their states are written) and draws nothing: each figure's files come
+    # back, the same bytes, from the cache (keyed by its saved tables, settings and the code)
     figures = {path.name: path.read_bytes() for path in out.glob("fig*.*")}
+    report = (out / "report.md").read_text()
+    computed = []
+    from pgd_bench.runs.backend import Backend
+
+    on_threads = Backend._on_threads
     with monkeypatch.context() as patch:
         patch.setattr("pgd_bench.report.context.draw_saved", lambda *a: pytest.fail("a cached figure was redrawn"))
+        patch.setattr(Backend, "_on_threads", lambda self, *a: computed.append(a[-1]) or on_threads(self, *a))
         reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
+    assert computed == ["theory"]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == first_cache  # nothing recomputed
+    times = re.compile(r"\b\d+(\.\d+)? s\b")  # the report's times, and nothing else, differ
+
+    def timeless(text):
+        return times.sub("", text.split("## Where the time went")[0])
+
+    assert timeless((out / "report.md").read_text()) == timeless(report)
     assert {path.name: path.read_bytes() for path in out.glob("fig*.*")} == figures
     # an edit of the drawing code (outside the kernels' source hash) draws every figure again
     drawn = []

@@ -28,8 +28,10 @@ them, the results do, once per trial at the end.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
+from .._threads import run_ranges
 from .._validate import UNIT_NORM_TOL, as_point, as_rows, as_stride, as_unit_vector, as_vector
 from .base import LANE_WORK_ROWS
 from .landscape import spurious_optimum
@@ -227,18 +229,26 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     finite = np.flatnonzero(np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1))
     top = np.full(w.shape[0], np.nan)
     trace = np.full(w.shape[0], np.nan)
-    # in chunks of about 32 MiB of matrices: at k = 256 one Hessian alone is 0.8 MB
+    # in chunks of about 32 MiB of matrices: at k = 256 one Hessian alone is 0.8 MB. The chunks are
+    # the same whatever the thread count (NumPy's stacked products round a stack of 1 to 3
+    # matrices otherwise than a longer one), and ranges of them run on threads: NumPy releases
+    # the GIL in its loops and in eigvalsh, which is most of the time (12 us a point)
     d = w.shape[1] + a.shape[1]
     chunk = max(1, 2**22 // (d * d * (1 if stride is None else 4 * d)))  # differences: 4 d gradients a row
-    for start in range(0, finite.size, chunk):
-        rows = finite[start : start + chunk]
-        hess = hessian_rows(w[rows], a[rows], w_star, a_star, stride)
-        overflowed = ~np.all(np.isfinite(hess), axis=(1, 2))
-        if np.any(overflowed):  # finite rows whose Hessian overflows: eigvalsh would not converge
-            raise ValueError(f"a: the Hessian overflows at row {int(rows[np.flatnonzero(overflowed)[0]])} "
-                             "(||a|| or the teacher too large for float64)")  # fmt: skip
-        top[rows] = np.linalg.eigvalsh(hess)[:, -1]
-        trace[rows] = np.trace(hess, axis1=1, axis2=2)
+    n_chunks = -(-finite.size // chunk)
+
+    def chunks(first, last):
+        for start in range(first * chunk, min(last * chunk, finite.size), chunk):
+            rows = finite[start : start + chunk]
+            hess = hessian_rows(w[rows], a[rows], w_star, a_star, stride)
+            overflowed = ~np.all(np.isfinite(hess), axis=(1, 2))
+            if np.any(overflowed):  # finite rows whose Hessian overflows: eigvalsh would not converge
+                raise ValueError(f"a: the Hessian overflows at row {int(rows[np.flatnonzero(overflowed)[0]])} "
+                                 "(||a|| or the teacher too large for float64)")  # fmt: skip
+            top[rows] = np.linalg.eigvalsh(hess)[:, -1]
+            trace[rows] = np.trace(hess, axis1=1, axis2=2)
+
+    run_ranges(chunks, n_chunks, min(numba.get_num_threads(), n_chunks))
     return top, trace
 
 

@@ -5,7 +5,8 @@ Section`` (title, markdown, files, data), one module of :mod:`pgd_bench.report.s
 and one loop writes them in order. A new section is one module and one list entry
 (docs/adding-a-section.md). Sections share runs through the :class:`Context`: a group of cells
 is run once (through the checked per-cell cache of :mod:`pgd_bench.runs.cache`, so a rerun recomputes
-nothing that has finished and an interrupted run resumes where it stopped) and read by every
+nothing that has finished but the theory section's quick cells, which are not kept, and an
+interrupted run resumes where it stopped) and read by every
 section that needs it. Figures are written as PNG and SVG; ``trials.csv`` holds one row per trial
 of every cell; ``report.md`` (and the same as ``report.html``) gathers everything with the configs,
 versions and timings.
@@ -206,7 +207,7 @@ def _time_table(ctx: Context, spent, elapsed: float) -> str:
     return (
         f"{elapsed:.0f} s in all on this machine ({os.cpu_count()} cores). Cached cells and estimates cost "
         "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does), apart "
-        "from the theory section's cells, which take a few seconds and are not kept. The same as "
+        "from the theory section's cells, which take about a second and are not kept. The same as "
         "`tables/time.csv`, so that a slower part is visible from one run to the next.\n\n" + "\n".join(lines)
     )
 

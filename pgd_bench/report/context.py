@@ -89,7 +89,7 @@ class Context:
 
     def cells(self, name: str, cells: list, cache: bool = True) -> dict:
         """Run ``cells`` (pairs ``(tag, config)``) once, with one progress bar, through the cell
-        cache (``cache=False``: run them on every call, and keep no file); returns ``{tag: RunResult}``."""
+        cache (``cache=False``: compute them in every run, keeping no file); returns ``{tag: RunResult}``."""
         return self.once(name, lambda: self._run(name, cells, cache))
 
     def _run(self, name, cells, cache):

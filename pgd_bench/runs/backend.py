@@ -49,7 +49,7 @@ class Backend:
 
     :meth:`compute` is the one way the sweep and the reproduction run cells: cached cells are
     read, the others run (on a cluster, in chunks of trials), and each finished cell is written to
-    the cache by this process, atomically.
+    the cache by this process, atomically (unless ``cache=False``: then none is read or written).
     """
 
     def __init__(self, workers=None, scheduler=None, chunk_trials=None):

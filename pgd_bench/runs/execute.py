@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from .._provenance import kernel_cache_dir
+from .._threads import persistent_pool
 from .._validate import as_int
 from ..engine import LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
 from ..model.base import BY_PARAMS_TYPE
@@ -95,11 +96,13 @@ def warm_up(config: RunConfig) -> None:
 
     One epoch whose schedules hold each schedule's largest value: the same argument types as the
     full run, so the very engine it uses. If :func:`compile_in_background` is compiling this
-    engine, waits for it and loads what it saved (or compiles here, had it failed).
+    engine, waits until that process has saved it (not for the kernels it compiles next) and loads
+    what it saved (or compiles here, had it failed).
     """
     background = _BACKGROUND.pop(_engine_of(config), None)
     if background is not None:
-        background.wait()
+        background.stdout.readline()  # its line once the engine is saved, or nothing if it ended
+        background.stdout.close()
     one = {key: (max(value),) for key in SCHEDULE_KEYS if (value := getattr(config, key)) is not None}
     tiny = dataclasses.replace(config, trials=1, epochs=1, iterations=1, **one)
     run(tiny, warm=False)
@@ -151,6 +154,7 @@ from pgd_bench.runs.config import resolve_config
 from pgd_bench.runs.execute import warm_kernels, warm_up
 config = resolve_config(**json.loads(sys.argv[1]))
 warm_up(config)
+print("engine saved", flush=True)
 warm_kernels(config)
 """
 
@@ -159,10 +163,10 @@ def compile_in_background(config: RunConfig) -> None:
     """Compile ``config``'s engine in another process, while this one compiles or computes.
 
     Numba's compiler holds the GIL, so a thread would not run beside it; the other process saves
-    the engine to the kernel cache (saves are locked, ``pgd_bench._jit``) and :func:`warm_up` of a
-    config of that engine waits for it, then loads it. Then it compiles :func:`warm_kernels`, which
-    the caller loads from the cache when it first calls them, or compiles itself if that comes
-    first. The reproduction starts the overlapping-patch
+    the engine to the kernel cache (saves are locked, ``pgd_bench._jit``) and says so on its
+    stdout, which :func:`warm_up` of a config of that engine waits for before it loads the engine.
+    Then it compiles :func:`warm_kernels`, which the caller loads from the cache when it first calls
+    them, or compiles itself if that comes first. The reproduction starts the overlapping-patch
     engine this way on a cold kernel cache, while it compiles the poster's model's. Does nothing
     for an engine already started, or one that is not cached (a landscape registered by a user).
     """
@@ -172,7 +176,7 @@ def compile_in_background(config: RunConfig) -> None:
     settings = dict(algorithm="gd", landscape=config.landscape, p=config.p, k=config.k, stride=config.stride)
     process = subprocess.Popen(
         [sys.executable, "-c", _BACKGROUND_CODE, json.dumps(settings)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     _BACKGROUND[engine] = process
     atexit.register(_stop_background, process)
@@ -186,17 +190,10 @@ def _stop_background(process: subprocess.Popen) -> None:
         process.wait()
 
 
-_POOL: dict[int, ThreadPoolExecutor] = {}
-
-
 def thread_pool(workers: int) -> ThreadPoolExecutor | None:
-    """A pool of ``workers`` threads kept for the life of the process (None for none): starting
-    threads for every run would cost more than a short run itself."""
-    if workers < 1:
-        return None
-    if workers not in _POOL:
-        _POOL[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgd_bench")
-    return _POOL[workers]
+    """The engine's pool of ``workers`` threads, kept for the life of the process (None for none):
+    starting threads for every run would cost more than a short run itself."""
+    return persistent_pool("pgd_bench", workers) if workers >= 1 else None
 
 
 def run(

@@ -9,6 +9,8 @@ and the whole of ``pgd-bench theory``.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from ...runs.cache import cached_arrays, cell_key
@@ -73,7 +75,7 @@ def theory_runs(ctx: Context) -> dict:
             config = scale.config(**overrides, trials=scale.theory_trials, record_states=scale.theory_trials,
                                   checkpoint_every=T2_EVERY)  # fmt: skip
             cells.append((("T2", name, value), config))
-    # not kept in the cell cache: these cells run in about 2 s in all (quick run), while their
+    # not kept in the cell cache: these cells run in about 1 s in all (quick run), while their
     # recorded states, float64 along noisy paths that compress poorly, were 132 of a quick folder's
     # 196 MB and took longer to compress and write than to compute; the dissipativity estimates
     # made from them, the slow part, are cached (_cached_ratios)
@@ -149,11 +151,14 @@ def _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, nois
 
 def _cached_ratios(ctx: Context, result):
     """:func:`dissipativity_ratios` of a run (a minute or more of Monte Carlo in all), kept in the
-    folder's cache beside its cell: keyed by the cell (its config and the code), the samples and the
-    seed, so that a rerun into the folder reads them and ``--force`` recomputes them."""
+    folder's cache: keyed by the cell (its config and the code), the recorded states they are
+    estimated at (the cells are computed again in each run, not read from the cache), the samples
+    and the seed, so that a rerun into the folder reads them and ``--force`` recomputes them."""
     scale = ctx.scale
     shape = (4, result.states.shape[0], result.checkpoints.size + 1)
-    path = ctx.out / "cache" / f"dissipativity-{cell_key(result.config)}-{scale.theory_samples}-{scale.seed}.npz"
+    states = hashlib.sha256(result.states.tobytes()).hexdigest()[:16]
+    path = (ctx.out / "cache" /
+            f"dissipativity-{cell_key(result.config)}-{states}-{scale.theory_samples}-{scale.seed}.npz")  # fmt: skip
     compute = lambda: {"ratios": dissipativity_ratios(result, scale.theory_samples, scale.seed)}  # noqa: E731
     return cached_arrays(path, compute, shapes={"ratios": shape}, force=ctx.force)["ratios"]
 

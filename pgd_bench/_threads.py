@@ -14,6 +14,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import numba
 import numpy as np
 
 _POOLS: dict[tuple[str, int], ThreadPoolExecutor] = {}
@@ -32,7 +33,7 @@ def persistent_pool(name: str, workers: int) -> ThreadPoolExecutor:
         return _POOLS[key]
 
 
-def run_ranges(call, n: int, threads: int) -> list:
+def run_ranges(call, n: int, threads: int | None = None, min_per_thread: int = 1) -> list:
     """``call(first, last)`` over ranges that cover ``0 .. n - 1``, on up to ``threads`` threads.
 
     Parameters
@@ -42,9 +43,13 @@ def run_ranges(call, n: int, threads: int) -> list:
         the threads run one at a time.
     n : int
         Items in all.
-    threads : int
-        Ranges of about equal size, at most one per item and one per core; 1 or fewer, ``n < 2``,
-        or a call from one of these threads (a nested call): one call, on the calling thread.
+    threads : int, optional
+        Ranges of about equal size (default ``numba.get_num_threads()``), at most one per core and
+        one per ``min_per_thread`` items; 1 or fewer, or a call from one of these threads (a nested
+        call): one call, on the calling thread.
+    min_per_thread : int, default 1
+        The fewest items worth handing to a thread (a range should take milliseconds: handing
+        it over takes about 0.1 ms).
 
     Returns
     -------
@@ -54,7 +59,9 @@ def run_ranges(call, n: int, threads: int) -> list:
         raised.
     """
     nested = threading.current_thread().name.startswith(_RANGES)  # its pool could be busy waiting on it
-    threads = 1 if nested else max(1, min(int(threads), n, os.cpu_count() or 1))
+    if threads is None:
+        threads = numba.get_num_threads()
+    threads = 1 if nested else max(1, min(int(threads), n // min_per_thread, os.cpu_count() or 1))
     if threads == 1:
         return [call(0, n)]
     pool = persistent_pool(_RANGES, os.cpu_count() or 1)

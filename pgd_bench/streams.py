@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
@@ -352,8 +351,8 @@ def _sample_rows(n, d, radius, seed, purpose):
     releases the GIL compiles in 1.9 s (with the stream kernels it calls), where a ``prange``
     kernel took 3.1 s; it draws a row in about 230 ns, the prange kernel's per thread in 190 ns."""
     out = np.empty((n, d))
-    threads = min(numba.get_num_threads(), n // _ROWS_PER_THREAD)
-    run_ranges(lambda first, last: _fill_rows(out, first, last, radius, seed, purpose), n, threads)
+    run_ranges(lambda first, last: _fill_rows(out, first, last, radius, seed, purpose), n,
+               min_per_thread=_ROWS_PER_THREAD)  # fmt: skip
     return out
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from .._jit import jit
@@ -213,12 +212,11 @@ def dissipativity(
     seed = np.uint64(as_seed("seed", seed))
     n_chunks = -(-pairs // PAIRS_PER_CHUNK)
     sums = np.zeros((n_chunks, 4))
-    threads = numba.get_num_threads() if threads is None else as_int("threads", threads, minimum=1)
-    threads = min(threads, n_chunks // CHUNKS_PER_THREAD)
+    threads = None if threads is None else as_int("threads", threads, minimum=1)
     with np.errstate(invalid="ignore", divide="ignore"):  # ranges of chunks: the same sums on any thread
         done = run_ranges(lambda first, last: _dissipativity_chunks(w, a, w_star, a_star, rho_w, rho_a, pairs, seed,
                                                                      law_code, first, last, sums),
-                          n_chunks, threads)  # fmt: skip
+                          n_chunks, threads, CHUNKS_PER_THREAD)  # fmt: skip
     base_w, base_a = done[0]
     total = np.zeros(4)
     for row in sums:  # chunks added in chunk order, whatever the thread count

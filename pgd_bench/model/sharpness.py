@@ -28,7 +28,6 @@ them, the results do, once per trial at the end.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .._threads import run_ranges
@@ -248,7 +247,7 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
             top[rows] = np.linalg.eigvalsh(hess)[:, -1]
             trace[rows] = np.trace(hess, axis1=1, axis2=2)
 
-    run_ranges(chunks, n_chunks, min(numba.get_num_threads(), n_chunks))
+    run_ranges(chunks, n_chunks)
     return top, trace
 
 

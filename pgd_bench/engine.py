@@ -42,6 +42,7 @@ from .geometry import riemannian_step_lanes
 from .model.base import BY_PARAMS_TYPE, LANE_WORK_ROWS, grad_lanes_of, loss_lanes_of
 from .model.data import (
     DATA_LANES,
+    FRESH_WORK_ROWS,
     data_lanes,
     draw_minibatch_lanes,
     empirical_loss_grad_lanes,
@@ -461,15 +462,16 @@ def _run_block(
     # the poster's CNN samples its population mini-batches by projection (sgd_gradient_lanes);
     # overlapping patches draw whole inputs and take the training-set gradient over them
     fresh_batches = samples == 0 and batch > 0 and problem.stride != p
-    scratch = max(samples, batch if fresh_batches else 0)
-    data_pre = np.empty((k + 1, scratch))
-    data_residual = np.empty(scratch)
+    data_pre = np.empty((k + 1, samples))
+    data_residual = np.empty(samples)
     if samples > 0:
         fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.stride, problem.label_noise,
                            problem.w_star, problem.a_star, data_z, data_y, lane_state)  # fmt: skip
-    set_batch = batch if samples > 0 or fresh_batches else 0
-    fresh_rows = ((k - 1) * problem.stride + p) * batch if fresh_batches else 0
-    fresh = np.empty((fresh_rows, n))
+    set_batch = batch if samples > 0 else 0
+    fresh_batch = batch if fresh_batches else 0
+    fresh = np.empty((((k - 1) * problem.stride + p) * fresh_batch, n))
+    fresh_pre = np.empty((k * fresh_batch, n))
+    fresh_work = np.empty((FRESH_WORK_ROWS * fresh_batch, n))
     batch_z = np.empty((data_count, k * p, set_batch))
     batch_y = np.empty((data_count, set_batch))
     cos_star = np.empty(n)
@@ -515,8 +517,8 @@ def _run_block(
             elif batch == 0:
                 grad_lanes_of(problem.params, w_at, a_at, grad_w, grad_a, work)
             elif fresh_batches:
-                fresh_batch_grad_lanes(states, problem.stride, problem.w_star, problem.a_star, fresh, batch_z, batch_y,
-                                       w_at, a_at, grad_w, grad_a, data_pre, data_residual, lane_a)  # fmt: skip
+                fresh_batch_grad_lanes(states, problem.stride, problem.w_star, problem.a_star, fresh, w_at, a_at,
+                                       grad_w, grad_a, fresh_pre, fresh_work, lane_a)  # fmt: skip
             else:
                 sgd_gradient_lanes(
                     states, w_at, a_at, problem.w_star, problem.a_star, batch, grad_w, grad_a,

@@ -149,3 +149,56 @@ def test_training_data_refuses_bad_arguments_by_name():
         training_data(4, np.eye(6)[0], np.ones(3), label_noise=-1.0)
     with pytest.raises(ValueError, match="stride"):
         training_data(4, np.eye(6)[0], np.ones(3), stride=7)
+
+
+@pytest.mark.parametrize("k, stride, batch", [(3, 2, 1), (8, 1, 4), (5, 4, 9), (4, 5, 19)])
+def test_fresh_overlapping_batch_gradient_is_the_training_set_gradient_on_its_inputs(k, stride, batch):
+    """The engine's lane-innermost gradient on fresh overlapping inputs, lane by lane: the loss
+    and gradients NumPy computes on the very normals the lane drew (cut at the stride, labelled by
+    the teacher), and bit for bit what the per-lane training-set kernel gives on those inputs (so
+    the sums are taken in its order, tree folds over more than 8 samples included)."""
+    from pgd_bench.model.data import FRESH_WORK_ROWS, empirical_loss_grad_lanes, fresh_batch_grad_lanes
+    from pgd_bench.streams import PURPOSE_DYNAMICS, STATE_WORDS, fill_normal_lanes, stream_init_lanes
+
+    p, n, seed = 6, 16, 11
+    d = (k - 1) * stride + p
+    rng = np.random.default_rng(k * 100 + batch)
+    w_star = rng.standard_normal(p)
+    w_star /= np.linalg.norm(w_star)
+    a_star = rng.standard_normal(k)
+    w = rng.standard_normal((p, n))
+    a = rng.standard_normal((k, n))
+    states = np.empty((STATE_WORDS, n), dtype=np.uint64)
+    stream_init_lanes(states, np.uint64(seed), 0, PURPOSE_DYNAMICS)
+    drawn = np.empty((batch * d, n))
+    fill_normal_lanes(states.copy(), drawn)  # what the kernel will draw
+    grad_w, grad_a, loss = np.empty((p, n)), np.empty((k, n)), np.empty(n)
+    fresh = np.empty((batch * d, n))
+    fresh_batch_grad_lanes(states, stride, w_star, a_star, fresh, w, a, grad_w, grad_a, np.empty((k * batch, n)),
+                           np.empty((FRESH_WORK_ROWS * batch, n)), loss)  # fmt: skip
+    np.testing.assert_array_equal(fresh, drawn)
+    Z = np.empty((n, k * p, batch))  # the per-lane kernel's layout: each lane's samples innermost
+    for l in range(n):
+        X = drawn[:, l].reshape(batch, d)
+        patches = X[:, np.arange(k)[:, None] * stride + np.arange(p)[None, :]]  # (batch, k, p)
+        Z[l] = patches.reshape(batch, k * p).T
+        ref_loss, ref_w, ref_a = ref_sample_loss_grad(patches, w[:, l], a[:, l], w_star, a_star)
+        np.testing.assert_allclose(loss[l], ref_loss, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grad_w[:, l], ref_w, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(grad_a[:, l], ref_a, rtol=1e-11, atol=1e-13)
+    labels = np.empty((n, batch))
+    for l in range(n):  # summed in the kernel's order, entry by entry and patch by patch from 0
+        for b in range(batch):
+            total = 0.0
+            for j in range(k):
+                pre = 0.0
+                for i in range(p):
+                    pre += Z[l, j * p + i, b] * w_star[i]
+                total += a_star[j] * max(pre, 0.0)
+            labels[l, b] = total
+    lane_w, lane_a, lane_loss = np.empty((p, n)), np.empty((k, n)), np.empty(n)
+    empirical_loss_grad_lanes(Z, labels, batch, w, a, lane_w, lane_a, np.empty((k + 1, batch)), np.empty(batch),
+                              lane_loss)  # fmt: skip
+    np.testing.assert_array_equal(loss, lane_loss)
+    np.testing.assert_array_equal(grad_w, lane_w)
+    np.testing.assert_array_equal(grad_a, lane_a)

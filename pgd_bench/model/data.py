@@ -102,23 +102,6 @@ def fill_training_sets(seed, first_trial, shared, stride, label_noise, w_star, a
 
 
 @jit(inline=True)
-def _draw_fresh_batch_lanes(states, stride, w_star, a_star, fresh, batch_z, batch_y):
-    """A mini-batch of fresh inputs for every lane, for a model without a specialised sampler (the
-    overlapping CNN): ``fresh`` (``(B d, n)``) is filled with normals from each lane's stream, cut
-    into patches in ``batch_z`` (``(n, k p, B)``) and labelled by the teacher in ``batch_y``."""
-    n = batch_z.shape[0]
-    batch = batch_z.shape[2]
-    d = fresh.shape[0] // batch
-    fill_normal_lanes(states, fresh)
-    column = np.empty(fresh.shape[0])
-    for l in range(n):
-        for r in range(fresh.shape[0]):
-            column[r] = fresh[r, l]
-        for b in range(batch):
-            batch_y[l, b] = cut_patches_and_label(column, b, d, stride, w_star, a_star, batch_z, l, b, 0.0)
-
-
-@jit(inline=True)
 def _tree_sum(x, count):
     """``sum(x[:count])`` by pairwise folding, overwriting ``x``: each fold adds the upper part of
     the live prefix onto the lower part, an elementwise loop that compiles to SIMD code (a plain
@@ -220,18 +203,110 @@ def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
         states[3, l] = s3
 
 
-@jit
-def fresh_batch_grad_lanes(states, stride, w_star, a_star, fresh, batch_z, batch_y, w, a, grad_w, grad_a, pre,
-                           residual, loss):  # fmt: skip
-    """The mini-batch gradient of every lane on a batch of fresh whole inputs (cut into patches at
-    ``stride``; :func:`_draw_fresh_batch_lanes`), for a model without a specialised sampler.
+FRESH_WORK_ROWS = 2  # rows of ``work`` per sample of a batch in :func:`fresh_batch_grad_lanes`
 
-    A call of its own, not inlined: inlined into the engine's block loop, the same code ran 3.5x
-    slower (4.4 against 2.1 us per trial-step at k = 16, s = 3, batch 4, one thread);
-    the call's cost is nothing beside a batch's work.
+
+@jit(inline=True)
+def _tree_sum_rows(x, count, out, scale):
+    """``out[l] = scale * sum(x[:count, l])`` for every lane, each lane's sum taken in exactly the
+    order of :func:`_tree_sum` (pairwise folds of the rows while more than 8 are live, then a
+    running sum from 0), so a lane gets the bits :func:`_tree_sum` gives its column; ``x`` is
+    overwritten."""
+    n = out.shape[0]
+    m = count
+    while m > 8:
+        half = m // 2
+        offset = m - half
+        for b in range(half):
+            for l in range(n):
+                x[b, l] += x[offset + b, l]
+        m = offset
+    for l in range(n):
+        total = 0.0
+        for b in range(m):
+            total += x[b, l]
+        out[l] = scale * total
+
+
+@jit
+def fresh_batch_grad_lanes(states, stride, w_star, a_star, fresh, w, a, grad_w, grad_a, pre, work, loss):
+    """The mini-batch gradient of every lane on a batch of fresh whole inputs cut into patches at
+    ``stride``, for a model without a specialised sampler (the overlapping CNN).
+
+    ``fresh`` (``(B d, n)``, ``d = (k - 1) stride + p``) is filled with normals from each lane's
+    stream: sample ``b`` of lane ``l`` is ``fresh[b d : (b + 1) d, l]``, its patch ``j`` the entries
+    from ``j stride``, its label the teacher's output on it. Loss and gradients are those of
+    :func:`empirical_loss_grad_lanes` over the batch, with every lane's arithmetic done in exactly
+    the same order (so the same bits, tested), but with the lanes innermost: every loop is SIMD
+    code across trials, where the per-lane loops over a batch of 4 samples were not (3.8x slower
+    per trial-step at k = 16, s = 3). ``pre`` (``(k B, n)``) and ``work`` (``(FRESH_WORK_ROWS B,
+    n)``) are scratch.
+
+    A call of its own, not inlined: inlined into the engine's block loop, the per-lane form of this
+    code ran 3.5x slower; the call's cost is nothing beside a batch's work.
     """
-    _draw_fresh_batch_lanes(states, stride, w_star, a_star, fresh, batch_z, batch_y)
-    empirical_loss_grad_lanes(batch_z, batch_y, batch_z.shape[2], w, a, grad_w, grad_a, pre, residual, loss)
+    p, n = w.shape
+    k = a.shape[0]
+    batch = work.shape[0] // FRESH_WORK_ROWS
+    d = fresh.shape[0] // batch
+    scale = 2.0 / batch
+    fill_normal_lanes(states, fresh)
+    residual = work[:batch]
+    terms = work[batch:]
+    for b in range(batch):
+        base = b * d
+        r_b = residual[b]
+        t = terms[b]  # the teacher's pre-activation of the current patch
+        for l in range(n):
+            r_b[l] = 0.0  # the label, as cut_patches_and_label sums it
+        for j in range(k):
+            for l in range(n):
+                t[l] = 0.0
+            for i in range(p):
+                s_i = w_star[i]
+                row = fresh[base + j * stride + i]
+                for l in range(n):
+                    t[l] += row[l] * s_i
+            s_j = a_star[j]
+            for l in range(n):
+                r_b[l] += s_j * max(t[l], 0.0)
+        for l in range(n):
+            r_b[l] = -(r_b[l] + 0.0)  # residual = -(label + no label noise), then the student's output
+        for j in range(k):
+            pre_j = pre[j * batch + b]
+            for l in range(n):
+                pre_j[l] = 0.0
+            for i in range(p):
+                row = fresh[base + j * stride + i]
+                for l in range(n):
+                    pre_j[l] += row[l] * w[i, l]
+            for l in range(n):
+                pre_j[l] = max(pre_j[l], 0.0)
+                r_b[l] += a[j, l] * pre_j[l]
+    for b in range(batch):
+        for l in range(n):
+            terms[b, l] = residual[b, l] * residual[b, l]
+    _tree_sum_rows(terms, batch, loss, 0.5 * scale)
+    for j in range(k):
+        grad_row = grad_a[j]
+        for b in range(batch):
+            pre_j = pre[j * batch + b]
+            for l in range(n):
+                terms[b, l] = residual[b, l] * pre_j[l]
+                pre_j[l] = residual[b, l] * a[j, l] if pre_j[l] > 0.0 else 0.0  # now the coefficient
+        _tree_sum_rows(terms, batch, grad_row, scale)
+    for i in range(p):
+        for b in range(batch):
+            base = b * d
+            t = terms[b]
+            for l in range(n):
+                t[l] = 0.0
+            for j in range(k):
+                pre_j = pre[j * batch + b]
+                row = fresh[base + j * stride + i]
+                for l in range(n):
+                    t[l] += pre_j[l] * row[l]
+        _tree_sum_rows(terms, batch, grad_w[i], scale)
 
 
 @jit

@@ -187,7 +187,7 @@ class Outputs(NamedTuple):
     states: np.ndarray
 
 
-@jit(inline=True)
+@jit
 def _draw_starts(problem, first_trial, w, a, lane_state):
     """Phase: trial ``first_trial + l``'s start in lane ``l``, from its own sphere and ball streams
     (independent of the dynamics' stream, so every algorithm starts from the same points)."""
@@ -338,7 +338,7 @@ def _track_optima(problem, step, w, a, cos_star, d_global, d_spurious, global_si
     _update_ball_entry(spurious_since, d_spurious, problem.tol, step)
 
 
-@jit(inline=True)
+@jit
 def _write_outputs(
     count, row0, step, w, a, diverged_at, global_since, spurious_since, next_checkpoint, train_loss, outputs
 ):

@@ -69,7 +69,7 @@ def cut_patches_and_label(flat, b, d, stride, w_star, a_star, Z, l, col, noise):
     return label + noise
 
 
-@jit(inline=True)
+@jit
 def fill_training_sets(seed, first_trial, shared, stride, label_noise, w_star, a_star, Z, y, lane_state):
     """Lane ``l`` of ``Z`` (``(n, k p, N)``) and ``y`` (``(n, N)``): the training set of trial
     ``first_trial + l``, or with ``shared`` the run's one set in every lane.
@@ -122,7 +122,7 @@ def _tree_sum(x, count):
     return total
 
 
-@jit(inline=True)
+@jit
 def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, loss):
     """Loss and gradient over the first ``count`` samples of each lane's set, for every lane of ``Z``.
 
@@ -133,6 +133,9 @@ def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, 
     elementwise loop over samples (SIMD code), and each of the ``1 + k + p`` sums over samples is
     a :func:`_tree_sum`. ``pre`` (``(k + 1, N)``) and ``residual`` (``N``) are scratch. The order of
     every sum is fixed: the result does not depend on which block or thread a trial runs in.
+
+    A call of its own, not inlined into the engine (as are :func:`fill_training_sets` and
+    :func:`draw_minibatch_lanes`): its work per call is a whole training set (docs/design.md).
     """
     p = w.shape[0]
     n = Z.shape[0]  # the lanes that hold a set: the others' gradients are left as they are
@@ -179,7 +182,7 @@ def empirical_loss_grad_lanes(Z, y, count, w, a, grad_w, grad_a, pre, residual, 
             grad_w[i, l] = scale * _tree_sum(work, count)
 
 
-@jit(inline=True)
+@jit
 def draw_minibatch_lanes(states, Z, y, batch_z, batch_y):
     """Copy ``batch_z.shape[2]`` samples of each lane's set, drawn uniformly with replacement from
     the lane's stream, into ``batch_z`` (``(n, k p, B)``) and ``batch_y`` (``(n, B)``)."""

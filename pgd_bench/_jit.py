@@ -163,7 +163,7 @@ def jit(func=None, *, parallel: bool = False, inline: bool = False, nogil: bool 
         the callee's IR at every call site (measured: 35 -> 27 s of cold compile for the
         perturbed-SGD engine without it, the same speed). Nor for kernels whose work per call is
         a whole batch or training set: the engine compiled each again for every path that
-        inlines it (docs/design.md, "One iteration is a sequence of named phases").
+        inlines it (docs/design.md, "Engine").
     nogil : bool, default False
         Release the GIL while ``func`` runs, so that Python threads can run it side by side (the
         trial engine's blocks: see :mod:`pgd_bench.engine`).

@@ -18,6 +18,7 @@ import pgd_bench as pb
 from pgd_bench.model.smoothing import smoothed_profile
 from pgd_bench.model.teachers import register_teacher, teacher_weights, unregister_teacher
 from pgd_bench.report.build import SECTIONS, plot, reproduce
+from pgd_bench.report.context import BackgroundDrawing
 from pgd_bench.report.sections.which_noise import WHICH_NOISE
 from pgd_bench.report.shared import FIG1_SERIES
 from pgd_bench.streams import STREAM_VERSION
@@ -86,10 +87,15 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     # adding up to the run time the report gives
     with open(out / "tables" / "time.csv") as fh:
         parts = list(csv.DictReader(fh))
-    assert [p["part"] for p in parts[1:-1]] == headings[2:-1] and parts[0]["part"].startswith("compiling")
+    assert [p["part"] for p in parts[1:-2]] == headings[2:-1]
+    assert parts[0]["part"].startswith("compiling") and parts[-2]["part"].startswith("waiting for the last figures")
     total = float(re.search(r"Run time (\d+) s", report).group(1))
     assert sum(float(p["seconds"]) for p in parts) == pytest.approx(total, abs=1.0)
-    assert all(0 <= float(p["drawing"]) <= float(p["seconds"]) for p in parts)
+    # the figures are drawn in a second process, beside the sections: each section that shows a
+    # figure is charged its drawing (a fresh folder: every figure drawn), the others nothing
+    bodies = {chunk.split("\n", 1)[0]: chunk for chunk in report.split("\n## ")[1:]}
+    for part in parts[1:-2]:
+        assert (float(part["drawing"]) > 0) == (".png)" in bodies[part["part"]]), part
     for heading in ("Figure 1", "Figure 2", "observations", "Figure 3", "Figure 4", "Figure 5", "Configs",
                     "literal settings"):  # fmt: skip
         assert any(heading in h for h in headings)
@@ -127,7 +133,7 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
 
     on_threads = Backend._on_threads
     with monkeypatch.context() as patch:
-        patch.setattr("pgd_bench.report.context.draw_saved", lambda *a: pytest.fail("a cached figure was redrawn"))
+        patch.setattr(BackgroundDrawing, "submit", lambda *a: pytest.fail("a cached figure was redrawn"))
         patch.setattr(Backend, "_on_threads", lambda self, *a: computed.append(a[-1]) or on_threads(self, *a))
         reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert computed == ["theory"]
@@ -144,11 +150,16 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     drawn = []
     with monkeypatch.context() as patch:
         from pgd_bench.report import context
-        from pgd_bench.report.figures import new_figure
+        from pgd_bench.report.figures import new_figure, save_figure
+
+        def counted(self, done, out, name, formats):
+            drawn.append(name)
+            save_figure(new_figure(figsize=(2, 2)), out, name, formats)
+            done(0.0)
 
         patch.setattr(context, "drawing_code_hash", lambda: "an edited drawer")
         # counted, not drawn (drawing every figure again costs seconds and is tested above)
-        patch.setattr(context, "draw_saved", lambda *a: drawn.append(a[1]) or new_figure(figsize=(2, 2)))
+        patch.setattr(BackgroundDrawing, "submit", counted)
         reproduce(out_dir=out, quick=True, trials=6, sample_sizes=(8, 16))
     assert sorted(drawn) == sorted(json.loads((out / "figures.json").read_text()))
 
@@ -451,3 +462,28 @@ def test_the_smoothed_landscape_is_cached_and_a_damaged_file_is_recomputed(tmp_p
     assert all(np.array_equal(profiles[rho], recomputed[1][rho]) for rho in profiles)
     other = rp._smoothed_data(dataclasses.replace(scale, smoothing_samples=100), tmp_path)
     assert len(list(tmp_path.glob("smoothed-*.npz"))) == 2 and not np.array_equal(other[1][1.0], profiles[1.0])
+
+
+def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_reach_the_caller(
+    reduced_reproduction, tmp_path
+):
+    from pgd_bench.report.context import draw_and_save
+
+    out, _ = reduced_reproduction
+    name = "fig9_runtime_ecdf"
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        shutil.copytree(out, folder, ignore=shutil.ignore_patterns("cache", "*.png"))
+    assert draw_and_save(here, name, ("png",)) > 0  # the reference: drawn in this process
+    seconds = []
+    drawing = BackgroundDrawing()
+    try:
+        drawing.submit(seconds.append, there, name, ("png",))
+        drawing.submit(seconds.append, there, "fig99_no_such_figure", ("png",))
+        with pytest.raises(KeyError, match="fig99_no_such_figure"):
+            drawing.finish()
+    finally:
+        drawing.close()
+    assert len(seconds) == 1 and seconds[0] > 0  # the first figure's callback ran, then the error
+    assert (there / f"{name}.png").read_bytes() == (here / f"{name}.png").read_bytes()
+    assert not (there / "fig99_no_such_figure.png").exists()

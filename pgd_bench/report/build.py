@@ -14,6 +14,7 @@ versions and timings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -147,8 +148,10 @@ def reproduce(
     backend = Backend(workers, scheduler)
     kind = "theory" if sections is not None and [s.__name__ for s in sections] == ["theory_measured"] else "reproduce"
     out = prepare_output_dir(out_dir, kind=kind)  # after the arguments are checked: a bad one leaves no folder
-    with output_lock(out), backend:
-        ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS)
+    ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS)
+    with output_lock(out), backend, _drawing_closed(ctx):
+        ctx.drawing.run_here = os.cpu_count() == 1 or kind == "theory"  # a second process gains nothing
+        ctx.drawing.start()
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
             engines = "the poster's model"
@@ -160,15 +163,19 @@ def reproduce(
             with compiling_notice(engines):
                 ctx.once("compiling the engine", lambda: warm_up(scale.config(algorithm="gd")))
         done, spent = [], []
-        for section in SECTIONS if sections is None else sections:
-            before, drawn, section_start = set(ctx.timings), ctx.drawing_seconds, time.perf_counter()
+        for part, section in enumerate(SECTIONS if sections is None else sections):
+            ctx.part, before, section_start = part, set(ctx.timings), time.perf_counter()
             done.append(section(ctx))
             groups = {name: ctx.timings[name] for name in ctx.timings if name not in before}
-            spent.append((done[-1].title, time.perf_counter() - section_start, groups, ctx.drawing_seconds - drawn))
+            spent.append((done[-1].title, time.perf_counter() - section_start, groups, part))
+        waiting = time.perf_counter()
+        ctx.drawing.finish()  # the figures' files exist from here on
+        waiting = time.perf_counter() - waiting
+        spent = [(title, seconds, groups, ctx.drawing_seconds.get(part, 0.0)) for title, seconds, groups, part in spent]
         write_table(out, "trials", concat_columns(ctx.trial_tables), "one row per trial of every cell")
         write_table(out, "cells", concat_columns(ctx.cell_rows), "one row per cell: config, counts, rates, aRT, time")
         elapsed = time.perf_counter() - start
-        timing = _time_table(ctx, spent, elapsed)
+        timing = _time_table(ctx, spent, waiting, elapsed)
         report = (
             f"# {REPORT_TITLES[kind]}\n"
             + _answers_table(ctx, done)
@@ -183,7 +190,17 @@ def reproduce(
     return out
 
 
-def _time_table(ctx: Context, spent, elapsed: float) -> str:
+@contextlib.contextmanager
+def _drawing_closed(ctx: Context):
+    """``ctx``, whose drawing process is stopped on the way out (the figures were waited for on
+    success; after an error or Ctrl-C, no one waits for them)."""
+    try:
+        yield ctx
+    finally:
+        ctx.drawing.close()
+
+
+def _time_table(ctx: Context, spent, waiting: float, elapsed: float) -> str:
     """The report's last part: seconds per section (its groups of cells or estimates, and its
     figures' drawing), the engine's compilation, and the rest; also saved as ``tables/time.csv``."""
     rows = {"part": [], "seconds": [], "computing": [], "drawing": []}
@@ -201,14 +218,18 @@ def _time_table(ctx: Context, spent, elapsed: float) -> str:
         add("compiling the engine (loaded from the kernel cache once compiled)", compiling, {}, 0.0)
     for title, seconds, groups, drawing in spent:
         add(title, seconds, groups, drawing)
+    add("waiting for the last figures to be drawn", waiting, {}, 0.0)
     accounted = sum(rows["seconds"])
     add("writing the tables and the report, imports, checks", max(elapsed - accounted, 0.0), {}, 0.0)
     write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
     return (
         f"{elapsed:.0f} s in all on this machine ({os.cpu_count()} cores). Cached cells and estimates cost "
         "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does), apart "
-        "from the theory section's cells, which take about a second and are not kept. The same as "
-        "`tables/time.csv`, so that a slower part is visible from one run to the next.\n\n" + "\n".join(lines)
+        "from the theory section's cells, which take about a second and are not kept. A section's figures "
+        "are drawn in a second process while the next sections compute: their drawing time is beside "
+        "the section's seconds, not in them, and the run waits only for the figures still being drawn "
+        "at its end. The same as `tables/time.csv`, so that a slower part is visible from one run to "
+        "the next.\n\n" + "\n".join(lines)
     )
 
 

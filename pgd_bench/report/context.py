@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ class Context:
         self.trial_tables: list[dict] = []  # per cell: one row per trial, as columns
         self.cell_rows: list[dict] = []  # one row per cell
         self.timings: dict[str, float] = {}  # seconds per group of cells or estimates, run once
-        self.drawing_seconds = 0.0  # drawing and writing figures, in all
+        self.part = 0  # the report part (section) running now: its figures' drawing is counted to it
+        self.drawing_seconds: dict[int, float] = {}  # per part: drawing and writing its figures
+        self.drawing = BackgroundDrawing(run_here=True)  # reproduce draws in a second process
         self._memo: dict[str, Any] = {}
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -120,14 +123,17 @@ class Context:
         figures = read_figures(self.out)
         figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}
         atomic_write_text(self.out / FIGURES_FILE, json.dumps(figures, indent=1, sort_keys=True) + "\n")
-        start = time.perf_counter()
         key = self._figure_key(name, figures[name])
         files = None if self.force else self._reuse_figure(name, key)
         if files is None:
-            fig = draw_saved(self.out, name)
-            files = save_figure(fig, self.out, name, self.formats)
-            self._keep_figure(key, files)
-        self.drawing_seconds += time.perf_counter() - start
+            part = self.part
+            files = tuple(f"{name}.{ext}" for ext in self.formats)
+
+            def drawn(seconds):
+                self._keep_figure(key, files)
+                self.drawing_seconds[part] = self.drawing_seconds.get(part, 0.0) + seconds
+
+            self.drawing.submit(drawn, self.out, name, self.formats)
         return files
 
     def _figure_key(self, name, entry) -> str:
@@ -158,6 +164,69 @@ class Context:
         for file in files:
             ext = file.rsplit(".", 1)[1]
             atomic_write_bytes(self.out / "cache" / f"figure-{key}.{ext}", (self.out / file).read_bytes())
+
+
+def draw_and_save(out, name, formats) -> float:
+    """Draw figure ``name`` from what ``out`` saved and write its files; returns the seconds it took."""
+    from . import build  # noqa: F401 - imports every section, whose modules register their drawers
+
+    start = time.perf_counter()
+    save_figure(draw_saved(out, name), out, name, formats)
+    return time.perf_counter() - start
+
+
+class BackgroundDrawing:
+    """Figures drawn and written in a second process while the sections go on computing.
+
+    A quick reproduction drew its figures for 17 s on the main thread, with one core idle (the
+    cells compute on threads; drawing is Python holding the GIL); a second process takes them off
+    the critical path. A figure is drawn from its saved tables and settings, as ``pgd-bench plot``
+    does, so the process needs nothing else. Its files (named at once) exist after :meth:`finish`,
+    which waits for every figure and raises the first error; :meth:`close` stops the process
+    without waiting (an interrupted or failed run). ``run_here = True`` draws in this process
+    instead, at :meth:`submit` (a run with one figure, or no second core, gains nothing).
+    """
+
+    def __init__(self, run_here: bool = False):
+        self.run_here = run_here
+        self._pool = None
+        self._pending: list[tuple[Future, Callable[[float], None]]] = []
+
+    def start(self) -> None:
+        """Start the process now, so that its imports (matplotlib, the sections) overlap the work
+        that comes before the first figure."""
+        if self._pool is None and not self.run_here:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fork of this process, with the engine's threads running, is unsafe
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(_import_drawers)
+
+    def submit(self, done: Callable[[float], None], out, name, formats) -> None:
+        """Draw ``name`` (:func:`draw_and_save`); ``done(seconds)`` is called once it is written."""
+        if self.run_here:
+            done(draw_and_save(out, name, formats))
+            return
+        self.start()
+        self._pending.append((self._pool.submit(draw_and_save, out, name, formats), done))
+
+    def finish(self) -> None:
+        """Wait for every figure submitted, calling each ``done``; the first error is raised."""
+        pending, self._pending = self._pending, []
+        for future, done in pending:
+            done(future.result())
+
+    def close(self) -> None:
+        """Stop the process: figures not yet drawn are cancelled, the one being drawn is left."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._pending = []
+
+
+def _import_drawers() -> None:
+    from . import build  # noqa: F401 - see draw_and_save
 
 
 @functools.cache

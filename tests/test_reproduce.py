@@ -17,7 +17,7 @@ import pytest
 import pgd_bench as pb
 from pgd_bench.model.smoothing import smoothed_profile
 from pgd_bench.model.teachers import register_teacher, teacher_weights, unregister_teacher
-from pgd_bench.report.build import SECTIONS, plot, reproduce
+from pgd_bench.report.build import SECTIONS, _draw_figure, plot, reproduce
 from pgd_bench.report.context import BackgroundDrawing
 from pgd_bench.report.sections.which_noise import WHICH_NOISE
 from pgd_bench.report.shared import FIG1_SERIES
@@ -476,7 +476,7 @@ def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_r
         shutil.copytree(out, folder, ignore=shutil.ignore_patterns("cache", "*.png"))
     assert draw_and_save(here, name, ("png",)) > 0  # the reference: drawn in this process
     seconds = []
-    drawing = BackgroundDrawing()
+    drawing = BackgroundDrawing(draw=_draw_figure)
     try:
         drawing.submit(seconds.append, there, name, ("png",))
         drawing.submit(seconds.append, there, "fig99_no_such_figure", ("png",))

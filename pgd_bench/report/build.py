@@ -32,7 +32,7 @@ from .._validate import as_int, as_seed
 from ..console import compiling_notice
 from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
 from ..tables import concat_columns, write_table
-from .context import Context, Section
+from .context import BackgroundDrawing, Context, Section, draw_and_save
 from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
 from .html import heading_anchor, markdown_to_html
 from .sections.beyond import OVERLAPPING_STRIDE, beyond_the_theorem
@@ -150,7 +150,8 @@ def reproduce(
     out = prepare_output_dir(out_dir, kind=kind)  # after the arguments are checked: a bad one leaves no folder
     ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS)
     with output_lock(out), backend, _drawing_closed(ctx):
-        ctx.drawing.run_here = os.cpu_count() == 1 or kind == "theory"  # a second process gains nothing
+        # a second process gains nothing for one figure or on one core
+        ctx.drawing = BackgroundDrawing(run_here=os.cpu_count() == 1 or kind == "theory", draw=_draw_figure)
         ctx.drawing.start()
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
@@ -188,6 +189,12 @@ def reproduce(
         atomic_write_text(out / "report.html", markdown_to_html(report, images_from=out))
     sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
     return out
+
+
+def _draw_figure(out, name, formats) -> float:
+    """:func:`~pgd_bench.report.context.draw_and_save` in the drawing process, which imports this
+    module, and with it every section's drawer."""
+    return draw_and_save(out, name, formats)
 
 
 @contextlib.contextmanager

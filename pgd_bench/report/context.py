@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib
 import json
 import re
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -167,9 +169,8 @@ class Context:
 
 
 def draw_and_save(out, name, formats) -> float:
-    """Draw figure ``name`` from what ``out`` saved and write its files; returns the seconds it took."""
-    from . import build  # noqa: F401 - imports every section, whose modules register their drawers
-
+    """Draw figure ``name`` from what ``out`` saved and write its files; returns the seconds it took.
+    Its drawer must be registered: its section's module imported."""
     start = time.perf_counter()
     save_figure(draw_saved(out, name), out, name, formats)
     return time.perf_counter() - start
@@ -185,10 +186,14 @@ class BackgroundDrawing:
     which waits for every figure and raises the first error; :meth:`close` stops the process
     without waiting (an interrupted or failed run). ``run_here = True`` draws in this process
     instead, at :meth:`submit` (a run with one figure, or no second core, gains nothing).
+
+    ``draw`` is :func:`draw_and_save`, or a function of a module that imports the sections (whose
+    modules register their drawers) and calls it: the second process imports that module.
     """
 
-    def __init__(self, run_here: bool = False):
+    def __init__(self, run_here: bool = False, draw: Callable[[Any, str, tuple], float] = draw_and_save):
         self.run_here = run_here
+        self.draw = draw
         self._pool = None
         self._pending: list[tuple[Future, Callable[[float], None]]] = []
 
@@ -199,17 +204,24 @@ class BackgroundDrawing:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn: a fork of this process, with the engine's threads running, is unsafe
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self._pool.submit(_import_drawers)
+            # spawn: a fork of this process, with the engine's threads running, is unsafe. Ctrl-C
+            # in a terminal reaches the whole process group: this process handles it (one line,
+            # exit 130, then close), the drawing process ignores it (else its traceback too)
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=signal.signal,
+                initargs=(signal.SIGINT, signal.SIG_IGN),
+            )
+            self._pool.submit(importlib.import_module, self.draw.__module__)
 
     def submit(self, done: Callable[[float], None], out, name, formats) -> None:
         """Draw ``name`` (:func:`draw_and_save`); ``done(seconds)`` is called once it is written."""
         if self.run_here:
-            done(draw_and_save(out, name, formats))
+            done(self.draw(out, name, formats))
             return
         self.start()
-        self._pending.append((self._pool.submit(draw_and_save, out, name, formats), done))
+        self._pending.append((self._pool.submit(self.draw, out, name, formats), done))
 
     def finish(self) -> None:
         """Wait for every figure submitted, calling each ``done``; the first error is raised."""
@@ -223,10 +235,6 @@ class BackgroundDrawing:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._pending = []
-
-
-def _import_drawers() -> None:
-    from . import build  # noqa: F401 - see draw_and_save
 
 
 @functools.cache

@@ -148,11 +148,11 @@ def reproduce(
     backend = Backend(workers, scheduler)
     kind = "theory" if sections is not None and [s.__name__ for s in sections] == ["theory_measured"] else "reproduce"
     out = prepare_output_dir(out_dir, kind=kind)  # after the arguments are checked: a bad one leaves no folder
-    ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS)
-    with output_lock(out), backend, _drawing_closed(ctx):
-        # a second process gains nothing for one figure or on one core
-        ctx.drawing = BackgroundDrawing(run_here=os.cpu_count() == 1 or kind == "theory", draw=_draw_figure)
-        ctx.drawing.start()
+    # figures drawn in a second process, stopped on the way out (waited for on success; after an
+    # error or Ctrl-C no one waits for them); it gains nothing for one figure or on one core
+    drawing = BackgroundDrawing(run_here=os.cpu_count() == 1 or kind == "theory", draw=_draw_figure)
+    with output_lock(out), backend, contextlib.closing(drawing):
+        ctx = Context(out, scale, force, quick, backend, QUICK_FIGURE_FORMATS if quick else FIGURE_FORMATS, drawing)
         clear_derived(out)  # tables and figures of an earlier run into this folder would mix with these
         if not backend.distributed:  # a cluster's workers compile (or load) it themselves
             engines = "the poster's model"
@@ -195,16 +195,6 @@ def _draw_figure(out, name, formats) -> float:
     """:func:`~pgd_bench.report.context.draw_and_save` in the drawing process, which imports this
     module, and with it every section's drawer."""
     return draw_and_save(out, name, formats)
-
-
-@contextlib.contextmanager
-def _drawing_closed(ctx: Context):
-    """``ctx``, whose drawing process is stopped on the way out (the figures were waited for on
-    success; after an error or Ctrl-C, no one waits for them)."""
-    try:
-        yield ctx
-    finally:
-        ctx.drawing.close()
 
 
 def _time_table(ctx: Context, spent, waiting: float, elapsed: float) -> str:

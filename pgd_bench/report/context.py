@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
 import re
 import signal
@@ -72,7 +71,16 @@ class Context:
     """What the sections share: the output folder, the scale (``report.shared.Scale``), the cells run
     so far, the rows of ``trials.csv`` and the time each group of cells took."""
 
-    def __init__(self, out: Path, scale, force: bool, quick: bool, backend=None, formats=FIGURE_FORMATS):
+    def __init__(
+        self,
+        out: Path,
+        scale,
+        force: bool,
+        quick: bool,
+        backend=None,
+        formats=FIGURE_FORMATS,
+        drawing: BackgroundDrawing | None = None,
+    ):
         self.out, self.scale, self.force, self.quick = out, scale, force, quick
         self.formats = tuple(formats)  # the figures' file formats (PNG first: the report shows it)
         self.backend = backend  # where cells run (runs.backend.Backend); None: this machine's threads
@@ -81,7 +89,8 @@ class Context:
         self.timings: dict[str, float] = {}  # seconds per group of cells or estimates, run once
         self.part = 0  # the report part (section) running now: its figures' drawing is counted to it
         self.drawing_seconds: dict[int, float] = {}  # per part: drawing and writing its figures
-        self.drawing = BackgroundDrawing(run_here=True)  # reproduce draws in a second process
+        # where figures are drawn: here by default; reproduce draws in a second process
+        self.drawing = drawing if drawing is not None else BackgroundDrawing(run_here=True)
         self._memo: dict[str, Any] = {}
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -182,7 +191,8 @@ class BackgroundDrawing:
     A quick reproduction drew its figures for 17 s on the main thread, with one core idle (the
     cells compute on threads; drawing is Python holding the GIL); a second process takes them off
     the critical path. A figure is drawn from its saved tables and settings, as ``pgd-bench plot``
-    does, so the process needs nothing else. Its files (named at once) exist after :meth:`finish`,
+    does, so the process needs nothing else; it starts with the first figure to draw (a rerun whose
+    figures are all cached starts none). Its files (named at once) exist after :meth:`finish`,
     which waits for every figure and raises the first error; :meth:`close` stops the process
     without waiting (an interrupted or failed run). ``run_here = True`` draws in this process
     instead, at :meth:`submit` (a run with one figure, or no second core, gains nothing).
@@ -197,10 +207,8 @@ class BackgroundDrawing:
         self._pool = None
         self._pending: list[tuple[Future, Callable[[float], None]]] = []
 
-    def start(self) -> None:
-        """Start the process now, so that its imports (matplotlib, the sections) overlap the work
-        that comes before the first figure."""
-        if self._pool is None and not self.run_here:
+    def _start(self) -> None:
+        if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -213,14 +221,13 @@ class BackgroundDrawing:
                 initializer=signal.signal,
                 initargs=(signal.SIGINT, signal.SIG_IGN),
             )
-            self._pool.submit(importlib.import_module, self.draw.__module__)
 
     def submit(self, done: Callable[[float], None], out, name, formats) -> None:
         """Draw ``name`` (:func:`draw_and_save`); ``done(seconds)`` is called once it is written."""
         if self.run_here:
             done(self.draw(out, name, formats))
             return
-        self.start()
+        self._start()
         self._pending.append((self._pool.submit(self.draw, out, name, formats), done))
 
     def finish(self) -> None:

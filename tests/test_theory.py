@@ -176,3 +176,39 @@ def test_the_ratios_along_a_run_are_the_same_bits_on_one_thread_and_two():
     two = with_threads(2, dissipativity_ratios, result, 200, 7)
     assert one.shape == (4, 5, 11) and np.isfinite(one).sum() > 100
     np.testing.assert_array_equal(one, two)
+
+
+def test_the_estimates_at_many_points_are_each_points_own_estimate_to_the_bit():
+    """dissipativity_at_points against one dissipativity call per point (its reference), with each
+    point's own radii and seed, on one thread and on two."""
+    from pgd_bench.model.dissipativity import dissipativity_at_points
+
+    rng = np.random.default_rng(5)
+    w_star, a_star = np.eye(6)[0], np.linspace(-1.0, 2.0, 4)
+    w = rng.standard_normal((7, 6))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    a = rng.standard_normal((7, 4))
+    rho_w, rho_a = rng.uniform(0.0, 3.0, 7), np.array([0.0, 0.5, 1.0, 1.5, 2.0, 0.1, 4.0])
+    seeds = [0, 1, 2**64 - 1, 12, 12, 99, 2**40]
+    expected = np.array([dissipativity(w[i], a[i], w_star, a_star, rho_w[i], rho_a[i], samples=301, seed=seeds[i],
+                                       threads=1) for i in range(7)])  # fmt: skip
+    for threads in (1, 2):
+        got = dissipativity_at_points(w, a, w_star, a_star, rho_w, rho_a, 301, seeds, threads=threads)
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"w": np.array([[2.0, 0, 0]])}, "sphere"), ({"w": np.array([[1.0, 0, 0]])}, "equal w"),
+     ({"w": np.array([[np.nan, 1.0, 0]])}, "finite"), ({"a": np.ones((2, 2))}, "shape"),
+     ({"rho_w": [-1.0]}, "rho_w"), ({"rho_a": [1.0, 1.0]}, "rho_a"), ({"seeds": [-1]}, "seed"),
+     ({"seeds": [1, 2]}, "seeds"), ({"samples": 1}, "samples"), ({"law": "cauchy"}, "law")],
+)  # fmt: skip
+def test_bad_points_are_refused(kwargs, name):
+    from pgd_bench.model.dissipativity import dissipativity_at_points
+
+    args = dict(w=np.array([[0.0, 1.0, 0.0]]), a=np.ones((1, 2)), w_star=np.array([1.0, 0, 0]), a_star=np.zeros(2),
+                rho_w=[1.0], rho_a=[1.0], samples=100, seeds=[3])  # fmt: skip
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        dissipativity_at_points(**args)

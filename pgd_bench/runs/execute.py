@@ -120,7 +120,7 @@ def warm_kernels(config: RunConfig) -> None:
     cores from them (one run each: a cold quick run 165 -> 161 s, within the runs' spread; at
     ``nice 19`` the compiler starved and the report compiled most of the kernels itself first).
     """
-    from ..model.dissipativity import dissipativity
+    from ..model.dissipativity import dissipativity_at_points
     from ..model.landscape import population_grad, population_loss, spurious_optimum
     from ..model.sharpness import sharpness
     from ..streams import sample_ball, sample_sphere
@@ -132,7 +132,7 @@ def warm_kernels(config: RunConfig) -> None:
         population_grad(w[0], a[0], w_star, a_star, stride=stride)
         sharpness(w, a, w_star, a_star, stride=stride)
     spurious_optimum(w_star, a_star)
-    dissipativity(w[0], a[0], w_star, a_star, 0.5, 0.5, samples=2, threads=1)
+    dissipativity_at_points(w, a, w_star, a_star, [0.5], [0.5], samples=2, seeds=[0], threads=1)
 
 
 _BACKGROUND: dict[type, subprocess.Popen] = {}  # engine (its landscape's parameter type) -> its compiler

@@ -45,6 +45,12 @@ OBSERVATION_COLORS = {**{name: ALGORITHMS[name].color for name in ("gd", "sgd", 
                       "sgd_small": "#64B5CD", "sgd_paper": "#8C8C8C"}  # fmt: skip
 
 
+# the population rows' records are read only for the gradient noise of three epochs (its mean over
+# their checkpoints): 5 checkpoints an epoch, 1000 to 2000 per epoch over the rows' trials; every
+# 100 iterations (10 an epoch) made these cells half of a quick run's 55 MB of cache
+RECORDS_PER_EPOCH = 5
+
+
 def _stable_w_step_controls(scale, trials):
     """P-GD's tuned schedule with the w-step capped where GD is stable at the global optimum
     (tangent curvature ``||a*||^2``: ``eta_w < 2 / ||a*||^2``), and GD on P-GD's budget and steps
@@ -57,8 +63,11 @@ def _stable_w_step_controls(scale, trials):
                  eta_decay=tuned.eta_decay, scale_steps=True)  # fmt: skip
     return (
         [
-            ("pgd_stable_w", scale.config(algorithm="pgd", eta_w=stable_eta_w, trials=trials)),
-            ("gd_pgd_steps", scale.config(algorithm="gd", trials=trials, **steps)),
+            (
+                "pgd_stable_w",
+                scale.sparse_config(RECORDS_PER_EPOCH, algorithm="pgd", eta_w=stable_eta_w, trials=trials),
+            ),
+            ("gd_pgd_steps", scale.sparse_config(RECORDS_PER_EPOCH, algorithm="gd", trials=trials, **steps)),
         ],
         stable_eta_w * per_k,
         tuned.eta_w * per_k,
@@ -95,7 +104,7 @@ def observation_runs(ctx: Context) -> dict:
     rows, finite-sample runs with noisy labels ((tag, N, sigma))."""
     scale = ctx.scale
     conv = convergence_runs(ctx)
-    population = [(tag, scale.config(**overrides, trials=scale.convergence_trials))
+    population = [(tag, scale.sparse_config(RECORDS_PER_EPOCH, **overrides, trials=scale.convergence_trials))
                   for tag, _, overrides, _ in OBSERVATION_ROWS if tag not in conv]  # fmt: skip
     controls, _, _ = _stable_w_step_controls(scale, scale.convergence_trials)
     finite = [((tag, n), scale.config(**overrides, samples=n, trials=scale.finite_trials))

@@ -125,7 +125,7 @@ def test_the_kernels_compiled_ahead_are_the_ones_the_report_then_loads(tmp_path)
         + """
 import numpy as np
 from pgd_bench import population_grad, population_loss, sample_ball, sample_sphere, sharpness
-from pgd_bench.model.dissipativity import dissipativity
+from pgd_bench.model.dissipativity import dissipativity_at_points
 from pgd_bench.model.smoothing import smoothed_profile
 from pgd_bench.runs.config import resolve_config
 w_star, a_star = resolve_config(algorithm="gd", p=5, k=4, teacher="ones").teacher_arrays()
@@ -135,7 +135,7 @@ for stride in (None, 2):
     population_grad(w[1], a[1], w_star, a_star, stride=stride)
     sharpness(w, a, w_star, a_star, stride=stride)
 rho = np.array([1.5, 0.5])  # the theory section's radii: entries of the schedules, its seeds ints
-dissipativity(w[2] / np.linalg.norm(w[2]), a[2], w_star, a_star, rho[0], rho[1], samples=100, seed=2**63 + 5, threads=1)
+dissipativity_at_points(w[2:] / np.linalg.norm(w[2:]), a[2:], w_star, a_star, rho[:1], rho[1:], 100, [2**63 + 5])
 smoothed_profile(np.linspace(0, 3, 4), 0.5, 0.1, w_star, a_star, 1000)
 print(sorted(set(compiled)))
 """

@@ -28,6 +28,8 @@ them, the results do, once per trial at the end.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .._threads import run_ranges
@@ -188,6 +190,32 @@ def riemannian_hessian(w, a, w_star, a_star, *, stride=None) -> np.ndarray:
     return hessian
 
 
+def _row_elements(d: int, stride) -> int:
+    """Float64 elements a row of :func:`sharpness` holds in its chunk: its Hessian, or for
+    differences (overlapping patches) its 4 d gradients' worth."""
+    return d * d * (1 if stride is None else 4 * d)
+
+
+def _chunk_rows(d: int, stride) -> int:
+    """Rows per chunk of :func:`sharpness`: about 32 MiB of matrices."""
+    return max(1, 2**22 // _row_elements(d, stride))
+
+
+# What one chunk in flight costs, in chunks' worth of matrices: the matrices, NumPy's temporaries of
+# them (products, eigvalsh, trace) and what the allocator keeps of the chunks freed before. Measured
+# above the run's own peak at d = 14 on 2 threads: 100 MB for 20,000 points (one chunk), 212 to 372
+# MB for 50,000 to 1,000,000 (two in flight): up to 5.5 chunks' worth each
+CHUNK_WORKING_SET = 6
+
+
+def sharpness_memory_bytes(n: int, d: int, stride=None, threads: int = 1) -> float:
+    """An upper bound on the memory :func:`sharpness` takes at ``n`` points of dimension ``d``
+    (``p + k``) on up to ``threads`` threads, beyond its inputs and outputs."""
+    chunk = _chunk_rows(d, stride)
+    in_flight = max(1, min(threads, -(-n // chunk), os.cpu_count() or 1))
+    return 8.0 * in_flight * min(n, chunk) * _row_elements(d, stride) * CHUNK_WORKING_SET
+
+
 def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndarray]:
     """Top eigenvalue and trace of the Riemannian Hessian at each of ``n`` points.
 
@@ -233,7 +261,7 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     # matrices otherwise than a longer one), and ranges of them run on threads: NumPy releases
     # the GIL in its loops and in eigvalsh, which is most of the time (12 us a point)
     d = w.shape[1] + a.shape[1]
-    chunk = max(1, 2**22 // (d * d * (1 if stride is None else 4 * d)))  # differences: 4 d gradients a row
+    chunk = _chunk_rows(d, stride)
     n_chunks = -(-finite.size // chunk)
 
     def chunks(first, last):

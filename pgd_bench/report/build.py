@@ -112,7 +112,8 @@ def reproduce(
     force : bool
         Recompute cells even when cached.
     trials : int, optional
-        Override the trials per cell (for tests).
+        Override the trials per cell, and cap the smoothed landscape's samples at 1000 per trial
+        (for tests).
     seed : int, default 0
         Seed of every cell (trial i's starts and noise depend only on the seed and i).
     sample_sizes : sequence of int, optional
@@ -138,7 +139,8 @@ def reproduce(
         scale = dataclasses.replace(scale, trials=trials, convergence_trials=trials, finite_trials=trials,
                                     phase_trials=max(1, trials // 2), comparison_trials=trials,
                                     theory_trials=trials, beyond_trials=trials, optima_starts=trials,
-                                    held_out_trials=trials, noisy_trials=trials)  # fmt: skip
+                                    held_out_trials=trials, noisy_trials=trials,
+                                    smoothing_samples=min(scale.smoothing_samples, 1000 * trials))  # fmt: skip
     scale = dataclasses.replace(scale, seed=as_seed("seed", seed))
     if sample_sizes is not None:
         sizes = tuple(as_int("sample_sizes", n, minimum=1) for n in sample_sizes)

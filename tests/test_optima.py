@@ -238,3 +238,17 @@ def test_a_search_that_would_take_minutes_is_skipped_with_a_note_or_refused_when
     assert "found_optima" not in json.loads(skipped.stdout)
     asked = subprocess.run([*command, "--optima-starts", "10"], capture_output=True, text=True, timeout=60)
     assert asked.returncode == 2 and "optima-starts" in asked.stderr and "minutes" in asked.stderr
+
+
+def test_the_starts_check_charges_the_search_its_size_not_one_starts_share_of_fixed_costs(monkeypatch):
+    """Part of a run's memory estimate (the sharpness working set) stops growing at one chunk per
+    thread: charging every start the increment from one start to two refused 1000 starts at stride 1,
+    k = 32 (about 10 GB) on a machine with 4 GB, where the search needs a few hundred MB."""
+    import pgd_bench._validate as validate
+    from pgd_bench.runs.optima import check_starts
+
+    monkeypatch.setattr(validate, "memory_limit", lambda: 2 * 2**30)  # half of a 4 GiB machine
+    config = resolve_config(algorithm="gd", stride=1, k=32)
+    assert check_starts(config, 1000) == 1000
+    with pytest.raises(ValueError, match=r"starts: needs about .* GiB.*ask for fewer starts \(each needs about"):
+        check_starts(config, 10**8)

@@ -333,9 +333,11 @@ def dissipativity_at_points(w, a, w_star, a_star, rho_w, rho_a, samples, seeds, 
         if radii.shape != (n,) or not np.all(radii >= 0) or not np.all(np.isfinite(radii)):
             raise ValueError(f"{name}: expected {n} finite radii >= 0, got shape {radii.shape}")
     samples = as_int("samples", samples, minimum=2)
-    seeds = np.array([as_seed("seed", seed) for seed in np.asarray(seeds, dtype=object).ravel()], dtype=np.uint64)
+    check_memory("dissipativity", 8.0 * 4 * samples / PAIRS_PER_CHUNK, "ask for fewer samples")
+    seeds = np.asarray(seeds, dtype=object)
     if seeds.shape != (n,):
-        raise ValueError(f"seeds: expected {n} seeds, got {seeds.shape[0]}")
+        raise ValueError(f"seeds: expected {n} seeds, one per point, got shape {seeds.shape}")
+    seeds = np.array([as_seed(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)], dtype=np.uint64)
     law_code = {"ball": NOISE_BALL, "gaussian": NOISE_GAUSSIAN}[as_choice("law", law, NOISE_LAWS)]
     pairs = (samples + 1) // 2
     totals = np.zeros((n, 4))

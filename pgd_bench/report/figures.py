@@ -31,6 +31,10 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "svg.hashsalt": "pgd_bench",  # fixed ids: the same figure gives the same SVG bytes
+    # every drawer asks for its layout engine; these keep a user's rc from adding one where
+    # save_figure removes it (set_layout_engine(None) falls back on them)
+    "figure.autolayout": False,
+    "figure.constrained_layout.use": False,
 }
 
 
@@ -92,7 +96,8 @@ def render(name: str, tables: dict, settings: dict):
 
 def save_figure(fig, out: Path, name: str, formats=FIGURE_FORMATS) -> tuple[str, ...]:
     """Write ``fig`` as ``name.png``, ``.svg`` and ``.pdf`` (or ``formats``) into ``out``; returns
-    the file names."""
+    the file names. With more than one format, ``fig`` is left laid out, without its layout
+    engine."""
     import matplotlib
 
     names = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import as_int
 from ..algorithms import algorithm_named
 from ..model.smoothing import basin_depth, smoothed_profile
 from ..model.teachers import TEACHERS
@@ -94,20 +95,25 @@ class Scale:
         return resolve_config(seed=self.seed, **overrides)
 
     def sparse_config(self, per_epoch: int, **overrides):
-        """:meth:`config` with its per-trial records taken ``per_epoch`` times an epoch (at least once,
-        at the epoch's end), for a cell whose records are read only as a few samples per epoch.
+        """:meth:`config` with its per-trial records taken about ``per_epoch`` times an epoch (every
+        ``iterations // per_epoch`` iterations, and at every epoch's end), never more often than
+        the default ``checkpoint_every``: for a cell whose records are read only as a few samples
+        per epoch.
 
         Checkpoints only record: the final states, outcomes and ``entered_at`` are the same bits at
         any ``checkpoint_every`` (checked for every algorithm, with training sets, momentum, label
         noise and overlapping patches); the cache file grows with the checkpoints."""
+        per_epoch = as_int("per_epoch", per_epoch, minimum=1)
         config = self.config(**overrides)
-        return dataclasses.replace(config, checkpoint_every=max(1, config.iterations // per_epoch))
+        every = max(config.checkpoint_every, config.iterations // per_epoch)
+        return dataclasses.replace(config, checkpoint_every=every)
 
     def end_config(self, **overrides):
-        """:meth:`sparse_config` at epoch ends only, for a cell read only at its end (outcome, final
-        point, ``entered_at``). Every 100 iterations, such a cell's cache file was 10 times larger:
-        256 of a quick run's 413 MB of cache were these records, never read."""
-        return self.sparse_config(1, **overrides)
+        """:meth:`config` with records at epoch ends only, for a cell read only at its end (outcome,
+        final point, ``entered_at``). Every 100 iterations, such a cell's cache file was 10 times
+        larger: 256 of a quick run's 413 MB of cache were these records, never read."""
+        config = self.config(**overrides)
+        return dataclasses.replace(config, checkpoint_every=config.iterations)
 
 
 FULL = Scale(1000, 1000, 200, (0.1, 0.3, 1.0, 2.0, 5.0, 10.0, 36.0), (0.1, 0.5, 1.0, 1.5, 5.0), 200_000, 300,

@@ -13,7 +13,7 @@ optimum (tested). docs/mathematics.md, "Optima the suite finds".
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +245,12 @@ def check_starts(config: RunConfig, starts, name: str = "starts") -> int:
         raise ValueError(f"{name}: the search polishes every start with (p + k)-square Hessians; p + k = "
                          f"{config.p + config.k} is above {MAX_SEARCH_DIM}, where that takes minutes to "
                          "hours")  # fmt: skip
-    one, two = gd_config(config, 1).memory_bytes(), gd_config(config, 2).memory_bytes()
-    per_start = two - one
-    check_memory(name, one + per_start * (starts - 1),
-                 f"ask for fewer starts (each needs about {per_start / 2**10:.1f} KiB)")  # fmt: skip
+    one = gd_config(config, 1)
+    # at the real size (replace: no check of its own yet), not one start's increment times the
+    # starts: part of the estimate (the sharpness working set) stops growing at a chunk a thread
+    total = replace(one, trials=starts).memory_bytes()
+    per_start = (total - one.memory_bytes()) / max(1, starts - 1)
+    check_memory(name, total, f"ask for fewer starts (each needs about {per_start / 2**10:.1f} KiB)")
     return starts
 
 

@@ -46,8 +46,8 @@ OBSERVATION_COLORS = {**{name: ALGORITHMS[name].color for name in ("gd", "sgd", 
 
 
 # the population rows' records are read only for the gradient noise of three epochs (its mean over
-# their checkpoints): 5 checkpoints an epoch, 1000 to 2000 per epoch over the rows' trials; every
-# 100 iterations (10 an epoch) made these cells half of a quick run's 55 MB of cache
+# their checkpoints): 5 checkpoints an epoch for the 1000-iteration rows (every 100 iterations, 10 an
+# epoch, made these cells half of a quick run's 55 MB of cache), the default 4 for the 400-iteration ones
 RECORDS_PER_EPOCH = 5
 
 
@@ -93,8 +93,9 @@ def _noise_by_phase(result) -> str:
     return " → ".join(means)
 
 
-# label noise for the generalization rows: y = f*(x) + sigma e (the beyond section's largest sigma, so its
-# GD cells are these); the poster's three rows only, where it names a generalization
+# label noise for the generalization rows: y = f*(x) + sigma e (the beyond section's largest sigma; where
+# its noisy-label runs have as many trials as these, as in the quick run, its GD cells are these); the
+# poster's three rows only, where it names a generalization
 LABEL_SIGMA = 1.0
 NOISY_ROWS = ("gd", "sgd_small", "sgd_paper")
 

@@ -241,6 +241,17 @@ def as_rows(name: str, value, width: int, rows: int | None = None) -> np.ndarray
     return arr
 
 
+def check_sphere_rows(name: str, w: np.ndarray) -> None:
+    """Refuse a finite row of ``w`` (``(n, p)``) that is not a point of the sphere (norm 1 within
+    :data:`UNIT_NORM_TOL`), naming the first such row and its norm; non-finite rows pass."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(w, axis=1)
+    off = np.isfinite(norms) & (np.abs(norms - 1.0) > UNIT_NORM_TOL)
+    if np.any(off):
+        raise ValueError(f"{name}: row {int(np.flatnonzero(off)[0])} has norm {norms[off][0]!r}, not 1 (within "
+                         f"{UNIT_NORM_TOL}): the rows must be points of the sphere")  # fmt: skip
+
+
 def as_stride(value, p: int) -> int | None:
     """``stride`` as an integer in ``[1, p]``, or None for the non-overlapping model (None or ``p``).
 

@@ -31,7 +31,6 @@ import numpy as np
 from .._jit import jit
 from .._threads import run_ranges
 from .._validate import (
-    UNIT_NORM_TOL,
     as_choice,
     as_float,
     as_int,
@@ -42,6 +41,7 @@ from .._validate import (
     as_unit_vector,
     as_vector,
     check_memory,
+    check_sphere_rows,
 )
 from ..streams import (
     NOISE_BALL,
@@ -323,8 +323,7 @@ def dissipativity_at_points(w, a, w_star, a_star, rho_w, rho_a, samples, seeds, 
     a = np.ascontiguousarray(as_rows("a", a, a_star.shape[0], rows=n))
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(a))):
         raise ValueError("w, a: expected finite points")
-    if np.any(np.abs(np.linalg.norm(w, axis=1) - 1.0) > UNIT_NORM_TOL):
-        raise ValueError(f"w: expected points of the sphere (each row of norm 1 within {UNIT_NORM_TOL})")
+    check_sphere_rows("w", w)
     if np.any(np.all(w == w_star, axis=1)) or np.any(np.all(a == a_star, axis=1)):
         raise ValueError("w, a: r_w and r_a divide by ||w - w*||^2 and ||a - a*||^2; no point may equal w* or a*")
     rho_w = np.ascontiguousarray(as_real_array("rho_w", rho_w), dtype=np.float64)

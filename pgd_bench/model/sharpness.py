@@ -33,7 +33,7 @@ import os
 import numpy as np
 
 from .._threads import run_ranges
-from .._validate import UNIT_NORM_TOL, as_point, as_rows, as_stride, as_unit_vector, as_vector
+from .._validate import as_point, as_rows, as_stride, as_unit_vector, as_vector, check_sphere_rows
 from .base import LANE_WORK_ROWS
 from .landscape import spurious_optimum
 from .overlap import make_params, overlap_grad_lanes
@@ -246,12 +246,7 @@ def sharpness(w, a, w_star, a_star, *, stride=None) -> tuple[np.ndarray, np.ndar
     a_star = as_vector("a_star", a_star)
     w = as_rows("w", w, w_star.shape[0])
     a = as_rows("a", a, a_star.shape[0], rows=w.shape[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.linalg.norm(w, axis=1)
-    off = np.isfinite(norms) & (np.abs(norms - 1.0) > UNIT_NORM_TOL)
-    if np.any(off):  # the Hessian on the sphere is defined at its points only: 25.2 where 3.23 is true
-        raise ValueError(f"w: row {int(np.flatnonzero(off)[0])} has norm {norms[off][0]!r}, not 1 (within "
-                         f"{UNIT_NORM_TOL}): the rows must be points of the sphere")  # fmt: skip
+    check_sphere_rows("w", w)  # the Hessian on the sphere is defined at its points only: 25.2 where 3.23 is true
     stride = as_stride(stride, w.shape[1])
     finite = np.flatnonzero(np.all(np.isfinite(w), axis=1) & np.all(np.isfinite(a), axis=1))
     top = np.full(w.shape[0], np.nan)

@@ -35,24 +35,15 @@ def dissipativity_ratios(result, samples, seed):
     shape = states.shape[:2]
     out = np.full((4, *shape), np.nan)
     # every point but the non-finite ones and those at the optimum (no ratio there), estimated at once
-    rows, columns, points_w, points_a = [], [], [], []
-    for i in range(shape[0]):
-        for c in range(shape[1]):
-            state = states[i, c]
-            if not np.all(np.isfinite(state)):
-                continue
-            w, a = state[:p], state[p:]
-            if np.allclose(w, w_star, rtol=0, atol=1e-150) or np.allclose(a, a_star, rtol=0, atol=1e-150):
-                continue
-            rows.append(i)
-            columns.append(c)
-            points_w.append(w / np.linalg.norm(w))  # unit to rounding; exactly unit for the estimator's check
-            points_a.append(a)
-    if rows:
-        columns = np.array(columns)
+    with np.errstate(invalid="ignore"):  # np.allclose(x, x*, rtol=0, atol=1e-150) on each row, at once
+        at_w = np.all(np.abs(states[:, :, :p] - w_star) <= 1e-150, axis=2)
+        at_a = np.all(np.abs(states[:, :, p:] - a_star) <= 1e-150, axis=2)
+    rows, columns = np.nonzero(np.all(np.isfinite(states), axis=2) & ~at_w & ~at_a)
+    if rows.size:
+        w = states[rows, columns, :p]
         estimates = dissipativity_at_points(
-            np.array(points_w),
-            np.array(points_a),
+            np.array([row / np.linalg.norm(row) for row in w]),  # unit to rounding; exactly unit for the check
+            states[rows, columns, p:],
             w_star,
             a_star,
             sched["rho_w"][epoch[columns]],
@@ -60,7 +51,7 @@ def dissipativity_ratios(result, samples, seed):
             samples,
             [(seed + int(c)) % 2**64 for c in columns],  # wraps: seed may be 2^64 - 1
         )
-        out[:, np.array(rows), columns] = estimates.T
+        out[:, rows, columns] = estimates.T
     return out
 
 

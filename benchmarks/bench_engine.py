@@ -9,6 +9,22 @@ from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second
 from .peers import PEER_ALGORITHMS, compare, empirical_gd_compare, pgd_bench_seconds, stride_cost
 
+_C_BUILD = []  # (folder, library): built once a process (asv gives each benchmark a process of its own)
+
+
+def _c_library():
+    """The C reference engine, compiled on first use into a temporary folder kept for the process
+    (each build takes 1-2 s; the test suite runs the four parameters in one process)."""
+    import tempfile
+    from pathlib import Path
+
+    from . import c_compare
+
+    if not _C_BUILD:
+        folder = tempfile.TemporaryDirectory()
+        _C_BUILD.append((folder, c_compare.build(Path(folder.name))))
+    return _C_BUILD[0][1]
+
 
 class Engine:
     params = list(PEER_ALGORITHMS)
@@ -89,17 +105,13 @@ class RatioToC:
     timeout = 600
 
     def setup(self, algorithm):
-        import tempfile
-        from pathlib import Path
-
         import numba
 
         from . import c_compare
 
         if c_compare.compiler() is None:
             raise NotImplementedError("no C compiler")
-        self.folder = tempfile.TemporaryDirectory()
-        self.lib = c_compare.build(Path(self.folder.name))
+        self.lib = _c_library()
         self.config = c_compare.config_for(algorithm, 512)
         self.threads = numba.get_num_threads()
         numba.set_num_threads(1)
@@ -109,7 +121,6 @@ class RatioToC:
         import numba
 
         numba.set_num_threads(self.threads)
-        self.folder.cleanup()
 
     def track_time_ratio_to_c(self, algorithm):
         from . import c_compare

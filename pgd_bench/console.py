@@ -1,5 +1,5 @@
-"""What a long command says on stderr while it works: progress bars and the compiling notice; and
-what Ctrl-C does to it while it compiles."""
+"""What a long command says on stderr while it works: progress bars, notices and the compiling
+notice; and what Ctrl-C does to it while it compiles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import os
 import sys
 import threading
 import time
+
+
+def notice(message: str) -> None:
+    """One line on stderr that a run goes on after, on a line of its own (after a progress bar):
+    ``pgd-bench: message``. For what the user should know but need not act on (a damaged cached
+    file that is computed again)."""
+    sys.stderr.write(f"\npgd-bench: {message}\n")
 
 
 class ProgressBar:

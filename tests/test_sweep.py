@@ -76,7 +76,7 @@ def test_bad_sweep_files_are_refused_with_a_message_and_exit_code_2(tmp_path, ca
     assert message in capsys.readouterr().err
 
 
-def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_config(tmp_path):
+def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_config(tmp_path, capsys):
     path = _sweep_file(tmp_path)
     lines = io.StringIO()
     sweep = run_sweep(path, tmp_path / "out", json_lines=lines)
@@ -99,6 +99,16 @@ def test_a_sweep_on_threads_writes_its_tables_and_each_cell_is_the_run_of_its_co
     cache = {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()}
     run_sweep(path, tmp_path / "out")
     assert {p.name: p.stat().st_mtime_ns for p in (sweep.out / "cache").iterdir()} == cache
+    # a cached figure cut short is named and drawn again, never copied into the results as the
+    # figure (it was: a 50-byte PNG, and report.html embedded such a one)
+    figure = sweep.out / "sweep_success.png"
+    drawn = figure.read_bytes()
+    (cached,) = (sweep.out / "cache").glob("figure-*.png")
+    cached.write_bytes(cached.read_bytes()[:50])
+    capsys.readouterr()
+    run_sweep(path, tmp_path / "out")
+    assert f"cache: {cached} is not the figure that was drawn" in capsys.readouterr().err
+    assert figure.read_bytes() == drawn and cached.read_bytes() == drawn
 
 
 def test_cells_run_without_the_cache_neither_read_nor_write_it_and_keep_their_bits(tmp_path, monkeypatch):

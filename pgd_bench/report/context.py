@@ -21,6 +21,7 @@ from typing import Any
 
 from .._files import atomic_write_bytes, atomic_write_text
 from .._provenance import SOURCE_HASH
+from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..stats import wilson_interval
 from ..tables import TABLES_DIR, write_table
@@ -160,21 +161,50 @@ class Context:
 
     def _reuse_figure(self, name, key):
         """The figure's files copied from the cache when it was drawn before from the same tables,
-        settings and code (a rerun into the folder then draws nothing); None otherwise."""
-        cached = [self.out / "cache" / f"figure-{key}.{ext}" for ext in self.formats]
+        settings and code (a rerun into the folder then draws nothing); None otherwise.
+
+        Each cached file must have the SHA-256 its drawing recorded (``figure-KEY.json``): a cached
+        image cut short or edited would otherwise be copied into the results as the figure, and
+        embedded in ``report.html``, with nothing said. A damaged one is named and drawn again."""
+        cache = self.out / "cache"
+        cached = [cache / f"figure-{key}.{ext}" for ext in self.formats]
         if not all(path.is_file() for path in cached):
             return None
-        files = []
+        try:
+            digests = json.loads((cache / f"figure-{key}.json").read_text())
+        except (OSError, ValueError):  # drawn before the digests were kept, or the record is damaged
+            digests = {}
+        contents = []
         for ext, path in zip(self.formats, cached):
-            atomic_write_bytes(self.out / f"{name}.{ext}", path.read_bytes())
+            content = path.read_bytes()
+            if not isinstance(digests, dict) or digests.get(ext) != hashlib.sha256(content).hexdigest():
+                notice(f"cache: {path} is not the figure that was drawn (damaged or edited); drawing {name} again")
+                return None
+            contents.append(content)
+        files = []
+        for ext, content in zip(self.formats, contents):
+            atomic_write_bytes(self.out / f"{name}.{ext}", content)
             files.append(f"{name}.{ext}")
         return tuple(files)
 
     def _keep_figure(self, key, files):
-        (self.out / "cache").mkdir(exist_ok=True)
+        """Keep a drawn figure's files in the cache, with their SHA-256 (written last: a record
+        names only files already in place)."""
+        cache = self.out / "cache"
+        cache.mkdir(exist_ok=True)
+        digests = {}
         for file in files:
             ext = file.rsplit(".", 1)[1]
-            atomic_write_bytes(self.out / "cache" / f"figure-{key}.{ext}", (self.out / file).read_bytes())
+            content = (self.out / file).read_bytes()
+            atomic_write_bytes(cache / f"figure-{key}.{ext}", content)
+            digests[ext] = hashlib.sha256(content).hexdigest()
+        path = cache / f"figure-{key}.json"
+        try:  # another format of the same figure drawn earlier keeps its record
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        known = known if isinstance(known, dict) else {}
+        atomic_write_text(path, json.dumps({**known, **digests}, sort_keys=True) + "\n")
 
 
 def draw_and_save(out, name, formats) -> float:

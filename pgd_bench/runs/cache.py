@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .._files import atomic_write_bytes
 from .._provenance import PACKAGE_VERSION, SOURCE_HASH
+from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..streams import STREAM_VERSION
 from .config import RunConfig
@@ -112,16 +112,12 @@ def load_cell(path, config: RunConfig) -> RunResult:
     return RunResult(config, seconds=float(meta["seconds"]), **arrays)
 
 
-def _notice(message: str) -> None:
-    sys.stderr.write(f"\npgd-bench: {message}\n")
-
-
 def cell_path(config: RunConfig, cache_dir) -> Path:
     """Where ``config``'s finished cell lives in ``cache_dir``."""
     return Path(cache_dir) / f"{cell_key(config)}.npz"
 
 
-def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=_notice) -> RunResult | None:
+def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=notice) -> RunResult | None:
     """``config``'s result from ``cache_dir``, or None when it has not finished there (or ``force``).
 
     A cached file that is damaged or belongs to another cell is reported through ``notify`` (one
@@ -164,7 +160,7 @@ def cached_arrays(path, compute, *, shapes=None, valid=None, force: bool = False
     return arrays
 
 
-def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=_notice) -> RunResult:
+def run_cached(config: RunConfig, cache_dir, *, force: bool = False, progress=None, notify=notice) -> RunResult:
     """Run ``config``, or load its result from ``cache_dir`` when that cell has finished before
     (:func:`load_cached`); a computed cell is saved there."""
     result = load_cached(config, cache_dir, force=force, notify=notify)

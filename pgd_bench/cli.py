@@ -163,6 +163,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _number_text(x: float) -> str:
+    """``x`` as ``%g`` writes it, or with up to 12 digits where 6 would show another number
+    (momentum 0.99999999 read as 1)."""
+    short = f"{x:g}"
+    return short if float(short) == x else f"{x:.12g}"
+
+
+def _per_epoch_text(c, settings, decay: float, sep: str = "=") -> str:
+    """A schedule as the header prints it: ``name=initial`` for each of ``settings`` (pairs of a
+    config field and its per-epoch list field) and ``xDECAY/epoch``; an explicit per-epoch list
+    is printed as the values that ran (its initial value and the decay did not apply to it)."""
+    lists = [getattr(c, listed) for _, listed in settings]
+    if all(values is None for values in lists):
+        names = " ".join(f"{name}{sep}{_number_text(getattr(c, name))}" for name, _ in settings)
+        return f"{names} x{_number_text(decay)}/epoch"
+    parts = []
+    for (name, _), values in zip(settings, lists):
+        if values is None:
+            parts.append(f"{name}{sep}{_number_text(getattr(c, name))} x{_number_text(decay)}/epoch")
+        else:
+            shown = [_number_text(v) for v in values]
+            if len(shown) > 6:
+                shown = [*shown[:3], "...", *shown[-2:]]
+            parts.append(f"{name}{sep}[{', '.join(shown)}] per epoch")
+    return " ".join(parts)
+
+
 def _format_report(result, found=None) -> str:
     from .algorithms import algorithm_named
     from .engine import OUTCOME_NAMES
@@ -180,7 +207,7 @@ def _format_report(result, found=None) -> str:
         + f"p={c.p}, k={c.k}, "
         f"teacher {c.teacher if c.a_star is None else 'explicit'}, {n} trials, seed {c.seed}",
         f"schedule: {c.epochs} epochs x {c.iterations} iterations, "
-        f"eta_w={c.eta_w:g} eta_a={c.eta_a:g} x{c.eta_decay:g}/epoch"
+        + _per_epoch_text(c, (("eta_w", "eta_w_schedule"), ("eta_a", "eta_a_schedule")), c.eta_decay)
         + (
             f" (curvature-scaled: first epoch eta_w={sched['eta_w'][0]:.3g} eta_a={sched['eta_a'][0]:.3g})"
             if c.scale_steps
@@ -188,17 +215,19 @@ def _format_report(result, found=None) -> str:
         )
         + (f", batch {c.batch}" if c.batch else "")
         + (
-            f", noise ({c.noise_law}, on {c.noise_on}) rho_w={c.rho_w:g} rho_a={c.rho_a:g} x{c.noise_decay:g}/epoch"
+            f", noise ({c.noise_law}, on {c.noise_on}) "
+            + _per_epoch_text(c, (("rho_w", "rho_w_schedule"), ("rho_a", "rho_a_schedule")), c.noise_decay)
             if algorithm_named(c.algorithm).perturbs
             else ""
         )
         + (
-            f", temperature {c.temperature:g} x{c.temperature_decay:g}/epoch"
+            ", "
+            + _per_epoch_text(c, (("temperature", "temperature_schedule"),), c.temperature_decay, sep=" ")
             + (f" (curvature-scaled: first epoch {sched['temperature'][0]:.3g})" if c.scale_steps else "")
             if algorithm_named(c.algorithm).temperature
             else ""
         )
-        + (f", momentum {c.momentum:g}" if c.momentum else "")
+        + (f", momentum {_number_text(c.momentum)}" if c.momentum else "")
         + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else "")
         + (f", label noise sigma {c.label_noise:g}" if c.label_noise else ""),
         "",

@@ -152,6 +152,28 @@ def test_toml_config_values_apply_and_flags_override(tmp_path, capsys):
     assert (config["rho_w"], config["rho_a"], config["trials"]) == (2.0, 0.5, 10)
 
 
+def test_the_header_prints_the_per_epoch_lists_that_ran(tmp_path, capsys):
+    """It printed the preset's rho_w = 5 x0.9/epoch for a run whose file gave rho_w per epoch, and
+    for Langevin a temperature of 0.1 beside a first epoch computed from the list."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'algorithm = "pgd"\ntrials = 8\nepochs = 8\niterations = 5\nrho_w_schedule = [1, 2, 3, 4, 5, 6, 7, 8.5]\n'
+    )
+    assert main(["run", "--config", str(path)]) == 0
+    schedule = capsys.readouterr().out.splitlines()[1]
+    # the list (long ones cut in the middle); rho_a keeps its initial value and the decay
+    assert "rho_w=[1, 2, 3, ..., 7, 8.5] per epoch rho_a=1.5 x0.9/epoch" in schedule, schedule
+    path.write_text('algorithm = "langevin"\ntrials = 8\nepochs = 2\niterations = 5\n'
+                    'temperature_schedule = [0.5, 0.25]\neta_w_schedule = [0.01, 0.02]\n')  # fmt: skip
+    assert main(["run", "--config", str(path)]) == 0
+    schedule = capsys.readouterr().out.splitlines()[1]
+    assert "eta_w=[0.01, 0.02] per epoch eta_a=1 x0.95/epoch" in schedule, schedule
+    assert "temperature [0.5, 0.25] per epoch" in schedule and "temperature 0.1" not in schedule, schedule
+    # six digits would print momentum 0.99999999 as 1
+    assert main(["run", "--algorithm", "gd", *SMALL, "--momentum", "0.99999999"]) == 0
+    assert ", momentum 0.99999999" in capsys.readouterr().out
+
+
 def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
     import signal
     import time

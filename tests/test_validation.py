@@ -151,6 +151,12 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
         (dict(eta=0.1, eta_w=0.2, eta_a=0.3), "eta"),  # silently unused
         (dict(epochs=3, eta_decay=1e200), "eta_w"),  # infinite steps, with numpy warnings
         (dict(algorithm="langevin", temperature=1e308), "temperature"),  # infinite once scaled to k
+        # a setting that per-epoch lists replace in every epoch: ignored silently in files and the API
+        (dict(algorithm="pgd", epochs=2, rho_w_schedule=[1.0, 2.0], rho_w=3.0), "rho_w"),
+        (dict(algorithm="pgd", epochs=2, rho_w_schedule=[1, 2], rho_a_schedule=[1, 2], noise_decay=0.5), "noise_decay"),
+        (dict(epochs=2, eta_w_schedule=[1, 2], eta_a_schedule=[1, 2], eta=0.5), "eta"),
+        (dict(epochs=2, eta_w_schedule=[1, 2], eta_a_schedule=[1, 2], eta_decay=0.5), "eta_decay"),
+        (dict(algorithm="langevin", epochs=2, temperature_schedule=[1, 2], temperature_decay=0.5), "temperature_decay"),
     ],
 )
 def test_resolve_config_refuses_bad_values_by_name(overrides, name):
@@ -166,6 +172,10 @@ def test_a_resolved_config_with_neutral_unused_settings_round_trips():
     for algorithm in ("gd", "sgd", "pgd", "psgd"):
         config = resolve_config(algorithm=algorithm, teacher="gaussian", teacher_seed=4)
         assert resolve_config(**config.to_dict()) == config
+    # with per-epoch lists, the settings they replace carry the preset's values, which resolve again;
+    # where a list replaces one of two (rho_w, not rho_a), the shared decay still applies and is kept
+    config = resolve_config(algorithm="pgd", epochs=2, rho_w_schedule=[1.0, 2.0], noise_decay=0.5)
+    assert resolve_config(**config.to_dict()) == config and config.noise_decay == 0.5
 
 
 def test_the_tolerance_bound_is_a_quarter_of_the_optima_squared_distance():

@@ -393,6 +393,15 @@ def resolve_config(**overrides) -> RunConfig:
     v.update(algorithm.presets[preset])
     v.update(overrides)
     v["algorithm"], v["preset"] = algorithm.name, preset
+    # a setting that per-epoch lists replace in every epoch would do nothing: refused, unless it is
+    # the value the run carries anyway (a resolved config's own, so that its to_dict() resolves)
+    for key, lists in SHADOWED_BY.items():
+        if key in overrides and all(v.get(name) is not None for name in lists):
+            carried = algorithm.presets[preset].get(key, CONFIG_FIELDS[key].default if key in CONFIG_FIELDS else None)
+            if key in SHORTHANDS or not _equal(overrides[key], carried):
+                verb = "give" if len(lists) > 1 else "gives"
+                raise ValueError(f"{key}: {' and '.join(lists)} {verb} every epoch's value, so {key} would be "
+                                 "ignored; remove one or the other")  # fmt: skip
     if "eta" in overrides and "eta_w" in overrides and "eta_a" in overrides:
         raise ValueError("eta: eta_w and eta_a are both given, so eta would be ignored")
     eta = v.pop("eta", None)

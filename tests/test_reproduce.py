@@ -280,6 +280,33 @@ def test_smoothed_profile_is_the_minimum_over_a_of_a_brute_force_smoothed_loss()
         assert value <= losses.mean() + 5 * losses.std() / np.sqrt(4000)
 
 
+def test_the_unsmoothed_profile_is_the_same_for_any_unit_teacher_filter():
+    """L is rotation-invariant in w, so at rho = 0 the profile (from w* to -w*, a at its best) is the
+    same for every unit w*: it assumed w* = e_1, and for w* = e_2 gave 0 where the loss is 2.86."""
+    w_star, a_star = _teacher()
+    angles = np.linspace(0.0, np.pi, 7)
+    expected = smoothed_profile(angles, 0.0, 0.0, w_star, a_star, samples=1)
+    other = np.random.default_rng(7).standard_normal(6)
+    for w in (np.eye(6)[1], other / np.linalg.norm(other)):
+        assert smoothed_profile(angles, 0.0, 0.0, w, a_star, samples=1) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "changes,name",
+    [(dict(rho_w=-1.0), "rho_w"), (dict(rho_w=np.nan), "rho_w"), (dict(rho_a=np.nan), "rho_a"),
+     (dict(samples=0), "samples"), (dict(w_star=2 * np.eye(6)[0]), "w_star"), (dict(w_star=np.ones(1)), "w_star"),
+     (dict(angles=[0.0, np.inf]), "angles"), (dict(a_star=[np.nan] * 8), "a_star"), (dict(rho_w=1e300), "rho_w")],
+)  # fmt: skip
+def test_the_smoothed_profile_refuses_bad_inputs_by_name(changes, name):
+    """They gave NaN, an IndexError, or a silently unsmoothed profile (a negative rho_w read as 0)."""
+    w_star, a_star = _teacher()
+    args = {**dict(angles=[0.0, 1.0], rho_w=1.0, rho_a=0.5, w_star=w_star, a_star=a_star, samples=10), **changes}
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        smoothed_profile(**args)
+    # lists are arrays here
+    assert smoothed_profile([0.0, 1.0], 1.0, 0.5, list(w_star), list(a_star), 10).shape == (2,)
+
+
 def test_reproduce_rejects_a_bad_seed_with_exit_code_2(tmp_path, capsys):
     from pgd_bench.cli import main
 

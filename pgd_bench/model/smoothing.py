@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import as_float, as_int, as_seed, as_unit_vector, as_vector
+
+MAX_RADIUS = 1e150  # the squared norms of w + xi stay finite
+
 
 def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
     """Smoothed loss ``L_rho(w, a) = E L(w + xi, a + eps)`` along a great circle, ``a`` at its best.
 
-    ``w`` runs from ``w*`` (angle 0) to ``-w*`` (angle pi) through ``e_2`` (``w* = e_1``). The closed
-    form of L depends on ``w~ = w + xi`` only through ``||w~||`` and ``g(angle(w~, w*))``, so
+    ``w`` runs from ``w*`` (angle 0) to ``-w*`` (angle pi) through ``u``, the unit vector along the
+    coordinate axis least aligned with ``w*``, made orthogonal to it (``e_2`` for ``w* = e_1``). The
+    closed form of L depends on ``w~ = w + xi`` only through ``||w~||`` and ``g(angle(w~, w*))``, so
 
         E L(w~, a) = G* - (c E[||w~|| (g~ - 1)] + s s* E||w~||) / pi + E||w~||^2 ((pi-1)||a||^2 + s^2) / (2 pi)
 
@@ -23,6 +28,21 @@ def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
     flattens nothing. The expression is quadratic in ``a``; its minimiser solves a ``k x k`` linear
     system.
 
+    Parameters
+    ----------
+    angles : array_like, shape (n,)
+        Angles from ``w*``, finite.
+    rho_w, rho_a : float
+        Radii of the uniform ball noise on ``w`` and ``a`` (>= 0).
+    w_star : array_like, shape (p,)
+        The teacher's filter, unit norm, ``p >= 2``.
+    a_star : array_like, shape (k,)
+        The teacher's output weights.
+    samples : int
+        Noise samples (each used with its antithetic twin), >= 1.
+    seed : int
+        Seed of the noise samples.
+
     Returns
     -------
     ndarray
@@ -30,9 +50,20 @@ def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
     """
     from ..streams import sample_ball
 
+    angles = as_vector("angles", angles)
+    rho_w = as_float("rho_w", rho_w, minimum=0.0, maximum=MAX_RADIUS)
+    rho_a = as_float("rho_a", rho_a, minimum=0.0, maximum=MAX_RADIUS)
+    w_star = as_unit_vector("w_star", w_star)
+    a_star = as_vector("a_star", a_star)
+    samples = as_int("samples", samples, minimum=1)
+    seed = as_seed("seed", seed)
     p, k = w_star.size, a_star.size
-    u = np.zeros(p)
-    u[1] = 1.0
+    if p < 2:
+        raise ValueError("w_star: the profile turns w in a plane: expected p >= 2, got p = 1")
+    axis = int(np.argmin(np.abs(w_star)))
+    u = -w_star[axis] * w_star
+    u[axis] += 1.0
+    u /= np.linalg.norm(u)
     xi = sample_ball(samples, p, rho_w, seed) if rho_w > 0 else np.zeros((1, p))
     # w~ = w + xi enters only through w~ . w* and ||w~||^2 = ||w||^2 + 2 w . xi + ||xi||^2, and
     # w . xi = cos xi . w* + sin xi . u: three numbers a sample, projected once for every angle

@@ -248,7 +248,7 @@ def check_sphere_rows(name: str, w: np.ndarray) -> None:
         norms = np.linalg.norm(w, axis=1)
     off = np.isfinite(norms) & (np.abs(norms - 1.0) > UNIT_NORM_TOL)
     if np.any(off):
-        raise ValueError(f"{name}: row {int(np.flatnonzero(off)[0])} has norm {norms[off][0]!r}, not 1 (within "
+        raise ValueError(f"{name}: row {int(np.flatnonzero(off)[0])} has norm {float(norms[off][0])!r}, not 1 (within "
                          f"{UNIT_NORM_TOL}): the rows must be points of the sphere")  # fmt: skip
 
 

@@ -203,7 +203,13 @@ def test_sharpness_checks_its_inputs_by_name():
     top, _ = pb.sharpness(w_bar[None, :], a_bar[None, :], w_star, a_star)
     assert top[0] == pytest.approx(pb.sharpness(-w_star[None, :], a_bar[None, :], w_star, a_star)[0][0])
     cases = [
-        (3 * w_bar[None, :], a_bar[None, :], w_star, a_star, "w: row 0 has norm"),  # gave 25.2, true 3.23
+        (
+            3 * w_bar[None, :],
+            a_bar[None, :],
+            w_star,
+            a_star,
+            r"w: row 0 has norm 3\.0+\d*, not 1",
+        ),  # gave 25.2, true 3.23
         (w_bar, a_bar[None, :], w_star, a_star, "w: expected shape"),  # 1-D: an AxisError before
         (w_bar[None, :], a_bar[None, :], 2 * w_star, a_star, "w_star"),
         (w_bar[None, :], a_bar[None, :], w_star, np.full(8, np.nan), "a_star"),  # LinAlgError before
@@ -600,6 +606,18 @@ def test_ctrl_c_after_the_command_has_finished_leaves_its_exit_code_alone():
             "print('finished', code)\n")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == "finished 0\n" and not proc.stderr
+
+
+def test_plot_draws_a_figure_or_format_named_twice_once(saved_figure, capsys):
+    """``--formats png,png`` said "redrew 11 figures (PNG and PNG)"; ``--figure X --figure X``, 2 figures."""
+    from pgd_bench.cli import main
+    from pgd_bench.report.build import plot
+
+    written = plot(saved_figure, out_dir=saved_figure / "redrawn", figures=["demo", "demo"], formats=("png", "png"))
+    assert [p.name for p in written] == ["demo.png"]
+    args = ["plot", str(saved_figure), "--out", str(saved_figure / "again"), "--figure", "demo", "--figure", "demo"]
+    assert main([*args, "--formats", "png,PNG,svg,png"]) == 0
+    assert "redrew 1 figure (PNG and SVG)" in capsys.readouterr().err
 
 
 def test_plot_of_a_listed_figure_with_no_drawer_says_so(saved_figure):

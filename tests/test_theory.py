@@ -201,7 +201,9 @@ def test_the_estimates_at_many_points_are_each_points_own_estimate_to_the_bit():
     "kwargs, name",
     [({"w": np.array([[2.0, 0, 0]])}, "sphere"), ({"w": np.array([[1.0, 0, 0]])}, "equal w"),
      ({"w": np.array([[np.nan, 1.0, 0]])}, "finite"), ({"a": np.ones((2, 2))}, "shape"),
-     ({"rho_w": [-1.0]}, "rho_w"), ({"rho_a": [1.0, 1.0]}, "rho_a"), ({"seeds": [-1]}, r"seeds\[0\]"),
+     ({"rho_w": [-1.0]}, r"rho_w: expected finite radii >= 0, got -1.0 at point 0"),
+     ({"rho_w": [np.nan]}, "rho_w: expected finite radii >= 0, got nan"),  # it said "got shape (1,)"
+     ({"rho_a": [1.0, 1.0]}, "rho_a: expected 1 radii, one per point"), ({"seeds": [-1]}, r"seeds\[0\]"),
      ({"seeds": [1, 2]}, "one per point"), ({"seeds": 3}, "one per point"), ({"samples": 10**15}, "samples"),
      ({"samples": 1}, "samples"), ({"law": "cauchy"}, "law")],
 )  # fmt: skip

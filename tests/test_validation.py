@@ -151,6 +151,8 @@ def test_numpy_scalars_and_0d_arrays_are_accepted_where_a_scalar_is_meant():
         (dict(eta=0.1, eta_w=0.2, eta_a=0.3), "eta"),  # silently unused
         (dict(epochs=3, eta_decay=1e200), "eta_w"),  # infinite steps, with numpy warnings
         (dict(algorithm="langevin", temperature=1e308), "temperature"),  # infinite once scaled to k
+        (dict(algorithm="pgd", rho_w=1e300), "eta_a"),  # scaled by 1 / E||w + xi||^2: a step of 0, and a warning
+        (dict(epochs=400, eta_decay=1e-3), "eta_w"),  # decayed to 0
         # a setting that per-epoch lists replace in every epoch: ignored silently in files and the API
         (dict(algorithm="pgd", epochs=2, rho_w_schedule=[1.0, 2.0], rho_w=3.0), "rho_w"),
         (dict(algorithm="pgd", epochs=2, rho_w_schedule=[1, 2], rho_a_schedule=[1, 2], noise_decay=0.5), "noise_decay"),

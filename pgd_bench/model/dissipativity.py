@@ -329,8 +329,12 @@ def dissipativity_at_points(w, a, w_star, a_star, rho_w, rho_a, samples, seeds, 
     rho_w = np.ascontiguousarray(as_real_array("rho_w", rho_w), dtype=np.float64)
     rho_a = np.ascontiguousarray(as_real_array("rho_a", rho_a), dtype=np.float64)
     for name, radii in (("rho_w", rho_w), ("rho_a", rho_a)):
-        if radii.shape != (n,) or not np.all(radii >= 0) or not np.all(np.isfinite(radii)):
-            raise ValueError(f"{name}: expected {n} finite radii >= 0, got shape {radii.shape}")
+        if radii.shape != (n,):
+            raise ValueError(f"{name}: expected {n} radii, one per point, got shape {radii.shape}")
+        bad = ~(np.isfinite(radii) & (radii >= 0))
+        if np.any(bad):
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}: expected finite radii >= 0, got {float(radii[first])!r} at point {first}")
     samples = as_int("samples", samples, minimum=2)
     check_memory("dissipativity", 8.0 * 4 * samples / PAIRS_PER_CHUNK, "ask for fewer samples")
     seeds = np.asarray(seeds, dtype=object)

@@ -310,7 +310,9 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
     if not listed:
         raise ValueError(f"{source}: not a results folder with saved figures (no {FIGURES_FILE}); "
                          "run pgd-bench reproduce first")  # fmt: skip
-    names = list(listed) if figures is None else list(figures)
+    # each named once, in the order first given (``--formats png,png`` drew and counted PNG twice)
+    names = list(listed) if figures is None else list(dict.fromkeys(figures))
+    formats = tuple(dict.fromkeys(formats))
     unknown_formats = [ext for ext in formats if ext not in FIGURE_FORMATS]
     if unknown_formats or not formats:
         raise ValueError(f"formats: expected some of {', '.join(FIGURE_FORMATS)}, got {list(formats)}")

@@ -469,6 +469,9 @@ def resolve_config(**overrides) -> RunConfig:
     for key, values in schedules.items():
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{key}: its schedule overflows to infinity (after decay or curvature scaling)")
+        if key.startswith("eta") and not np.all(values > 0):  # eta_a / E||w + xi||^2 at rho_w = 1e300
+            raise ValueError(f"{key}: its schedule underflows to 0 (after decay or curvature scaling): a step "
+                             "of 0 never moves")  # fmt: skip
     _check_problem(config)
     return config
 

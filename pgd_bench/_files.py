@@ -74,6 +74,8 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
     if str(out_dir).strip() == "":
         raise ValueError("out: expected a folder path, got an empty string")
     out = Path(out_dir)
+    if out.is_symlink() and not out.exists():  # mkdir said only "File exists"
+        raise ValueError(f"out: {out} is a link to {os.readlink(out)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise ValueError(f"out: {out} exists and is not a folder")
     marker = out / KIND_FILE
@@ -85,14 +87,15 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
                 f"replaced; choose another --out (or remove the folder)"
             )
     folders = (out, out / "cache") if cache else (out,)
+    folder = out
     try:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=folder).close()
         if kind is not None and not marker.is_file():
             atomic_write_text(marker, kind + "\n")
-    except OSError as exc:
-        raise ValueError(f"out: cannot write into {out}: {exc.strerror or exc}") from None
+    except OSError as exc:  # named: the folder itself, or its cache folder (a file of that name)
+        raise ValueError(f"out: cannot write into {folder}: {exc.strerror or exc}") from None
     return out
 
 

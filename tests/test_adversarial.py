@@ -24,6 +24,23 @@ def _cli(*args, **kwargs):
 # --- folders ----------------------------------------------------------------------------------
 
 
+def test_an_output_folder_that_cannot_be_made_is_named_before_any_work(tmp_path, capsys):
+    """Its cache folder taken by a file, or a link to nowhere: both said only "cannot write into
+    OUT: File exists"."""
+    from pgd_bench.cli import main
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "cache").write_text("")
+    (tmp_path / "nowhere").symlink_to(tmp_path / "missing" / "x")
+    for out, message in (
+        ("taken", "cannot write into {}: File exists"),
+        ("nowhere", "is a link to {}, which does not"),
+    ):
+        assert main(["reproduce", "--quick", "--out", str(tmp_path / out)]) == 2
+        named = tmp_path / ("taken/cache" if out == "taken" else "missing/x")
+        assert message.format(named) in capsys.readouterr().err
+
+
 def test_a_folder_belongs_to_one_kind_of_run(tmp_path):
     """A sweep into a reproduce folder overwrote its tables while its report still pointed at
     them; theory into a sweep folder deleted the sweep's tables. Now the second kind is refused,

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,17 @@ def test_a_damaged_cell_is_named_and_recomputed(tmp_path, kind):
     assert "allow_pickle" not in notices[0]
     assert _same(result, clean)
     assert load_cell(path, config).final_state_sha256() == clean.final_state_sha256()  # rewritten
+
+
+def test_a_folder_in_a_cells_place_is_refused_before_the_cell_runs(tmp_path, monkeypatch):
+    """It was announced as "recomputing it", computed, and then the save failed: the work lost."""
+    from pgd_bench.runs import cache
+
+    config, path = _cell(tmp_path)
+    path.mkdir()
+    monkeypatch.setattr(cache, "run", lambda *a, **k: pytest.fail("the cell ran"))
+    with pytest.raises(ValueError, match=rf"^cache: {re.escape(str(path))} is not a file"):
+        run_cached(config, tmp_path)
 
 
 @pytest.mark.parametrize("case", ["empty", "file", "under a file"])

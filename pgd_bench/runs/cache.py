@@ -124,6 +124,8 @@ def load_cached(config: RunConfig, cache_dir, *, force: bool = False, notify=not
     line naming the file) and counts as missing; it is never trusted.
     """
     path = cell_path(config, cache_dir)
+    if path.exists() and not path.is_file():  # it could be neither read nor replaced: say so before the work
+        raise ValueError(f"cache: {path} is not a file (a cell's result is saved under that name): remove it")
     if path.exists() and not force:
         try:
             return load_cell(path, config)

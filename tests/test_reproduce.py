@@ -491,6 +491,22 @@ def test_the_smoothed_landscape_is_cached_and_a_damaged_file_is_recomputed(tmp_p
     assert len(list(tmp_path.glob("smoothed-*.npz"))) == 2 and not np.array_equal(other[1][1.0], profiles[1.0])
 
 
+def test_the_drawing_process_has_ended_when_a_finished_run_closes_it():
+    """Closed without waiting, its pool's manager thread raced the interpreter's exit: "OSError:
+    [Errno 9] Bad file descriptor" after a finished quick run. ``max`` stands for the drawer
+    (``draw(out, name, formats)``): any function the spawned process can import."""
+    import multiprocessing
+
+    drawing = BackgroundDrawing(draw=max)
+    got = []
+    drawing.submit(got.append, 1, 3, 2)
+    drawing.finish()
+    children = multiprocessing.active_children()
+    assert got == [3] and children
+    drawing.close()
+    assert not any(child.is_alive() for child in children)
+
+
 def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_reach_the_caller(
     reduced_reproduction, tmp_path
 ):

@@ -92,6 +92,7 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=folder).close()
+        folder = out
         if kind is not None and not marker.is_file():
             atomic_write_text(marker, kind + "\n")
     except OSError as exc:  # named: the folder itself, or its cache folder (a file of that name)

@@ -295,7 +295,8 @@ def test_the_unsmoothed_profile_is_the_same_for_any_unit_teacher_filter():
     "changes,name",
     [(dict(rho_w=-1.0), "rho_w"), (dict(rho_w=np.nan), "rho_w"), (dict(rho_a=np.nan), "rho_a"),
      (dict(samples=0), "samples"), (dict(w_star=2 * np.eye(6)[0]), "w_star"), (dict(w_star=np.ones(1)), "w_star"),
-     (dict(angles=[0.0, np.inf]), "angles"), (dict(a_star=[np.nan] * 8), "a_star"), (dict(rho_w=1e300), "rho_w")],
+     (dict(angles=[0.0, np.inf]), "angles"), (dict(a_star=[np.nan] * 8), "a_star"), (dict(rho_w=1e300), "rho_w"),
+     (dict(rho_w=1e150, rho_a=1e150), "rho_w, rho_a")],
 )  # fmt: skip
 def test_the_smoothed_profile_refuses_bad_inputs_by_name(changes, name):
     """They gave NaN, an IndexError, or a silently unsmoothed profile (a negative rho_w read as 0)."""
@@ -505,6 +506,17 @@ def test_the_drawing_process_has_ended_when_a_finished_run_closes_it():
     assert got == [3] and children
     drawing.close()
     assert not any(child.is_alive() for child in children)
+    # a run stopped by a figure's error leaves without waiting for the figures still to draw
+    # (``max(1, "a", 2)`` raises; ``pow(7, 6e6, None)`` computes for about 2 s)
+    drawing = BackgroundDrawing(draw=max)
+    drawing.submit(got.append, 1, "a", 2)
+    drawing.draw = pow
+    drawing.submit(got.append, 7, 6 * 10**6, None)
+    with pytest.raises(TypeError):
+        drawing.finish()
+    children = multiprocessing.active_children()
+    drawing.close()
+    assert any(child.is_alive() for child in children) and got == [3]
 
 
 def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_reach_the_caller(

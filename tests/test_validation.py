@@ -178,6 +178,15 @@ def test_a_resolved_config_with_neutral_unused_settings_round_trips():
     # where a list replaces one of two (rho_w, not rho_a), the shared decay still applies and is kept
     config = resolve_config(algorithm="pgd", epochs=2, rho_w_schedule=[1.0, 2.0], noise_decay=0.5)
     assert resolve_config(**config.to_dict()) == config and config.noise_decay == 0.5
+    # eta beside one list sets the other step: it was kept as eta_w too, which the list replaced, and
+    # the config it resolved to was refused when run (run() resolves it again)
+    config = resolve_config(epochs=2, iterations=5, trials=2, eta=0.5, eta_w_schedule=[0.2, 0.2])
+    assert (config.eta_w, config.eta_a) == (resolve_config().eta_w, 0.5)
+    assert resolve_config(**config.to_dict()) == config
+    pb.run(config)
+    # and a preset that gives the eta shorthand (the paper's) carries it in both steps
+    config = resolve_config(algorithm="sgd", preset="paper", epochs=2, eta_a_schedule=[0.2, 0.2])
+    assert resolve_config(**config.to_dict()) == config
 
 
 def test_the_tolerance_bound_is_a_quarter_of_the_optima_squared_distance():

@@ -77,20 +77,26 @@ def smoothed_profile(angles, rho_w, rho_a, w_star, a_star, samples, seed=0):
     s_star = a_star.sum()
     teacher = ((np.pi - 1) * (a_star @ a_star) + s_star**2) / (2 * np.pi)
     out = []
-    for theta in angles:
-        w = np.cos(theta) * w_star + np.sin(theta) * u
-        dot = w @ w_star + along_star
-        # clipped at 0: rounding can take a sum for ||w~||^2 ~ 0 a hair below it
-        norms = np.sqrt(np.maximum(w @ w + 2.0 * (np.cos(theta) * along_star + np.sin(theta) * along_u) + xi_sq, 0.0))
-        cos_t = np.clip(np.divide(dot, norms, out=np.ones_like(dot), where=norms > 0.0), -1.0, 1.0)
-        th = np.arccos(cos_t)
-        g = (np.pi - th) * cos_t + np.sin(th)
-        m1, m2, mg = norms.mean(), (norms**2).mean(), (norms * (g - 1)).mean()
-        a = np.linalg.solve(m2 * curvature, (mg * a_star + m1 * s_star) / np.pi)
-        s, c = a.sum(), a @ a_star
-        loss = teacher - (c * mg + s * s_star * m1) / np.pi + m2 * ((np.pi - 1) * (a @ a) + s * s) / (2 * np.pi)
-        out.append(loss + m2 * rho_a**2 * k / (2.0 * (k + 2)))
-    return np.array(out)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+        for theta in angles:
+            w = np.cos(theta) * w_star + np.sin(theta) * u
+            dot = w @ w_star + along_star
+            # clipped at 0: rounding can take a sum for ||w~||^2 ~ 0 a hair below it
+            norms = np.sqrt(
+                np.maximum(w @ w + 2.0 * (np.cos(theta) * along_star + np.sin(theta) * along_u) + xi_sq, 0.0)
+            )
+            cos_t = np.clip(np.divide(dot, norms, out=np.ones_like(dot), where=norms > 0.0), -1.0, 1.0)
+            th = np.arccos(cos_t)
+            g = (np.pi - th) * cos_t + np.sin(th)
+            m1, m2, mg = norms.mean(), (norms**2).mean(), (norms * (g - 1)).mean()
+            a = np.linalg.solve(m2 * curvature, (mg * a_star + m1 * s_star) / np.pi)
+            s, c = a.sum(), a @ a_star
+            loss = teacher - (c * mg + s * s_star * m1) / np.pi + m2 * ((np.pi - 1) * (a @ a) + s * s) / (2 * np.pi)
+            out.append(loss + m2 * rho_a**2 * k / (2.0 * (k + 2)))
+    out = np.array(out)
+    if not np.all(np.isfinite(out)):  # each radius is bounded, not their product in the last term
+        raise ValueError(f"rho_w, rho_a: the smoothed loss overflows at rho_w = {rho_w:g}, rho_a = {rho_a:g}")
+    return out
 
 
 def basin_depth(profile):

@@ -261,10 +261,13 @@ class BackgroundDrawing:
         self._pending.append((self._pool.submit(self.draw, out, name, formats), done))
 
     def finish(self) -> None:
-        """Wait for every figure submitted, calling each ``done``; the first error is raised."""
-        pending, self._pending = self._pending, []
-        for future, done in pending:
-            done(future.result())
+        """Wait for every figure submitted, calling each ``done``; the first error is raised (the
+        figures from it on stay pending, so that :meth:`close` then leaves without waiting)."""
+        while self._pending:
+            future, done = self._pending[0]
+            seconds = future.result()
+            self._pending.pop(0)
+            done(seconds)
 
     def close(self) -> None:
         """Stop the process: figures not yet drawn are cancelled, the one being drawn is left.
@@ -274,8 +277,7 @@ class BackgroundDrawing:
         (CPython 3.11 printed ``OSError: [Errno 9] Bad file descriptor`` after a finished quick
         run once). Only a run that stops early (Ctrl-C, an error) leaves without waiting."""
         if self._pool is not None:
-            idle = all(future.done() for future, _ in self._pending)
-            self._pool.shutdown(wait=idle, cancel_futures=True)
+            self._pool.shutdown(wait=not self._pending, cancel_futures=True)
             self._pool = None
         self._pending = []
 

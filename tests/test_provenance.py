@@ -97,9 +97,10 @@ def test_warm_up_waits_for_the_engine_compiling_in_the_background():
     execute.compile_in_background(config)  # started once
     assert execute._BACKGROUND[engine] is process
     execute.warm_up(config)
-    # warm_up waited for its line (the engine saved, or loaded from the cache), and read it
+    # warm_up waited for its line (the kernels and then the engine saved, or loaded from the
+    # cache), and read it; the process then ends without error
     assert process.stdout.closed and engine not in execute._BACKGROUND
-    assert process.wait(timeout=600) == 0  # then it compiled (or loaded) the kernels, without error
+    assert process.wait(timeout=600) == 0
 
 
 _COMPILES = """

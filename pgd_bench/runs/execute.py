@@ -96,7 +96,7 @@ def warm_up(config: RunConfig) -> None:
 
     One epoch whose schedules hold each schedule's largest value: the same argument types as the
     full run, so the very engine it uses. If :func:`compile_in_background` is compiling this
-    engine, waits until that process has saved it (not for the kernels it compiles next) and loads
+    engine, waits until that process has saved it (after the kernels it compiles first) and loads
     what it saved (or compiles here, had it failed).
     """
     background = _BACKGROUND.pop(_engine_of(config), None)
@@ -114,7 +114,7 @@ def warm_kernels(config: RunConfig) -> None:
     Hessian by differences, the spurious optimum, the samplers and the dissipativity estimator.
 
     Each is called once on one point; the types they compile for do not depend on ``p`` or ``k``.
-    On a first run :func:`compile_in_background` compiles them after its engine: about 12 s that
+    On a first run :func:`compile_in_background` compiles them before its engine: about 12 s that
     the report would otherwise spend compiling with one core idle, in the sections that call them.
     Beside the report's cells they cost it about half that, the compiler taking a third of the
     cores from them (one run each: a cold quick run 165 -> 161 s, within the runs' spread; at
@@ -153,22 +153,26 @@ import json, sys
 from pgd_bench.runs.config import resolve_config
 from pgd_bench.runs.execute import warm_kernels, warm_up
 config = resolve_config(**json.loads(sys.argv[1]))
+warm_kernels(config)
 warm_up(config)
 print("engine saved", flush=True)
-warm_kernels(config)
 """
 
 
 def compile_in_background(config: RunConfig) -> None:
     """Compile ``config``'s engine in another process, while this one compiles or computes.
 
-    Numba's compiler holds the GIL, so a thread would not run beside it; the other process saves
-    the engine to the kernel cache (saves are locked, ``pgd_bench._jit``) and says so on its
-    stdout, which :func:`warm_up` of a config of that engine waits for before it loads the engine.
-    Then it compiles :func:`warm_kernels`, which the caller loads from the cache when it first calls
-    them, or compiles itself if that comes first. The reproduction starts the overlapping-patch
-    engine this way on a cold kernel cache, while it compiles the poster's model's. Does nothing
-    for an engine already started, or one that is not cached (a landscape registered by a user).
+    Numba's compiler holds the GIL, so a thread would not run beside it. The other process first
+    compiles :func:`warm_kernels`, which the caller loads from the cache when it first calls them
+    (or compiles itself if that comes first), then the engine, which it saves to the kernel cache
+    (saves are locked, ``pgd_bench._jit``) and says so on its stdout: :func:`warm_up` of a config
+    of that engine waits for that line before it loads the engine. The reproduction starts the
+    overlapping-patch engine this way on a cold kernel cache, while it compiles the poster's
+    model's: the kernels first, because by the time that engine is typed this process has saved
+    the callees both engines share (the samplers, the training-set kernels), which it then loads
+    instead of compiling them a second time beside this process (a cold quick run 103, 103, 102 ->
+    100, 97, 100 s, alternated). Does nothing for an engine already started, or one that is not
+    cached (a landscape registered by a user).
     """
     engine = _engine_of(config)
     if engine in _BACKGROUND or not BY_PARAMS_TYPE[engine].cacheable:

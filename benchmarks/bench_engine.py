@@ -1,5 +1,7 @@
 """asv benchmarks of the trial engine, its ratio to NumPy, start-up, and success rates."""
 
+import functools
+
 import numpy as np
 
 from pgd_bench.runs.config import resolve_config
@@ -9,21 +11,19 @@ from .peer_jax import available as jax_available
 from .peer_jax import jax_steps_per_second
 from .peers import PEER_ALGORITHMS, compare, empirical_gd_compare, pgd_bench_seconds, stride_cost
 
-_C_BUILD = []  # (folder, library): built once a process (asv gives each benchmark a process of its own)
 
-
-def _c_library():
-    """The C reference engine, compiled on first use into a temporary folder kept for the process
-    (each build takes 1-2 s; the test suite runs the four parameters in one process)."""
+@functools.cache
+def _c_build():
+    """``(folder, library)``: the C reference engine, compiled on first use into a temporary folder
+    kept for the process (each build takes 1-2 s; the test suite runs the four parameters in one
+    process, asv each benchmark in a process of its own)."""
     import tempfile
     from pathlib import Path
 
     from . import c_compare
 
-    if not _C_BUILD:
-        folder = tempfile.TemporaryDirectory()
-        _C_BUILD.append((folder, c_compare.build(Path(folder.name))))
-    return _C_BUILD[0][1]
+    folder = tempfile.TemporaryDirectory()
+    return folder, c_compare.build(Path(folder.name))
 
 
 class Engine:
@@ -111,7 +111,7 @@ class RatioToC:
 
         if c_compare.compiler() is None:
             raise NotImplementedError("no C compiler")
-        self.lib = _c_library()
+        self.lib = _c_build()[1]
         self.config = c_compare.config_for(algorithm, 512)
         self.threads = numba.get_num_threads()
         numba.set_num_threads(1)

@@ -87,7 +87,6 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
                 f"replaced; choose another --out (or remove the folder)"
             )
     folders = (out, out / "cache") if cache else (out,)
-    folder = out
     try:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)

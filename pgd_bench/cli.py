@@ -499,10 +499,11 @@ def _cmd_sweep(args) -> int:
 def _cmd_plot(args) -> int:
     from .report.build import plot
 
-    formats = tuple(dict.fromkeys(ext.strip().lower() for ext in args.formats.split(",") if ext.strip()))
+    formats = tuple(ext.strip().lower() for ext in args.formats.split(",") if ext.strip())
     written = plot(args.results, out_dir=args.out, figures=args.figure, formats=formats)
-    names = " and ".join(", ".join(ext.upper() for ext in formats).rsplit(", ", 1))
-    count = len(written) // len(formats)
+    drawn = dict.fromkeys(path.suffix[1:] for path in written)  # each once (plot drops repeats), in order
+    names = " and ".join(", ".join(ext.upper() for ext in drawn).rsplit(", ", 1))
+    count = len(written) // len(drawn)
     sys.stderr.write(f"redrew {count} figure{'s' if count != 1 else ''} ({names}) into {written[0].parent}\n")
     return 0
 

@@ -170,14 +170,11 @@ class Context:
         cached = [cache / f"figure-{key}.{ext}" for ext in self.formats]
         if not all(path.is_file() for path in cached):
             return None
-        try:
-            digests = json.loads((cache / f"figure-{key}.json").read_text())
-        except (OSError, ValueError):  # drawn before the digests were kept, or the record is damaged
-            digests = {}
+        digests = _figure_digests(cache / f"figure-{key}.json")
         contents = []
         for ext, path in zip(self.formats, cached):
             content = path.read_bytes()
-            if not isinstance(digests, dict) or digests.get(ext) != hashlib.sha256(content).hexdigest():
+            if digests.get(ext) != hashlib.sha256(content).hexdigest():
                 notice(f"cache: {path} is not the figure that was drawn (damaged or edited); drawing {name} again")
                 return None
             contents.append(content)
@@ -199,12 +196,18 @@ class Context:
             atomic_write_bytes(cache / f"figure-{key}.{ext}", content)
             digests[ext] = hashlib.sha256(content).hexdigest()
         path = cache / f"figure-{key}.json"
-        try:  # another format of the same figure drawn earlier keeps its record
-            known = json.loads(path.read_text())
-        except (OSError, ValueError):
-            known = {}
-        known = known if isinstance(known, dict) else {}
-        atomic_write_text(path, json.dumps({**known, **digests}, sort_keys=True) + "\n")
+        # another format of the same figure drawn earlier keeps its digest
+        atomic_write_text(path, json.dumps({**_figure_digests(path), **digests}, sort_keys=True) + "\n")
+
+
+def _figure_digests(path) -> dict:
+    """A cached figure's record, ``{format: SHA-256}``: empty when there is none (drawn before the
+    digests were kept) or it cannot be read as one (damaged)."""
+    try:
+        digests = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return digests if isinstance(digests, dict) else {}
 
 
 def draw_and_save(out, name, formats) -> float:

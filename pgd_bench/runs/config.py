@@ -389,13 +389,9 @@ def resolve_config(**overrides) -> RunConfig:
             raise ValueError(f"{key}: applies only to {where}; this run ({algorithm.name}) would ignore it")
 
     # the field defaults, then the preset, then what was asked for
-    v: dict[str, Any] = {name: f.default for name, f in CONFIG_FIELDS.items()}
-    v.update(algorithm.presets[preset])
-    v.update(overrides)
+    carried = _preset_values(algorithm, preset)
+    v: dict[str, Any] = {**carried, **overrides}
     v["algorithm"], v["preset"] = algorithm.name, preset
-    if "eta" in overrides and all(v.get(name) is not None for name in SHADOWED_BY["eta"]):
-        raise ValueError("eta: eta_w_schedule and eta_a_schedule give every epoch's value, so eta would be "
-                         "ignored; remove one or the other")  # fmt: skip
     if "eta" in overrides and "eta_w" in overrides and "eta_a" in overrides:
         raise ValueError("eta: eta_w and eta_a are both given, so eta would be ignored")
     eta = v.pop("eta", None)
@@ -404,18 +400,18 @@ def resolve_config(**overrides) -> RunConfig:
         v["eta_w"] = overrides.get("eta_w", eta)
         v["eta_a"] = overrides.get("eta_a", eta)
     # a setting that per-epoch lists replace in every epoch would do nothing: refused when asked
-    # for, and otherwise set to the value the preset gives it, so that a resolved config carries
-    # one value for it whatever the shorthand said (eta beside eta_w_schedule), and its to_dict()
-    # resolves again to the same config
-    carried = _preset_values(algorithm, preset)
+    # for (the eta shorthand always), and otherwise set to the value the preset gives it, so that a
+    # resolved config carries one value for it whatever the shorthand said (eta beside
+    # eta_w_schedule), and its to_dict() resolves again to the same config
     for key, lists in SHADOWED_BY.items():
-        if key in SHORTHANDS or not all(v.get(name) is not None for name in lists):
+        if not all(v.get(name) is not None for name in lists):
             continue
-        if key in overrides and not _equal(overrides[key], carried[key]):
+        if key in overrides and (key in SHORTHANDS or not _equal(overrides[key], carried[key])):
             verb = "give" if len(lists) > 1 else "gives"
             raise ValueError(f"{key}: {' and '.join(lists)} {verb} every epoch's value, so {key} would be "
                              "ignored; remove one or the other")  # fmt: skip
-        v[key] = carried[key]
+        if key not in SHORTHANDS:
+            v[key] = carried[key]
     # noise on one side only: the other side's radius is unused, so it is refused when given and
     # set to its neutral value otherwise (a resolved config then says what ran)
     unused = {"w": ("rho_a", "rho_a_schedule"), "a": ("rho_w", "rho_w_schedule"), "both": ()}
@@ -484,7 +480,8 @@ def resolve_config(**overrides) -> RunConfig:
 
 
 def _preset_values(algorithm, preset: str) -> dict[str, Any]:
-    """Every field's value from the defaults and the preset alone, its ``eta`` shorthand expanded."""
+    """Every field's value from the defaults and the preset alone, its ``eta`` shorthand expanded
+    (into the step sizes the preset does not give on their own, as for overrides)."""
     values: dict[str, Any] = {name: f.default for name, f in CONFIG_FIELDS.items()}
     values.update(algorithm.presets[preset])
     eta = values.pop("eta", None)

@@ -55,6 +55,33 @@ def test_entered_at_is_when_the_trial_last_entered_the_ball():
         assert inside[t - 1 :].all() and (t == 1 or not inside[t - 2])
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(algorithm="gd", epochs=3, iterations=1000),
+        # GD with momentum: the kept state includes the momentum, which decays through subnormal
+        # numbers long after w and a have stopped moving
+        dict(algorithm="gd", momentum=0.9, eta=0.5, scale_steps=True, epochs=26, iterations=1000, eta_decay=0.95),
+    ],
+)
+def test_an_epoch_that_reached_a_fixed_point_counts_its_iterations_with_the_same_bits(overrides):
+    """Once an epoch without noise maps the block's state onto itself, the engine counts its
+    remaining iterations instead of computing them, but at checkpoints. With a checkpoint at every
+    iteration it computes them all: both runs must agree on every output, bit for bit."""
+    settings = dict(overrides, k=4, teacher="ones", trials=16, seed=5, record_states=16)
+    skipping = run(resolve_config(**settings))
+    computing = run(resolve_config(**settings, checkpoint_every=1))
+    # the fixed point is reached: every recorded state stops changing long before the end
+    states = computing.states.view(np.uint64)
+    unchanged = np.all(states[:, 1:] == states[:, :-1], axis=(0, 2))
+    assert unchanged[-500:].all() and not unchanged.all()
+    for name in ("w", "a", "outcome", "stop_iteration", "entered_at", "train_loss"):
+        assert getattr(skipping, name).tobytes() == getattr(computing, name).tobytes(), name
+    at = skipping.checkpoints - 1  # the every-iteration run's index of each checkpoint
+    assert skipping.records.tobytes() == computing.records[:, at].tobytes()
+    assert skipping.states.tobytes() == computing.states[:, at].tobytes()
+
+
 def test_divergence_is_detected_counted_and_stops_the_trial():
     result = run(resolve_config(algorithm="pgd", preset="paper", trials=50))
     counts = result.counts()

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define BLOCK 64
+#define FIXED_POINT_EVERY 64 /* as pgd_bench.engine.FIXED_POINT_EVERY */
 
 static const double PS0 = 1.66666666666666657415e-01, PS1 = -3.25565818622400915405e-01,
                     PS2 = 2.01212532134862925881e-01, PS3 = -4.00555345006794114027e-02,
@@ -348,6 +349,7 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
     double *ew = ga + BLOCK * k, *ea = ew + BLOCK * p, *z = ea + BLOCK * k, *u1 = z + BLOCK * d, *u2 = u1 + BLOCK;
     double *e2 = u2 + BLOCK, *relu_w = e2 + BLOCK * p;
     Scratch *t = aligned_alloc(64, sizeof(Scratch));
+    double *kept = aligned_alloc(64, sizeof(double) * BLOCK * (size_t)(p + k));
     uint64_t st[4 * BLOCK];
     long div[BLOCK], gs[BLOCK], ss[BLOCK];
     for (long b = 0; b < n; b += BLOCK) {
@@ -363,7 +365,16 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
              * point) only in epochs where its own radius is positive */
             int noisy_w = rho_w != NULL && rho_w[e] > 0.0, noisy_a = rho_a != NULL && rho_a[e] > 0.0;
             const double *at_w = noisy_w ? ew : bw, *at_a = noisy_a ? ea : ba;
+            /* as the engine: in an epoch without noise, every FIXED_POINT_EVERY iterations the
+             * block's state is kept and compared, bit for bit, after the step; once the step maps
+             * it onto itself, the epoch's remaining iterations are counted, not computed */
+            int deterministic = !noisy_w && !noisy_a && batch == 0;
             for (long i = 0; i < iterations; i++) {
+                int look = deterministic && it % FIXED_POINT_EVERY == 0;
+                if (look) {
+                    memcpy(kept, bw, sizeof(double) * BLOCK * p);
+                    memcpy(kept + BLOCK * p, ba, sizeof(double) * BLOCK * k);
+                }
                 if (noisy_w) perturb(p, bw, rho_w[e], st, z, u1, u2, ew, t);
                 if (noisy_a) perturb(k, ba, rho_a[e], st, z, u1, u2, ea, t);
                 if (batch > 0)
@@ -373,6 +384,11 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
                 step(p, k, bw, ba, gw, ga, eta_w[e], eta_a[e], t);
                 it++;
                 check_and_track(p, k, it, bw, ba, w_star, a_star, a_bar, tol, a_bound * a_bound, div, gs, ss, t);
+                if (look && memcmp(kept, bw, sizeof(double) * BLOCK * p) == 0 &&
+                    memcmp(kept + BLOCK * p, ba, sizeof(double) * BLOCK * k) == 0) {
+                    it += iterations - 1 - i;
+                    break;
+                }
             }
         }
         for (int l = 0; l < BLOCK && b + l < n; l++) {
@@ -385,4 +401,5 @@ void run_trials(int p, int k, long n, double *w, double *a, const double *w_star
     }
     free(bw);
     free(t);
+    free(kept);
 }

@@ -46,7 +46,8 @@ class Landscape:
         and ``w*``; ``work`` has :data:`LANE_WORK_ROWS` rows of scratch.
     grad_lanes : numba dispatcher
         ``grad_lanes(params, w, a, grad_w, grad_a, work)``: the Euclidean gradient per lane
-        (``inline="always"`` too).
+        (``inline="always"`` too), a function of that lane's ``w``, ``a`` and ``params`` alone
+        (the engine skips the rest of a noise-free epoch once the state stops changing).
     spurious_optimum : callable or None
         ``spurious_optimum(w_star, a_star) -> (w_bar, a_bar)``, a known spurious local minimum with
         ``w_bar = -w*`` (the engine's outcome ``spurious``); None where none is known: no trial is

@@ -356,7 +356,7 @@ def _keep_state_bits(w, a, m_w, m_a, kept):
 @jit
 def _state_bits_kept(w, a, m_w, m_a, kept):
     """Whether every lane's ``(w, a, m_w, m_a)`` has the bits :func:`_keep_state_bits` kept (bits,
-    not values: ``-0.0`` and ``0.0`` differ, and a NaN never matches)."""
+    not values: ``-0.0`` and ``0.0`` differ)."""
     row = 0
     same = True
     for part in (w, a, m_w, m_a):
@@ -534,7 +534,9 @@ def _run_block(
         # the state (w, a, m_w, m_a) for the epoch. Once it maps the block's state onto itself, bit
         # for bit, every later iteration of the epoch would too: they are counted, not computed, but
         # at checkpoints (records, and the gradient noise taken from a fresh gradient). Converged GD
-        # with momentum otherwise spent its epochs on subnormal momenta, 5-15x slower per step.
+        # with momentum otherwise spent its epochs on subnormal numbers, 5-15x slower per step. (A
+        # lane without a training set keeps a stale gradient that momentum adds to: it writes
+        # nothing, and the block skips only once that lane, too, stops changing.)
         deterministic = batch == 0 and rho_w[s] == 0.0 and rho_a[s] == 0.0 and temperature[s] == 0.0
         fixed = False
         for _ in range(schedule.iterations):

@@ -35,6 +35,20 @@ def test_c_gd_ends_on_pgd_benchs_bits(library, overrides):
     assert 0 < np.sum(ours.outcome == 0) < config.trials
 
 
+def test_c_skips_a_fixed_point_as_pgd_bench_does_with_the_bits_of_computing_it(library):
+    """GD that reaches a fixed point: both engines count the rest of an epoch once the block's state
+    maps onto itself; both end on the bits of the run that computes every iteration (a checkpoint at
+    each)."""
+    settings = dict(algorithm="gd", k=4, teacher="ones", trials=64, epochs=3, iterations=1000, seed=5)
+    computing = run(resolve_config(**settings, checkpoint_every=1))
+    dist = computing.records[:, :, 1:3].view(np.uint64)  # ||w - w*||, ||a - a*|| at every iteration
+    assert np.all(dist[:, -500:] == dist[:, -1:])  # converged to the bit well before the end
+    c = c_compare.run_c(library, resolve_config(**settings), threads=1)
+    assert (c.diverged_at < 0).all()
+    assert np.array_equal(c.w, computing.w) and np.array_equal(c.a, computing.a)
+    assert np.array_equal(c.global_since, np.where(computing.outcome == 0, computing.entered_at, -1))
+
+
 @pytest.mark.parametrize(
     "case,noise_on", [("pgd", "both"), ("pgd", "w"), ("pgd", "a"), ("sgd", "both"), ("psgd", "both")]
 )

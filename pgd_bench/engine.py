@@ -586,7 +586,7 @@ def _run_block(
                 break
             _track_optima(problem, step, w, a, cos_star, d_global, d_spurious, global_since, spurious_since)
 
-            if next_checkpoint < checkpoints.shape[0] and step == checkpoints[next_checkpoint]:
+            if at_checkpoint:  # (the step just taken reached it)
                 _record_checkpoint(
                     w, a, problem, work, lane_a, lane_b, noise_level, diverged_at, count, row0,
                     outputs.records[:, next_checkpoint], outputs.states[:, next_checkpoint],

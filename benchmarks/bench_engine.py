@@ -30,24 +30,26 @@ class Engine:
     params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 300
+    trials = 1000  # sizes as class attributes: tests/test_benchmarks.py runs each benchmark smaller
+    repeats = 3
 
     def setup(self, algorithm):
         pgd_bench_seconds(algorithm, 1, 1)  # compile outside the timings
 
     def time_1000_trials_400_steps(self, algorithm):
-        pgd_bench_seconds(algorithm, 1000, 400)
+        pgd_bench_seconds(algorithm, self.trials, 400)
 
     def track_trial_steps_per_second(self, algorithm):
         secs = []
-        for _ in range(3):
-            s, done = pgd_bench_seconds(algorithm, 1000, 400)
+        for _ in range(self.repeats):
+            s, done = pgd_bench_seconds(algorithm, self.trials, 400)
             secs.append(done / s)
         return float(np.median(secs))
 
     track_trial_steps_per_second.unit = "trial-steps/s"
 
     def track_ratio_to_numpy(self, algorithm):
-        ours, theirs = compare(algorithm, trials=1000, steps=100, repeats=3)
+        ours, theirs = compare(algorithm, trials=self.trials, steps=100, repeats=self.repeats)
         return ours / theirs
 
     track_ratio_to_numpy.unit = "ratio"
@@ -59,18 +61,20 @@ class Overlap:
     params = ["gd", "pgd"]
     param_names = ["algorithm"]
     timeout = 300
+    trials = 1000
+    repeats = 3
 
     def setup(self, algorithm):
         pgd_bench_seconds(algorithm, 1, 1, 3)
         pgd_bench_seconds(algorithm, 1, 1)
 
     def track_ns_per_trial_step_stride_3(self, algorithm):
-        return stride_cost(algorithm, repeats=3)[0]
+        return stride_cost(algorithm, trials=self.trials, repeats=self.repeats)[0]
 
     track_ns_per_trial_step_stride_3.unit = "ns"
 
     def track_ratio_stride_3_to_stride_p(self, algorithm):
-        overlapping, plain = stride_cost(algorithm, repeats=3)
+        overlapping, plain = stride_cost(algorithm, trials=self.trials, repeats=self.repeats)
         return overlapping / plain
 
     track_ratio_stride_3_to_stride_p.unit = "ratio"
@@ -82,6 +86,7 @@ class RatioToJax:
     params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 600
+    trials = 1000
 
     def setup(self, algorithm):
         if not jax_available():
@@ -89,8 +94,8 @@ class RatioToJax:
         pgd_bench_seconds(algorithm, 1, 1)
 
     def track_ratio_to_jax(self, algorithm):
-        secs, done = pgd_bench_seconds(algorithm, 1000, 100)
-        jax_rate, _ = jax_steps_per_second(algorithm, trials=1000, steps=100, repeats=1)
+        secs, done = pgd_bench_seconds(algorithm, self.trials, 100)
+        jax_rate, _ = jax_steps_per_second(algorithm, trials=self.trials, steps=100, repeats=1)
         return (done / secs) / jax_rate
 
     track_ratio_to_jax.unit = "ratio"
@@ -103,6 +108,8 @@ class RatioToC:
     params = ["gd", "pgd", "sgd", "psgd"]
     param_names = ["algorithm"]
     timeout = 600
+    trials = 512
+    repeats = 3
 
     def setup(self, algorithm):
         import numba
@@ -112,7 +119,7 @@ class RatioToC:
         if c_compare.compiler() is None:
             raise NotImplementedError("no C compiler")
         self.lib = _c_build()[1]
-        self.config = c_compare.config_for(algorithm, 512)
+        self.config = c_compare.config_for(algorithm, self.trials)
         self.threads = numba.get_num_threads()
         numba.set_num_threads(1)
         run(self.config)  # compile outside the measurement
@@ -126,7 +133,7 @@ class RatioToC:
         from . import c_compare
 
         ours, theirs = [], []
-        for _ in range(3):  # interleaved, so both see the same machine
+        for _ in range(self.repeats):  # interleaved, so both see the same machine
             ours.append(run(self.config, warm=False).seconds)
             theirs.append(c_compare.run_c(self.lib, self.config, threads=1).seconds)
         return float(np.median(ours) / np.median(theirs))
@@ -139,13 +146,15 @@ class EmpiricalGradient:
     per trial-step, O(N k p); against JAX (jit + vmap + scan, same starts, same data)."""
 
     timeout = 600
+    trials = 1000
+    repeats = 3
 
     def setup(self):
         if not jax_available():
             raise NotImplementedError("JAX is not installed: pip install .[peers]")
 
     def track_ratio_to_jax(self):
-        ours, theirs, gap = empirical_gd_compare(trials=1000, samples=256, steps=50, repeats=3)
+        ours, theirs, gap = empirical_gd_compare(trials=self.trials, samples=256, steps=50, repeats=self.repeats)
         if gap > 1e-8:
             raise AssertionError(f"pgd_bench and JAX disagree by {gap:.2e}: not the same computation")
         return ours / theirs
@@ -153,9 +162,10 @@ class EmpiricalGradient:
     track_ratio_to_jax.unit = "ratio"
 
     def track_trial_steps_per_second(self):
-        config = resolve_config(algorithm="gd", preset="paper", trials=1000, epochs=1, iterations=50, samples=256)
+        config = resolve_config(algorithm="gd", preset="paper", trials=self.trials, epochs=1, iterations=50,
+                                samples=256)  # fmt: skip
         run(config)
-        return float(np.median([1000 * 50 / run(config, warm=False).seconds for _ in range(3)]))
+        return float(np.median([self.trials * 50 / run(config, warm=False).seconds for _ in range(self.repeats)]))
 
     track_trial_steps_per_second.unit = "trial-steps/s"
 
@@ -166,9 +176,10 @@ class SuccessRates:
     params = list(PEER_ALGORITHMS)
     param_names = ["algorithm"]
     timeout = 300
+    trials = 200
 
     def track_success_percent(self, algorithm):
-        return 100.0 * run(resolve_config(algorithm=algorithm, trials=200)).success_rate()
+        return 100.0 * run(resolve_config(algorithm=algorithm, trials=self.trials)).success_rate()
 
     track_success_percent.unit = "%"
 

@@ -74,9 +74,26 @@ def test_this_runner_knows_every_benchmark_asv_would_find():
                 assert not hasattr(obj, "setup_cache"), name
 
 
+# A benchmark's sizes are class attributes (``trials``, ``repeats``): this runner sets them small, as
+# it checks that each benchmark runs and returns a finite number, not what it measures (at asv's
+# sizes RatioToC alone took 15 s of the suite: 7 runs of 512 trials x 8000 steps per algorithm).
+SMALL_SIZES = {"trials": 16, "repeats": 1}
+
+
+def test_the_small_sizes_name_every_size_a_benchmark_class_declares():
+    """A size attribute this runner does not know would run at asv's size here, unnoticed."""
+    for param in _benchmark_classes():
+        cls = param.values[0]
+        sizes = {name for name, value in vars(cls).items() if isinstance(value, int) and not name.startswith("_")}
+        assert sizes - {"timeout"} <= set(SMALL_SIZES), (cls.__name__, sizes)
+
+
 @pytest.mark.parametrize("cls", _benchmark_classes())
 def test_each_benchmark_runs_once_for_each_parameter(cls, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
+    for name, value in SMALL_SIZES.items():
+        if name in vars(cls):
+            monkeypatch.setattr(cls, name, value)
     params = getattr(cls, "params", None)
     values = [()] if params is None else [(value,) for value in params]
     ran = 0

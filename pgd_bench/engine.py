@@ -493,8 +493,11 @@ def _run_block(
     # the poster's CNN samples its population mini-batches by projection (sgd_gradient_lanes);
     # overlapping patches draw whole inputs and take the training-set gradient over them
     fresh_batches = samples == 0 and batch > 0 and problem.stride != p
-    data_pre = np.empty((k + 1, samples))
-    data_residual = np.empty(samples)
+    # the empirical gradient's scratch: one column per sample of the set, or of a mini-batch drawn
+    # from it, which may hold more samples than the set (drawn with replacement)
+    gradient_samples = max(samples, batch) if samples > 0 else 0
+    data_pre = np.empty((k + 1, gradient_samples))
+    data_residual = np.empty(gradient_samples)
     if samples > 0:
         fill_training_sets(problem.seed, first_trial, problem.shared_data, problem.stride, problem.label_noise,
                            problem.w_star, problem.a_star, data_z, data_y, lane_state)  # fmt: skip

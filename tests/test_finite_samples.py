@@ -59,8 +59,11 @@ def test_gd_on_a_training_set_matches_numpy(shared):
         assert result.records[i, -1, 0] == pytest.approx(pb.population_loss(w, a, w_star, a_star), rel=1e-10)
 
 
-def test_sgd_draws_its_batches_from_the_set_with_replacement():
-    n, steps, samples, batch = 6, 25, 5, 3
+# a batch larger than the set is drawn with replacement too: the engine's gradient scratch, sized by
+# the set, was written past its end (silently wrong results, or a crash freeing the memory)
+@pytest.mark.parametrize("samples, batch", [(5, 3), (2, 9), (1, 33)])
+def test_sgd_draws_its_batches_from_the_set_with_replacement(samples, batch):
+    n, steps = 6, 25
     config = resolve_config(algorithm="sgd", preset="paper", trials=n, epochs=1, iterations=steps, samples=samples,
                             batch=batch, eta=0.05, seed=2)  # fmt: skip
     result = run(config)

@@ -546,6 +546,33 @@ def test_a_hand_edited_figures_file_is_refused_naming_it(saved_figure, text, mes
         plot(saved_figure, out_dir=saved_figure / "redrawn", formats=("png",))
 
 
+@pytest.mark.parametrize("name", ["../victim", "/ABSOLUTE/victim", "sub/victim", ".."])
+def test_a_figure_name_that_is_a_path_out_of_the_folder_is_refused_and_a_rerun_deletes_nothing_there(tmp_path, name):
+    """A rerun deletes the figures its folder's figures.json lists: a name edited to "../victim"
+    (or an absolute path) deleted victim.png and victim.pdf outside the results folder."""
+    from pgd_bench.report.build import plot
+    from pgd_bench.report.figures import drawer
+
+    outside = tmp_path / "outside"
+    name = name.replace("/ABSOLUTE", str(outside))
+    folder = tmp_path / "results" if name.startswith(("..", "/")) else outside
+    victims = [(folder / f"{name}.{ext}").resolve() for ext in ("png", "pdf")]
+    for victim in victims:
+        victim.parent.mkdir(parents=True, exist_ok=True)
+        victim.write_text("not pgd-bench's")
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n[grid]\nk = [4, 8]\n")
+    assert _cli("sweep", str(sweep_file), "--out", str(folder)).returncode == 0
+    figures = json.loads((folder / "figures.json").read_text())
+    (folder / "figures.json").write_text(json.dumps({**figures, name: {"tables": {}, "settings": {}}}))
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        plot(folder, out_dir=tmp_path / "redrawn")
+    assert _cli("sweep", str(sweep_file), "--out", str(folder)).returncode == 0  # the rerun replaces the list
+    assert all(victim.read_text() == "not pgd-bench's" for victim in victims)
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        drawer(name)
+
+
 def test_a_table_edited_with_its_index_is_named_with_the_settings_when_it_cannot_be_drawn(saved_figure):
     """A renamed column (CSV and index.json edited together, so the table reads) blamed figures.json
     alone; the error names the table's file too."""

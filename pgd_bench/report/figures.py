@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,8 @@ STYLE = {
 
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
+# a figure's or table's name: a file name in the results folder, never a path out of it
+_FILE_STEM = re.compile(r"\w[\w.-]*", re.ASCII)
 
 
 # no creation dates in the files, so that redrawing a figure reproduces it byte for byte
@@ -59,6 +62,9 @@ def drawer(name: str):
     saved CSV files) and ``settings`` is its JSON-ready dict; the function draws from those alone,
     so that ``pgd-bench plot`` redraws the figure from a results folder without running anything.
     """
+
+    if not (isinstance(name, str) and _FILE_STEM.fullmatch(name)):
+        raise ValueError(f"drawer: figure name {name!r} is not a plain file name (letters, digits, '_', '-' and '.')")
 
     def register(draw):
         DRAWERS[name] = draw
@@ -185,6 +191,12 @@ def read_figures(results_dir) -> dict:
                 and all(isinstance(t, str) for t in entry["tables"].values())):  # fmt: skip
             raise ValueError(f"{path}: figure {name!r}: expected {{\"tables\": {{role: table name}}, "
                              "\"settings\": {...}}")  # fmt: skip
+        # names become file names in the folder (a rerun deletes the figures listed here): a name
+        # such as "../x" or "/tmp/x" would reach outside it
+        for what, file_name in [("figure", name), *(("table", table) for table in entry["tables"].values())]:
+            if not _FILE_STEM.fullmatch(file_name):
+                raise ValueError(f"{path}: {what} name {file_name!r} is not a plain file name (letters, digits, "
+                                 "'_', '-' and '.', not first)")  # fmt: skip
     return figures
 
 

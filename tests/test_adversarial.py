@@ -573,6 +573,28 @@ def test_a_figure_name_that_is_a_path_out_of_the_folder_is_refused_and_a_rerun_d
         drawer(name)
 
 
+def test_a_sweep_table_edited_to_an_infinite_trial_count_is_refused_naming_the_figure(tmp_path):
+    """trials edited to a float column (CSV and index together) holding inf: int(inf) in the sweep's
+    drawer raised OverflowError, a traceback from plot."""
+    from pgd_bench.report.build import plot
+
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n[grid]\nk = [4, 8]\n")
+    assert _cli("sweep", str(sweep_file), "--out", str(tmp_path / "out")).returncode == 0
+    tables = tmp_path / "out" / "tables"
+    index = json.loads((tables / "index.json").read_text())
+    columns = index["sweep_success__cells"]["columns"]
+    trials = [name for name, _ in columns].index("trials")
+    columns[trials][1] = "float"
+    (tables / "index.json").write_text(json.dumps(index))
+    lines = (tables / "sweep_success__cells.csv").read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[trials] = "inf"
+    (tables / "sweep_success__cells.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(ValueError, match="figure 'sweep_success' cannot be drawn.*OverflowError"):
+        plot(tmp_path / "out", out_dir=tmp_path / "redrawn", formats=("png",))
+
+
 def test_a_table_edited_with_its_index_is_named_with_the_settings_when_it_cannot_be_drawn(saved_figure):
     """A renamed column (CSV and index.json edited together, so the table reads) blamed figures.json
     alone; the error names the table's file too."""

@@ -316,6 +316,16 @@ def test_theory_writes_its_section_alone(tmp_path):
     assert "4 recorded trials per theory run" in report
     assert "| P-GD, tuned preset | with large noise, C2 holds near the start |" in report
     assert "| eta | " in report and "| eta = 0.003 |" in report and (out / "fig7_two_epochs.png").exists()
+    # a value edited to inf (a float, so the table reads): drawing it raised matplotlib's
+    # OverflowError, a traceback, while saving the figure; now the one line of an edited table
+    table = out / "tables" / "fig8_theorem_scalings__t1.csv"
+    header, first, *rest = table.read_text().splitlines()
+    column = header.split(",").index("value")
+    first = ",".join("inf" if j == column else cell for j, cell in enumerate(first.split(",")))
+    table.write_text("\n".join([header, first, *rest]) + "\n")
+    proc = run_cli(["plot", str(out), "--figure", "fig8_theorem_scalings", "--out", str(tmp_path / "redrawn")])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "fig8_theorem_scalings" in proc.stderr and "edited" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_a_json_run_from_another_stream_version_is_repeated_with_a_note(tmp_path, capsys):

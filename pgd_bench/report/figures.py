@@ -212,7 +212,7 @@ def draw_saved(results_dir, name: str):
     tables = {role: read_table(results_dir, table) for role, table in entry["tables"].items()}
     try:
         return render(name, tables, entry["settings"])
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as error:
         files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in entry["tables"].values())
         raise ValueError(f"figure {name!r} cannot be drawn from its settings in {Path(results_dir) / FIGURES_FILE} "
                          f"and its tables {files} ({type(error).__name__}: {error}); one of them was edited: rerun "

@@ -76,13 +76,48 @@ def _damage(kind, path):
     elif kind == "random bytes":
         path.write_bytes(np.random.default_rng(0).bytes(len(data)))
     elif kind == "pickled object":
-        arrays = dict(np.load(path))
-        arrays["w"] = arrays["w"].astype(object)
-        np.savez(path.with_suffix(""), **arrays)
-        os.replace(str(path.with_suffix("")) + ".npz", path)
+        _resave(path, w=lambda w: w.astype(object))
+    # edited and saved again whole: the archive reads, what it holds is not the cell's (each was
+    # trusted: a traceback, a one-line error naming no file, or absurd counts in the tables)
+    elif kind == "no seconds":
+        _resave(path, meta=lambda meta: {key: value for key, value in meta.items() if key != "seconds"})
+    elif kind == "text seconds":
+        _resave(path, meta=lambda meta: {**meta, "seconds": "abc"})
+    elif kind == "negative seconds":
+        _resave(path, meta=lambda meta: {**meta, "seconds": -1.0})
+    elif kind == "float32 states":
+        _resave(path, w=lambda w: w.astype(np.float32))
+    elif kind == "float counts":
+        _resave(path, stop_iteration=lambda stop: stop.astype(np.float64))
+    elif kind == "counts past the budget":
+        _resave(path, stop_iteration=lambda stop: stop + 10**9)
+    elif kind == "entered after it stopped":
+        _resave(path, entered_at=lambda entered: np.full_like(entered, SMALL["iterations"] + 1))
+    elif kind == "w off the sphere":
+        _resave(path, w=lambda w: 2.0 * w)
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "bit flip", "random bytes", "pickled object"])
+def _resave(path, **edits):
+    """The cell file at ``path`` saved again with ``edits`` (name -> function of the array, or of
+    the metadata's dict for ``meta``) applied."""
+    import json
+
+    arrays = dict(np.load(path, allow_pickle=True))
+    for name, edit in edits.items():
+        if name == "meta":
+            arrays["meta"] = np.array(json.dumps(edit(json.loads(str(arrays["meta"][()])))))
+        else:
+            arrays[name] = edit(arrays[name])
+    np.savez(path.with_suffix(""), **arrays)
+    os.replace(str(path.with_suffix("")) + ".npz", path)
+
+
+DAMAGES = ["empty", "truncated", "bit flip", "random bytes", "pickled object", "no seconds", "text seconds",
+           "negative seconds", "float32 states", "float counts", "counts past the budget", "entered after it stopped",
+           "w off the sphere"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", DAMAGES)
 def test_a_damaged_cell_is_named_and_recomputed(tmp_path, kind):
     config, path = _cell(tmp_path)
     clean = run_cached(config, tmp_path)

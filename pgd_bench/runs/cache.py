@@ -16,6 +16,7 @@ import numpy as np
 
 from .._files import atomic_write_bytes
 from .._provenance import PACKAGE_VERSION, SOURCE_HASH
+from .._validate import check_sphere_rows
 from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..streams import STREAM_VERSION
@@ -25,6 +26,10 @@ from .result import RunResult
 
 CACHE_FORMAT = 4  # the layout of a cell file; raise it when that changes
 RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records", "train_loss", "states")
+# the kinds the engine writes (a file re-saved with float32 states or float counts is damaged)
+RESULT_DTYPES = {"w": np.float64, "a": np.float64, "outcome": np.int8, "stop_iteration": np.int64,
+                 "entered_at": np.int64, "checkpoints": np.int64, "records": np.float64, "train_loss": np.float64,
+                 "states": np.float64}  # fmt: skip
 
 
 class StaleCell(Exception):
@@ -104,12 +109,25 @@ def load_cell(path, config: RunConfig) -> RunResult:
     for name, shape in shapes.items():
         if arrays[name].shape != shape:
             raise StaleCell(f"is damaged ({name} has shape {arrays[name].shape}, expected {shape})")
+        if arrays[name].dtype != RESULT_DTYPES[name]:
+            raise StaleCell(f"is damaged ({name} holds {arrays[name].dtype}, expected {np.dtype(RESULT_DTYPES[name])})")
     if (
         not np.array_equal(arrays["checkpoints"], checkpoints)
         or not np.isin(arrays["outcome"], range(len(OUTCOME_NAMES))).all()
     ):
         raise StaleCell("is damaged (its checkpoints or outcome codes are not this cell's)")
-    return RunResult(config, seconds=float(meta["seconds"]), **arrays)
+    budget = config.total_epochs * config.iterations
+    stop, entered = arrays["stop_iteration"], arrays["entered_at"]
+    if not (np.all((stop >= 0) & (stop <= budget)) and np.all((entered >= -1) & (entered <= stop))):
+        raise StaleCell(f"is damaged (its iteration counts are not within the run's {budget} iterations)")
+    seconds = meta.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.0 <= seconds < float("inf"):
+        raise StaleCell(f"is damaged (its run time {seconds!r} is not a number of seconds)")
+    try:  # every final w the engine writes is a point of the sphere (the results' sharpness refuses others)
+        check_sphere_rows("w", arrays["w"])
+    except ValueError as exc:
+        raise StaleCell(f"is damaged ({exc})") from None
+    return RunResult(config, seconds=float(seconds), **arrays)
 
 
 def cell_path(config: RunConfig, cache_dir) -> Path:

@@ -37,7 +37,7 @@ from ._files import output_lock, prepare_output_dir
 from ._validate import check_memory
 from .report import sweep_figure  # noqa: F401 - registers the figure that _write_outputs draws
 from .report.context import Context
-from .report.figures import clear_derived
+from .report.figures import check_derived_replaceable, clear_derived
 from .runs.backend import Backend
 from .runs.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, RunConfig, resolve_config
 from .tables import concat_columns, write_table
@@ -161,6 +161,7 @@ def run_sweep(
     check_memory("this sweep", sum(cell.config.memory_bytes() for cell in cells),
                  "fewer cells or fewer trials per cell, or several sweeps")  # fmt: skip
     out = prepare_output_dir(out_dir, kind="sweep")
+    check_derived_replaceable(out)  # before the work: its tables are replaced after it
     with output_lock(out), backend:
         start = time.perf_counter()
         sys.stderr.write(f"sweep: {len(cells)} cells on {backend.describe()}\n")

@@ -4,6 +4,8 @@ on the command line, a ValueError naming the argument in the API; nothing is los
 wrong."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -448,6 +450,60 @@ def test_plot_into_another_results_folder_is_refused_and_takes_the_lock(tmp_path
     proc = _cli("plot", str(tmp_path / "one"), "--out", str(tmp_path / "two"))
     assert proc.returncode == 2 and "another results folder" in proc.stderr
     assert (tmp_path / "two" / "sweep_success.png").read_bytes() == before
+
+
+def _make_unwritable(folder, undo=False):
+    """Read-only for its owner; for root, who writes anyway, immutable (``chattr``), or a skip."""
+    if os.geteuid() != 0:
+        folder.chmod(0o755 if undo else 0o555)
+    elif subprocess.run(["chattr", "-i" if undo else "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("root writes anywhere, and this file system has no immutable folders (chattr)")
+
+
+@pytest.mark.parametrize("command", ["sweep", "theory"])
+@pytest.mark.parametrize("tables", ["link", "file", "unwritable"])
+def test_a_rerun_whose_tables_cannot_be_replaced_is_refused_before_the_work_keeping_the_figures(tmp_path, command,
+                                                                                                tables):  # fmt: skip
+    """tables/ a link (rmtree refuses links) or unwritable: the rerun computed every cell, deleted the
+    earlier figures and figures.json, and then failed (exit 1, naming no path)."""
+    out = tmp_path / "out"
+    if command == "sweep":
+        sweep_file = tmp_path / "s.toml"
+        sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n[grid]\nk = [4, 8]\n")
+        args = ("sweep", str(sweep_file), "--out", str(out))
+    else:
+        out.mkdir()
+        (out / ".pgd-bench-kind").write_text("theory\n")
+        args = ("theory", "--quick", "--trials", "2", "--out", str(out))
+    if command == "sweep":
+        assert _cli(*args).returncode == 0
+    else:  # a folder as a theory run leaves it, without its cost: a figure and its list
+        (out / "tables").mkdir()
+        (out / "fig7_two_epochs.png").write_bytes(b"an earlier figure")
+        (out / "figures.json").write_text(json.dumps({"fig7_two_epochs": {"tables": {}, "settings": {}}}))
+    if tables == "link":
+        elsewhere = tmp_path / "elsewhere"
+        shutil.move(out / "tables", elsewhere)
+        (out / "tables").symlink_to(elsewhere)
+    elif tables == "file":
+        shutil.rmtree(out / "tables")
+        (out / "tables").write_text("a file")
+    else:
+        _make_unwritable(out / "tables")
+    before = _files_in(out)
+    try:
+        proc = _cli(*args)
+    finally:
+        if tables == "unwritable":
+            _make_unwritable(out / "tables", undo=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(out / "tables") in proc.stderr, proc.stderr
+    assert "cells" not in proc.stderr.lower()  # refused before the work
+    assert _files_in(out) == before
+
+
+def _files_in(folder):
+    """Every file of ``folder`` (not in its subfolders) and its bytes, but the lock a run takes."""
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file() and path.name != ".lock"}
 
 
 def test_a_sweep_into_an_earlier_sweeps_folder_leaves_none_of_its_figures(tmp_path):

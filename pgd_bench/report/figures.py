@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,10 +221,33 @@ def draw_saved(results_dir, name: str):
                          "the command that wrote the folder to write them again") from error  # fmt: skip
 
 
+def check_derived_replaceable(results_dir) -> None:
+    """Refuse, before any work, a results folder whose ``tables`` folder a new report could not
+    replace: a link (which removing would not follow), a file, or a folder that cannot be written
+    (a rerun computed everything, deleted the old figures, and then failed on it).
+
+    Raises
+    ------
+    ValueError
+        Naming the folder and what to do.
+    """
+    tables = Path(results_dir) / TABLES_DIR
+    if tables.is_symlink() or (tables.exists() and not tables.is_dir()):
+        what = f"a link to {os.readlink(tables)}" if tables.is_symlink() else "not a folder"
+        raise ValueError(f"out: {tables} is {what}; its tables are rewritten by each run: remove it")
+    if tables.is_dir():
+        try:
+            tempfile.TemporaryFile(dir=tables).close()
+        except OSError as exc:
+            raise ValueError(f"out: cannot write into {tables}: {exc.strerror or exc}") from None
+
+
 def clear_derived(results_dir) -> None:
     """Remove what a report derives (its tables, ``figures.json`` and the figures it lists) from a
-    results folder, before a new report is written there; the cell cache and other files stay."""
+    results folder, before a new report is written there; the cell cache and other files stay.
+    Nothing is removed if the tables could not be written again (:func:`check_derived_replaceable`)."""
     out = Path(results_dir)
+    check_derived_replaceable(out)
     try:
         listed = read_figures(out)
     except ValueError:  # damaged or edited by hand: it is replaced below, its figures overwritten

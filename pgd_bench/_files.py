@@ -48,6 +48,9 @@ def atomic_write_text(path, text: str) -> None:
 KIND_FILE = ".pgd-bench-kind"  # which kind of run a results folder holds (reproduce, theory, sweep)
 
 
+RUN_KINDS = ("reproduce", "theory", "sweep")  # what a results folder's KIND_FILE names
+
+
 def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> Path:
     """Create ``out_dir`` (and its ``cache`` folder) and check that files can be written there.
 
@@ -82,8 +85,13 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
     if kind is not None and marker.is_file():
         there = marker.read_text(encoding="utf-8", errors="replace").strip()
         if there != kind:
+            # quoted when it is not a kind: the file is the folder's, and may hold anything (a
+            # terminal's escape sequences, several lines)
+            what = f"a pgd-bench {there} run"
+            if there not in RUN_KINDS:
+                what = f"{marker}, naming no kind of run ({there[:40]!r})"
             raise ValueError(
-                f"out: {out} holds a pgd-bench {there} run, not a {kind} run: its tables and figures would be "
+                f"out: {out} holds {what}, not a {kind} run: its tables and figures would be "
                 f"replaced; choose another --out (or remove the folder)"
             )
     folders = (out, out / "cache") if cache else (out,)

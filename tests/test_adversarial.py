@@ -59,6 +59,18 @@ def test_a_folder_belongs_to_one_kind_of_run(tmp_path):
     assert not (tmp_path / "tables").exists()
 
 
+@pytest.mark.parametrize("text", ["sweep\n\x1b[2J evil", "", "\n\n", "x" * 500])
+def test_a_kind_file_that_names_no_kind_is_quoted_on_one_line(tmp_path, text):
+    """Its text was printed as is: an escape sequence reached the terminal, two lines became two
+    lines of the message, and an empty file read "holds a pgd-bench  run"."""
+    (tmp_path / ".pgd-bench-kind").write_text(text)
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
+    proc = _cli("sweep", str(sweep_file), "--out", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "\x1b" not in proc.stderr, proc.stderr
+    assert "naming no kind of run" in proc.stderr and len(proc.stderr) < 500
+
+
 def test_plot_into_another_folder_leaves_no_cache_folder_there(tmp_path):
     prepare_output_dir(tmp_path / "out", kind=None, cache=False)
     assert (tmp_path / "out").is_dir() and not (tmp_path / "out" / "cache").exists()

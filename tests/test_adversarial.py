@@ -264,6 +264,18 @@ def test_a_deeply_nested_config_is_refused(tmp_path, text):
     assert proc.returncode == 2 and "nests too deeply" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("text", ['{"algorithm": "pgd", "k": 8, "k": 9}',
+                                  '{"config": {"k": 8, "k": 9}, "final_state_sha256": "x", "stream_version": 2}',
+                                  'k = 8\nk = 9\n'])  # fmt: skip
+def test_a_config_key_given_twice_is_refused_in_json_as_in_toml(tmp_path, text):
+    """JSON kept the last value silently ({"k": 8, "k": 9} ran k = 9); TOML refused it."""
+    path = tmp_path / ("c.toml" if text.startswith("k") else "c.json")
+    path.write_text(text)
+    proc = _cli("run", "--config", str(path), "--trials", "2", "--epochs", "1", "--iterations", "2")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(path) in proc.stderr, proc.stderr
+    assert "the key 'k' is given twice" in proc.stderr or path.suffix == ".toml"  # (TOML names the line)
+
+
 def test_an_endless_config_file_is_refused():
     proc = _cli("run", "--config", "/dev/zero")
     assert proc.returncode == 2 and "larger than" in proc.stderr

@@ -542,6 +542,17 @@ def _check_problem(config: RunConfig) -> None:
 MAX_CONFIG_BYTES = 16 * 2**20
 
 
+def _object_without_repeated_keys(pairs):
+    """A JSON object as a dict, refusing a key given twice (JSON keeps the last silently, where a
+    TOML file with the same key is refused: ``{"k": 8, "k": 9}`` ran k = 9)."""
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        data[key] = value
+    return data
+
+
 def load_config_file(path) -> dict[str, Any]:
     """Read config keys from a TOML file, or from JSON: a config object, or the whole object that
     ``pgd-bench run --json`` prints (its ``config`` is used), so a printed run repeats with one
@@ -565,8 +576,8 @@ def load_config_file(path) -> dict[str, Any]:
         raise ValueError(f"config: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if str(path).endswith(".json") or text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
-        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+            data = json.loads(text, object_pairs_hook=_object_without_repeated_keys)
+        except ValueError as exc:  # JSONDecodeError, an integer too long to convert, a key given twice
             raise ValueError(f"config: {path} is not valid JSON: {exc}") from None
         except RecursionError:  # thousands of nested arrays
             raise ValueError(f"config: {path} nests too deeply to be a config") from None

@@ -78,7 +78,7 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
         raise ValueError("out: expected a folder path, got an empty string")
     out = Path(out_dir)
     if out.is_symlink() and not out.exists():  # mkdir said only "File exists"
-        raise ValueError(f"out: {out} is a link to {os.readlink(out)}, which does not exist")
+        raise ValueError(f"out: {out} is a link to {quoted(os.readlink(out), 200)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise ValueError(f"out: {out} exists and is not a folder")
     marker = out / KIND_FILE
@@ -87,24 +87,45 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
         if there != kind:
             # quoted when it is not a kind: the file is the folder's, and may hold anything (a
             # terminal's escape sequences, several lines)
-            what = f"a pgd-bench {there} run"
             if there not in RUN_KINDS:
-                what = f"{marker}, naming no kind of run ({there[:40]!r})"
+                raise ValueError(f"out: {marker} names no kind of pgd-bench run ({quoted(there)}); a {kind} run "
+                                 "would replace the folder's tables and figures: choose another --out (or remove "
+                                 "the folder)")  # fmt: skip
             raise ValueError(
-                f"out: {out} holds {what}, not a {kind} run: its tables and figures would be "
+                f"out: {out} holds a pgd-bench {there} run, not a {kind} run: its tables and figures would be "
                 f"replaced; choose another --out (or remove the folder)"
             )
     folders = (out, out / "cache") if cache else (out,)
     try:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=folder).close()
+            check_writable(folder)
         folder = out
         if kind is not None and not marker.is_file():
             atomic_write_text(marker, kind + "\n")
     except OSError as exc:  # named: the folder itself, or its cache folder (a file of that name)
         raise ValueError(f"out: cannot write into {folder}: {exc.strerror or exc}") from None
     return out
+
+
+def check_writable(folder) -> None:
+    """Refuse a folder in which this process cannot create a file.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder and the system's reason.
+    """
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ValueError(f"out: cannot write into {folder}: {exc.strerror or exc}") from None
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters and quoted as Python does: one line, escapes visible,
+    for a message that shows what a file or a link holds (it may hold anything)."""
+    return repr(text[:limit]) + (" ..." if len(text) > limit else "")
 
 
 @contextlib.contextmanager

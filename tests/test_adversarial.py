@@ -68,7 +68,7 @@ def test_a_kind_file_that_names_no_kind_is_quoted_on_one_line(tmp_path, text):
     sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
     proc = _cli("sweep", str(sweep_file), "--out", str(tmp_path))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "\x1b" not in proc.stderr, proc.stderr
-    assert "naming no kind of run" in proc.stderr and len(proc.stderr) < 500
+    assert "names no kind of pgd-bench run" in proc.stderr and len(proc.stderr) < 500
 
 
 def test_plot_into_another_folder_leaves_no_cache_folder_there(tmp_path):
@@ -268,7 +268,8 @@ def test_a_deeply_nested_config_is_refused(tmp_path, text):
                                   '{"config": {"k": 8, "k": 9}, "final_state_sha256": "x", "stream_version": 2}',
                                   'k = 8\nk = 9\n'])  # fmt: skip
 def test_a_config_key_given_twice_is_refused_in_json_as_in_toml(tmp_path, text):
-    """JSON kept the last value silently ({"k": 8, "k": 9} ran k = 9); TOML refused it."""
+    """JSON kept the last value silently ({"k": 8, "k": 9} ran k = 9); TOML refused it (its case is
+    the baseline)."""
     path = tmp_path / ("c.toml" if text.startswith("k") else "c.json")
     path.write_text(text)
     proc = _cli("run", "--config", str(path), "--trials", "2", "--epochs", "1", "--iterations", "2")
@@ -505,8 +506,8 @@ def test_a_rerun_whose_tables_cannot_be_replaced_is_refused_before_the_work_keep
         (out / "tables").mkdir()
         (out / "fig7_two_epochs.png").write_bytes(b"an earlier figure")
         (out / "figures.json").write_text(json.dumps({"fig7_two_epochs": {"tables": {}, "settings": {}}}))
-    if tables == "link":
-        elsewhere = tmp_path / "elsewhere"
+    if tables == "link":  # to a folder whose name holds a line break and a terminal's escape sequence
+        elsewhere = tmp_path / "else\n\x1b[31mwhere"
         shutil.move(out / "tables", elsewhere)
         (out / "tables").symlink_to(elsewhere)
     elif tables == "file":
@@ -521,7 +522,7 @@ def test_a_rerun_whose_tables_cannot_be_replaced_is_refused_before_the_work_keep
         if tables == "unwritable":
             _make_unwritable(out / "tables", undo=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(out / "tables") in proc.stderr, proc.stderr
-    assert "cells" not in proc.stderr.lower()  # refused before the work
+    assert "cells" not in proc.stderr.lower() and "\x1b" not in proc.stderr  # refused before the work, on one line
     assert _files_in(out) == before
 
 

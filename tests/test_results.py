@@ -83,6 +83,8 @@ def _damage(kind, path):
         _resave(path, meta=lambda meta: {key: value for key, value in meta.items() if key != "seconds"})
     elif kind == "text seconds":
         _resave(path, meta=lambda meta: {**meta, "seconds": "abc"})
+    elif kind == "overflowing seconds":  # an int of 400 digits: float() of it raised OverflowError
+        _resave(path, meta=lambda meta: {**meta, "seconds": 10**400})
     elif kind == "negative seconds":
         _resave(path, meta=lambda meta: {**meta, "seconds": -1.0})
     elif kind == "float32 states":
@@ -113,8 +115,8 @@ def _resave(path, **edits):
 
 
 DAMAGES = ["empty", "truncated", "bit flip", "random bytes", "pickled object", "no seconds", "text seconds",
-           "negative seconds", "float32 states", "float counts", "counts past the budget", "entered after it stopped",
-           "w off the sphere"]  # fmt: skip
+           "overflowing seconds", "negative seconds", "float32 states", "float counts", "counts past the budget",
+           "entered after it stopped", "w off the sphere"]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
@@ -128,6 +130,19 @@ def test_a_damaged_cell_is_named_and_recomputed(tmp_path, kind):
     assert "allow_pickle" not in notices[0]
     assert _same(result, clean)
     assert load_cell(path, config).final_state_sha256() == clean.final_state_sha256()  # rewritten
+
+
+def test_a_cell_whose_trials_diverged_is_loaded_as_it_was_computed(tmp_path):
+    """A diverged trial keeps the state its divergence was detected in: here w of norm 0 (||w||^2
+    overflowed, and the step scaled w by 1 / inf) or not finite. The check that a cached final w is
+    on the sphere refused such a cell as damaged, and every rerun computed it again."""
+    config, path = _cell(tmp_path, eta=3.0, a_bound=1e100, trials=16, epochs=1, iterations=200)
+    first = run_cached(config, tmp_path)
+    norms = np.linalg.norm(first.w, axis=1)
+    assert np.any(norms == 0.0) and first.counts()["diverged"] == config.trials
+    notices = []
+    again = run_cached(config, tmp_path, notify=notices.append)
+    assert notices == [] and _same(first, again) and again.seconds == first.seconds
 
 
 def test_a_folder_in_a_cells_place_is_refused_before_the_cell_runs(tmp_path, monkeypatch):

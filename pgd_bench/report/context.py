@@ -25,7 +25,7 @@ from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..stats import wilson_interval
 from ..tables import TABLES_DIR, write_table
-from .figures import FIGURE_FORMATS, FIGURES_FILE, draw_saved, read_figures, save_figure
+from .figures import FIGURE_FORMATS, FIGURES_FILE, FILE_STEM, NAME_RULE, draw_saved, read_figures, save_figure
 
 # outcome codes and record fields by name
 OUTCOME = {name: code for code, name in enumerate(OUTCOME_NAMES)}
@@ -131,6 +131,8 @@ class Context:
         stored = {}
         for role, columns in tables.items():
             stored[role] = f"{name}__{role}"
+            if not FILE_STEM.fullmatch(stored[role]):  # figures.json would then be refused (read_figures)
+                raise ValueError(f"figure {name!r}: table role {role!r} {NAME_RULE}")
             write_table(self.out, stored[role], columns, description.get(role, f"data of {name}"))
         figures = read_figures(self.out)
         figures[name] = {"tables": stored, "settings": json.loads(json.dumps(settings))}

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write_bytes
+from .._files import atomic_write_bytes, check_writable, quoted
 from ..tables import TABLES_DIR, read_table
 
 # One style for every figure, applied with ``matplotlib.rc_context`` around drawing and saving, so
@@ -43,7 +42,8 @@ STYLE = {
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 # a figure's or table's name: a file name in the results folder, never a path out of it
-_FILE_STEM = re.compile(r"\w[\w.-]*", re.ASCII)
+FILE_STEM = re.compile(r"\w[\w.-]*", re.ASCII)
+NAME_RULE = "is not a plain file name (ASCII letters, digits, '_', and after the first character '-' and '.')"
 
 
 # no creation dates in the files, so that redrawing a figure reproduces it byte for byte
@@ -65,8 +65,8 @@ def drawer(name: str):
     so that ``pgd-bench plot`` redraws the figure from a results folder without running anything.
     """
 
-    if not (isinstance(name, str) and _FILE_STEM.fullmatch(name)):
-        raise ValueError(f"drawer: figure name {name!r} is not a plain file name (letters, digits, '_', '-' and '.')")
+    if not (isinstance(name, str) and FILE_STEM.fullmatch(name)):
+        raise ValueError(f"drawer: figure name {quoted(str(name), 80)} {NAME_RULE}")
 
     def register(draw):
         DRAWERS[name] = draw
@@ -196,9 +196,8 @@ def read_figures(results_dir) -> dict:
         # names become file names in the folder (a rerun deletes the figures listed here): a name
         # such as "../x" or "/tmp/x" would reach outside it
         for what, file_name in [("figure", name), *(("table", table) for table in entry["tables"].values())]:
-            if not _FILE_STEM.fullmatch(file_name):
-                raise ValueError(f"{path}: {what} name {file_name!r} is not a plain file name (letters, digits, "
-                                 "'_', '-' and '.', not first)")  # fmt: skip
+            if not FILE_STEM.fullmatch(file_name):
+                raise ValueError(f"{path}: {what} name {quoted(file_name, 80)} {NAME_RULE}")
     return figures
 
 
@@ -233,13 +232,10 @@ def check_derived_replaceable(results_dir) -> None:
     """
     tables = Path(results_dir) / TABLES_DIR
     if tables.is_symlink() or (tables.exists() and not tables.is_dir()):
-        what = f"a link to {os.readlink(tables)}" if tables.is_symlink() else "not a folder"
+        what = f"a link to {quoted(os.readlink(tables), 200)}" if tables.is_symlink() else "not a folder"
         raise ValueError(f"out: {tables} is {what}; its tables are rewritten by each run: remove it")
     if tables.is_dir():
-        try:
-            tempfile.TemporaryFile(dir=tables).close()
-        except OSError as exc:
-            raise ValueError(f"out: cannot write into {tables}: {exc.strerror or exc}") from None
+        check_writable(tables)
 
 
 def clear_derived(results_dir) -> None:

@@ -121,13 +121,23 @@ def load_cell(path, config: RunConfig) -> RunResult:
     if not (np.all((stop >= 0) & (stop <= budget)) and np.all((entered >= -1) & (entered <= stop))):
         raise StaleCell(f"is damaged (its iteration counts are not within the run's {budget} iterations)")
     seconds = meta.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.0 <= seconds < float("inf"):
-        raise StaleCell(f"is damaged (its run time {seconds!r} is not a number of seconds)")
-    try:  # every final w the engine writes is a point of the sphere (the results' sharpness refuses others)
-        check_sphere_rows("w", arrays["w"])
+    try:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError
+        seconds = float(seconds)  # an integer of 400 digits overflows here
+        if not 0.0 <= seconds < float("inf"):
+            raise ValueError
+    except (ValueError, OverflowError):
+        given = str(meta.get("seconds"))[:40]
+        raise StaleCell(f"is damaged (its run time {given!r} is not a number of seconds)") from None
+    # the final w of a trial that did not diverge is a point of the sphere; a diverged trial keeps the
+    # state its divergence was detected in (not finite, or of any norm: 0 where ||w||^2 overflowed)
+    diverged = arrays["outcome"] == OUTCOME_NAMES.index("diverged")
+    try:  # (check_sphere_rows passes rows that are not finite)
+        check_sphere_rows("w", np.where(diverged[:, None], np.nan, arrays["w"]))
     except ValueError as exc:
         raise StaleCell(f"is damaged ({exc})") from None
-    return RunResult(config, seconds=float(seconds), **arrays)
+    return RunResult(config, seconds=seconds, **arrays)
 
 
 def cell_path(config: RunConfig, cache_dir) -> Path:

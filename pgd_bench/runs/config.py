@@ -548,7 +548,7 @@ def _object_without_repeated_keys(pairs):
     data = {}
     for key, value in pairs:
         if key in data:
-            raise ValueError(f"the key {key!r} is given twice in one object")
+            raise ValueError(f"the key {repr(key[:40])}{' ...' if len(key) > 40 else ''} is given twice")
         data[key] = value
     return data
 
@@ -577,8 +577,10 @@ def load_config_file(path) -> dict[str, Any]:
     if str(path).endswith(".json") or text.lstrip().startswith("{"):
         try:
             data = json.loads(text, object_pairs_hook=_object_without_repeated_keys)
-        except ValueError as exc:  # JSONDecodeError, an integer too long to convert, a key given twice
+        except json.JSONDecodeError as exc:
             raise ValueError(f"config: {path} is not valid JSON: {exc}") from None
+        except ValueError as exc:  # an integer too long to convert, a key given twice
+            raise ValueError(f"config: {path}: {exc}") from None
         except RecursionError:  # thousands of nested arrays
             raise ValueError(f"config: {path} nests too deeply to be a config") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "final_state_sha256" in data:

@@ -29,7 +29,8 @@ class RunResult:
     ----------
     config : RunConfig
     w, a : ndarray, shapes (trials, p) and (trials, k)
-        Final iterates (the last finite ones for diverged trials).
+        Final iterates; for a diverged trial, the state its divergence was detected in (not finite,
+        or ``||a||`` past the bound; ``w`` then of any norm).
     outcome : ndarray of int8, shape (trials,)
         Index into ``OUTCOME_NAMES``: global, spurious, diverged, unconverged.
     stop_iteration : ndarray of int64

@@ -513,9 +513,10 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
         if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # set by __main__.entry
-            from .console import command_interrupt
+            from .console import command_interrupt, command_terminate
 
             signal.signal(signal.SIGINT, command_interrupt)  # from here, Ctrl-C is handled below
+            signal.signal(signal.SIGTERM, command_terminate)  # and SIGTERM, the same way
         if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
             parser.print_help(sys.stdout)
             return 0
@@ -532,6 +533,11 @@ def main(argv=None) -> int:
             return _cmd_optima(args)
         return _cmd_reproduce(args)
     except KeyboardInterrupt:
+        from .console import was_terminated
+
+        if was_terminated():
+            sys.stderr.write("\npgd-bench: terminated\n")
+            return 143
         sys.stderr.write("\npgd-bench: interrupted\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - each kind gets one line; anything else is a bug
@@ -555,19 +561,26 @@ def _report_failure(exc: Exception) -> int:
         )
         return 1
     if isinstance(exc, ValueError):  # bad input
-        sys.stderr.write(f"pgd-bench: error: {exc}\n")
+        sys.stderr.write(f"pgd-bench: error: {_one_line(str(exc))}\n")
         return 2
     if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): stop quietly, as Unix tools do
         _silence_stdout()
         return 141
     if isinstance(exc, OSError):
         if exc.filename is not None:  # a file the command reads or writes
-            sys.stderr.write(f"pgd-bench: error: {exc.filename}: {exc.strerror}\n")
+            sys.stderr.write(f"pgd-bench: error: {_one_line(str(exc.filename))}: {exc.strerror}\n")
         else:  # writing the results to stdout failed (a full device, a closed descriptor)
             _silence_stdout()
-            sys.stderr.write(f"pgd-bench: error: cannot write the output: {exc.strerror or exc}\n")
+            sys.stderr.write(f"pgd-bench: error: cannot write the output: {_one_line(str(exc.strerror or exc))}\n")
         return 1
     raise exc
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes: a message is one line, and a path
+    or a value it quotes (a file name holding a line break or a terminal's escape sequence, the
+    lines of a hint) cannot add lines or reach the terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _raised_by_numba_cache(exc: BaseException) -> bool:

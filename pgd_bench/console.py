@@ -94,6 +94,26 @@ def leaving_at_once():
         _LEAVE_AT_ONCE[0] -= 1
 
 
+_TERMINATED = [False]  # whether the interrupt being handled came from SIGTERM
+
+
+def command_terminate(signum, frame):
+    """The command line's SIGTERM handler (``kill``, a batch scheduler ending a job): stops the
+    command as Ctrl-C does (:func:`command_interrupt`: the lock released, nothing half-written
+    trusted), reported as terminated, exit 143. Without it the process ended silently."""
+    _TERMINATED[0] = True
+    if _LEAVE_AT_ONCE[0] > 0:
+        os.write(2, b"\npgd-bench: terminated\n")
+        os._exit(143)
+    sys.unraisablehook = lambda unraisable: None
+    raise KeyboardInterrupt
+
+
+def was_terminated() -> bool:
+    """Whether the command is stopping on SIGTERM rather than Ctrl-C."""
+    return _TERMINATED[0]
+
+
 def command_interrupt(signum, frame):
     """The command line's Ctrl-C handler (installed by ``cli.main``, never by the API).
 

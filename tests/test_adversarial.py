@@ -277,6 +277,18 @@ def test_a_config_key_given_twice_is_refused_in_json_as_in_toml(tmp_path, text):
     assert "the key 'k' is given twice" in proc.stderr or path.suffix == ".toml"  # (TOML names the line)
 
 
+@pytest.mark.parametrize("args", [("sweep", "no\nsuch.toml"), ("run", "--config", "x\n\x1b[31my"),
+                                  ("plot", "a\nb"), ("sweep", "s.toml", "--out", "/proc/new\nline")])  # fmt: skip
+def test_a_path_with_a_line_break_or_an_escape_is_named_on_one_line(tmp_path, args):
+    """Paths were printed as they are: a line break made the one-line error two lines, and an escape
+    sequence reached the terminal."""
+    (tmp_path / "s.toml").write_text("trials = 2\nepochs = 1\niterations = 2\n")
+    proc = subprocess.run([sys.executable, "-m", "pgd_bench", *args], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "\x1b" not in proc.stderr, proc.stderr
+    assert "\\n" in proc.stderr  # the line break, written as an escape
+
+
 def test_an_endless_config_file_is_refused():
     proc = _cli("run", "--config", "/dev/zero")
     assert proc.returncode == 2 and "larger than" in proc.stderr

@@ -174,7 +174,10 @@ def test_the_header_prints_the_per_epoch_lists_that_ran(tmp_path, capsys):
     assert ", momentum 0.99999999" in capsys.readouterr().out
 
 
-def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
+@pytest.mark.parametrize("signum, code, said", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch(signum, code, said):
+    """And SIGTERM (kill, a batch scheduler) the same way, said in one line: it ended the process
+    silently, without the handling Ctrl-C gets."""
     import signal
     import time
 
@@ -207,10 +210,10 @@ def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch():
     )
     time.sleep(4.0)
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signum))
     sent = time.monotonic()
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == code and err.strip().endswith(f"pgd-bench: {said}") and "Traceback" not in err, err
     assert time.monotonic() - sent < 5.0  # it was 47 s when only the block's end was a stop
 
 

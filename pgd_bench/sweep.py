@@ -166,7 +166,7 @@ def run_sweep(
         start = time.perf_counter()
         sys.stderr.write(f"sweep: {len(cells)} cells on {backend.describe()}\n")
         results = backend.compute([cell.config for cell in cells], out / "cache", force)
-        clear_derived(out)  # an earlier sweep's figure and tables would mix with this one's
+        clear_derived(out, report=False)  # an earlier sweep's figure and tables would mix with this one's
         _write_outputs(out, axes, cells, results)
         sys.stderr.write(
             f"sweep: {len(cells)} cells in {time.perf_counter() - start:.1f} s; tables in {out / 'tables'}\n"

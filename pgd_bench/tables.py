@@ -28,6 +28,7 @@ import numpy as np
 
 TABLES_DIR = "tables"
 INDEX = "index.json"
+TABLE_FORMATS = ("csv", "parquet")  # the files a table is written as (parquet with pyarrow)
 
 
 def _kind(values) -> str:

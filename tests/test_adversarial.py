@@ -538,6 +538,29 @@ def test_a_rerun_whose_tables_cannot_be_replaced_is_refused_before_the_work_keep
     assert _files_in(out) == before
 
 
+def test_a_rerun_removes_the_earlier_report_and_only_the_tables_it_listed(tmp_path):
+    """A rerun removed tables/ whole, a user's own file in it too (data lost), and left report.md
+    and report.html: stopped halfway, the folder held the earlier run's report beside the new run's
+    figures and tables."""
+    from pgd_bench.report.figures import clear_derived
+
+    out = tmp_path / "out"
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
+    assert _cli("sweep", str(sweep_file), "--out", str(out)).returncode == 0
+    (out / "tables" / "my_thesis_numbers.xlsx").write_text("a user's own file")
+    (out / "report.md").write_text("a sweep has no report: this is the user's")
+    assert _cli("sweep", str(sweep_file), "--out", str(out)).returncode == 0
+    assert (out / "tables" / "my_thesis_numbers.xlsx").read_text() == "a user's own file"
+    assert (out / "report.md").exists() and read_table(out, "cells")["trials"].tolist() == [4]
+    clear_derived(out)  # as reproduce and theory do, first: their report goes with their tables
+    assert not (out / "report.md").exists() and not (out / "tables" / "index.json").exists()
+    assert sorted(p.name for p in (out / "tables").iterdir()) == ["my_thesis_numbers.xlsx"]
+    (out / "tables" / "my_thesis_numbers.xlsx").unlink()
+    clear_derived(out)
+    assert not (out / "tables").exists()  # emptied: removed
+
+
 def _files_in(folder):
     """Every file of ``folder`` (not in its subfolders) and its bytes, but the lock a run takes."""
     return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file() and path.name != ".lock"}

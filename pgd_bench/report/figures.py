@@ -6,17 +6,17 @@ Each figure is drawn by a registered ``draw(tables, settings)`` from its saved t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write_bytes, check_writable, quoted
-from ..tables import TABLES_DIR, read_table
+from ..tables import INDEX, TABLE_FORMATS, TABLES_DIR, read_index, read_table
 
 # One style for every figure, applied with ``matplotlib.rc_context`` around drawing and saving, so
 # that nothing global changes (a notebook that calls the report keeps its own settings).
@@ -238,12 +238,21 @@ def check_derived_replaceable(results_dir) -> None:
         check_writable(tables)
 
 
-def clear_derived(results_dir) -> None:
-    """Remove what a report derives (its tables, ``figures.json`` and the figures it lists) from a
-    results folder, before a new report is written there; the cell cache and other files stay.
+REPORT_FILES = ("report.md", "report.html")
+
+
+def clear_derived(results_dir, report: bool = True) -> None:
+    """Remove what a run derives from a results folder, before it writes its own there: the tables
+    its ``tables/index.json`` lists, ``figures.json`` and the figures it lists, and with ``report``
+    the report (``report.md``, ``report.html``), which would otherwise describe the earlier run
+    beside the new figures of one that stopped halfway. The cell cache stays, and so does every
+    file the lists do not name (``tables/`` was removed whole, a user's own files in it with it).
     Nothing is removed if the tables could not be written again (:func:`check_derived_replaceable`)."""
     out = Path(results_dir)
     check_derived_replaceable(out)
+    if report:
+        for name in REPORT_FILES:
+            (out / name).unlink(missing_ok=True)
     try:
         listed = read_figures(out)
     except ValueError:  # damaged or edited by hand: it is replaced below, its figures overwritten
@@ -252,5 +261,15 @@ def clear_derived(results_dir) -> None:
         for ext in FIGURE_FORMATS:
             (out / f"{name}.{ext}").unlink(missing_ok=True)
     (out / FIGURES_FILE).unlink(missing_ok=True)
-    if (out / TABLES_DIR).is_dir():
-        shutil.rmtree(out / TABLES_DIR)
+    tables = out / TABLES_DIR
+    if tables.is_dir():
+        try:
+            indexed = [name for name in read_index(out) if FILE_STEM.fullmatch(name)]
+        except ValueError:  # a damaged index: its tables are overwritten by name, others left unindexed
+            indexed = []
+        for name in indexed:
+            for ext in TABLE_FORMATS:
+                (tables / f"{name}.{ext}").unlink(missing_ok=True)
+        (tables / INDEX).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only if nothing else is there
+            tables.rmdir()

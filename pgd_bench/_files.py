@@ -138,7 +138,16 @@ def output_lock(out_dir):
         If another process holds it (two runs writing into one folder at once).
     """
     path = Path(out_dir) / ".lock"
-    with open(path, "a+") as fh:
+    # a regular file of the folder's own: a link would create or lock a file elsewhere, and a
+    # folder or a pipe of that name gave errors naming neither (or waited on the pipe)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ValueError(f"{path} is not a regular file (pgd-bench's lock of the folder): remove it")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        descriptor = os.open(path, flags, 0o644)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot open pgd-bench's lock of the folder: {exc.strerror or exc}") from None
+    with os.fdopen(descriptor, "a+") as fh:
         try:
             import fcntl
         except ImportError:  # no advisory locks on this platform (Windows): run unlocked

@@ -561,6 +561,26 @@ def test_a_rerun_removes_the_earlier_report_and_only_the_tables_it_listed(tmp_pa
     assert not (out / "tables").exists()  # emptied: removed
 
 
+@pytest.mark.parametrize("lock", ["folder", "pipe", "dangling link"])
+def test_a_lock_file_that_is_not_a_regular_file_is_named(tmp_path, lock):
+    """.lock as a folder: "Is a directory", exit 1; as a pipe: "not seekable", naming nothing; as a
+    link to a missing file: the run created that file outside the results folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    target = tmp_path / "outside_created_by_lock"
+    if lock == "folder":
+        (out / ".lock").mkdir()
+    elif lock == "pipe":
+        os.mkfifo(out / ".lock")
+    else:
+        (out / ".lock").symlink_to(target)
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 2\nepochs = 1\niterations = 2\n")
+    proc = _cli("sweep", str(sweep_file), "--out", str(out))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(out / ".lock") in proc.stderr, proc.stderr
+    assert not target.exists() and not (out / "tables").exists()
+
+
 def _files_in(folder):
     """Every file of ``folder`` (not in its subfolders) and its bytes, but the lock a run takes."""
     return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file() and path.name != ".lock"}

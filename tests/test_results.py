@@ -145,6 +145,33 @@ def test_a_cell_whose_trials_diverged_is_loaded_as_it_was_computed(tmp_path):
     assert notices == [] and _same(first, again) and again.seconds == first.seconds
 
 
+def test_a_derived_estimate_edited_to_strings_of_its_shape_is_computed_again(tmp_path):
+    """cached_arrays checked shapes only: strings of the right shape raised a TypeError later."""
+    from pgd_bench.runs.cache import cached_arrays
+
+    path = tmp_path / "estimate.npz"
+    np.savez(path, ratios=np.full((2, 3), "x"))
+    got = cached_arrays(path, lambda: {"ratios": np.ones((2, 3))}, shapes={"ratios": (2, 3)})
+    assert got["ratios"].dtype == np.float64 and np.all(got["ratios"] == 1.0)
+    assert np.load(path)["ratios"].dtype == np.float64  # replaced
+
+
+def test_the_dissipativity_estimates_are_named_by_their_estimators_code(monkeypatch):
+    """report/ is outside the kernels' source hash: an edited estimator read the earlier estimates."""
+    import inspect
+
+    from pgd_bench.report import theory_measures
+    from pgd_bench.report.sections.theory import ratios_file_name
+    from pgd_bench.runs.execute import run
+
+    result = run(resolve_config(**{**SMALL, "record_states": 2}))
+    name = ratios_file_name(result, 100, 0)
+    source = inspect.getsource
+
+    monkeypatch.setattr(inspect, "getsource", lambda obj: source(obj) + ("#" if obj is theory_measures else ""))
+    assert ratios_file_name(result, 100, 0) != name
+
+
 def test_a_folder_in_a_cells_place_is_refused_before_the_cell_runs(tmp_path, monkeypatch):
     """It was announced as "recomputing it", computed, and then the save failed: the work lost."""
     from pgd_bench.runs import cache

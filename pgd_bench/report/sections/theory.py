@@ -10,11 +10,13 @@ and the whole of ``pgd-bench theory``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 
 from ...runs.cache import cached_arrays, cell_key
 from ...runs.result import BASIN_NAMES
+from .. import theory_measures
 from ..context import Answer, Context, Section, markdown_image, success_ci
 from ..figures import drawer, new_figure
 from ..theory_measures import (
@@ -149,6 +151,16 @@ def _two_epoch_tables(tag, r, c1, c2, r_w, r_a, invariants, groups, series, nois
     noise["rho_w"] += r.config.schedules()["rho_w"][epoch].tolist()
 
 
+def ratios_file_name(result, samples: int, seed: int) -> str:
+    """The cache file of a run's dissipativity estimates: named by the cell (its config and the
+    kernels' code), the recorded states, the estimator's own code (``report/`` is outside the
+    kernels' source hash: an edited estimator read the earlier estimates back), the samples and
+    the seed."""
+    states = hashlib.sha256(result.states.tobytes()).hexdigest()[:16]
+    code = hashlib.sha256(inspect.getsource(theory_measures).encode()).hexdigest()[:12]
+    return f"dissipativity-{cell_key(result.config)}-{states}-{code}-{samples}-{seed}.npz"
+
+
 def _cached_ratios(ctx: Context, result):
     """:func:`dissipativity_ratios` of a run (a minute or more of Monte Carlo in all), kept in the
     folder's cache: keyed by the cell (its config and the code), the recorded states they are
@@ -156,9 +168,7 @@ def _cached_ratios(ctx: Context, result):
     and the seed, so that a rerun into the folder reads them and ``--force`` recomputes them."""
     scale = ctx.scale
     shape = (4, result.states.shape[0], result.checkpoints.size + 1)
-    states = hashlib.sha256(result.states.tobytes()).hexdigest()[:16]
-    path = (ctx.out / "cache" /
-            f"dissipativity-{cell_key(result.config)}-{states}-{scale.theory_samples}-{scale.seed}.npz")  # fmt: skip
+    path = ctx.out / "cache" / ratios_file_name(result, scale.theory_samples, scale.seed)
     compute = lambda: {"ratios": dissipativity_ratios(result, scale.theory_samples, scale.seed)}  # noqa: E731
     return cached_arrays(path, compute, shapes={"ratios": shape}, force=ctx.force)["ratios"]
 

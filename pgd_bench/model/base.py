@@ -84,7 +84,13 @@ class Landscape:
         defined elsewhere would not change the key, and a stale variant would run)."""
         return all(
             PACKAGE_DIR in Path(inspect.getfile(obj)).resolve().parents
-            for obj in (self.params_type, self.loss_lanes.py_func, self.grad_lanes.py_func)
+            # (py_func: the Python function a dispatcher compiles; with NUMBA_DISABLE_JIT=1 the
+            # kernels are those functions themselves)
+            for obj in (
+                self.params_type,
+                getattr(self.loss_lanes, "py_func", self.loss_lanes),
+                getattr(self.grad_lanes, "py_func", self.grad_lanes),
+            )  # fmt: skip
         )
 
 

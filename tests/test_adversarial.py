@@ -289,6 +289,15 @@ def test_a_path_with_a_line_break_or_an_escape_is_named_on_one_line(tmp_path, ar
     assert "\\n" in proc.stderr  # the line break, written as an escape
 
 
+def test_a_teacher_whose_squares_underflow_is_refused_as_the_zero_teacher():
+    """a* = (1e-300, 0, ..., 0) passed the zero-teacher check: its loss is 0 everywhere, and the run
+    counted trials at two distinct points as reaching the global optimum."""
+    proc = _cli("run", "--trials", "4", "--a-star", "1e-300,0,0,0,0,0,0,0")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "underflow" in proc.stderr, proc.stderr
+    config = pb.resolve_config(trials=4, a_star=[1e-100] + [0.0] * 7)  # small, but its squares are numbers
+    assert config.teacher_arrays()[1][0] == 1e-100
+
+
 def test_an_endless_config_file_is_refused():
     proc = _cli("run", "--config", "/dev/zero")
     assert proc.returncode == 2 and "larger than" in proc.stderr

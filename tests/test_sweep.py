@@ -199,6 +199,12 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     path = _sweep_file(tmp_path)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach a Dask scheduler" in capsys.readouterr().err
+    # refused before the output folder is made: it was left made and claimed for a sweep (or a
+    # theory run), and a run of another kind into it was then refused
+    assert main(["theory", "--quick", "--trials", "2", "--out", str(tmp_path / "t"), "--scheduler",
+                 "tcp://127.0.0.1:9"]) == 2  # fmt: skip
+    assert "cannot reach a Dask scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "t").exists()
 
 
 def test_the_reproduction_runs_on_a_local_cluster_to_the_same_tables(tmp_path):

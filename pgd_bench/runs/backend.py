@@ -66,6 +66,10 @@ class Backend:
             isinstance(chunk_trials, bool) or not isinstance(chunk_trials, int) or chunk_trials < 1
         ):
             raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
+        if scheduler is not None:
+            # here, not only on entering: the commands make their output folder between the two,
+            # and an unreachable address left that folder made and claimed for a kind of run
+            _check_reachable(scheduler)
         self.workers, self.scheduler, self.chunk_trials = workers, scheduler, chunk_trials
         self.client = self.cluster = None
 

@@ -18,6 +18,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from .._files import quoted
 from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride, as_vector, check_memory
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
@@ -552,7 +553,7 @@ def _object_without_repeated_keys(pairs):
     data = {}
     for key, value in pairs:
         if key in data:
-            raise ValueError(f"the key {repr(key[:40])}{' ...' if len(key) > 40 else ''} is given twice")
+            raise ValueError(f"the key {quoted(key)} is given twice")
         data[key] = value
     return data
 

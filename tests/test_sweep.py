@@ -252,3 +252,25 @@ def test_a_chunk_whose_worker_dies_is_run_again_and_the_cell_keeps_its_bits(tmp_
     merged = merge_chunks(config, chunks)
     assert merged.final_state_sha256() == whole.final_state_sha256()
     assert np.array_equal(merged.records, whole.records, equal_nan=True)
+
+
+def test_ctrl_c_in_a_terminal_stops_a_sweep_on_workers_at_once_with_one_line(tmp_path):
+    """Ctrl-C signals the terminal's whole process group, the local cluster's workers too: each
+    printed the KeyboardInterrupt traceback of its event loop after the command's one line, and the
+    workers' cancelled tasks a warning each; the command then waited 4 s for each busy worker."""
+    distributed("distributed")
+    sweep_file = tmp_path / "s.toml"  # cells of tens of seconds: the signal lands inside one
+    sweep_file.write_text('algorithm = "pgd"\ntrials = 20000\nepochs = 20\niterations = 1000\n[grid]\nk = [8, 16]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "pgd_bench", "sweep", str(sweep_file), "--out", str(tmp_path / "o"),
+                             "--workers", "2"], stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    first = proc.stderr.readline()  # written once the cluster is up
+    assert first.startswith("sweep: 2 cells on a local Dask cluster"), first
+    time.sleep(2.0)  # the workers are inside their first chunks
+    assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+    sent = time.monotonic()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert time.monotonic() - sent < 3.0
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "pgd-bench: interrupted", err
+    assert "Traceback" not in err and "CancelledError" not in err and "killing" not in err, err

@@ -7,6 +7,7 @@ Used by ``pgd-bench sweep`` and by the report's :class:`~pgd_bench.report.contex
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -23,6 +24,7 @@ CHUNK_TRIAL_STEPS = 5e7
 
 
 GROUP_BLOCKS = 8  # blocks per thread that the cells run together on this machine's threads
+STOP_WAIT_S = 0.5  # how long an interrupted command waits for a local worker before killing it
 CHUNK_ALIGN = 64  # trials per engine block: a chunk of whole blocks wastes no padding lanes
 
 
@@ -40,6 +42,22 @@ def _remote_chunk(settings: dict, first: int, count: int):
 
     numba.set_num_threads(1)
     return run_chunk(resolve_config(**settings), first, count)
+
+
+def dask_setup(worker) -> None:
+    """Preload of the local cluster's worker processes (Dask calls it as each starts): they ignore
+    SIGINT. Ctrl-C in a terminal signals its whole process group, the workers too, and each printed
+    a KeyboardInterrupt traceback of its event loop after the command's one line; this process
+    handles Ctrl-C, and closing the cluster ends them."""
+    import logging
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a worker stopped mid-task warns that each task "ended with CancelledError": what an
+    # interrupted command does, not news to its user
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 
 
 class Backend:
@@ -93,7 +111,7 @@ class Backend:
             raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
         if self.workers is not None:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None)  # fmt: skip
+                                        dashboard_address=None, preload=[__name__])  # fmt: skip
             self.client = Client(self.cluster)
         else:
             try:
@@ -114,12 +132,25 @@ class Backend:
                 ) from None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, traceback):
+        if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._stop_workers_at_once()
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
+
+    def _stop_workers_at_once(self) -> None:
+        """Ctrl-C (or SIGTERM): the local workers are stopped with a short wait, before the client
+        cancels their tasks. A worker inside an engine block cannot stop before the block ends, and
+        Dask's default close waited 4 s for it, then killed it with a warning."""
+        import logging
+
+        logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # "still alive ..., killing"
+        for nanny in list(self.cluster.workers.values()):
+            with contextlib.suppress(Exception):  # stopping anyway: the cluster's close follows
+                self.cluster.sync(nanny.close, timeout=STOP_WAIT_S)
 
     def compute(self, configs, cache_dir, force=False, label="sweep", cache=True) -> list[RunResult]:
         """The results of ``configs``, in order: from the cache, or run here or on the cluster.

@@ -462,6 +462,14 @@ def test_a_scheduler_without_workers_is_refused_not_waited_on_forever(tmp_path, 
         address = json.loads(file.read_text())["address"]
         with pytest.raises(ValueError, match="has no workers"), backend.Backend(scheduler=address):
             pass
+        # and refused before the output folder is made: it was left made and claimed for a sweep,
+        # and a run of another kind into it was then refused
+        from pgd_bench.cli import main
+
+        sweep_file = tmp_path / "s.toml"
+        sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
+        assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--scheduler", address]) == 2
+        assert not (tmp_path / "o").exists()
     finally:
         os.killpg(scheduler.pid, signal.SIGTERM)
         scheduler.wait(timeout=30)

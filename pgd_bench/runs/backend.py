@@ -86,8 +86,10 @@ class Backend:
             raise ValueError(f"chunk_trials: expected a positive number of trials, got {chunk_trials!r}")
         if scheduler is not None:
             # here, not only on entering: the commands make their output folder between the two,
-            # and an unreachable address left that folder made and claimed for a kind of run
+            # and an unreachable address, or a scheduler without workers, left that folder made
+            # and claimed for a kind of run
             _check_reachable(scheduler)
+            _connect_to_workers(scheduler).close()
         self.workers, self.scheduler, self.chunk_trials = workers, scheduler, chunk_trials
         self.client = self.cluster = None
 
@@ -114,22 +116,7 @@ class Backend:
                                         dashboard_address=None, preload=[__name__])  # fmt: skip
             self.client = Client(self.cluster)
         else:
-            try:
-                self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
-            except Exception as error:  # noqa: BLE001 - tls:// without certificates raised a TypeError
-                raise ValueError(
-                    f"scheduler: cannot connect to a Dask scheduler at {self.scheduler!r} within {CONNECT_TIMEOUT_S} s "
-                    f"({type(error).__name__}: {error})"
-                ) from None
-            try:  # a scheduler with no workers would take the cells and never run them
-                self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - TimeoutError, or the scheduler went away
-                self.client.close()
-                self.client = None
-                raise ValueError(
-                    f"scheduler: the Dask scheduler at {self.scheduler!r} has no workers (waited "
-                    f"{WORKERS_TIMEOUT_S} s); start some with: dask worker {self.scheduler}"
-                ) from None
+            self.client = _connect_to_workers(self.scheduler)  # again: workers may have left since
         return self
 
     def __exit__(self, exc_type, exc, traceback):
@@ -243,6 +230,32 @@ class Backend:
 
 CONNECT_TIMEOUT_S = 10  # the handshake with a scheduler (a port where something else listens hung)
 WORKERS_TIMEOUT_S = 30  # how long a scheduler may take to report its first worker
+
+
+def _connect_to_workers(address: str):
+    """A ``distributed.Client`` of the scheduler at ``address`` once it has a worker; a
+    ``ValueError`` naming the address if it cannot be reached or reports none within
+    :data:`WORKERS_TIMEOUT_S` (it would take the cells and never run them)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
+    try:
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+    except Exception as error:  # noqa: BLE001 - tls:// without certificates raised a TypeError
+        raise ValueError(
+            f"scheduler: cannot connect to a Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - TimeoutError, or the scheduler went away
+        client.close()
+        raise ValueError(
+            f"scheduler: the Dask scheduler at {address!r} has no workers (waited "
+            f"{WORKERS_TIMEOUT_S} s); start some with: dask worker {address}"
+        ) from None
+    return client
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

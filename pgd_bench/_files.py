@@ -50,6 +50,26 @@ KIND_FILE = ".pgd-bench-kind"  # which kind of run a results folder holds (repro
 
 RUN_KINDS = ("reproduce", "theory", "sweep")  # what a results folder's KIND_FILE names
 
+# The bytes that the paths a run writes below its folder may add to the folder's own path: the
+# longest is a cache file of dissipativity estimates (81 bytes in a quick run, up to 40 more for
+# large sample counts and seeds) as atomic_write_bytes's temporary file (14 more). A folder whose
+# path left less than this below the system's limit ran its whole work and then failed to write
+# its results (exit 1); it is refused before (tests/test_adversarial.py checks the reserve against
+# a reproduction's longest path).
+PATH_RESERVE_BYTES = 160
+
+
+def _path_limit(path: Path) -> int:
+    """The system's limit on a path's length in bytes, terminating zero included (4096 on Linux),
+    asked of ``path``'s nearest existing ancestor's file system."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return os.pathconf(folder, "PC_PATH_MAX")
+            except (AttributeError, OSError, ValueError):  # Windows has no pathconf
+                break
+    return 4096
+
 
 def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> Path:
     """Create ``out_dir`` (and its ``cache`` folder) and check that files can be written there.
@@ -71,12 +91,17 @@ def prepare_output_dir(out_dir, kind: str | None = None, cache: bool = True) -> 
     Raises
     ------
     ValueError
-        If ``out_dir`` is empty, names a file, lies under a file, is not writable, or holds
-        another kind of run.
+        If ``out_dir`` is empty, names a file, lies under a file, is not writable, holds
+        another kind of run, or has a path too long for the files a run writes in it.
     """
     if str(out_dir).strip() == "":
         raise ValueError("out: expected a folder path, got an empty string")
     out = Path(out_dir)
+    length, limit = len(os.fsencode(os.path.abspath(out))), _path_limit(Path(os.path.abspath(out)))
+    if length + PATH_RESERVE_BYTES >= limit:
+        raise ValueError(f"out: the folder's path is {length} bytes long, and the files a run writes in it need up to "
+                         f"{PATH_RESERVE_BYTES} bytes more: over this system's limit of {limit - 1}; choose a shorter "
+                         "--out")  # fmt: skip
     if out.is_symlink() and not out.exists():  # mkdir said only "File exists"
         raise ValueError(f"out: {out} is a link to {quoted(os.readlink(out), 200)}, which does not exist")
     if out.exists() and not out.is_dir():

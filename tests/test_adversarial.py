@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,41 @@ def _cli(*args, **kwargs):
 
 
 # --- folders ----------------------------------------------------------------------------------
+
+
+def test_an_output_folder_whose_path_leaves_no_room_for_its_files_is_refused_before_any_work(tmp_path):
+    """A --out path of 4047 bytes: the sweep ran its cells, then failed to write its tables (exit 1,
+    a bare OSError); 3826 bytes ran and wrote everything, and still does."""
+    from pgd_bench._files import PATH_RESERVE_BYTES, _path_limit
+
+    limit = _path_limit(tmp_path)
+
+    def deep(length):  # a folder path of ``length`` bytes under tmp_path, in names of at most 200
+        path = str(tmp_path)
+        while len(path) < length:
+            path += "/" + "d" * min(200, length - len(path) - 1)
+        return path
+
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
+    for length in (limit - 50, limit - PATH_RESERVE_BYTES):  # the first failed after the work
+        proc = _cli("sweep", str(sweep_file), "--out", deep(length))
+        assert proc.returncode == 2 and "choose a shorter --out" in proc.stderr, proc.stderr[-500:]
+        assert not (tmp_path / ("d" * 200)).exists()
+    fits = deep(limit - PATH_RESERVE_BYTES - 1)
+    proc = _cli("sweep", str(sweep_file), "--out", fits)
+    assert proc.returncode == 0 and (Path(fits) / "tables" / "cells.csv").exists(), proc.stderr[-500:]
+
+
+def test_the_path_reserve_holds_the_longest_path_a_reproduction_writes(reduced_reproduction):
+    """Every file of a reduced reproduction, as its temporary file, with 40 bytes to spare for the
+    numbers in its name (sample counts, seeds) that a larger run writes longer."""
+    from pgd_bench._files import PATH_RESERVE_BYTES
+
+    out, _ = reduced_reproduction
+    longest = max(len(os.fsencode(path.relative_to(out))) for path in out.rglob("*"))
+    temporary = len(".") + len(".") + 8 + len(".tmp")  # atomic_write_bytes: .NAME.XXXXXXXX.tmp
+    assert longest + temporary + 40 <= PATH_RESERVE_BYTES, longest
 
 
 def test_an_output_folder_that_cannot_be_made_is_named_before_any_work(tmp_path, capsys):

@@ -69,9 +69,16 @@ def _damage(kind, path):
         path.write_bytes(b"")
     elif kind == "truncated":
         path.write_bytes(data[: len(data) // 2])
-    elif kind == "bit flip":
+    elif kind == "bit flip":  # in the middle of w's compressed bytes (not in a field zip ignores)
+        import struct
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            member = archive.getinfo("w.npy")
+        name_length, extra_length = struct.unpack("<HH", data[member.header_offset + 26 : member.header_offset + 30])
+        start = member.header_offset + 30 + name_length + extra_length
         flipped = bytearray(data)
-        flipped[len(data) // 3] ^= 0x10
+        flipped[start + member.compress_size // 2] ^= 0x10
         path.write_bytes(bytes(flipped))
     elif kind == "random bytes":
         path.write_bytes(np.random.default_rng(0).bytes(len(data)))
@@ -97,26 +104,43 @@ def _damage(kind, path):
         _resave(path, entered_at=lambda entered: np.full_like(entered, SMALL["iterations"] + 1))
     elif kind == "w off the sphere":
         _resave(path, w=lambda w: 2.0 * w)
+    # edited to other numbers of the right shapes and kinds, on the sphere, its digest left as it
+    # was (each of these was trusted)
+    elif kind == "other states":
+        _resave(path, digest_too=False, w=lambda w: -w)
+    elif kind == "other outcomes":
+        _resave(path, digest_too=False, outcome=lambda outcome: np.zeros_like(outcome))
+    elif kind == "no digest":
+        _resave(path, digest=None)
 
 
-def _resave(path, **edits):
+def _resave(path, digest_too=True, **edits):
     """The cell file at ``path`` saved again with ``edits`` (name -> function of the array, or of
-    the metadata's dict for ``meta``) applied."""
+    the metadata's dict for ``meta``; None: without that array) applied, and its digest computed
+    again for what it then holds (``digest_too``, so that the checks behind the digest are
+    reached), or left as it was."""
     import json
+
+    from pgd_bench.runs.cache import DIGEST, content_digest
 
     arrays = dict(np.load(path, allow_pickle=True))
     for name, edit in edits.items():
-        if name == "meta":
+        if edit is None:
+            del arrays[name]
+        elif name == "meta":
             arrays["meta"] = np.array(json.dumps(edit(json.loads(str(arrays["meta"][()])))))
         else:
             arrays[name] = edit(arrays[name])
+    if digest_too and DIGEST in arrays:
+        arrays[DIGEST] = np.array(content_digest(arrays))
     np.savez(path.with_suffix(""), **arrays)
     os.replace(str(path.with_suffix("")) + ".npz", path)
 
 
 DAMAGES = ["empty", "truncated", "bit flip", "random bytes", "pickled object", "no seconds", "text seconds",
            "overflowing seconds", "negative seconds", "float32 states", "float counts", "counts past the budget",
-           "entered after it stopped", "w off the sphere"]  # fmt: skip
+           "entered after it stopped", "w off the sphere", "other states", "other outcomes",
+           "no digest"]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
@@ -154,6 +178,25 @@ def test_a_derived_estimate_edited_to_strings_of_its_shape_is_computed_again(tmp
     got = cached_arrays(path, lambda: {"ratios": np.ones((2, 3))}, shapes={"ratios": (2, 3)})
     assert got["ratios"].dtype == np.float64 and np.all(got["ratios"] == 1.0)
     assert np.load(path)["ratios"].dtype == np.float64  # replaced
+
+
+def test_a_derived_estimate_edited_to_other_numbers_is_computed_again(tmp_path):
+    """Numbers of the right shape and kind, on one entry: trusted until the files had a digest."""
+    from pgd_bench.runs.cache import DIGEST, cached_arrays
+
+    path = tmp_path / "estimate.npz"
+    compute = lambda: {"ratios": np.arange(6.0).reshape(2, 3)}  # noqa: E731
+    first = cached_arrays(path, compute, shapes={"ratios": (2, 3)})
+    assert set(first) == {"ratios"}  # the digest is the file's, not the caller's
+    saved = dict(np.load(path))
+    assert cached_arrays(path, lambda: pytest.fail("recomputed"), shapes={"ratios": (2, 3)})["ratios"].tolist() == (
+        first["ratios"].tolist()
+    )
+    saved["ratios"][1, 2] = 0.5
+    np.savez(path, **saved)
+    again = cached_arrays(path, compute, shapes={"ratios": (2, 3)})
+    assert np.array_equal(again["ratios"], first["ratios"])
+    assert np.load(path)["ratios"][1, 2] == 5.0 and DIGEST in np.load(path).files  # replaced
 
 
 def test_the_dissipativity_estimates_are_named_by_their_estimators_code(monkeypatch):

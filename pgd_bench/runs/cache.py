@@ -24,12 +24,40 @@ from .config import RunConfig
 from .execute import run
 from .result import RunResult
 
-CACHE_FORMAT = 4  # the layout of a cell file; raise it when that changes
+CACHE_FORMAT = 5  # the layout of a cell file; raise it when that changes (5: with its DIGEST)
 RESULT_ARRAYS = ("w", "a", "outcome", "stop_iteration", "entered_at", "checkpoints", "records", "train_loss", "states")
 # the kinds the engine writes (a file re-saved with float32 states or float counts is damaged)
 RESULT_DTYPES = {"w": np.float64, "a": np.float64, "outcome": np.int8, "stop_iteration": np.int64,
                  "entered_at": np.int64, "checkpoints": np.int64, "records": np.float64, "train_loss": np.float64,
                  "states": np.float64}  # fmt: skip
+
+
+# The array every cache file holds beside its others: the SHA-256 of their names, kinds, shapes and
+# bytes (content_digest). Files edited to other numbers of the right shapes and kinds, or damaged
+# inside an archive that still reads, were trusted; a file whose digest differs is recomputed.
+DIGEST = "digest"
+
+
+def content_digest(arrays: dict) -> str:
+    """The SHA-256 of ``arrays`` (name -> array) as a cache file holds them, :data:`DIGEST` aside:
+    every name, dtype, shape and byte, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name != DIGEST:
+            array = np.ascontiguousarray(arrays[name])
+            digest.update(f"{name}:{array.dtype.str}:{array.shape}\n".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _with_digest(arrays: dict) -> dict:
+    return {**arrays, DIGEST: np.array(content_digest(arrays))}
+
+
+def _digest_holds(arrays: dict) -> bool:
+    """Whether ``arrays`` (as loaded) hold a :data:`DIGEST` equal to their own."""
+    saved = arrays.get(DIGEST)
+    return saved is not None and saved.shape == () and saved.dtype.kind == "U" and str(saved) == content_digest(arrays)
 
 
 class StaleCell(Exception):
@@ -63,7 +91,8 @@ def save_cell(path, result: RunResult) -> None:
     """Write ``result`` to ``path`` (compressed ``.npz``, no pickled objects), atomically."""
     buffer = io.BytesIO()
     meta = json.dumps(_cell_meta(result.config, result.seconds))
-    np.savez_compressed(buffer, meta=np.array(meta), **{name: getattr(result, name) for name in RESULT_ARRAYS})
+    arrays = {"meta": np.array(meta), **{name: getattr(result, name) for name in RESULT_ARRAYS}}
+    np.savez_compressed(buffer, **_with_digest(arrays))
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -81,10 +110,13 @@ def load_cell(path, config: RunConfig) -> RunResult:
             if fh.read(4) != b"PK\x03\x04":  # else np.load would try to unpickle it
                 raise StaleCell("is damaged (not an .npz archive)")
         with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in RESULT_ARRAYS}
-            if any(array.dtype == object for array in arrays.values()) or data["meta"].dtype == object:
-                raise StaleCell("is damaged (it holds pickled objects, which are never loaded)")
-            meta = json.loads(str(data["meta"][()]))
+            saved = {name: data[name] for name in data.files}
+        arrays = {name: saved[name] for name in RESULT_ARRAYS}
+        if any(array.dtype == object for array in saved.values()):
+            raise StaleCell("is damaged (it holds pickled objects, which are never loaded)")
+        if not _digest_holds(saved):
+            raise StaleCell("is damaged (what it holds differs from the digest it was saved with: edited or corrupted)")
+        meta = json.loads(str(saved["meta"][()]))
     except StaleCell:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to read means: recompute the cell
@@ -167,16 +199,19 @@ def cached_arrays(path, compute, *, shapes=None, valid=None, force: bool = False
 
     For derived measurements that are not cells (the smoothed landscape, the dissipativity
     estimates): the caller puts everything they depend on in the file's name (a config's
-    :func:`cell_key` covers the config and the code). A file that cannot be read, or whose arrays
-    are not those of ``shapes`` (name -> shape), or that ``valid(arrays)`` rejects, is recomputed and
-    replaced; ``force`` recomputes.
-    Written atomically, without pickled objects.
+    :func:`cell_key` covers the config and the code). A file that cannot be read, whose contents
+    differ from the digest saved with them (:func:`content_digest`: edited by hand, or damaged),
+    whose arrays are not those of ``shapes`` (name -> shape), or that ``valid(arrays)`` rejects, is
+    recomputed and replaced; ``force`` recomputes. Written atomically, without pickled objects.
     """
     path = Path(path)
     if path.exists() and not force:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 arrays = {name: saved[name] for name in saved.files}
+            if not _digest_holds(arrays):
+                raise StaleCell("edited or damaged")
+            arrays.pop(DIGEST)
             shaped = shapes is None or all(name in arrays and arrays[name].shape == tuple(shape)
                                            for name, shape in shapes.items())  # fmt: skip
             # numbers only: an edited file of strings of the right shape raised a TypeError later
@@ -187,7 +222,7 @@ def cached_arrays(path, compute, *, shapes=None, valid=None, force: bool = False
             pass
     arrays = {name: np.asarray(value) for name, value in compute().items()}
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **_with_digest(arrays))
     atomic_write_bytes(path, buffer.getvalue())
     return arrays
 

@@ -33,7 +33,17 @@ from ..console import compiling_notice
 from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
 from ..tables import TABLES_DIR, concat_columns, write_table
 from .context import BackgroundDrawing, Context, Section, draw_and_save
-from .figures import DRAWERS, FIGURE_FORMATS, FIGURES_FILE, clear_derived, draw_saved, read_figures, save_figure
+from .figures import (
+    DRAWERS,
+    FIGURE_FORMATS,
+    FIGURES_FILE,
+    REPORT_HTML,
+    REPORT_MD,
+    clear_derived,
+    draw_saved,
+    read_figures,
+    save_figure,
+)
 from .html import heading_anchor, markdown_to_html
 from .sections.beyond import OVERLAPPING_STRIDE, beyond_the_theorem
 from .sections.configs import configs
@@ -187,9 +197,9 @@ def reproduce(
             + "".join(f"\n## {s.title}\n\n{s.markdown}\n" for s in done)
             + f"\n## Where the time went\n\n{timing}\n"
         )
-        atomic_write_text(out / "report.md", report)
-        atomic_write_text(out / "report.html", markdown_to_html(report, images_from=out))
-    sys.stderr.write(f"report: {out / 'report.md'} ({elapsed:.0f} s)\n")
+        atomic_write_text(out / REPORT_MD, report)
+        atomic_write_text(out / REPORT_HTML, markdown_to_html(report, images_from=out))
+    sys.stderr.write(f"report: {out / REPORT_MD} ({elapsed:.0f} s)\n")
     return out
 
 

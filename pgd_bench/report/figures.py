@@ -238,7 +238,8 @@ def check_derived_replaceable(results_dir) -> None:
         check_writable(tables)
 
 
-REPORT_FILES = ("report.md", "report.html")
+REPORT_MD, REPORT_HTML = "report.md", "report.html"  # the report, as written by report.build
+REPORT_FILES = (REPORT_MD, REPORT_HTML)
 
 
 def clear_derived(results_dir, report: bool = True) -> None:

@@ -451,9 +451,10 @@ def _run_block(
     k = problem.a_star.shape[0]
     # lanes: the block size run_trials splits the trials by, or fewer for a block of fewer trials
     # (a cell's last, or a small cell): the lanes beyond count are computed and thrown away, and a
-    # 6-trial cell paid for 64. Whole vectors of LANE_VECTOR, so every lane still runs the vector
-    # body of each lane loop, never a scalar remainder (each lane's arithmetic, so its bits, are
-    # its own: tested against full blocks)
+    # 6-trial cell paid for 64. Whole vectors of LANE_VECTOR, so that no lane runs a scalar
+    # remainder: LLVM vectorises those too (_jit.LLVM_OPTIONS; without, blocks under 32 lanes ran
+    # the batch gradients' loops in scalar code). Each lane's arithmetic, so its bits, are its
+    # own: tested against full blocks
     n = min(LANES, -(-count // LANE_VECTOR) * LANE_VECTOR) if samples == 0 else DATA_LANES
     # with a training set, only the count real lanes hold a set and take its gradient: run_jobs
     # gives a block fewer trials than DATA_LANES when their sets would not fit in a core's cache

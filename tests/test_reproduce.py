@@ -1,13 +1,19 @@
 """A reduced reproduction: every output is produced, well formed, and cached."""
 
 import base64
+import contextlib
 import csv
 import json
 import os
 import re
 import shutil
+import signal
 import stat
 import struct
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -517,6 +523,44 @@ def test_the_drawing_process_has_ended_when_a_finished_run_closes_it():
     children = multiprocessing.active_children()
     drawing.close()
     assert any(child.is_alive() for child in children) and got == [3]
+
+
+def test_the_drawing_process_ends_when_its_run_is_killed_outright(tmp_path):
+    """``kill -9`` of a reproduction left its drawing process (and Python's resource tracker)
+    running for good, holding the run's stdout: ``pgd-bench reproduce | tee log`` never ended.
+    ``print`` stands for the drawer: the process writes to the inherited stdout, as a drawer's
+    warnings would; the pipe must reach its end once the run is killed."""
+    script = (
+        "import os, sys, time\n"
+        "from pgd_bench.report.context import BackgroundDrawing\n"
+        "drawing = BackgroundDrawing(draw=print)\n"
+        "drawing.submit(lambda seconds: None, 'drawn', 'by', 'the second process')\n"
+        "drawing.finish()\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    children = []
+    try:
+        assert proc.stdout.readline() == "drawn by the second process\n"
+        assert proc.stdout.readline() == "ready\n"
+        children = [int(pid) for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert children
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        ended = threading.Event()
+        threading.Thread(target=lambda: (proc.stdout.read(), ended.set()), daemon=True).start()
+        assert ended.wait(timeout=20), "the run's stdout is still held open after it was killed"
+        for child in children:  # the drawing process and the resource tracker
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z":
+                assert time.monotonic() < deadline, f"process {child} outlived the run"
+                time.sleep(0.1)
+    finally:
+        proc.kill()
+        for child in children:  # (left by a failure: not for the next tests to find)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_reach_the_caller(

@@ -11,8 +11,10 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -247,14 +249,12 @@ class BackgroundDrawing:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn: a fork of this process, with the engine's threads running, is unsafe. Ctrl-C
-            # in a terminal reaches the whole process group: this process handles it (one line,
-            # exit 130, then close), the drawing process ignores it (else its traceback too)
+            # spawn: a fork of this process, with the engine's threads running, is unsafe
             self._pool = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=signal.signal,
-                initargs=(signal.SIGINT, signal.SIG_IGN),
+                initializer=_start_drawing_process,
+                initargs=(os.getpid(),),
             )
 
     def submit(self, done: Callable[[float], None], out, name, formats) -> None:
@@ -285,6 +285,28 @@ class BackgroundDrawing:
             self._pool.shutdown(wait=not self._pending, cancel_futures=True)
             self._pool = None
         self._pending = []
+
+
+# how often the drawing process looks whether the run that started it is still there
+PARENT_CHECK_S = 0.5
+
+
+def _start_drawing_process(parent: int) -> None:
+    """The drawing process's start: it ignores SIGINT, and it ends once ``parent`` (the run) has.
+
+    Ctrl-C in a terminal reaches the whole process group: the run handles it (one line, exit 130,
+    then close), the drawing process ignored it (else its traceback too). A run killed outright
+    (``kill -9``, the out-of-memory killer) cannot close it: waiting for work on a queue that
+    nothing would write to, it lived on, holding the run's stdout and stderr (a pipe reading them,
+    ``pgd-bench reproduce | tee log``, never ended) and Python's resource tracker with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)  # the run is gone (a figure being written leaves its temporary file, never a part)
+
+    threading.Thread(target=watch, name="pgd-bench-parent-watch", daemon=True).start()
 
 
 @functools.cache

@@ -35,9 +35,13 @@ def atomic_write_bytes(path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a full disk or a quota fails the write or the fsync naming no file: the command's
+            # message then named none either ("cannot write the output", as for stdout)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

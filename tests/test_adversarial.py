@@ -922,3 +922,26 @@ def test_a_hand_edited_optima_picture_table_is_refused_naming_its_file(tmp_path,
     write_table(tmp_path, "fig11_optima__optima", rows)
     with pytest.raises(ValueError, match=f"fig11_optima__optima.csv .*{message}"):
         plot(tmp_path, out_dir=tmp_path / "redrawn", formats=("png",))
+
+
+def test_a_full_disk_names_the_file_it_could_not_write_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
+    """A disk that filled up while a cell was saved said "cannot write the output: No space left
+    on device", the message for a full stdout, naming neither the folder nor the file. The write
+    fails here in its fsync, as a full tmpfs made it fail, once the run saves its first cell (a
+    disk full before the run is named when the folder is checked, exit 2)."""
+    import errno
+
+    fsync = os.fsync
+
+    def full(fd):
+        if f"{os.sep}cache{os.sep}" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n")
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "o")]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]  # (after the sweep's progress)
+    assert last.startswith(f"pgd-bench: error: {tmp_path / 'o' / 'cache'}{os.sep}")
+    assert last.endswith(": No space left on device") and not list((tmp_path / "o").rglob("*.tmp"))

@@ -3,6 +3,7 @@ surface: folders, tables, run (command line), API. Every bad input gets one line
 on the command line, a ValueError naming the argument in the API; nothing is lost or silently
 wrong."""
 
+import itertools
 import json
 import os
 import shutil
@@ -765,26 +766,60 @@ def test_a_figure_name_that_is_a_path_out_of_the_folder_is_refused_and_a_rerun_d
     assert json.loads((folder / "figures.json").read_text()) == listed
 
 
-def test_a_sweep_table_edited_to_an_infinite_trial_count_is_refused_naming_the_figure(tmp_path):
-    """trials edited to a float column (CSV and index together) holding inf: int(inf) in the sweep's
-    drawer raised OverflowError, a traceback from plot."""
+def test_a_sweep_figure_edited_to_values_it_cannot_show_is_refused_naming_the_figure(tmp_path):
+    """Each edit gave a traceback from plot, or NumPy's warnings and a figure of NaN:
+
+    - trials edited to a float column (CSV and index together) holding inf: int(inf) in the
+      sweep's drawer raised OverflowError;
+    - an axis label in figures.json of 500 nested braces: RecursionError in matplotlib's mathtext
+      parser, 3000 lines of traceback;
+    - 0 trials, or a success rate of 1e308: RuntimeWarnings, then "written"."""
+    import warnings
+
     from pgd_bench.report.build import plot
 
     sweep_file = tmp_path / "s.toml"
     sweep_file.write_text("trials = 4\nepochs = 1\niterations = 5\n[grid]\nk = [4, 8]\n")
     assert _cli("sweep", str(sweep_file), "--out", str(tmp_path / "out")).returncode == 0
-    tables = tmp_path / "out" / "tables"
-    index = json.loads((tables / "index.json").read_text())
-    columns = index["sweep_success__cells"]["columns"]
-    trials = [name for name, _ in columns].index("trials")
-    columns[trials][1] = "float"
-    (tables / "index.json").write_text(json.dumps(index))
-    lines = (tables / "sweep_success__cells.csv").read_text().splitlines()
-    cells = lines[1].split(",")
-    cells[trials] = "inf"
-    (tables / "sweep_success__cells.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
-    with pytest.raises(ValueError, match="figure 'sweep_success' cannot be drawn.*OverflowError"):
-        plot(tmp_path / "out", out_dir=tmp_path / "redrawn", formats=("png",))
+    two_keys = tmp_path / "s2.toml"  # a heatmap, the other drawing
+    two_keys.write_text('algorithm = "pgd"\n' + sweep_file.read_text() + "rho_w = [1, 2]\n")
+    assert _cli("sweep", str(two_keys), "--out", str(tmp_path / "out2")).returncode == 0
+
+    def cell_edit(column, value, kind=None):
+        def edit(folder):
+            tables = folder / "tables"
+            index = json.loads((tables / "index.json").read_text())
+            columns = index["sweep_success__cells"]["columns"]
+            at = [name for name, _ in columns].index(column)
+            if kind is not None:
+                columns[at][1] = kind
+            (tables / "index.json").write_text(json.dumps(index))
+            lines = (tables / "sweep_success__cells.csv").read_text().splitlines()
+            cells = lines[1].split(",")
+            cells[at] = value
+            (tables / "sweep_success__cells.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+
+        return edit
+
+    def label_edit(folder):
+        figures = json.loads((folder / "figures.json").read_text())
+        figures["sweep_success"]["settings"]["x"] = "$" + "{" * 500 + "x" + "}" * 500 + "$"
+        (folder / "figures.json").write_text(json.dumps(figures))
+
+    edits = [
+        (cell_edit("trials", "inf", "float"), "OverflowError"),
+        (label_edit, "RecursionError"),
+        (cell_edit("trials", "0"), "expected a rate in"),
+        (cell_edit("success_rate", "1e308"), "expected a rate in"),
+    ]
+    for number, ((edit, error), sweep) in enumerate(itertools.product(edits, ("out", "out2"))):
+        folder = tmp_path / f"edited{number}"
+        shutil.copytree(tmp_path / sweep, folder)
+        edit(folder)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning is not a message: it is an error here
+            with pytest.raises(ValueError, match=f"figure 'sweep_success' cannot be drawn.*{error}"):
+                plot(folder, out_dir=tmp_path / f"redrawn{number}", formats=("png",))
 
 
 def test_a_table_edited_with_its_index_is_named_with_the_settings_when_it_cannot_be_drawn(saved_figure):

@@ -31,14 +31,16 @@ from .._files import KIND_FILE, atomic_write_text, output_lock, prepare_output_d
 from .._validate import as_int, as_seed
 from ..console import compiling_notice
 from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
-from ..tables import TABLES_DIR, concat_columns, write_table
+from ..tables import concat_columns, write_table
 from .context import BackgroundDrawing, Context, Section, draw_and_save
 from .figures import (
     DRAWERS,
+    DRAWING_ERRORS,
     FIGURE_FORMATS,
     FIGURES_FILE,
     REPORT_HTML,
     REPORT_MD,
+    cannot_draw_error,
     clear_derived,
     draw_saved,
     read_figures,
@@ -347,9 +349,7 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
             fig = draw_saved(source, name)
             try:
                 files = save_figure(fig, out, name, formats)
-            except (ValueError, OverflowError, TypeError) as error:  # laid out from values it cannot show
-                raise ValueError(f"figure {name!r} cannot be drawn from its tables in {source / TABLES_DIR} "
-                                 f"({type(error).__name__}: {error}); one was edited: rerun the command that "
-                                 "wrote the folder to write them again") from error  # fmt: skip
+            except DRAWING_ERRORS as error:  # laid out from values it cannot show
+                raise cannot_draw_error(source, name, error) from error
             written += [out / f for f in files]
     return written

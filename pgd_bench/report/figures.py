@@ -138,6 +138,17 @@ def _settle(fig):
     return bbox
 
 
+def check_success_cells(cells, rows=None) -> None:
+    """Refuse a cells table (columns ``success_rate``, ``trials``, ``n_diverged``) whose ``rows``
+    (default: all) a figure cannot show: an edited table of 0 trials was drawn as NaN, after
+    NumPy's warnings, and a rate of 1e308 overflowed."""
+    for row in range(len(cells["trials"])) if rows is None else rows:
+        rate, trials, n_diverged = cells["success_rate"][row], cells["trials"][row], cells["n_diverged"][row]
+        if not (0.0 <= rate <= 1.0 and trials > 0 and 0 <= n_diverged <= trials):
+            raise ValueError(f"cell {row}: success_rate {rate}, trials {trials}, n_diverged {n_diverged}: "
+                             "expected a rate in [0, 1] over trials > 0")  # fmt: skip
+
+
 def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=False):
     """Success rates as a 0-100% heatmap, each cell's value written in it: ``positions`` maps a
     row of the table ``cells`` (columns ``success_rate``, ``n_diverged``, ``trials``) to its
@@ -149,6 +160,7 @@ def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=Fal
 
     grid = np.full(shape, np.nan)
     diverged = np.zeros(shape)
+    check_success_cells(cells, positions)
     for row, (i, j) in positions.items():
         grid[i, j] = cells["success_rate"][row]
         diverged[i, j] = cells["n_diverged"][row] / cells["trials"][row]
@@ -213,11 +225,24 @@ def draw_saved(results_dir, name: str):
     tables = {role: read_table(results_dir, table) for role, table in entry["tables"].items()}
     try:
         return render(name, tables, entry["settings"])
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as error:
-        files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in entry["tables"].values())
-        raise ValueError(f"figure {name!r} cannot be drawn from its settings in {Path(results_dir) / FIGURES_FILE} "
-                         f"and its tables {files} ({type(error).__name__}: {error}); one of them was edited: rerun "
-                         "the command that wrote the folder to write them again") from error  # fmt: skip
+    except DRAWING_ERRORS as error:
+        raise cannot_draw_error(results_dir, name, error) from error
+
+
+# What a drawer or matplotlib raises on saved settings or tables it cannot show (edited by hand):
+# a label of 500 nested braces exhausts the recursion of matplotlib's mathtext parser, a count of
+# inf overflows an integer, a missing key or column is a KeyError
+DRAWING_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RecursionError)
+
+
+def cannot_draw_error(results_dir, name: str, error: BaseException) -> ValueError:
+    """The error for figure ``name`` of ``results_dir`` failing to draw (laid out or written) from
+    what was saved, with ``error``, one of :data:`DRAWING_ERRORS`: it names the files."""
+    entry = read_figures(results_dir)[name]
+    files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in entry["tables"].values())
+    return ValueError(f"figure {name!r} cannot be drawn from its settings in {Path(results_dir) / FIGURES_FILE} "
+                      f"and its tables {files} ({type(error).__name__}: {error}); one of them was edited: rerun "
+                      "the command that wrote the folder to write them again")  # fmt: skip
 
 
 def check_derived_replaceable(results_dir) -> None:

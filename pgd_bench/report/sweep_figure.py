@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .figures import drawer, new_figure, success_heatmap
+from .figures import check_success_cells, drawer, new_figure, success_heatmap
 
 # axis labels in the report's notation for the keys that have one
 MATH_LABELS = {"rho_w": r"$\rho_w$", "rho_a": r"$\rho_a$", "eta": r"$\eta$", "eta_w": r"$\eta_w$", "eta_a": r"$\eta_a$",
@@ -14,6 +14,7 @@ MATH_LABELS = {"rho_w": r"$\rho_w$", "rho_a": r"$\rho_a$", "eta": r"$\eta$", "et
 @drawer("sweep_success")
 def draw_sweep_success(tables, settings):
     cells = tables["cells"]
+    check_success_cells(cells)
     fig = new_figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     xs = settings["x_order"]

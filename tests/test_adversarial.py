@@ -63,6 +63,18 @@ def test_the_path_reserve_holds_the_longest_path_a_reproduction_writes(reduced_r
     assert longest + temporary + 40 <= PATH_RESERVE_BYTES, longest
 
 
+def test_an_output_folder_whose_name_is_not_utf8_gets_its_report(tmp_path):
+    """A folder named with a byte that is not UTF-8 (b"\\xff", which a Linux file name may hold)
+    computed everything, then failed to write the report, which quotes the folder: "'utf-8' codec
+    can't encode character", exit 2, on every rerun. The command the report gives for the folder
+    is one shell word that names it: in bash's $'...' with the byte as an escape, in quotes for a
+    folder with a space."""
+    for name, word in (("th\udcffq", f"$'{tmp_path}/th\\xffq'"), ("with space", f"'{tmp_path}/with space'")):
+        out = tmp_path / name
+        assert main(["theory", "--quick", "--trials", "2", "--out", str(out)]) == 0
+        assert f"`pgd-bench plot {word}` redraws" in (out / "report.md").read_text(encoding="utf-8")
+
+
 def test_an_output_folder_that_cannot_be_made_is_named_before_any_work(tmp_path, capsys):
     """Its cache folder taken by a file, or a link to nowhere: both said only "cannot write into
     OUT: File exists"."""

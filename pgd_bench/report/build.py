@@ -19,6 +19,7 @@ import dataclasses
 import os
 import platform
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -272,6 +273,19 @@ def _answers_table(ctx: Context, sections) -> str:
     )
 
 
+def shell_word(path) -> str:
+    """``path`` as one word of a shell command, quoted where it needs it, for the report's text
+    (UTF-8). A name holding bytes that are not UTF-8 (a Linux file name may) is written in the
+    ANSI-C quotes of bash and zsh, ``$'th\\xffq'``, each such byte as an escape: the report of such
+    a folder failed to be written at all ("'utf-8' codec can't encode"), after the whole run."""
+    raw = os.fsencode(path)
+    try:
+        return shlex.quote(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        plain = set(range(0x20, 0x7F)) - {ord("'"), ord("\\")}
+        return "$'" + "".join(chr(b) if b in plain else f"\\x{b:02x}" for b in raw) + "'"
+
+
 def _header(ctx: Context, elapsed: float, kind: str) -> str:
     scale = ctx.scale
     sized = quick_sized(scale, None if kind == "reproduce" else ("theory_trials", "theory_samples"))
@@ -279,7 +293,7 @@ def _header(ctx: Context, elapsed: float, kind: str) -> str:
     if ctx.formats != FIGURE_FORMATS:
         quick_note += (
             f"\nFigures: {', '.join(ext.upper() for ext in ctx.formats)} only; `pgd-bench plot "
-            f"{ctx.out}` redraws them as PNG, SVG and PDF from the saved tables."
+            f"{shell_word(ctx.out)}` redraws them as PNG, SVG and PDF from the saved tables."
         )
     size = (
         f"{scale.trials} trials per success-rate cell"

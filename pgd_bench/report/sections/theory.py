@@ -383,6 +383,15 @@ def _scaling_figure(ctx, t1_fits, t2_fits):
                              "and value"})  # fmt: skip
 
 
+def _legend_or_say(ax, empty: str, **legend):
+    """The panel's legend, or ``empty`` written across it when nothing in it was drawn (a small
+    run: matplotlib warned "No artists with labels found" on the terminal)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**legend)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="grey")
+
+
 @drawer("fig8_theorem_scalings")
 def draw_theorem_scalings(tables, settings):
     from matplotlib.ticker import NullFormatter
@@ -422,7 +431,8 @@ def draw_theorem_scalings(tables, settings):
         ax.set_title(f"Theorem 1: $T_1$ against {labels[name]}")
         if xs.size:  # room above the points for the legend (log axis: a factor of 8)
             ax.set_ylim(top=float(ys.max()) * 8)
-        ax.legend(fontsize=7, frameon=True, framealpha=0.9, loc="upper center", ncol=2)
+        _legend_or_say(ax, "no trial escaped in this sweep at this run's size",
+                       fontsize=7, frameon=True, framealpha=0.9, loc="upper center", ncol=2)  # fmt: skip
     for ax, name in zip(axes[1], settings["t2_sweeps"]):
         mine = t2["sweep"] == name
         if mine.any():
@@ -438,7 +448,7 @@ def draw_theorem_scalings(tables, settings):
         ax.set_xlabel(labels[name])
         ax.set_ylabel(r"Epoch II: iterations per unit of $\log(1/\gamma)$")
         ax.set_title(f"Theorem 2: Epoch II's rate against {labels[name]}")
-        ax.legend(fontsize=7)
+        _legend_or_say(ax, "no Epoch II rate measured at this run's size", fontsize=7)
     # the sixth place: the fitted exponents beside the predicted ones, as a legend for the whole figure
     lines = ["Fitted exponents (95% interval) against predicted:", ""]
     for name in settings["t1_sweeps"]:

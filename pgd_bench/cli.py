@@ -72,7 +72,7 @@ def _add_config_flags(parser) -> None:
         default = "" if f.default is None else f" (default {f.default})"
         if name in preset_keys:
             default = " (default: the preset's)" if f.default is None else f" (default: the preset's, else {f.default})"
-        if name in ("algorithm", "preset"):
+        if "(default" in f.metadata["help"]:  # it says its own: "--landscape ... (default cnn)" said it twice
             default = ""
         kwargs = {"help": f.metadata["help"] + default, "default": None}
         if name in choices:

@@ -279,6 +279,20 @@ def test_a_damaged_kernel_cache_is_compiled_again_and_repaired_and_compiling_is_
     assert saved.stat().st_mtime_ns == saved_at
 
 
+def test_every_option_says_its_default_at_most_once():
+    """``--landscape`` read "(default cnn: the poster's non-overlapping CNN; ...) (default cnn)"."""
+    import argparse
+
+    from pgd_bench.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = [action.help or "" for sub in commands.choices.values() for action in sub._actions]
+    assert len(helps) > 50 and all(text.count("(default") <= 1 for text in helps), [
+        text for text in helps if text.count("(default") > 1
+    ]
+
+
 def test_bare_pgd_bench_prints_the_usage(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -511,6 +512,7 @@ def _cmd_plot(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
     try:
+        _check_thread_count_setting()  # before Numba reads it
         parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
         if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # set by __main__.entry
             from .console import command_interrupt, command_terminate
@@ -542,6 +544,23 @@ def main(argv=None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - each kind gets one line; anything else is a bug
         return _report_failure(exc)
+
+
+def _check_thread_count_setting() -> None:
+    """Refuse a ``NUMBA_NUM_THREADS`` that is not a whole number of threads, 1 or more, naming it:
+    Numba, which reads it when imported, stopped every command on 0 or -1 with "Number of threads
+    specified must be > 0." (naming nothing), and on ``abc`` printed a warning with a traceback
+    and went on with one thread per core."""
+    value = os.environ.get("NUMBA_NUM_THREADS")
+    if value is None or value.strip() == "":  # unset or empty: Numba's default, one thread per core
+        return
+    try:
+        ok = int(value) >= 1
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"NUMBA_NUM_THREADS={value[:40]!r}: expected a whole number of threads, 1 or more "
+                         "(unset, one per core)")  # fmt: skip
 
 
 def _report_failure(exc: Exception) -> int:

@@ -150,9 +150,10 @@ if getattr(caching.Cache.save_overload, "__name__", "") != "_save_overload_locke
 # leaves the lanes beyond its last whole body to a scalar loop; it vectorises that remainder too
 # (one vector at a time) only where the body's vector factor is 16 or more. The batch gradients'
 # loops (network.sgd_gradient_lanes) have a smaller one: a block of 8 to 24 lanes ran them wholly in
-# scalar code, 2.4x slower per trial than a block of 32 (perturbed SGD at k = 32: 1.55-1.79 against
-# 0.70 us per trial-step). With vectorised remainders from a factor of 4, those blocks run at
-# 0.74-0.94 us, and blocks of 32 lanes or more within 6% of before (benchmarks/small_blocks.py). The values
+# scalar code, 2.4x slower per trial than a block of 32 (perturbed SGD at k = 32: 1.54-1.82 against
+# 0.71 us per trial-step). With vectorised remainders from a factor of 4, those blocks run at
+# 0.74-0.94 us; blocks the default already vectorised read within 6% of before (docs/design.md,
+# "Engine"; benchmarks/small_blocks.py). The values
 # are the same: a lane's arithmetic does not depend on which loop computes it (no reductions across
 # lanes, no fast-math), tested against full blocks. Process-wide, as every LLVM option is; an
 # option this LLVM does not know is ignored.

@@ -552,7 +552,7 @@ def _check_thread_count_setting() -> None:
     specified must be > 0." (naming nothing), and on ``abc`` printed a warning with a traceback
     and went on with one thread per core."""
     value = os.environ.get("NUMBA_NUM_THREADS")
-    if value is None or value.strip() == "":  # unset or empty: Numba's default, one thread per core
+    if value is None:  # unset: Numba's default, one thread per core (an empty one it warns about)
         return
     try:
         ok = int(value) >= 1
@@ -614,8 +614,6 @@ def _raised_by_numba_cache(exc: BaseException) -> bool:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
-    import os
-
     with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 

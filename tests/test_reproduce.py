@@ -1,7 +1,6 @@
 """A reduced reproduction: every output is produced, well formed, and cached."""
 
 import base64
-import contextlib
 import csv
 import json
 import os
@@ -525,42 +524,55 @@ def test_the_drawing_process_has_ended_when_a_finished_run_closes_it():
     assert any(child.is_alive() for child in children) and got == [3]
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
 def test_the_drawing_process_ends_when_its_run_is_killed_outright(tmp_path):
     """``kill -9`` of a reproduction left its drawing process (and Python's resource tracker)
     running for good, holding the run's stdout: ``pgd-bench reproduce | tee log`` never ended.
     ``print`` stands for the drawer: the process writes to the inherited stdout, as a drawer's
     warnings would; the pipe must reach its end once the run is killed."""
     script = (
-        "import os, sys, time\n"
+        "import functools, sys, time\n"
         "from pgd_bench.report.context import BackgroundDrawing\n"
-        "drawing = BackgroundDrawing(draw=print)\n"
+        "drawing = BackgroundDrawing(draw=functools.partial(print, flush=True))\n"
         "drawing.submit(lambda seconds: None, 'drawn', 'by', 'the second process')\n"
         "drawing.finish()\n"
-        "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        "print('ready', flush=True)\n"
         "time.sleep(600)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines, ended = [], threading.Event()  # read on a thread: a stuck pipe fails the test, never hangs it
+    threading.Thread(target=lambda: (lines.extend(proc.stdout), ended.set()), daemon=True).start()
     children = []
     try:
-        assert proc.stdout.readline() == "drawn by the second process\n"
-        assert proc.stdout.readline() == "ready\n"
+        deadline = time.monotonic() + 120
+        while lines[-1:] != ["ready\n"]:
+            assert time.monotonic() < deadline and not ended.is_set(), lines
+            time.sleep(0.05)
+        assert lines == ["drawn by the second process\n", "ready\n"]
         children = [int(pid) for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-        assert children
+        assert children  # the drawing process, and the resource tracker
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        ended = threading.Event()
-        threading.Thread(target=lambda: (proc.stdout.read(), ended.set()), daemon=True).start()
         assert ended.wait(timeout=20), "the run's stdout is still held open after it was killed"
-        for child in children:  # the drawing process and the resource tracker
+        for child in list(children):
             deadline = time.monotonic() + 10
-            while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z":
+            while _running(child):
                 assert time.monotonic() < deadline, f"process {child} outlived the run"
                 time.sleep(0.1)
+            children.remove(child)  # gone: its number may be another process's from here on
     finally:
         proc.kill()
         for child in children:  # (left by a failure: not for the next tests to find)
-            with contextlib.suppress(ProcessLookupError):
+            if _running(child):
                 os.kill(child, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an orphan's end, until it is reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_reach_the_caller(

@@ -36,11 +36,11 @@ from ..tables import concat_columns, write_table
 from .context import BackgroundDrawing, Context, Section, draw_and_save
 from .figures import (
     DRAWERS,
-    DRAWING_ERRORS,
     FIGURE_FORMATS,
     FIGURES_FILE,
     REPORT_HTML,
     REPORT_MD,
+    WRITING_ERRORS,
     cannot_draw_error,
     clear_derived,
     draw_saved,
@@ -275,15 +275,20 @@ def _answers_table(ctx: Context, sections) -> str:
 
 def shell_word(path) -> str:
     """``path`` as one word of a shell command, quoted where it needs it, for the report's text
-    (UTF-8). A name holding bytes that are not UTF-8 (a Linux file name may) is written in the
-    ANSI-C quotes of bash and zsh, ``$'th\\xffq'``, each such byte as an escape: the report of such
-    a folder failed to be written at all ("'utf-8' codec can't encode"), after the whole run."""
+    (UTF-8, inside a Markdown code span). A name holding bytes that are not UTF-8 (a Linux file
+    name may), characters that are not printable (a line break) or a backtick (which ends the code
+    span) is written in the ANSI-C quotes of bash and zsh, ``$'th\\xffq'``, each such byte as an
+    escape: the report of a folder with a byte that is not UTF-8 failed to be written at all
+    ("'utf-8' codec can't encode"), after the whole run."""
     raw = os.fsencode(path)
     try:
-        return shlex.quote(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        if text.isprintable() and "`" not in text:
+            return shlex.quote(text)
     except UnicodeDecodeError:
-        plain = set(range(0x20, 0x7F)) - {ord("'"), ord("\\")}
-        return "$'" + "".join(chr(b) if b in plain else f"\\x{b:02x}" for b in raw) + "'"
+        pass
+    plain = set(range(0x20, 0x7F)) - {ord("'"), ord("\\"), ord("`")}
+    return "$'" + "".join(chr(b) if b in plain else f"\\x{b:02x}" for b in raw) + "'"
 
 
 def _header(ctx: Context, elapsed: float, kind: str) -> str:
@@ -363,7 +368,7 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
             fig = draw_saved(source, name)
             try:
                 files = save_figure(fig, out, name, formats)
-            except DRAWING_ERRORS as error:  # laid out from values it cannot show
-                raise cannot_draw_error(source, name, error) from error
+            except WRITING_ERRORS as error:  # laid out from values it cannot show
+                raise cannot_draw_error(source, name, listed[name]["tables"], error) from error
             written += [out / f for f in files]
     return written

@@ -139,14 +139,18 @@ def _settle(fig):
 
 
 def check_success_cells(cells, rows=None) -> None:
-    """Refuse a cells table (columns ``success_rate``, ``trials``, ``n_diverged``) whose ``rows``
-    (default: all) a figure cannot show: an edited table of 0 trials was drawn as NaN, after
-    NumPy's warnings, and a rate of 1e308 overflowed."""
+    """Refuse a cells table (columns ``success_rate``, ``trials``, ``n_diverged``, and the Wilson
+    ends ``wilson_low``, ``wilson_high`` where it has them) whose ``rows`` (default: all) a figure
+    cannot show: an edited table of 0 trials was drawn as NaN, after NumPy's warnings, and a rate
+    of 1e308 overflowed."""
     for row in range(len(cells["trials"])) if rows is None else rows:
-        rate, trials, n_diverged = cells["success_rate"][row], cells["trials"][row], cells["n_diverged"][row]
-        if not (0.0 <= rate <= 1.0 and trials > 0 and 0 <= n_diverged <= trials):
-            raise ValueError(f"cell {row}: success_rate {rate}, trials {trials}, n_diverged {n_diverged}: "
-                             "expected a rate in [0, 1] over trials > 0")  # fmt: skip
+        trials, n_diverged = cells["trials"][row], cells["n_diverged"][row]
+        if not (trials > 0 and 0 <= n_diverged <= trials):
+            raise ValueError(f"cell {row}: trials {trials}, n_diverged {n_diverged}: expected trials > 0 and "
+                             "0 to trials diverged")  # fmt: skip
+        for column in ("success_rate", "wilson_low", "wilson_high"):
+            if column in cells and not 0.0 <= cells[column][row] <= 1.0:
+                raise ValueError(f"cell {row}: {column} {cells[column][row]}: expected a fraction in [0, 1]")
 
 
 def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=False):
@@ -226,20 +230,22 @@ def draw_saved(results_dir, name: str):
     try:
         return render(name, tables, entry["settings"])
     except DRAWING_ERRORS as error:
-        raise cannot_draw_error(results_dir, name, error) from error
+        raise cannot_draw_error(results_dir, name, entry["tables"], error) from error
 
 
-# What a drawer or matplotlib raises on saved settings or tables it cannot show (edited by hand):
-# a label of 500 nested braces exhausts the recursion of matplotlib's mathtext parser, a count of
-# inf overflows an integer, a missing key or column is a KeyError
+# What a drawer raises on saved settings or tables it cannot show (edited by hand): a missing key
+# or column is a KeyError, a count of inf overflows an integer
 DRAWING_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RecursionError)
+# What laying out and writing a drawn figure raises on such values: a label of 500 nested braces
+# exhausts the recursion of matplotlib's mathtext parser (a KeyError there would be a bug, not an edit)
+WRITING_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
 
 
-def cannot_draw_error(results_dir, name: str, error: BaseException) -> ValueError:
-    """The error for figure ``name`` of ``results_dir`` failing to draw (laid out or written) from
-    what was saved, with ``error``, one of :data:`DRAWING_ERRORS`: it names the files."""
-    entry = read_figures(results_dir)[name]
-    files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in entry["tables"].values())
+def cannot_draw_error(results_dir, name: str, tables: dict, error: BaseException) -> ValueError:
+    """The error for figure ``name`` of ``results_dir``, drawn from ``tables`` (its ``figures.json``
+    entry's, ``{role: table name}``), failing to draw (laid out or written) from what was saved,
+    with ``error``: it names the files."""
+    files = ", ".join(str(Path(results_dir) / TABLES_DIR / f"{table}.csv") for table in tables.values())
     return ValueError(f"figure {name!r} cannot be drawn from its settings in {Path(results_dir) / FIGURES_FILE} "
                       f"and its tables {files} ({type(error).__name__}: {error}); one of them was edited: rerun "
                       "the command that wrote the folder to write them again")  # fmt: skip

@@ -153,10 +153,9 @@ if getattr(caching.Cache.save_overload, "__name__", "") != "_save_overload_locke
 # scalar code, 2.4x slower per trial than a block of 32 (perturbed SGD at k = 32: 1.54-1.82 against
 # 0.71 us per trial-step). With vectorised remainders from a factor of 4, those blocks run at
 # 0.74-0.94 us; blocks the default already vectorised read within 6% of before (docs/design.md,
-# "Engine"; benchmarks/small_blocks.py). The values
-# are the same: a lane's arithmetic does not depend on which loop computes it (no reductions across
-# lanes, no fast-math), tested against full blocks. Process-wide, as every LLVM option is; an
-# option this LLVM does not know is ignored.
+# "Engine"; benchmarks/small_blocks.py). The values are the same: a lane's arithmetic does not
+# depend on which loop computes it (no reductions across lanes, no fast-math), tested against full
+# blocks. Process-wide, as every LLVM option is; an option this LLVM does not know is ignored.
 LLVM_OPTIONS = ("-epilogue-vectorization-minimum-VF=4",)
 for _option in LLVM_OPTIONS:
     llvmlite.binding.set_option("pgd_bench", _option)

@@ -16,6 +16,7 @@ import signal
 import sys
 
 from . import __version__
+from ._files import quoted
 
 
 def _floats(text: str) -> list[float]:
@@ -559,7 +560,7 @@ def _check_thread_count_setting() -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"NUMBA_NUM_THREADS={value[:40]!r}: expected a whole number of threads, 1 or more "
+        raise ValueError(f"NUMBA_NUM_THREADS={quoted(value)}: expected a whole number of threads, 1 or more "
                          "(unset, one per core)")  # fmt: skip
 
 

@@ -3,8 +3,9 @@
 For each algorithm it prints the time per trial-step, the part of it spent drawing normals (the
 normals one step draws, times the time per normal measured on the engine's own 64-lane sampler
 in the same run), and the rest (gradient, step, projection, bookkeeping); then a GD step split
-into its closed-form gradient, its sphere step and the rest; then how two threads scale against
-one. These are the figures the README's "what limits each ratio" rests on.
+into its closed-form gradient, its sphere step and the rest, with the C reference's own two
+kernels timed on the same buffers beside them (when a C compiler is found); then how two threads
+scale against one. These are the figures the README's "what limits each ratio" rests on.
 
 Medians of several runs; the machine's speed drifts by 20-30% within minutes, so read the
 shares, not the third digit.
@@ -65,9 +66,46 @@ def _normal_ns(rows=P + 2, repeats=5):
     return statistics.median(results)
 
 
+def _aligned(shape):
+    """A zeroed float64 array whose data start on a 64-byte boundary, as the C's stack buffers do.
+
+    NumPy aligns to 16 bytes only: with 512-bit loads straddling cache lines, the same kernel
+    read about 30% slower on some runs than on others (Zen 4), in both pgd_bench and C. The
+    engine's own buffers (Numba's allocator) start on 32 bytes, which measured the same as 64."""
+    size = int(np.prod(shape))
+    buffer = np.zeros(size + 8)
+    offset = (-buffer.ctypes.data % 64) // 8
+    return buffer[offset : offset + size].reshape(shape)
+
+
+def _c_parts():
+    """The C reference's gradient and sphere step as callables (benchmarks/c/pgd_parts.c), or
+    None without a C compiler."""
+    import ctypes
+    import tempfile
+    from pathlib import Path
+
+    from c_compare import FLAGS, compiler
+
+    if compiler() is None:
+        return None
+    folder = Path(tempfile.mkdtemp())
+    library = folder / "pgd_parts.so"
+    source = Path(__file__).resolve().parent / "c" / "pgd_parts.c"
+    subprocess.run([compiler(), *FLAGS, "-o", str(library), str(source), "-lm"], check=True)
+    lib = ctypes.CDLL(str(library))
+    array = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+    lib.gradient_ns.argtypes = [ctypes.c_int, ctypes.c_int, *[array] * 6, ctypes.c_long]
+    lib.step_ns.argtypes = [ctypes.c_int, ctypes.c_int, *[array] * 4, ctypes.c_long]
+    lib.gradient_ns.restype = lib.step_ns.restype = ctypes.c_double
+    return lib
+
+
 def _gd_parts_ns(repeats=5, times=20000):
     """Nanoseconds per trial of the two kernels of a GD step, on one block of ``LANES`` trials:
-    the closed-form gradient (``grad_lanes``) and the sphere step (``riemannian_step_lanes``)."""
+    the closed-form gradient (``grad_lanes``) and the sphere step (``riemannian_step_lanes``);
+    beside each, the C reference's (``C gradient``, ``C sphere step``) on the same buffers,
+    interleaved, when a C compiler is found."""
     from pgd_bench._jit import jit
     from pgd_bench.engine import LANES
     from pgd_bench.geometry import riemannian_step_lanes
@@ -84,16 +122,20 @@ def _gd_parts_ns(repeats=5, times=20000):
             riemannian_step_lanes(w, a, grad_w, grad_a, 0.0, 0.0, norm, a_sq)
 
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((P, LANES))
+    w, a = _aligned((P, LANES)), _aligned((K, LANES))
+    w[...] = rng.standard_normal((P, LANES))
     w /= np.sqrt((w * w).sum(axis=0))
-    a = rng.standard_normal((K, LANES))
+    a[...] = rng.standard_normal((K, LANES))
     w_star = np.eye(P)[0]
     a_star = (-1.0) ** np.arange(K) + 0.1
-    grad_w, grad_a = np.empty((P, LANES)), np.empty((K, LANES))
-    work, norm, a_sq = np.empty((LANE_WORK_ROWS, LANES)), np.empty(LANES), np.empty(LANES)
+    grad_w, grad_a = _aligned((P, LANES)), _aligned((K, LANES))
+    work, norm, a_sq = _aligned((LANE_WORK_ROWS, LANES)), _aligned((LANES,)), _aligned((LANES,))
     gradients(w, a, w_star, a_star, grad_w, grad_a, work, 1)
     steps(w, a, grad_w, grad_a, norm, a_sq, 1)
+    lib = _c_parts()
     parts = {"gradient": [], "sphere step": []}
+    if lib is not None:
+        parts.update({"C gradient": [], "C sphere step": []})
     for _ in range(repeats):
         start = time.perf_counter()
         gradients(w, a, w_star, a_star, grad_w, grad_a, work, times)
@@ -101,6 +143,9 @@ def _gd_parts_ns(repeats=5, times=20000):
         start = time.perf_counter()
         steps(w, a, grad_w, grad_a, norm, a_sq, times)
         parts["sphere step"].append((time.perf_counter() - start) / (times * LANES) * 1e9)
+        if lib is not None:
+            parts["C gradient"].append(lib.gradient_ns(P, K, w, a, w_star, a_star, grad_w, grad_a, times))
+            parts["C sphere step"].append(lib.step_ns(P, K, w, a, grad_w, grad_a, times))
     return {name: statistics.median(values) for name, values in parts.items()}
 
 
@@ -118,12 +163,19 @@ def _one_thread_table():
         if algorithm == "gd":
             gd_step = step
     parts = _gd_parts_ns()
-    rest = gd_step - sum(parts.values())
+    ours = {name: ns for name, ns in parts.items() if not name.startswith("C ")}
+    rest = gd_step - sum(ours.values())
     print(
         "a GD step, ns per trial: "
-        + ", ".join(f"{name} {ns:.1f}" for name, ns in parts.items())
+        + ", ".join(f"{name} {ns:.1f}" for name, ns in ours.items())
         + f", the rest (divergence test, distances, loop) {rest:.1f}"
     )
+    if "C gradient" in parts:
+        print(
+            "the same kernels in C (benchmarks/c/pgd_parts.c, same buffers, interleaved): "
+            f"gradient {parts['C gradient']:.1f} ({parts['gradient'] / parts['C gradient']:.2f}x), "
+            f"sphere step {parts['C sphere step']:.1f} ({parts['sphere step'] / parts['C sphere step']:.2f}x)"
+        )
 
 
 def _throughput(threads):

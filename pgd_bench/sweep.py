@@ -198,7 +198,10 @@ def _write_outputs(out, axes, cells, results):
     write_table(out, "trials", concat_columns(trial_parts), "one row per trial of every cell of the sweep")
     write_table(out, "cells", concat_columns(cell_rows), "one row per cell of the sweep: settings, counts, rates, aRT")
     varying = [key for key in axes if len({json.dumps(_scalar(c.settings[key])) for c in cells}) > 1]
-    if 1 <= len(varying) <= 2 and len(cells) == int(
+    # a full grid holds every point of the product of the varying keys' values once: the count
+    # alone let a repeated point stand in for a missing one, drawn blank and labelled nan
+    points = {tuple(json.dumps(_scalar(c.settings[key])) for key in varying) for c in cells}
+    if 1 <= len(varying) <= 2 and len(cells) == len(points) == int(
         np.prod([len({json.dumps(_scalar(c.settings[k])) for c in cells}) for k in varying])
     ):
         columns = {
@@ -224,7 +227,7 @@ def _write_outputs(out, axes, cells, results):
     else:
         sys.stderr.write(
             f"sweep: no figure: {len(varying)} keys vary ({', '.join(varying) or 'none'}); "
-            "a figure needs one (lines) or two (heatmap) on a full grid\n"
+            "a figure needs one (lines) or two (heatmap) on a full grid, each point once\n"
         )
 
 

@@ -1002,3 +1002,20 @@ def test_a_full_disk_names_the_file_it_could_not_write_and_leaves_no_temporary_f
     last = capsys.readouterr().err.splitlines()[-1]  # (after the sweep's progress)
     assert last.startswith(f"pgd-bench: error: {tmp_path / 'o' / 'cache'}{os.sep}")
     assert last.endswith(": No space left on device") and not list((tmp_path / "o").rglob("*.tmp"))
+
+
+def test_a_sweep_whose_grid_repeats_a_point_and_misses_another_draws_no_figure(tmp_path):
+    """Four cells over k x rho_w, one point twice and (k = 8, rho_w = 2) never run: the count matched
+    the 2 x 2 product, and the heatmap drew the missing cell blank, labelled nan."""
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(
+        'algorithm = "pgd"\ntrials = 4\nepochs = 1\niterations = 5\nrho_w = 1.0\n[grid]\nk = [4, 8]\n'
+        "[[cells]]\nk = 4\nrho_w = 2.0\n[[cells]]\nk = 4\nrho_w = 1.0\n"
+    )
+    out = tmp_path / "out"
+    proc = _cli("sweep", str(sweep_file), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "sweep: no figure: 2 keys vary (k, rho_w)" in proc.stderr and "each point once" in proc.stderr
+    assert not (out / "sweep_success.png").exists()
+    cells = (out / "tables" / "cells.csv").read_text()
+    assert len(cells.splitlines()) == 5  # the four cells are kept as tables all the same

@@ -18,6 +18,9 @@ def test_the_out_of_sample_section_reports_its_saved_cells(reduced_reproduction)
     out, _ = reduced_reproduction
     report = (out / "report.md").read_text()
     section = report.split("## Out of sample")[1].split("\n## ")[0]
+    from pgd_bench.report.sections.held_out import figure_1_sample_note
+
+    assert figure_1_sample_note(0) in section  # the reduced reproduction runs at seed 0
     table = next(t for t in section.split("\n\n") if t.startswith("| k | teacher |"))
     with open(out / "tables" / "cells.csv") as f:
         cells = [r for r in csv.DictReader(f) if r["stage"] == "out of sample"]
@@ -62,3 +65,21 @@ def test_a_run_takes_per_k_gaussian_teachers_of_every_k(per_k):
     for k in ks:
         assert sum(t.get("teacher") == "gaussian" and t["k"] == k for t in chosen) == per_k
     assert all(t in HELD_OUT_TEACHERS for t in chosen)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_the_in_sample_sentence_agrees_with_the_literal_sections_at_every_seed(seed):
+    """At seed 1 the report said both "none of its trials were seen by the tuning" (the literal
+    section) and "figure 1's tuned rates are in-sample" (this one)."""
+    import dataclasses
+
+    from pgd_bench.report.sections.held_out import figure_1_sample_note
+    from pgd_bench.report.shared import QUICK, tuning_caveat
+
+    note = figure_1_sample_note(seed)
+    caveat = tuning_caveat(dataclasses.replace(QUICK, seed=seed))
+    assert "teachers are the tuning's" in note  # whatever the seed: figure 1's teachers are tuned on
+    trials_unseen = "none of its trials were seen" in caveat
+    assert trials_unseen == (seed != 0)
+    assert ("in-sample" in note) == (not trials_unseen)
+    assert (f"its trials at seed {seed} are not" in note) == trials_unseen

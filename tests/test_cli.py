@@ -384,3 +384,14 @@ def test_json_says_what_basins_mean_where_no_spurious_optimum_is_known(capsys):
     assert "optimum_i: ended within" in out["basins_meaning"]
     at_found = sum(n for key, n in out["basins"].items() if key.startswith("optimum_"))
     assert out["basins"]["spurious"] == at_found + out["basins"]["elsewhere"]
+
+
+def test_the_run_header_names_the_polish_epochs_its_trials_ran(capsys):
+    """``--polish-epochs 5`` ran every trial 5 epochs longer than the header's schedule said."""
+    assert main(["run", "--algorithm", "pgd", "--trials", "8", "--epochs", "1", "--iterations", "20",
+                 "--polish-epochs", "5"]) == 0  # fmt: skip
+    schedule = capsys.readouterr().out.splitlines()[1]
+    assert schedule.startswith("schedule: 1 epochs x 20 iterations")
+    assert schedule.endswith("; then 5 noise-free polish epochs at the last epoch's step sizes")
+    assert main(["run", "--algorithm", "pgd", "--trials", "8", "--epochs", "1", "--iterations", "20"]) == 0
+    assert "polish" not in capsys.readouterr().out

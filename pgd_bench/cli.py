@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optima-starts", type=int, metavar="N",
         help="on a landscape with no spurious optimum in closed form (--stride below p): find the optima GD "
         "reaches from N starts (as `pgd-bench optima`; cached per problem) and count the trials that ended at "
-        "each; 0 skips the search (default 1000, skipped with a note where p + k > 128)",
+        "each; 0 skips the search (default 1000, skipped with a note where p + k > 128; refused where the "
+        "spurious optimum is known)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -368,14 +369,20 @@ def _cmd_run(args) -> int:
 
 def _optima_starts(config, starts) -> int:
     """``--optima-starts`` checked: 0 (no search) or a number of starts the search can hold; 0 where the
-    landscape knows its spurious optimum in closed form (nothing to search for). Unset, the default
-    (1000), or 0 with a note where the search would take too long. The cache folder is checked here
-    too: a run's result must not be lost to a cache that cannot be written after it."""
+    landscape knows its spurious optimum in closed form (nothing to search for: a number of starts is
+    refused there, as a setting the run would ignore). Unset, the default (1000), or 0 with a note
+    where the search would take too long. The cache folder is checked here too: a run's result must
+    not be lost to a cache that cannot be written after it."""
     from ._provenance import CACHE_ENV, cache_root
     from ._validate import as_int
     from .runs.optima import DEFAULT_STARTS, MAX_SEARCH_DIM, check_starts, optima_cache_dir
 
+    if starts is not None:
+        starts = as_int("optima-starts", starts, minimum=0)
     if all(math.isfinite(x) for x in config.optima()[3]):
+        if starts:  # as resolve_config refuses a setting the run would ignore (0, no search, is neutral)
+            raise ValueError("optima-starts: this landscape knows its spurious optimum in closed form, so there is "
+                             "nothing to search; this run would ignore it")  # fmt: skip
         return 0
     if starts is None:
         if config.p + config.k > MAX_SEARCH_DIM:
@@ -383,7 +390,6 @@ def _optima_starts(config, starts) -> int:
                              "it would take minutes); basins count every miss as spurious\n")  # fmt: skip
             return 0
         starts = DEFAULT_STARTS
-    starts = as_int("optima-starts", starts, minimum=0)
     if starts == 0:
         return 0
     starts = check_starts(config, starts, name="optima-starts")

@@ -395,3 +395,14 @@ def test_the_run_header_names_the_polish_epochs_its_trials_ran(capsys):
     assert schedule.endswith("; then 5 noise-free polish epochs at the last epoch's step sizes")
     assert main(["run", "--algorithm", "pgd", "--trials", "8", "--epochs", "1", "--iterations", "20"]) == 0
     assert "polish" not in capsys.readouterr().out
+
+
+def test_optima_starts_is_refused_where_the_spurious_optimum_is_known(capsys):
+    """At stride = p any value passed, -7 included, and was ignored: it now gets the check it gets
+    below p, and a number of starts is refused as a setting the run would ignore; 0 is neutral."""
+    assert main(["run", *SMALL, "--optima-starts", "-7"]) == 2
+    assert capsys.readouterr().err == "pgd-bench: error: optima-starts: expected an integer >= 0, got -7\n"
+    assert main(["run", *SMALL, "--optima-starts", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "closed form" in err and "would ignore it" in err
+    assert main(["run", *SMALL, "--optima-starts", "0", "--json"]) == 0

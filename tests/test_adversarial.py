@@ -1019,3 +1019,30 @@ def test_a_sweep_whose_grid_repeats_a_point_and_misses_another_draws_no_figure(t
     assert not (out / "sweep_success.png").exists()
     cells = (out / "tables" / "cells.csv").read_text()
     assert len(cells.splitlines()) == 5  # the four cells are kept as tables all the same
+
+
+@pytest.mark.parametrize("overrides", [{}, {"samples": 64}, {"trials": 300}])
+def test_the_memory_estimate_counts_no_more_threads_than_blocks(overrides):
+    """NUMBA_NUM_THREADS=10000000 refused a 5-trial run as needing 725 GiB: every thread was counted
+    with a block's scratch, though a run of one block keeps one thread busy."""
+    from pgd_bench.engine import LANES
+    from pgd_bench.model.data import data_lanes
+    from pgd_bench.model.sharpness import sharpness_memory_bytes
+
+    config = pb.resolve_config(**{"trials": 5, **overrides})
+    lanes = data_lanes(config.samples, config.k * config.p) if config.samples else LANES
+    blocks = -(-config.trials // lanes)
+
+    def engine_part(threads):  # the estimate without the summary's sharpness, which has its own cap
+        statistics = sharpness_memory_bytes(config.trials, config.p + config.k, config.stride, threads)
+        return config.memory_bytes(threads=threads) - statistics
+
+    assert engine_part(10_000_000) == pytest.approx(engine_part(blocks), rel=1e-12)
+    assert config.memory_bytes(threads=10_000_000) < 1e9
+    if blocks > 1:  # below the number of blocks, each thread still counts
+        assert engine_part(blocks - 1) < engine_part(blocks)
+    if not overrides:
+        proc = subprocess.run([sys.executable, "-m", "pgd_bench", "run", "--trials", "5", "--epochs", "1",
+                               "--iterations", "5", "--json"], env={**os.environ, "NUMBA_NUM_THREADS": "10000000"},
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr

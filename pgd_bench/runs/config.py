@@ -22,7 +22,7 @@ from .._files import quoted
 from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride, as_vector, check_memory
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
-from ..model.data import DATA_LANES
+from ..model.data import DATA_LANES, data_lanes
 from ..model.landscape import curvature_scale
 from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.sharpness import sharpness_memory_bytes
@@ -260,8 +260,8 @@ class RunConfig:
         Per trial: the final ``w`` and ``a``, three outcome fields and the records at every
         checkpoint, and the temporaries the result's statistics make of ``w`` and ``a`` (copies
         and distances: measured at 6,000,000 trials, a 1.93 GB peak against 1.01 GB before they
-        were counted); per thread, the engine's scratch for one block of lanes; the working set of
-        the final points' sharpness (:func:`pgd_bench.model.sharpness.sharpness_memory_bytes`: at
+        were counted); per thread that has a block to run, the engine's scratch for one block; the
+        working set of the final points' sharpness (:func:`pgd_bench.model.sharpness.sharpness_memory_bytes`: at
         1,000,000 trials the run peaked at 566 MB against 401 MB before it was counted); and the
         schedules.
         Computed without building any array, so absurd configs are refused cheaply.
@@ -274,9 +274,13 @@ class RunConfig:
         if self.samples:  # a block's training sets (inputs, labels), a batch drawn from them, a buffer
             per_thread += 8.0 * DATA_LANES * (self.samples + self.batch) * (self.k * self.p + 1)
             per_thread += 8.0 * self.samples * self.k * self.p
+        # a thread holds scratch only while it runs a block: never more threads than blocks (with
+        # NUMBA_NUM_THREADS=10000000, a 5-trial run was refused as needing 725 GiB)
+        lanes = data_lanes(self.samples, self.k * self.p) if self.samples else LANES
+        in_flight = max(1, min(threads, -(-self.trials // lanes)))
         # the sharpness of the final points (the summary's): chunks of Hessians, one per thread in flight
         statistics = sharpness_memory_bytes(self.trials, self.p + self.k, self.stride, threads)
-        return (self.trials * per_trial + recorded + threads * per_thread + statistics
+        return (self.trials * per_trial + recorded + in_flight * per_thread + statistics
                 + 8.0 * (5 * self.total_epochs + n_checkpoints))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -233,7 +233,11 @@ def _format_report(result, found=None) -> str:
         + (f", momentum {_number_text(c.momentum)}" if c.momentum else "")
         + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else "")
         + (f", label noise sigma {c.label_noise:g}" if c.label_noise else "")
-        + (f"; then {c.polish_epochs} noise-free polish epochs at the last epoch's step sizes" if c.polish_epochs else ""),
+        + (
+            f"; then {c.polish_epochs} noise-free polish epochs at the last epoch's step sizes"
+            if c.polish_epochs
+            else ""
+        ),
         "",
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]

@@ -81,6 +81,9 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---")
     _check_the_page_carries_its_figures(out, page)
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
+    # where the cells ran: this machine's threads, as many as Numba ran (NUMBA_NUM_THREADS may be fewer than the cores)
+    assert re.search(r"cores; cells ran on this machine's \d+ threads?\.\n", report)
+    assert re.search(r"s in all, the cells on this machine's \d+ threads? \(\d+ cores here\)", report)
     headings = [line[3:] for line in report.splitlines() if line.startswith("## ")]
     # the answers first, then the settings, one heading per section in the list's order, the time last
     assert len(headings) == len(SECTIONS) + 3
@@ -598,3 +601,26 @@ def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_r
     assert len(seconds) == 1 and seconds[0] > 0  # the first figure's callback ran, then the error
     assert (there / f"{name}.png").read_bytes() == (here / f"{name}.png").read_bytes()
     assert not (there / "fig99_no_such_figure.png").exists()
+
+
+def test_the_report_names_the_threads_or_the_cluster_its_cells_ran_on():
+    """With NUMBA_NUM_THREADS=1 the report said "in all on this machine (2 cores)", as it would have
+    for cells run on a Dask cluster."""
+    import types
+
+    import numba
+
+    from pgd_bench.report.build import _cells_ran_on
+    from pgd_bench.runs.backend import Backend
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        for backend in (None, Backend()):
+            assert _cells_ran_on(types.SimpleNamespace(backend=backend)) == "this machine's 1 thread"
+        if numba.config.NUMBA_NUM_THREADS >= 2:
+            numba.set_num_threads(2)
+            assert _cells_ran_on(types.SimpleNamespace(backend=None)) == "this machine's 2 threads"
+    finally:
+        numba.set_num_threads(before)
+    assert _cells_ran_on(types.SimpleNamespace(backend=Backend(workers=1))) == "a local Dask cluster of 1 worker"

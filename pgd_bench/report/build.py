@@ -235,9 +235,9 @@ def _time_table(ctx: Context, spent, waiting: float, elapsed: float) -> str:
     add("writing the tables and the report, imports, checks", max(elapsed - accounted, 0.0), {}, 0.0)
     write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
     return (
-        f"{elapsed:.0f} s in all on this machine ({os.cpu_count()} cores). Cached cells and estimates cost "
-        "nothing: a rerun into this folder recomputes nothing that has finished (`--force` does), apart "
-        "from the theory section's cells, which take about a second and are not kept. A section's figures "
+        f"{elapsed:.0f} s in all, the cells on {_cells_ran_on(ctx)} ({os.cpu_count()} cores here). Cached cells "
+        "and estimates cost nothing: a rerun into this folder recomputes nothing that has finished (`--force` "
+        "does), apart from the theory section's cells, which take about a second and are not kept. A section's figures "
         "are drawn in a second process while the next sections compute: their drawing time is beside "
         "the section's seconds, not in them, and the run waits only for the figures still being drawn "
         "at its end. The same as `tables/time.csv`, so that a slower part is visible from one run to "
@@ -307,11 +307,21 @@ def _header(ctx: Context, elapsed: float, kind: str) -> str:
     )
     return f"""Mode: {"quick" if ctx.quick else "full"}; {size}.
 Run time {elapsed:.0f} s (per part: "Where the time went", at the end; cached cells cost nothing).{quick_note}
-Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores.
+Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores; \
+cells ran on {_cells_ran_on(ctx)}.
 Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).
 Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every
 method starts from the same points. One row per trial of every cell: `tables/trials.csv`; per cell: `tables/cells.csv`.
 """
+
+
+def _cells_ran_on(ctx) -> str:
+    """Where this run's cells ran: this machine's threads (``NUMBA_NUM_THREADS`` of them, which may
+    be fewer than its cores) or a Dask cluster. The report said "on this machine (2 cores)" for a
+    run on one thread, and for one on a cluster."""
+    from ..runs.backend import Backend
+
+    return (ctx.backend if ctx.backend is not None else Backend()).describe()
 
 
 def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FIGURE_FORMATS) -> list[Path]:

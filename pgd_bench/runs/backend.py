@@ -11,6 +11,8 @@ import contextlib
 import os
 from pathlib import Path
 
+import numba
+
 from ..console import ProgressBar
 from .cache import cell_path, load_cached, save_cell
 from .config import RunConfig, resolve_config
@@ -98,9 +100,14 @@ class Backend:
         return self.workers is not None or self.scheduler is not None
 
     def describe(self) -> str:
+        """Where cells run, for a person: the cluster, or the number of this machine's threads
+        (``NUMBA_NUM_THREADS``, which may be fewer than its cores)."""
         if self.scheduler is not None:
             return f"the Dask cluster at {self.scheduler}"
-        return f"a local Dask cluster of {self.workers} workers" if self.workers else "this machine's threads"
+        if self.workers:
+            return f"a local Dask cluster of {self.workers} worker{'' if self.workers == 1 else 's'}"
+        threads = numba.get_num_threads()
+        return f"this machine's {threads} thread{'' if threads == 1 else 's'}"
 
     def __enter__(self):
         if not self.distributed:

@@ -43,10 +43,14 @@ def figure_1_sample_note(seed: int) -> str:
     the literal section's :func:`~pgd_bench.report.shared.tuning_caveat` says. (This sentence
     said "in-sample" at every seed, beside that one saying "none of its trials were seen".)"""
     if seed == 0:
-        return ("so figure 1's tuned rates are in-sample: its teachers are the tuning's, and so are its first 300 "
-                "to 500 trials at seed 0")
-    return (f"so figure 1's teachers are the tuning's own; its trials at seed {seed} are not, so its tuned rates "
-            "are out of sample in the trials only")
+        return (
+            "so figure 1's tuned rates are in-sample: its teachers are the tuning's, and so are its first 300 "
+            "to 500 trials at seed 0"
+        )
+    return (
+        f"so figure 1's teachers are the tuning's own; its trials at seed {seed} are not, so its tuned rates "
+        "are out of sample in the trials only"
+    )
 
 
 def out_of_sample(ctx: Context) -> Section:

@@ -77,7 +77,8 @@ def as_vector(name: str, value, length: int | None = None) -> np.ndarray:
 def as_unit_vector(name: str, value, length: int | None = None) -> np.ndarray:
     """Like :func:`as_vector`, and also require a Euclidean norm of 1 within 1e-9."""
     arr = as_vector(name, value, length)
-    norm = float(np.linalg.norm(arr))
+    with np.errstate(over="ignore"):  # entries near the largest float: a norm of inf, refused below, no warning
+        norm = float(np.linalg.norm(arr))
     if abs(norm - 1.0) > UNIT_NORM_TOL:
         raise ValueError(f"{name}: expected a unit vector (norm 1 within {UNIT_NORM_TOL}), got norm {norm!r}")
     return arr

@@ -1046,3 +1046,17 @@ def test_the_memory_estimate_counts_no_more_threads_than_blocks(overrides):
                                "--iterations", "5", "--json"], env={**os.environ, "NUMBA_NUM_THREADS": "10000000"},
                               capture_output=True, text=True, timeout=600)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
+
+
+def test_a_unit_vector_with_entries_near_the_largest_float_is_refused_without_a_warning():
+    """``spurious_optimum`` with ``w* = [1e300, 0, ...]`` printed NumPy's overflow RuntimeWarning,
+    then raised the ValueError: one clear error is the whole answer."""
+    import warnings
+
+    _, a_star = pb.resolve_config().teacher_arrays()
+    w_star = np.zeros(6)
+    w_star[0] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"w_star: expected a unit vector .* got norm inf"):
+            pb.spurious_optimum(w_star, a_star)

@@ -49,6 +49,33 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_link_or_copy(source, path, data: bytes | None = None) -> None:
+    """Put the file ``source`` at ``path`` as :func:`atomic_write_bytes` would, as a hard link where
+    the file system allows one: the two names then share their bytes on disk.
+
+    A figure kept in a results folder's cache and the same figure beside the report were two
+    copies: 2.1 MB of a quick run's 40.5 MB. Sharing the bytes is safe because nothing here writes
+    a file in place (every write replaces the name), and a cached figure is checked against its
+    digest before it is used. Where linking fails (another file system, one without links), the
+    bytes are copied: ``data`` when given (already read), else read from ``source``."""
+    source, path = Path(source), Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
+    # the temporary name has atomic_write_bytes's length (PATH_RESERVE_BYTES counts it)
+    with contextlib.suppress(OSError):
+        if os.path.samefile(source, path):  # linked already (a rerun): rename would keep the temporary name
+            return
+    tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
+    try:
+        os.link(source, tmp)
+        os.replace(tmp, path)
+        return
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    atomic_write_bytes(path, source.read_bytes() if data is None else data)
+
+
 KIND_FILE = ".pgd-bench-kind"  # which kind of run a results folder holds (reproduce, theory, sweep)
 
 

@@ -48,6 +48,10 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(reduced_r
     # a fifth teacher family, registered as a user would, gets its own panel, cells and rows
     register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
     shared, first_cache = reduced_reproduction
+    # each figure is on disk once: the cache's file and the report's are two names of it (hard links)
+    cached = list((shared / "cache").glob("figure-*.png"))
+    assert len(cached) == len(FIGURES)
+    assert all(any(os.path.samefile(path, c) for c in cached) for path in shared.glob("fig*.png"))
     # a copy (file times kept): the reruns below rewrite the folder, which other tests read, maybe
     # at the same time on another worker
     out = shutil.copytree(shared, tmp_path / "r")
@@ -154,6 +158,9 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
 
     assert timeless((out / "report.md").read_text()) == timeless(report)
     assert {path.name: path.read_bytes() for path in out.glob("fig*.*")} == figures
+    cached = list((out / "cache").glob("figure-*.png"))  # (the copy's files were copies: linked again)
+    assert all(any(os.path.samefile(path, c) for c in cached) for path in out.glob("fig*.png"))
+    assert not list(out.rglob("*.tmp"))
     # an edit of the drawing code (outside the kernels' source hash) draws every figure again
     drawn = []
     with monkeypatch.context() as patch:

@@ -267,3 +267,37 @@ def test_a_second_writer_into_the_same_folder_is_refused(tmp_path):
         holder.wait()
     with output_lock(tmp_path):  # released with its holder
         pass
+
+
+def test_a_file_linked_into_place_shares_its_bytes_or_is_copied_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from pgd_bench._files import atomic_link_or_copy
+
+    source = tmp_path / "a.png"
+    source.write_bytes(b"figure")
+    target = tmp_path / "cache" / "figure-1.png"
+    target.parent.mkdir()
+    target.write_bytes(b"an older figure")
+    atomic_link_or_copy(source, target)
+    assert os.path.samefile(source, target) and target.read_bytes() == b"figure"
+    atomic_link_or_copy(source, target)  # linked already: rename of a link onto itself keeps the temporary name
+    assert os.path.samefile(source, target)
+    # a write replaces its name: the other name keeps the bytes it had
+    from pgd_bench._files import atomic_write_bytes
+
+    atomic_write_bytes(source, b"redrawn")
+    assert target.read_bytes() == b"figure"
+
+    def no_links(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)  # another file system: copied
+    copy = tmp_path / "cache" / "figure-2.png"
+    atomic_link_or_copy(source, copy)
+    assert copy.read_bytes() == b"redrawn" and not os.path.samefile(source, copy)
+    atomic_link_or_copy(source, copy, data=b"read before")  # the bytes already read are written
+    assert copy.read_bytes() == b"read before"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png", "figure-1.png", "figure-2.png"]
+    with pytest.raises(IsADirectoryError):
+        atomic_link_or_copy(source, tmp_path / "cache")

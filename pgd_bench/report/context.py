@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write_bytes, atomic_write_text
+from .._files import atomic_link_or_copy, atomic_write_text
 from .._provenance import SOURCE_HASH
 from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
@@ -164,7 +164,7 @@ class Context:
         return digest.hexdigest()[:20]
 
     def _reuse_figure(self, name, key):
-        """The figure's files copied from the cache when it was drawn before from the same tables,
+        """The figure's files put back from the cache when it was drawn before from the same tables,
         settings and code (a rerun into the folder then draws nothing); None otherwise.
 
         Each cached file must have the SHA-256 its drawing recorded (``figure-KEY.json``): a cached
@@ -183,21 +183,22 @@ class Context:
                 return None
             contents.append(content)
         files = []
-        for ext, content in zip(self.formats, contents):
-            atomic_write_bytes(self.out / f"{name}.{ext}", content)
+        for ext, path, content in zip(self.formats, cached, contents):
+            atomic_link_or_copy(path, self.out / f"{name}.{ext}", content)
             files.append(f"{name}.{ext}")
         return tuple(files)
 
     def _keep_figure(self, key, files):
         """Keep a drawn figure's files in the cache, with their SHA-256 (written last: a record
-        names only files already in place)."""
+        names only files already in place); as hard links to the figures beside the report where
+        the file system allows (:func:`pgd_bench._files.atomic_link_or_copy`)."""
         cache = self.out / "cache"
         cache.mkdir(exist_ok=True)
         digests = {}
         for file in files:
             ext = file.rsplit(".", 1)[1]
             content = (self.out / file).read_bytes()
-            atomic_write_bytes(cache / f"figure-{key}.{ext}", content)
+            atomic_link_or_copy(self.out / file, cache / f"figure-{key}.{ext}", content)
             digests[ext] = hashlib.sha256(content).hexdigest()
         path = cache / f"figure-{key}.json"
         # another format of the same figure drawn earlier keeps its digest

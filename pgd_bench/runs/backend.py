@@ -40,8 +40,6 @@ def chunk_trials_for(config: RunConfig) -> int:
 def _remote_chunk(settings: dict, first: int, count: int):
     """A Dask task: trials ``first .. first + count - 1`` of the config ``settings``, on one thread
     (a worker process runs one task per thread it has)."""
-    import numba
-
     numba.set_num_threads(1)
     return run_chunk(resolve_config(**settings), first, count)
 
@@ -173,16 +171,14 @@ class Backend:
         """The cells in groups of at least ``GROUP_BLOCKS`` blocks per thread, each group's blocks
         shared by the threads, the longest first (:func:`~pgd_bench.runs.execute.run_together`);
         each cell is saved as soon as its group finishes."""
-        import numba
-
         from ..console import compiling_notice
-        from .execute import blocks_of, run_together, warm_up
+        from .execute import run_together, warm_up
 
         threads = numba.get_num_threads()
         groups, group, blocks = [], [], 0
         for index in todo:
             group.append(index)
-            blocks += blocks_of(configs[index])
+            blocks += configs[index].blocks
             # GROUP_BLOCKS blocks per thread: run_together takes the longest first, and the
             # threads finish together; a group that only filled the threads waited for its
             # longest cell with the other threads idle (success rates: 29 s for 32 s of compute

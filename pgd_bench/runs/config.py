@@ -22,7 +22,7 @@ from .._files import quoted
 from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride, as_vector, check_memory
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
-from ..model.data import DATA_LANES, data_lanes
+from ..model.data import DATA_LANES, FRESH_WORK_ROWS, data_lanes
 from ..model.landscape import curvature_scale
 from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.sharpness import sharpness_memory_bytes
@@ -254,6 +254,13 @@ class RunConfig:
         ends = self.iterations * np.arange(1, self.total_epochs + 1, dtype=np.int64)
         return np.union1d(every, ends)
 
+    @property
+    def blocks(self) -> int:
+        """How many engine blocks the trials make (a block is the unit one thread runs): ``LANES``
+        trials each, or fewer with training sets (:func:`pgd_bench.model.data.data_lanes`)."""
+        lanes = data_lanes(self.samples, self.k * self.p) if self.samples else LANES
+        return -(-self.trials // lanes)
+
     def memory_bytes(self, threads: int | None = None) -> float:
         """An upper bound on the memory a run of this config allocates, in bytes.
 
@@ -274,10 +281,14 @@ class RunConfig:
         if self.samples:  # a block's training sets (inputs, labels), a batch drawn from them, a buffer
             per_thread += 8.0 * DATA_LANES * (self.samples + self.batch) * (self.k * self.p + 1)
             per_thread += 8.0 * self.samples * self.k * self.p
+        elif self.batch and self.stride is not None and self.stride != self.p:
+            # overlapping patches draw whole inputs per batch (engine: fresh, fresh_pre, fresh_work);
+            # uncounted, a batch of 2^20 was estimated at 0.06 GiB and needed 11.5 GiB per block
+            width = (self.k - 1) * self.stride + self.p
+            per_thread += 8.0 * LANES * self.batch * (width + self.k + FRESH_WORK_ROWS)
         # a thread holds scratch only while it runs a block: never more threads than blocks (with
         # NUMBA_NUM_THREADS=10000000, a 5-trial run was refused as needing 725 GiB)
-        lanes = data_lanes(self.samples, self.k * self.p) if self.samples else LANES
-        in_flight = max(1, min(threads, -(-self.trials // lanes)))
+        in_flight = max(1, min(threads, self.blocks))
         # the sharpness of the final points (the summary's): chunks of Hessians, one per thread in flight
         statistics = sharpness_memory_bytes(self.trials, self.p + self.k, self.stride, threads)
         return (self.trials * per_trial + recorded + in_flight * per_thread + statistics
@@ -470,7 +481,7 @@ def resolve_config(**overrides) -> RunConfig:
     check_memory(  # before building anything of the run's size, the schedules included
         "this run",
         config.memory_bytes(),
-        "reduce trials, k, p, samples, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
+        "reduce trials, k, p, samples, batch, epochs or iterations, or record fewer checkpoints (checkpoint_every)",
     )
     with np.errstate(over="ignore", invalid="ignore"):
         schedules = config.schedules()

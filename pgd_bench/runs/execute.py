@@ -23,9 +23,8 @@ import numpy as np
 from .._provenance import kernel_cache_dir
 from .._threads import persistent_pool
 from .._validate import as_int
-from ..engine import LANES, RECORD_FIELDS, Outputs, run_jobs, run_trials
+from ..engine import RECORD_FIELDS, Outputs, run_jobs, run_trials
 from ..model.base import BY_PARAMS_TYPE
-from ..model.data import data_lanes
 from .config import SCHEDULE_KEYS, RunConfig, engine_inputs, resolve_config
 from .result import RunResult
 
@@ -247,12 +246,6 @@ def run(
     return RunResult(config, *outputs[:5], checkpoints, outputs.records, outputs.train_loss, outputs.states, seconds)
 
 
-def blocks_of(config: RunConfig) -> int:
-    """How many engine blocks ``config``'s trials make (a block is the unit one thread runs)."""
-    lanes = data_lanes(config.samples, config.k * config.p) if config.samples else LANES
-    return -(-config.trials // lanes)
-
-
 def run_together(configs, *, progress: Callable[[int, int], None] | None = None) -> list[RunResult]:
     """Run several configs at once, their blocks shared by this process's threads; the same
     results, bit for bit, as :func:`run` of each (each block computes what it would alone).
@@ -294,7 +287,7 @@ def run_together(configs, *, progress: Callable[[int, int], None] | None = None)
             out.records,
             out.train_loss,
             out.states,
-            spent / max(1, min(threads, blocks_of(config))),
+            spent / max(1, min(threads, config.blocks)),
         )  # fmt: skip
         for config, out, spent in zip(configs, outputs, seconds)
     ]

@@ -47,11 +47,15 @@ def compiler() -> str | None:
     return None
 
 
+def compile_library(folder: Path, source: Path = SOURCE) -> ctypes.CDLL:
+    """``source`` compiled with :data:`FLAGS` into ``folder`` and loaded (the folder must outlive it)."""
+    library = folder / f"{source.stem}.so"
+    subprocess.run([compiler(), *FLAGS, "-o", str(library), str(source), "-lm"], check=True)
+    return ctypes.CDLL(str(library))
+
+
 def build(folder: Path) -> ctypes.CDLL:
-    cc = compiler()
-    library = folder / "pgd_reference.so"
-    subprocess.run([cc, *FLAGS, "-o", str(library), str(SOURCE), "-lm"], check=True)
-    lib = ctypes.CDLL(str(library))
+    lib = compile_library(folder)
     d, i, L, u = ctypes.c_double, ctypes.c_int, ctypes.c_long, ctypes.c_uint64
     ptr = np.ctypeslib.ndpointer
     dp, lp = ptr(np.float64, flags="C_CONTIGUOUS"), ptr(np.int64, flags="C_CONTIGUOUS")

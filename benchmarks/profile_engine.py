@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -78,22 +79,20 @@ def _aligned(shape):
     return buffer[offset : offset + size].reshape(shape)
 
 
-def _c_parts():
-    """The C reference's gradient and sphere step as callables (benchmarks/c/pgd_parts.c), or
-    None without a C compiler."""
+def _c_parts(folder):
+    """The C reference's gradient and sphere step as callables (benchmarks/c/pgd_parts.c), compiled
+    into ``folder``, or None without a C compiler."""
     import ctypes
-    import tempfile
     from pathlib import Path
 
-    from c_compare import FLAGS, compiler
+    from c_compare import BLOCK, compile_library, compiler
+
+    from pgd_bench.engine import LANES
 
     if compiler() is None:
         return None
-    folder = Path(tempfile.mkdtemp())
-    library = folder / "pgd_parts.so"
-    source = Path(__file__).resolve().parent / "c" / "pgd_parts.c"
-    subprocess.run([compiler(), *FLAGS, "-o", str(library), str(source), "-lm"], check=True)
-    lib = ctypes.CDLL(str(library))
+    assert LANES == BLOCK, "the C parts time blocks of BLOCK lanes on pgd_bench's (P, LANES) buffers"
+    lib = compile_library(Path(folder), Path(__file__).resolve().parent / "c" / "pgd_parts.c")
     array = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
     lib.gradient_ns.argtypes = [ctypes.c_int, ctypes.c_int, *[array] * 6, ctypes.c_long]
     lib.step_ns.argtypes = [ctypes.c_int, ctypes.c_int, *[array] * 4, ctypes.c_long]
@@ -132,7 +131,8 @@ def _gd_parts_ns(repeats=5, times=20000):
     work, norm, a_sq = _aligned((LANE_WORK_ROWS, LANES)), _aligned((LANES,)), _aligned((LANES,))
     gradients(w, a, w_star, a_star, grad_w, grad_a, work, 1)
     steps(w, a, grad_w, grad_a, norm, a_sq, 1)
-    lib = _c_parts()
+    folder = tempfile.TemporaryDirectory()  # the library's folder, removed when the timing is done
+    lib = _c_parts(folder.name)
     parts = {"gradient": [], "sphere step": []}
     if lib is not None:
         parts.update({"C gradient": [], "C sphere step": []})
@@ -146,6 +146,7 @@ def _gd_parts_ns(repeats=5, times=20000):
         if lib is not None:
             parts["C gradient"].append(lib.gradient_ns(P, K, w, a, w_star, a_star, grad_w, grad_a, times))
             parts["C sphere step"].append(lib.step_ns(P, K, w, a, grad_w, grad_a, times))
+    folder.cleanup()
     return {name: statistics.median(values) for name, values in parts.items()}
 
 

@@ -1,8 +1,9 @@
 """Files written so that a reader never sees half of one: atomic writes, output folders, locks.
 
 Every result file of the package (cells, tables, figures, reports) goes through
-:func:`atomic_write_bytes` (a temporary file in the same folder, then ``os.replace``); a command
-writing into a folder holds :func:`output_lock` on it.
+:func:`atomic_write_bytes` (a temporary file in the same folder, then ``os.replace``), or
+:func:`atomic_link_or_copy` for a second name of a file already written (a cached figure); a
+command writing into a folder holds :func:`output_lock` on it.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ def atomic_write_text(path, text: str) -> None:
 
 def atomic_link_or_copy(source, path, data: bytes | None = None) -> None:
     """Put the file ``source`` at ``path`` as :func:`atomic_write_bytes` would, as a hard link where
-    the file system allows one: the two names then share their bytes on disk.
+    the file system allows one: the two names then share their bytes on disk (on Windows, a
+    program holding one name open may then block replacing the other).
 
     A figure kept in a results folder's cache and the same figure beside the report were two
     copies: 2.1 MB of a quick run's 40.5 MB. Sharing the bytes is safe because nothing here writes
     a file in place (every write replaces the name), and a cached figure is checked against its
-    digest before it is used. Where linking fails (another file system, one without links), the
+    digest before it is used: an editor that saves the figure beside the report in place changes
+    the cached one too, which is then drawn again. Where linking fails (another file system, one without links), the
     bytes are copied: ``data`` when given (already read), else read from ``source``."""
     source, path = Path(source), Path(path)
     if path.is_dir():
@@ -65,14 +68,17 @@ def atomic_link_or_copy(source, path, data: bytes | None = None) -> None:
     with contextlib.suppress(OSError):
         if os.path.samefile(source, path):  # linked already (a rerun): rename would keep the temporary name
             return
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
     try:
         os.link(source, tmp)
         os.replace(tmp, path)
         return
-    except OSError:
+    except BaseException as exc:  # Ctrl-C between the two calls too: no temporary name left behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if not isinstance(exc, OSError):
+            raise
     atomic_write_bytes(path, source.read_bytes() if data is None else data)
 
 

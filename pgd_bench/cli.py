@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optima-starts", type=int, metavar="N",
         help="on a landscape with no spurious optimum in closed form (--stride below p): find the optima GD "
         "reaches from N starts (as `pgd-bench optima`; cached per problem) and count the trials that ended at "
-        "each; 0 skips the search (default 1000, skipped with a note where p + k > 128; refused where the "
-        "spurious optimum is known)",
+        "each; 0 skips the search (default 1000, skipped with a note where p + k > 128; a number above 0 is "
+        "refused where the spurious optimum is known)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -234,7 +234,8 @@ def _format_report(result, found=None) -> str:
         + (f", training set of {c.samples} {'(shared)' if c.shared_data else 'per trial'}" if c.samples else "")
         + (f", label noise sigma {c.label_noise:g}" if c.label_noise else "")
         + (
-            f"; then {c.polish_epochs} noise-free polish epochs at the last epoch's step sizes"
+            f"; then {c.polish_epochs} polish epochs at the last epoch's step sizes, without perturbation or "
+            "Langevin noise"
             if c.polish_epochs
             else ""
         ),

@@ -392,7 +392,9 @@ def test_the_run_header_names_the_polish_epochs_its_trials_ran(capsys):
                  "--polish-epochs", "5"]) == 0  # fmt: skip
     schedule = capsys.readouterr().out.splitlines()[1]
     assert schedule.startswith("schedule: 1 epochs x 20 iterations")
-    assert schedule.endswith("; then 5 noise-free polish epochs at the last epoch's step sizes")
+    assert schedule.endswith(
+        "; then 5 polish epochs at the last epoch's step sizes, without perturbation or Langevin noise"
+    )
     assert main(["run", "--algorithm", "pgd", "--trials", "8", "--epochs", "1", "--iterations", "20"]) == 0
     assert "polish" not in capsys.readouterr().out
 

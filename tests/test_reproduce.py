@@ -48,20 +48,36 @@ def test_reduced_reproduction_writes_every_output_and_reuses_its_cache(reduced_r
     # a fifth teacher family, registered as a user would, gets its own panel, cells and rows
     register_teacher("decaying", lambda k, seed: 2.0 ** -np.arange(k))
     shared, first_cache = reduced_reproduction
-    # each figure is on disk once: the cache's file and the report's are two names of it (hard links)
+    # each figure is on disk once: the cache's file and the report's are two names of it (hard links),
+    # where the file system has links (else copies)
     cached = list((shared / "cache").glob("figure-*.png"))
     assert len(cached) == len(FIGURES)
-    assert all(any(os.path.samefile(path, c) for c in cached) for path in shared.glob("fig*.png"))
+    links = _has_hard_links(tmp_path)  # (a probe beside, not in, the folder other tests read)
+    assert all(any(os.path.samefile(path, c) for c in cached) == links for path in shared.glob("fig*.png"))
     # a copy (file times kept): the reruns below rewrite the folder, which other tests read, maybe
     # at the same time on another worker
     out = shutil.copytree(shared, tmp_path / "r")
     try:
-        _check_reduced_reproduction(out, first_cache, monkeypatch)
+        _check_reduced_reproduction(out, first_cache, monkeypatch, links)
     finally:
         unregister_teacher("decaying")
 
 
-def _check_reduced_reproduction(out, first_cache, monkeypatch):
+def _has_hard_links(folder) -> bool:
+    probe = Path(folder) / ".link-probe"
+    probe.write_bytes(b"")
+    try:
+        os.link(probe, probe.with_name(".link-probe-2"))
+    except OSError:
+        return False
+    else:
+        os.unlink(probe.with_name(".link-probe-2"))
+        return True
+    finally:
+        os.unlink(probe)
+
+
+def _check_reduced_reproduction(out, first_cache, monkeypatch, links):
     for stem in FIGURES:
         image = mpimg.imread(out / f"{stem}.png")
         assert image.shape[0] > 300 and image.shape[1] > 500
@@ -86,8 +102,9 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     _check_the_page_carries_its_figures(out, page)
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
     # where the cells ran: this machine's threads, as many as Numba ran (NUMBA_NUM_THREADS may be fewer than the cores)
-    assert re.search(r"cores; cells ran on this machine's \d+ threads?\.\n", report)
-    assert re.search(r"s in all, the cells on this machine's \d+ threads? \(\d+ cores here\)", report)
+    assert re.search(r"cores; the cells this run computed ran on this machine's \d+ threads?\.\n", report)
+    assert re.search(r"s in all; the cells this run computed ran on this machine's \d+ threads? \(\d+ cores here\)",
+                     report)  # fmt: skip
     headings = [line[3:] for line in report.splitlines() if line.startswith("## ")]
     # the answers first, then the settings, one heading per section in the list's order, the time last
     assert len(headings) == len(SECTIONS) + 3
@@ -159,7 +176,7 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch):
     assert timeless((out / "report.md").read_text()) == timeless(report)
     assert {path.name: path.read_bytes() for path in out.glob("fig*.*")} == figures
     cached = list((out / "cache").glob("figure-*.png"))  # (the copy's files were copies: linked again)
-    assert all(any(os.path.samefile(path, c) for c in cached) for path in out.glob("fig*.png"))
+    assert all(any(os.path.samefile(path, c) for c in cached) == links for path in out.glob("fig*.png"))
     assert not list(out.rglob("*.tmp"))
     # an edit of the drawing code (outside the kernels' source hash) draws every figure again
     drawn = []
@@ -610,7 +627,7 @@ def test_a_figure_drawn_in_the_second_process_is_the_same_bytes_and_its_errors_r
     assert not (there / "fig99_no_such_figure.png").exists()
 
 
-def test_the_report_names_the_threads_or_the_cluster_its_cells_ran_on():
+def test_the_report_names_the_threads_or_the_cluster_its_cells_ran_on(tmp_path):
     """With NUMBA_NUM_THREADS=1 the report said "in all on this machine (2 cores)", as it would have
     for cells run on a Dask cluster."""
     import types
@@ -618,16 +635,20 @@ def test_the_report_names_the_threads_or_the_cluster_its_cells_ran_on():
     import numba
 
     from pgd_bench.report.build import _cells_ran_on
+    from pgd_bench.report.context import Context
     from pgd_bench.runs.backend import Backend
 
+    assert not Context(tmp_path, None, False, False).cell_backend.distributed  # no backend: this machine's threads
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        for backend in (None, Backend()):
-            assert _cells_ran_on(types.SimpleNamespace(backend=backend)) == "this machine's 1 thread"
+        assert _cells_ran_on(Context(tmp_path, None, False, False)) == "this machine's 1 thread"
+        on_cluster = _cells_ran_on(types.SimpleNamespace(cell_backend=Backend(workers=1)))
+        assert on_cluster == (
+            "a local Dask cluster of 1 worker (the optima searches and estimates on this machine's 1 thread)"
+        )
         if numba.config.NUMBA_NUM_THREADS >= 2:
             numba.set_num_threads(2)
-            assert _cells_ran_on(types.SimpleNamespace(backend=None)) == "this machine's 2 threads"
+            assert _cells_ran_on(types.SimpleNamespace(cell_backend=Backend())) == "this machine's 2 threads"
     finally:
         numba.set_num_threads(before)
-    assert _cells_ran_on(types.SimpleNamespace(backend=Backend(workers=1))) == "a local Dask cluster of 1 worker"

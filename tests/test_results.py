@@ -301,3 +301,14 @@ def test_a_file_linked_into_place_shares_its_bytes_or_is_copied_and_leaves_no_te
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png", "figure-1.png", "figure-2.png"]
     with pytest.raises(IsADirectoryError):
         atomic_link_or_copy(source, tmp_path / "cache")
+    monkeypatch.undo()
+    atomic_link_or_copy(source, tmp_path / "new" / "figure-3.png")  # its folder made, as atomic_write_bytes does
+    assert os.path.samefile(source, tmp_path / "new" / "figure-3.png")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)  # Ctrl-C between the link and the rename
+    with pytest.raises(KeyboardInterrupt):
+        atomic_link_or_copy(source, tmp_path / "cache" / "figure-4.png")
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -235,7 +235,8 @@ def _time_table(ctx: Context, spent, waiting: float, elapsed: float) -> str:
     add("writing the tables and the report, imports, checks", max(elapsed - accounted, 0.0), {}, 0.0)
     write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
     return (
-        f"{elapsed:.0f} s in all, the cells on {_cells_ran_on(ctx)} ({os.cpu_count()} cores here). Cached cells "
+        f"{elapsed:.0f} s in all; the cells this run computed ran on {_cells_ran_on(ctx)} ({os.cpu_count()} cores "
+        "here). Cached cells "
         "and estimates cost nothing: a rerun into this folder recomputes nothing that has finished (`--force` "
         "does), apart from the theory section's cells, which take about a second and are not kept. A section's figures "
         "are drawn in a second process while the next sections compute: their drawing time is beside "
@@ -308,7 +309,7 @@ def _header(ctx: Context, elapsed: float, kind: str) -> str:
     return f"""Mode: {"quick" if ctx.quick else "full"}; {size}.
 Run time {elapsed:.0f} s (per part: "Where the time went", at the end; cached cells cost nothing).{quick_note}
 Versions: {_versions()}. Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores; \
-cells ran on {_cells_ran_on(ctx)}.
+the cells this run computed ran on {_cells_ran_on(ctx)}.
 Data: `tables/` (see `tables/index.json`; `pgd-bench plot` redraws every figure from it).
 Seeds: every cell uses seed {scale.seed} (trial i's starts and noise depend only on (seed, i)), so every
 method starts from the same points. One row per trial of every cell: `tables/trials.csv`; per cell: `tables/cells.csv`.
@@ -316,12 +317,17 @@ method starts from the same points. One row per trial of every cell: `tables/tri
 
 
 def _cells_ran_on(ctx) -> str:
-    """Where this run's cells ran: this machine's threads (``NUMBA_NUM_THREADS`` of them, which may
-    be fewer than its cores) or a Dask cluster. The report said "on this machine (2 cores)" for a
-    run on one thread, and for one on a cluster."""
+    """Where the cells this run computed ran: this machine's threads (``NUMBA_NUM_THREADS`` of
+    them, which may be fewer than its cores) or a Dask cluster, whose runs leave the optima
+    searches and the estimates to this machine. The report said "on this machine (2 cores)" for a
+    run on one thread, and for one on a cluster. (Cells loaded from the cache ran where an earlier
+    run computed them.)"""
     from ..runs.backend import Backend
 
-    return (ctx.backend if ctx.backend is not None else Backend()).describe()
+    backend = ctx.cell_backend
+    if not backend.distributed:
+        return backend.describe()
+    return f"{backend.describe()} (the optima searches and estimates on {Backend().describe()})"
 
 
 def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FIGURE_FORMATS) -> list[Path]:

@@ -109,11 +109,17 @@ class Context:
         cache (``cache=False``: compute them in every run, keeping no file); returns ``{tag: RunResult}``."""
         return self.once(name, lambda: self._run(name, cells, cache))
 
-    def _run(self, name, cells, cache):
+    @property
+    def cell_backend(self):
+        """Where this run computes its cells: the :class:`~pgd_bench.runs.backend.Backend` it was
+        given, or this machine's threads."""
         from ..runs.backend import Backend
 
-        backend = self.backend if self.backend is not None else Backend()
-        computed = backend.compute([config for _, config in cells], self.out / "cache", self.force, name, cache)
+        return self.backend if self.backend is not None else Backend()
+
+    def _run(self, name, cells, cache):
+        configs = [config for _, config in cells]
+        computed = self.cell_backend.compute(configs, self.out / "cache", self.force, name, cache)
         results = {}
         for (tag, _), result in zip(cells, computed):
             results[tag] = result
@@ -179,7 +185,8 @@ class Context:
         for ext, path in zip(self.formats, cached):
             content = path.read_bytes()
             if digests.get(ext) != hashlib.sha256(content).hexdigest():
-                notice(f"cache: {path} is not the figure that was drawn (damaged or edited); drawing {name} again")
+                notice(f"cache: {path} is not the figure that was drawn (damaged or edited, maybe through "
+                       f"{name}.{ext}, which shares its bytes); drawing {name} again")  # fmt: skip
                 return None
             contents.append(content)
         files = []

@@ -1,7 +1,8 @@
 """Report section: the tuned presets on teachers they were never tuned on (out of sample).
 
 Each tuned preset promises a success rate (``Algorithm.promised_success``). The presets were
-chosen on the four teacher families of figure 1 at seed 0, so figure 1's rates are in-sample;
+chosen on the four teacher families of figure 1 at seed 0, so figure 1's rates are in-sample in
+their teachers (and, at seed 0, in their trials: :func:`figure_1_sample_note`);
 here the same presets run unchanged on :data:`pgd_bench.algorithms.HELD_OUT_TEACHERS`, gaussian
 teachers with seeds the tuning never used and a few hand-written ones, and each cell's promise is
 checked with its Wilson interval.

@@ -136,11 +136,15 @@ def test_chunks_merged_in_any_order_are_the_whole_run():
     config = resolve_config(algorithm="pgd", trials=200, epochs=2, iterations=50, record_states=70)
     whole = run(config)
     chunks = [run_chunk(config, first, count) for first, count in ((128, 72), (0, 64), (64, 64))]
-    merged = merge_chunks(config, chunks)
+    given = list(chunks)
+    merged = merge_chunks(config, given)
+    assert given == []  # each chunk let go once copied: the merge holds the run's outputs and one chunk, not both
     for name in ("w", "a", "outcome", "stop_iteration", "entered_at", "records", "states"):
         assert np.array_equal(getattr(merged, name), getattr(whole, name), equal_nan=True), name
+    partial = chunks[:1] + chunks[2:]
     with pytest.raises(ValueError, match="missing or repeated"):
-        merge_chunks(config, chunks[:1] + chunks[2:])
+        merge_chunks(config, partial)
+    assert len(partial) == 2  # refused before it takes any
     with pytest.raises(ValueError, match="past the run"):
         run_chunk(config, 190, 20)
 

@@ -73,8 +73,13 @@ def run_chunk(config: RunConfig, first: int, count: int) -> Chunk:
 
 def merge_chunks(config: RunConfig, chunks) -> RunResult:
     """The :class:`RunResult` of ``config`` from chunks that cover its trials exactly once, in any
-    order; ``seconds`` is the sum of the chunks' (the work, not the wall time)."""
-    chunks = sorted(chunks, key=lambda chunk: chunk.first)
+    order; ``seconds`` is the sum of the chunks' (the work, not the wall time).
+
+    ``chunks`` is a list that this empties: each chunk is let go once copied into the run's arrays,
+    so that the merge peaks at about the run's outputs and one chunk, not twice the outputs (which
+    :meth:`~pgd_bench.runs.config.RunConfig.memory_bytes` counts once). It keeps its chunks (sorted
+    by their first trial) when they do not cover the trials exactly once (``ValueError``)."""
+    chunks.sort(key=lambda chunk: chunk.first)
     expected = 0
     for chunk in chunks:
         if chunk.first != expected:
@@ -84,8 +89,24 @@ def merge_chunks(config: RunConfig, chunks) -> RunResult:
         expected += chunk.outputs.w.shape[0]
     if expected != config.trials:
         raise ValueError(f"chunks: they cover {expected} trials, the run has {config.trials}")
-    outputs = Outputs(*(np.concatenate([getattr(c.outputs, name) for c in chunks]) for name in Outputs._fields))
     seconds = float(sum(chunk.seconds for chunk in chunks))
+    # (a concatenation of every field held all the chunks and the run's outputs at once). Rows per
+    # field, not per trial: ``states`` has rows only for the trials record_states records
+    merged, filled = {}, {}
+    for name in Outputs._fields:
+        parts = [getattr(chunk.outputs, name) for chunk in chunks]
+        merged[name] = np.empty((sum(part.shape[0] for part in parts), *parts[0].shape[1:]), parts[0].dtype)
+        filled[name] = 0
+    del parts
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        for name in Outputs._fields:
+            part = getattr(chunk.outputs, name)
+            merged[name][filled[name] : filled[name] + part.shape[0]] = part
+            filled[name] += part.shape[0]
+        del chunk, part
+    outputs = Outputs(**merged)
     return RunResult(config, *outputs[:5], config.checkpoints(), outputs.records, outputs.train_loss, outputs.states,
                      seconds)  # fmt: skip
 

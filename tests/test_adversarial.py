@@ -1079,4 +1079,6 @@ def test_the_memory_estimate_bounds_an_overlapping_mini_batch_runs_peak():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     used, estimate = (float(x) for x in proc.stdout.split())
-    assert 2e8 < used <= estimate, (used, estimate)  # the scratch (235 MB) is most of the peak
+    # the scratch, 235 MB, is most of the peak; the estimate was 34 MB. (No lower bound on what was
+    # used: where the kernels had to be compiled here after all, the compiler's peak hides the run's.)
+    assert used <= estimate and estimate > 2.35e8, (used, estimate)

@@ -59,16 +59,17 @@ def atomic_link_or_copy(source, path, data: bytes | None = None) -> None:
     copies: 2.1 MB of a quick run's 40.5 MB. Sharing the bytes is safe because nothing here writes
     a file in place (every write replaces the name), and a cached figure is checked against its
     digest before it is used: an editor that saves the figure beside the report in place changes
-    the cached one too, which is then drawn again. Where linking fails (another file system, one without links), the
-    bytes are copied: ``data`` when given (already read), else read from ``source``."""
+    the cached one too, which is then drawn again. Where linking fails (another file system, one
+    without links), the bytes are copied: ``data`` when given (already read), else read from
+    ``source``."""
     source, path = Path(source), Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
-    # the temporary name has atomic_write_bytes's length (PATH_RESERVE_BYTES counts it)
     with contextlib.suppress(OSError):
         if os.path.samefile(source, path):  # linked already (a rerun): rename would keep the temporary name
             return
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the temporary name has atomic_write_bytes's length (PATH_RESERVE_BYTES counts it)
     tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
     try:
         os.link(source, tmp)

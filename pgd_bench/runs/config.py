@@ -267,10 +267,10 @@ class RunConfig:
         Per trial: the final ``w`` and ``a``, three outcome fields and the records at every
         checkpoint, and the temporaries the result's statistics make of ``w`` and ``a`` (copies
         and distances: measured at 6,000,000 trials, a 1.93 GB peak against 1.01 GB before they
-        were counted); per thread that has a block to run, the engine's scratch for one block; the
-        working set of the final points' sharpness (:func:`pgd_bench.model.sharpness.sharpness_memory_bytes`: at
-        1,000,000 trials the run peaked at 566 MB against 401 MB before it was counted); and the
-        schedules.
+        were counted); per thread that has a block to run, the engine's scratch for one block (an
+        overlapping-patch mini-batch's whole inputs included); the working set of the final
+        points' sharpness (:func:`pgd_bench.model.sharpness.sharpness_memory_bytes`: at 1,000,000
+        trials the run peaked at 566 MB against 401 MB before it was counted); and the schedules.
         Computed without building any array, so absurd configs are refused cheaply.
         """
         threads = numba.get_num_threads() if threads is None else threads

@@ -235,10 +235,10 @@ def _time_table(ctx: Context, spent, waiting: float, elapsed: float) -> str:
     add("writing the tables and the report, imports, checks", max(elapsed - accounted, 0.0), {}, 0.0)
     write_table(ctx.out, "time", rows, "seconds per part of this reproduction: the report's last table")
     return (
-        f"{elapsed:.0f} s in all; the cells this run computed ran on {_cells_ran_on(ctx)} ({os.cpu_count()} cores "
-        "here). Cached cells "
-        "and estimates cost nothing: a rerun into this folder recomputes nothing that has finished (`--force` "
-        "does), apart from the theory section's cells, which take about a second and are not kept. A section's figures "
+        f"{elapsed:.0f} s in all; the cells this run computed ran on {_cells_ran_on(ctx)} "
+        f"({os.cpu_count()} cores here). Cached cells and estimates cost nothing: a rerun into this folder "
+        "recomputes nothing that has finished (`--force` does), apart from the theory section's cells, which "
+        "take about a second and are not kept. A section's figures "
         "are drawn in a second process while the next sections compute: their drawing time is beside "
         "the section's seconds, not in them, and the run waits only for the figures still being drawn "
         "at its end. The same as `tables/time.csv`, so that a slower part is visible from one run to "

@@ -307,10 +307,15 @@ def _start_drawing_process(parent: int) -> None:
     (``kill -9``, the out-of-memory killer) cannot close it: waiting for work on a queue that
     nothing would write to, it lived on, holding the run's stdout and stderr (a pipe reading them,
     ``pgd-bench reproduce | tee log``, never ended) and Python's resource tracker with it."""
+    import multiprocessing
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the parent's id changes when it dies on POSIX (the child is adopted), never on Windows, where
+    # the parent's sentinel (a handle on the parent process) tells instead
+    run = multiprocessing.parent_process()
 
     def watch():
-        while os.getppid() == parent:
+        while os.getppid() == parent and (run is None or run.is_alive()):
             time.sleep(PARENT_CHECK_S)
         os._exit(1)  # the run is gone (a figure being written leaves its temporary file, never a part)
 

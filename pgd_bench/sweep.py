@@ -197,13 +197,12 @@ def _write_outputs(out, axes, cells, results):
         )
     write_table(out, "trials", concat_columns(trial_parts), "one row per trial of every cell of the sweep")
     write_table(out, "cells", concat_columns(cell_rows), "one row per cell of the sweep: settings, counts, rates, aRT")
-    varying = [key for key in axes if len({json.dumps(_scalar(c.settings[key])) for c in cells}) > 1]
+    values = {key: [json.dumps(_scalar(c.settings[key])) for c in cells] for key in axes}  # each cell's, by key
+    varying = [key for key in axes if len(set(values[key])) > 1]
     # a full grid holds every point of the product of the varying keys' values once: the count
     # alone let a repeated point stand in for a missing one, drawn blank and labelled nan
-    points = {tuple(json.dumps(_scalar(c.settings[key])) for key in varying) for c in cells}
-    if 1 <= len(varying) <= 2 and len(cells) == len(points) == int(
-        np.prod([len({json.dumps(_scalar(c.settings[k])) for c in cells}) for k in varying])
-    ):
+    points = set(zip(*(values[key] for key in varying)))
+    if 1 <= len(varying) <= 2 and len(cells) == len(points) == int(np.prod([len(set(values[k])) for k in varying])):
         columns = {
             "x": [str(_scalar(c.settings[varying[0]])) for c in cells],
             "y": [str(_scalar(c.settings[varying[1]])) if len(varying) == 2 else "" for c in cells],

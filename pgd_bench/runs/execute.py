@@ -92,15 +92,14 @@ def merge_chunks(config: RunConfig, chunks) -> RunResult:
     seconds = float(sum(chunk.seconds for chunk in chunks))
     # (a concatenation of every field held all the chunks and the run's outputs at once). Rows per
     # field, not per trial: ``states`` has rows only for the trials record_states records
-    merged, filled = {}, {}
-    for name in Outputs._fields:
-        parts = [getattr(chunk.outputs, name) for chunk in chunks]
-        merged[name] = np.empty((sum(part.shape[0] for part in parts), *parts[0].shape[1:]), parts[0].dtype)
-        filled[name] = 0
-    del parts
-    chunks.reverse()
+    first = chunks[0].outputs
+    merged = {name: np.empty((sum(getattr(c.outputs, name).shape[0] for c in chunks), *getattr(first, name).shape[1:]),
+                             getattr(first, name).dtype)
+              for name in Outputs._fields}  # fmt: skip
+    filled = dict.fromkeys(Outputs._fields, 0)
+    del first
     while chunks:
-        chunk = chunks.pop()
+        chunk = chunks.pop(0)  # (a few hundred chunks at most)
         for name in Outputs._fields:
             part = getattr(chunk.outputs, name)
             merged[name][filled[name] : filled[name] + part.shape[0]] = part

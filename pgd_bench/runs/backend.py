@@ -8,6 +8,7 @@ Used by ``pgd-bench sweep`` and by the report's :class:`~pgd_bench.report.contex
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from pathlib import Path
 
@@ -246,6 +247,12 @@ def _connect_to_workers(address: str):
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except Exception as error:  # noqa: BLE001 - tls:// without certificates raised a TypeError
+        # The half-made Client is left in a reference cycle, and its __del__ closes the event loop
+        # that Clients share, whenever the garbage collector gets to it: inside the next Client's
+        # start (a Python caller trying another address), that made a good scheduler report
+        # "cannot connect", or deadlocked. Collected here, it closes while nothing else runs.
+        error.__traceback__ = None  # (its frames hold the Client)
+        gc.collect()
         raise ValueError(
             f"scheduler: cannot connect to a Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s "
             f"({type(error).__name__}: {error})"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from in_process import cli
+from threads import with_threads
 
 from pgd_bench.cli import main
 from pgd_bench.streams import STREAM_VERSION
@@ -59,10 +61,11 @@ def test_human_report_flags_divergence(capsys):
 
 @pytest.mark.parametrize("algorithm", ["gd", "sgd", "pgd", "pgd --stride 3"])
 def test_same_bits_with_one_and_two_threads(algorithm):
+    # in this process, at each thread count (Numba's set_num_threads: the count every run reads);
+    # a thread-count setting given at start-up is read the same way (test_a_thread_count_setting...)
     hashes = set()
-    for threads in ("1", "2"):
-        args = ["run", "--algorithm", *algorithm.split(), *SMALL, "--json"]
-        proc = run_cli(args, env={"NUMBA_NUM_THREADS": threads})
+    for threads in (1, 2):
+        proc = with_threads(threads, cli, "run", "--algorithm", *algorithm.split(), *SMALL, "--json")
         assert proc.returncode == 0, proc.stderr
         hashes.add(json.loads(proc.stdout)["final_state_sha256"])
     assert len(hashes) == 1
@@ -181,7 +184,7 @@ def test_ctrl_c_stops_a_run_within_seconds_even_inside_a_huge_sgd_batch(signum, 
     import signal
     import time
 
-    warm = run_cli(["run", "--algorithm", "sgd", "--trials", "1", "--epochs", "1", "--iterations", "1"])
+    warm = cli("run", "--algorithm", "sgd", "--trials", "1", "--epochs", "1", "--iterations", "1")
     assert warm.returncode == 0, warm.stderr  # compiled (or loaded) before the clock starts
     # one iteration of the largest batch allowed at k = 128 takes about 12 s: the kernel must see the
     # stop inside it
@@ -354,7 +357,7 @@ def test_theory_writes_its_section_alone(tmp_path):
     column = header.split(",").index("value")
     first = ",".join("inf" if j == column else cell for j, cell in enumerate(first.split(",")))
     table.write_text("\n".join([header, first, *rest]) + "\n")
-    proc = run_cli(["plot", str(out), "--figure", "fig8_theorem_scalings", "--out", str(tmp_path / "redrawn")])
+    proc = cli("plot", str(out), "--figure", "fig8_theorem_scalings", "--out", str(tmp_path / "redrawn"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert "fig8_theorem_scalings" in proc.stderr and "edited" in proc.stderr and proc.stderr.count("\n") == 1
 

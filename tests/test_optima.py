@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from in_process import cli
 
 import pgd_bench.runs.optima as om
 from pgd_bench.model.landscape import population_loss, spurious_optimum
@@ -59,17 +60,13 @@ def test_on_overlapping_patches_every_point_is_stationary_and_its_verdict_matche
 
 
 def test_the_command_prints_the_global_optimum_first():
-    out = subprocess.run(
-        [sys.executable, "-m", "pgd_bench", "optima", "--stride", "3", "--starts", "60", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = cli("optima", "--stride", "3", "--starts", "60", "--json")
+    assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["optima"][0]["kind"] == "global" and data["config"]["stride"] == 3
     shares = [o["share"] for o in data["optima"][1:]]
     assert shares == sorted(shares, reverse=True)
-    bad = subprocess.run([sys.executable, "-m", "pgd_bench", "optima", "--starts", "0"], capture_output=True, text=True)
+    bad = cli("optima", "--starts", "0")
     assert bad.returncode == 2 and "starts" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -184,6 +181,12 @@ def test_a_damaged_or_foreign_optima_file_is_searched_again(tmp_path):
         assert all(np.array_equal(again[key], first[key]) for key in first)
 
 
+def _succeeds(*args):
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_run_names_the_found_optimum_each_trial_ended_at():
     """`run --stride 3 --json`: `basins` names the optima the search finds (cached per problem, so a
     second run reads them back), they add up to the trials, and `spurious` is their sum with
@@ -194,9 +197,9 @@ def test_run_names_the_found_optimum_each_trial_ended_at():
 
     cached = cache_root() / "optima" / f"optima-{cell_key(gd_config(resolve_config(stride=3), 60))}-60.npz"
     cached.unlink(missing_ok=True)  # the first run searches
-    command = [sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--algorithm", "gd", "--trials", "200",
-               "--epochs", "1", "--iterations", "2000", "--optima-starts", "60", "--json"]  # fmt: skip
-    out = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    command = ["run", "--stride", "3", "--algorithm", "gd", "--trials", "200", "--epochs", "1", "--iterations", "2000",
+               "--optima-starts", "60", "--json"]  # fmt: skip
+    out = json.loads(_succeeds(*command).stdout)
     basins, found = out["basins"], out["found_optima"]
     trapped = [basins[f"optimum_{o['optimum']}"] for o in found["optima"][1:]]
     assert basins["global"] + sum(trapped) + basins["elsewhere"] + basins["diverged"] == 200
@@ -204,18 +207,16 @@ def test_run_names_the_found_optimum_each_trial_ended_at():
     assert found["optima"][0]["kind"] == "global" and sum(trapped) > 0  # plain GD at s < p gets trapped
     assert "optimum_i" in out["basins_meaning"]
     stamp = cached.stat().st_mtime_ns  # written by the first run
-    again = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    again = json.loads(_succeeds(*command).stdout)
     assert again["basins"] == basins and cached.stat().st_mtime_ns == stamp
-    optima = subprocess.run([sys.executable, "-m", "pgd_bench", "optima", "--stride", "3", "--starts", "60", "--json"],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    optima = _succeeds("optima", "--stride", "3", "--starts", "60", "--json")
     assert [o["w"] for o in json.loads(optima.stdout)["optima"]] == [o["w"] for o in found["optima"]]
-    text = subprocess.run(command[:-1], capture_output=True, text=True, check=True).stdout
+    text = _succeeds(*command[:-1]).stdout
     assert "  found optimum 1: " in text and "  elsewhere (" in text
 
 
 def test_run_refuses_bad_optima_starts_before_running():
-    bad = subprocess.run([sys.executable, "-m", "pgd_bench", "run", "--stride", "3", "--optima-starts", "-1"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = cli("run", "--stride", "3", "--optima-starts", "-1")
     assert bad.returncode == 2 and "optima-starts" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -231,12 +232,12 @@ def test_run_refuses_an_unwritable_optima_cache_before_running(tmp_path):
 
 
 def test_a_search_that_would_take_minutes_is_skipped_with_a_note_or_refused_when_asked_for():
-    command = [sys.executable, "-m", "pgd_bench", "run", "--stride", "1", "--p", "2", "--k", "200", "--trials", "2",
-               "--epochs", "1", "--iterations", "2", "--json"]  # fmt: skip
-    skipped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    command = ["run", "--stride", "1", "--p", "2", "--k", "200", "--trials", "2", "--epochs", "1", "--iterations", "2",
+               "--json"]  # fmt: skip
+    skipped = cli(*command)
     assert skipped.returncode == 0 and "not searching the optima (p + k = 202" in skipped.stderr
     assert "found_optima" not in json.loads(skipped.stdout)
-    asked = subprocess.run([*command, "--optima-starts", "10"], capture_output=True, text=True, timeout=60)
+    asked = cli(*command, "--optima-starts", "10")
     assert asked.returncode == 2 and "optima-starts" in asked.stderr and "minutes" in asked.stderr
 
 

@@ -1104,3 +1104,27 @@ def test_the_memory_estimate_bounds_an_overlapping_mini_batch_runs_peak():
     # the scratch, 235 MB, is most of the peak; the estimate was 34 MB. (No lower bound on what was
     # used: where the kernels had to be compiled here after all, the compiler's peak hides the run's.)
     assert used <= estimate and estimate > 2.35e8, (used, estimate)
+
+
+def test_a_teacher_registered_again_under_its_name_gets_its_own_cells_and_optima(tmp_path):
+    """The cell and optima caches were keyed by the teacher's name: a notebook that registered
+    another teacher under the same name got the first teacher's cached results, silently."""
+    from pgd_bench.model.teachers import register_teacher, unregister_teacher
+    from pgd_bench.runs.backend import Backend
+    from pgd_bench.runs.cache import cell_key
+    from pgd_bench.runs.execute import run
+    from pgd_bench.runs.optima import gd_config
+
+    settings = dict(algorithm="gd", teacher="mine", k=4, trials=64, epochs=1, iterations=100)
+    results = []
+    for weights in ([1.0, 1.0, 1.0, 1.0], [2.0, -1.0, 0.5, 1.5]):
+        register_teacher("mine", lambda k, seed, weights=weights: np.array(weights[:k]))
+        try:
+            config = pb.resolve_config(**settings)
+            (cached,) = Backend().compute([config], tmp_path / "cache")  # the second teacher: the same folder
+            assert cached.final_state_sha256() == run(config).final_state_sha256()
+            results.append((cached.final_state_sha256(), cell_key(gd_config(config, 60))))
+        finally:
+            unregister_teacher("mine")
+    (first, first_optima), (second, second_optima) = results
+    assert first != second and first_optima != second_optima  # (the optima's file is named by that key)

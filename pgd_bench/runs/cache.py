@@ -65,13 +65,18 @@ class StaleCell(Exception):
 
 
 def cell_key(config: RunConfig) -> str:
-    """Cache key: the resolved config's digest, the package version, its source hash and the
-    random streams' version.
+    """Cache key: the resolved config's digest, the teacher's weights, the package version, its
+    source hash and the random streams' version.
 
     The source hash changes with any edit of a computing module, so an edited kernel in an
-    editable install never reuses the results of the old one.
+    editable install never reuses the results of the old one. The config names a teacher family;
+    its weights are the key's too, since a user's teacher registered again under the same name
+    (a notebook's cell run again with other weights) is another problem: keyed by the name
+    alone, its cells and optima were the first teacher's, silently.
     """
-    text = f"{config.digest()}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}:{STREAM_VERSION}"
+    _, a_star = config.teacher_arrays()
+    teacher = hashlib.sha256(np.ascontiguousarray(a_star, dtype=np.float64).tobytes()).hexdigest()[:16]
+    text = f"{config.digest()}:{teacher}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}:{STREAM_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

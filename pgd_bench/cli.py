@@ -524,10 +524,13 @@ def _cmd_plot(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``pgd-bench`` command."""
+    # started as the command (__main__.entry), not called from Python: only a command about to
+    # exit may repoint the process's stdout (_report_failure)
+    as_command = getattr(signal.getsignal(signal.SIGINT), "starting", False)
     try:
         _check_thread_count_setting()  # before Numba reads it
         parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
-        if getattr(signal.getsignal(signal.SIGINT), "starting", False):  # set by __main__.entry
+        if as_command:
             from .console import command_interrupt, command_terminate
 
             signal.signal(signal.SIGINT, command_interrupt)  # from here, Ctrl-C is handled below
@@ -556,7 +559,7 @@ def main(argv=None) -> int:
         sys.stderr.write("\npgd-bench: interrupted\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - each kind gets one line; anything else is a bug
-        return _report_failure(exc)
+        return _report_failure(exc, as_command)
 
 
 def _check_thread_count_setting() -> None:
@@ -576,8 +579,11 @@ def _check_thread_count_setting() -> None:
                          "(unset, one per core)")  # fmt: skip
 
 
-def _report_failure(exc: Exception) -> int:
-    """One line on stderr for a failure the user can act on, and its exit code; re-raises others."""
+def _report_failure(exc: Exception, as_command: bool = False) -> int:
+    """One line on stderr for a failure the user can act on, and its exit code; re-raises others.
+
+    A failed write to stdout points it at /dev/null only ``as_command``: in a Python caller (a
+    notebook calling :func:`main`) that made every later call's output vanish, its exit code 0."""
     if _raised_by_numba_cache(exc):
         # a damaged compiled-kernel file makes Numba fail while loading it, on every run: remove
         # the folder (this version's own cache) so that the next run compiles afresh
@@ -596,13 +602,15 @@ def _report_failure(exc: Exception) -> int:
         sys.stderr.write(f"pgd-bench: error: {_one_line(str(exc))}\n")
         return 2
     if isinstance(exc, BrokenPipeError):  # the reader went away (``| head``): stop quietly, as Unix tools do
-        _silence_stdout()
+        if as_command:
+            _silence_stdout()
         return 141
     if isinstance(exc, OSError):
         if exc.filename is not None:  # a file the command reads or writes
             sys.stderr.write(f"pgd-bench: error: {_one_line(str(exc.filename))}: {exc.strerror}\n")
         else:  # writing the results to stdout failed (a full device, a closed descriptor)
-            _silence_stdout()
+            if as_command:
+                _silence_stdout()
             sys.stderr.write(f"pgd-bench: error: cannot write the output: {_one_line(str(exc.strerror or exc))}\n")
         return 1
     raise exc
@@ -628,7 +636,11 @@ def _raised_by_numba_cache(exc: BaseException) -> bool:
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
     with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
 
 
 if __name__ == "__main__":

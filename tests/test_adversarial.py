@@ -1128,3 +1128,34 @@ def test_a_teacher_registered_again_under_its_name_gets_its_own_cells_and_optima
             unregister_teacher("mine")
     (first, first_optima), (second, second_optima) = results
     assert first != second and first_optima != second_optima  # (the optima's file is named by that key)
+
+
+def test_a_python_caller_whose_output_fails_keeps_its_stdout_and_descriptors():
+    """main(), called from Python, pointed the process's stdout at /dev/null after an output write
+    failed (as the command does before it exits): every later call's output vanished, with exit 0;
+    and each such call left a descriptor open."""
+    import contextlib
+    import io
+
+    argv = ["run", "--trials", "8", "--epochs", "1", "--iterations", "5", "--json"]
+    saved = os.dup(1)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.dup2(full, 1)  # the process's own stdout is a full device, as `python notebook.py > /dev/full`
+        descriptors = len(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            stdout = open(1, "w", closefd=False)  # noqa: SIM115 - closed below, where its last flush fails too
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+                assert main(argv) == 1  # as `pgd-bench run ... > /dev/full`, each time
+            with contextlib.suppress(OSError):
+                stdout.close()
+            assert os.readlink("/proc/self/fd/1") == "/dev/full"
+        assert len(os.listdir("/proc/self/fd")) == descriptors
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(full)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(argv) == 0
+    assert json.loads(out.getvalue())["trials"] == 8

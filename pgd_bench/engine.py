@@ -655,7 +655,7 @@ def _record_checkpoint(w, a, problem, work, loss, angle, noise_level, diverged_a
 # kernels passed as arguments are not reused from the cache by a new process; an overload chosen by
 # the parameters' type, inlined at the typed level, compiled 68-71% slower; the same overload not
 # inlined ran GD 13% slower. docs/adding-a-landscape.md.)
-_BLOCKS: dict[type, object] = {}
+_BLOCKS: dict[type, tuple] = {}  # params type -> (the landscape it was built for, its block)
 _BLOCKS_LOCK = threading.Lock()
 
 
@@ -668,16 +668,18 @@ def block_kernel(params_type: type):
     defined elsewhere would not change the key, and a stale block would run).
     """
     with _BLOCKS_LOCK:
-        block = _BLOCKS.get(params_type)
-        if block is None:
-            landscape = BY_PARAMS_TYPE[params_type]
+        landscape = BY_PARAMS_TYPE[params_type]
+        built_for, block = _BLOCKS.get(params_type, (None, None))
+        # built for this landscape object: one registered again with the same parameters' type
+        # (a notebook's cell run again with other kernels) ran the first one's block, silently
+        if built_for is not landscape:
             names = dict(globals(), grad_lanes_of=landscape.grad_lanes, loss_lanes_of=landscape.loss_lanes)
             cache = landscape.cacheable
             names["_gradient_noise"] = jit(_rebind(_gradient_noise, names), inline=True)
             # a compiled call of its own, as before the seam: once per landscape, not per variant
             names["_record_checkpoint"] = jit(_rebind(_record_checkpoint, names), cache=cache)
             block = jit(_rebind(_run_block, names), nogil=True, cache=cache)
-            _BLOCKS[params_type] = block
+            _BLOCKS[params_type] = (landscape, block)
         return block
 
 

@@ -86,3 +86,28 @@ def test_the_registry_refuses_a_second_landscape_of_the_same_name_or_params(toy)
     with pytest.raises(ValueError, match="not a new name"):
         register_landscape(toy)
     assert landscape_named("cnn") is CNN and set(LANDSCAPES) == {"cnn", "overlapping", "toy"}
+
+
+def test_a_landscape_registered_again_with_other_kernels_gets_its_own_block():
+    """The compiled block loop was kept per parameters' type: a landscape registered again under
+    that type (a notebook's cell run again with other kernels) ran the first one's kernels. (The
+    blocks are built lazily: nothing is compiled here.)"""
+    import dataclasses
+
+    import numba
+
+    from pgd_bench.engine import block_kernel
+
+    other = dataclasses.replace(
+        TOY, grad_lanes=numba.njit(inline="always", error_model="numpy")(TOY.grad_lanes.py_func)
+    )
+    blocks = []
+    for landscape in (TOY, other):
+        register_landscape(landscape)
+        try:
+            blocks.append(block_kernel(landscape.params_type))
+            assert block_kernel(landscape.params_type) is blocks[-1]  # built once while it stays
+        finally:
+            unregister_landscape("toy")
+    assert blocks[0] is not blocks[1]
+    assert blocks[1].py_func.__globals__["grad_lanes_of"] is other.grad_lanes

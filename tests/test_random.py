@@ -165,21 +165,26 @@ def test_identical_bits_whatever_the_thread_count(sampler):
 
 @given(st.integers(0, 50), st.integers(-1, 8))
 def test_ranges_on_threads_cover_every_item_once_in_order(n, threads):
+    from pgd_bench._threads import PIECES_PER_THREAD
+
     ranges = run_ranges(lambda first, last: (first, last), n, threads)
-    assert len(ranges) == max(1, min(threads, n, os.cpu_count()))
+    used = max(1, min(threads, n, os.cpu_count()))
+    assert len(ranges) == (1 if used == 1 else max(used, min(PIECES_PER_THREAD * used, n)))
     assert ranges[0][0] == 0 and ranges[-1][1] == n
     assert all(first < last for first, last in ranges) or n == 0  # no empty range, but for no items
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: no item skipped or repeated
 
 
-def test_ranges_wait_for_each_other_raise_the_first_error_and_run_nested_calls_in_place():
+def test_ranges_finish_those_running_when_one_raises_start_no_more_and_run_nested_calls_in_place():
     import threading
     import time
 
-    finished = []
+    started, finished = [], []
 
     def call(first, last):
+        started.append(first)
         if first == 0:
+            time.sleep(0.05)  # the other thread has taken a range by then
             raise ValueError("first range")
         time.sleep(0.2)  # a slower range that must finish before the error reaches the caller
         inner = run_ranges(lambda f, l: (f, l, threading.current_thread().name), 10, 4)  # nested
@@ -189,8 +194,40 @@ def test_ranges_wait_for_each_other_raise_the_first_error_and_run_nested_calls_i
         pytest.skip("one core: run_ranges runs one range")
     with pytest.raises(ValueError, match="first range"):
         run_ranges(call, 100, 2)
-    ((first, last, inner, name),) = finished
-    assert (first, last) == (50, 100) and inner == [(0, 10, name)]  # the nested call: one range, in place
+    ((first, last, inner, name),) = finished  # the one range that was running: finished
+    assert sorted(started) == [0, first] and inner == [(0, 10, name)]  # none after; nested: in place
+
+
+def test_an_interrupted_caller_leaves_no_range_running_and_starts_no_more(monkeypatch):
+    """A Ctrl-C while the caller waited left the ranges running: both cores busy for seconds after
+    the call had returned, and the next call waited behind them."""
+    import concurrent.futures
+    import time
+
+    import pgd_bench._threads as threads_module
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: run_ranges runs one range")
+    running, calls = [0], []
+
+    def call(first, last):
+        running[0] += 1
+        calls.append(first)
+        time.sleep(0.0005 * (last - first))  # 0.25 s for a thread's whole share, 0.03 s for a piece
+        running[0] -= 1
+
+    def interrupted_wait(futures, *args, **kwargs):  # the caller's wait, interrupted as by Ctrl-C
+        monkeypatch.setattr(threads_module, "wait", concurrent.futures.wait)
+        time.sleep(0.12)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threads_module, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        run_ranges(call, 1000, 2)
+    assert running[0] == 0 and 2 <= len(calls) < 16  # those running finished; not the 16 ranges
+    count = len(calls)
+    time.sleep(0.2)
+    assert len(calls) == count  # and none started since
 
 
 def test_the_samplers_rows_are_the_same_in_any_ranges():

@@ -1159,3 +1159,24 @@ def test_a_python_caller_whose_output_fails_keeps_its_stdout_and_descriptors():
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert main(argv) == 0
     assert json.loads(out.getvalue())["trials"] == 8
+
+
+def test_an_interrupted_cluster_gives_the_nanny_logger_its_level_back():
+    """Stopping a local cluster's workers at once on Ctrl-C set Dask's nanny logger to ERROR for
+    the rest of the Python session: later clusters' worker restarts and kills went unreported."""
+    import logging
+    import types
+
+    from pgd_bench.runs.backend import Backend
+
+    nanny = logging.getLogger("distributed.nanny")
+    before = nanny.level
+    nanny.setLevel(logging.INFO)
+    try:
+        backend = Backend(workers=1)
+        closed = []
+        backend.cluster = types.SimpleNamespace(workers={}, close=lambda: closed.append(True))
+        backend.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+        assert closed and nanny.level == logging.INFO and backend.cluster is None
+    finally:
+        nanny.setLevel(before)

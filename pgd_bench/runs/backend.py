@@ -126,18 +126,26 @@ class Backend:
         return self
 
     def __exit__(self, exc_type, exc, traceback):
-        if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            self._stop_workers_at_once()
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        self.client = self.cluster = None
+        import logging
+
+        nanny = logging.getLogger("distributed.nanny")
+        level = nanny.level  # quietened while the workers are stopped at once, then given back
+        try:
+            if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                self._stop_workers_at_once()
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            nanny.setLevel(level)  # (it stayed at ERROR for the rest of a Python session)
+            self.client = self.cluster = None
 
     def _stop_workers_at_once(self) -> None:
         """Ctrl-C (or SIGTERM): the local workers are stopped with a short wait, before the client
         cancels their tasks. A worker inside an engine block cannot stop before the block ends, and
-        Dask's default close waited 4 s for it, then killed it with a warning."""
+        Dask's default close waited 4 s for it, then killed it with a warning (quietened here;
+        :meth:`__exit__` gives the logger its level back)."""
         import logging
 
         logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # "still alive ..., killing"

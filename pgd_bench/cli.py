@@ -538,7 +538,10 @@ def main(argv=None) -> int:
         if not (sys.argv[1:] if argv is None else argv):  # bare ``pgd-bench``: the usage, not an error
             parser.print_help(sys.stdout)
             return 0
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # a usage error (2, said on stderr) or --help (0): a Python caller gets the code
+            return stop.code if isinstance(stop.code, int) else 2
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "theory":

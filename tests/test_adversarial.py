@@ -1180,3 +1180,14 @@ def test_an_interrupted_cluster_gives_the_nanny_logger_its_level_back():
         assert closed and nanny.level == logging.INFO and backend.cluster is None
     finally:
         nanny.setLevel(before)
+
+
+@pytest.mark.parametrize(
+    "argv, code", [(["run", "--bogus"], 2), (["run", "--algorithm", "adam"], 2), (["run", "--help"], 0)]
+)
+def test_a_usage_error_or_help_returns_its_exit_code_to_a_python_caller(argv, code, capsys):
+    """main() raised SystemExit for an unknown flag or --help, where other bad input returned 2: a
+    notebook had to catch SystemExit for one kind of mistake and read a code for the others."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert (err.count("\n") == 1 and err.startswith("pgd-bench: error:")) if code else err == ""

@@ -1191,3 +1191,12 @@ def test_a_usage_error_or_help_returns_its_exit_code_to_a_python_caller(argv, co
     assert main(argv) == code
     err = capsys.readouterr().err
     assert (err.count("\n") == 1 and err.startswith("pgd-bench: error:")) if code else err == ""
+
+
+def test_a_cluster_backend_used_outside_its_with_block_says_so(tmp_path):
+    """Backend(workers=2).compute(...) without `with` failed with "'NoneType' object has no
+    attribute 'submit'"."""
+    from pgd_bench.runs.backend import Backend
+
+    with pytest.raises(ValueError, match="inside `with Backend"):
+        Backend(workers=2).compute([pb.resolve_config(trials=4, epochs=1, iterations=2)], tmp_path)

@@ -159,6 +159,9 @@ class Backend:
         With ``cache=False`` the cells are neither read from nor written to ``cache_dir``: every
         call runs them (for cells that take less time to run than their file takes room).
         """
+        if self.distributed and self.client is None:  # (it failed on an AttributeError, naming nothing)
+            raise ValueError("Backend: a cluster backend computes inside `with Backend(...) as backend:`, "
+                             "which starts the cluster (or connects) and closes it after")  # fmt: skip
         cache_dir = Path(cache_dir) if cache else None
         results: list[RunResult | None] = [None] * len(configs)
         todo = []

@@ -58,8 +58,8 @@ def run_ranges(call, n: int, threads: int | None = None, min_per_thread: int = 1
     -------
     list
         The calls' return values, in range order. If a call raises, no range is started after
-        it, those running are finished (none is left writing into the caller's arrays), then its
-        error is raised.
+        it, those running are finished (none is left writing into the caller's arrays), then the
+        error of the lowest failing range is raised: the one that one thread would raise.
 
     Notes
     -----
@@ -79,6 +79,7 @@ def run_ranges(call, n: int, threads: int | None = None, min_per_thread: int = 1
     bounds = np.linspace(0, n, pieces + 1).astype(np.int64)
     ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
     results = [None] * pieces
+    errors: dict[int, BaseException] = {}
     taken = iter(range(pieces))
     lock = threading.Lock()
     stop = threading.Event()
@@ -91,19 +92,30 @@ def run_ranges(call, n: int, threads: int | None = None, min_per_thread: int = 1
                 return
             try:
                 results[index] = call(*ranges[index])
-            except BaseException:
+            except BaseException as error:  # noqa: BLE001 - raised in the caller, below
+                errors[index] = error
                 stop.set()
-                raise
+                return
 
     pool = persistent_pool(_RANGES, os.cpu_count() or 1)
-    workers = [pool.submit(take) for _ in range(threads)]
+    workers = []
     try:
+        for _ in range(threads):
+            workers.append(pool.submit(take))
         wait(workers)
     except BaseException:  # Ctrl-C: no new range; those running finish (they write the caller's arrays)
         stop.set()
-        wait(workers)
+        for future in workers:
+            future.cancel()  # a worker still queued behind other work never starts
+        while True:  # a second Ctrl-C does not cut this short: a range takes a fraction of a second
+            try:
+                wait(workers)
+                break
+            except KeyboardInterrupt:
+                continue
         raise
-    errors = [future.exception() for future in workers]
-    if any(errors):
-        raise next(error for error in errors if error is not None)
+    if errors:
+        # ranges are taken in index order, so every range below the lowest failing one ran: its
+        # error is the one the ranges run in order on one thread would raise
+        raise errors[min(errors)]
     return results

@@ -198,6 +198,24 @@ def test_ranges_finish_those_running_when_one_raises_start_no_more_and_run_neste
     assert sorted(started) == [0, first] and inner == [(0, 10, name)]  # none after; nested: in place
 
 
+def test_of_several_failing_ranges_the_lowest_ones_error_is_raised_whatever_the_threads():
+    """The first worker's error was raised: a later range that failed sooner won, so the error (for
+    example the Hessian row a sharpness overflow names) depended on the thread count and timing."""
+    import time
+
+    def call(first, last):
+        for item in range(first, last):
+            if item == 1:
+                time.sleep(0.1)
+                raise ValueError("item 1")
+            if item == 2:
+                raise ValueError("item 2")
+
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match="item 1"):
+            run_ranges(call, 16, threads)
+
+
 def test_an_interrupted_caller_leaves_no_range_running_and_starts_no_more(monkeypatch):
     """A Ctrl-C while the caller waited left the ranges running: both cores busy for seconds after
     the call had returned, and the next call waited behind them."""

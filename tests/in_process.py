@@ -13,12 +13,18 @@ stdout and stderr captured, and keeps what a subprocess would show:
   raised earlier in this process would not show again).
 
 What needs a process of its own stays one: a thread-count setting (Numba reads it when imported),
-signals, a closed or full stdout, a kernel-cache folder, a memory peak, a process that is killed.
+signals, a closed or full stdout, a kernel-cache folder, a memory peak, a process that is killed,
+and whatever goes to stderr other than through ``sys.stderr`` at the time of the call: Dask's
+logging (its handlers hold the stderr of its import), writes to the descriptors themselves, child
+processes' output, and what the interpreter prints at exit ("Exception ignored ..."). A command
+that hangs ends the test process after :data:`TIMEOUT_S` with every thread's traceback, as the
+subprocesses' timeouts did, rather than hanging the suite.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import os
 import subprocess
@@ -26,6 +32,8 @@ import traceback
 import warnings
 
 from pgd_bench.cli import main
+
+TIMEOUT_S = 600  # as the subprocess calls' timeouts
 
 
 def cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -36,6 +44,7 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
     def show(message, category, filename, lineno, file=None, line=None):
         err.write(warnings.formatwarning(message, category, filename, lineno, line))
 
+    faulthandler.dump_traceback_later(TIMEOUT_S, exit=True)
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -52,5 +61,6 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
                 err.write(traceback.format_exc())
                 code = 1
     finally:
+        faulthandler.cancel_dump_traceback_later()
         os.chdir(previous)
     return subprocess.CompletedProcess(["pgd-bench", *map(str, args)], code, out.getvalue(), err.getvalue())

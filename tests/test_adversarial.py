@@ -496,7 +496,10 @@ def test_a_port_where_no_scheduler_answers_fails_in_seconds_not_minutes(monkeypa
 def test_a_tls_scheduler_without_certificates_is_one_line(tmp_path):
     sweep_file = tmp_path / "s.toml"
     sweep_file.write_text("trials = 10\nepochs = 1\niterations = 10\n")
-    proc = _cli("sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--scheduler", "tls://127.0.0.1:1")
+    # in a process of its own: Dask logs through handlers bound to the stderr of its import, which
+    # the in-process harness cannot capture, and a traceback it logged would pass unseen
+    command = ["sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--scheduler", "tls://127.0.0.1:1"]
+    proc = subprocess.run([sys.executable, "-m", "pgd_bench", *command], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "scheduler:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
@@ -517,7 +520,7 @@ def test_a_connection_that_fails_leaves_no_client_for_the_garbage_collector():
     before = clients()
     with pytest.raises(ValueError, match="cannot connect to a Dask scheduler at 'tls://127.0.0.1:1'"):
         Backend(scheduler="tls://127.0.0.1:1")
-    assert clients() == before
+    assert clients() <= before  # (the collection may take earlier closed Clients too; never one more)
 
 
 def test_a_scheduler_without_workers_is_refused_not_waited_on_forever(tmp_path, monkeypatch):

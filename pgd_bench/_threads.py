@@ -75,7 +75,7 @@ def run_ranges(call, n: int, threads: int | None = None, min_per_thread: int = 1
     threads = 1 if nested else max(1, min(int(threads), n // min_per_thread, os.cpu_count() or 1))
     if threads == 1:
         return [call(0, n)]
-    pieces = max(threads, min(PIECES_PER_THREAD * threads, n // max(1, min_per_thread)))
+    pieces = min(PIECES_PER_THREAD * threads, n // min_per_thread)  # >= threads, which n // min_per_thread bounds
     bounds = np.linspace(0, n, pieces + 1).astype(np.int64)
     ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
     results = [None] * pieces

@@ -38,6 +38,7 @@ TIMEOUT_S = 600  # as the subprocess calls' timeouts
 
 def cli(*args, cwd=None) -> subprocess.CompletedProcess:
     """``pgd-bench ARGS`` run in this process (in ``cwd`` if given): its exit code, stdout and stderr."""
+    argv = [str(arg) for arg in args]
     out, err = io.StringIO(), io.StringIO()
     previous = os.getcwd()
 
@@ -52,7 +53,7 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
             warnings.simplefilter("always")
             warnings.showwarning = show
             try:
-                code = main([str(arg) for arg in args])
+                code = main(argv)
             except SystemExit as exc:  # as the interpreter: None is 0, a message is printed and 1
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
                 if not isinstance(exc.code, (int, type(None))):
@@ -63,4 +64,4 @@ def cli(*args, cwd=None) -> subprocess.CompletedProcess:
     finally:
         faulthandler.cancel_dump_traceback_later()
         os.chdir(previous)
-    return subprocess.CompletedProcess(["pgd-bench", *map(str, args)], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(["pgd-bench", *argv], code, out.getvalue(), err.getvalue())

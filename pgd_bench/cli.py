@@ -318,7 +318,7 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
                 f"{key}: the config file is for {key} {from_file[key]!r}; its values would run under the label "
                 f"{flags[key]!r}. Start from --{key} {flags[key]} without the file, or edit the file"
             )
-    from .runs.config import SHADOWED_BY
+    from .runs.config import SHADOWED_BY, overlay_settings
 
     for key in flags:
         schedules = SHADOWED_BY.get(key, ())
@@ -326,12 +326,7 @@ def merge_file_and_flags(from_file: dict, flags: dict) -> dict:
             raise ValueError(
                 f"{key}: the config file's {', '.join(schedules)} would override this flag; remove it from the file"
             )
-    merged = dict(from_file)
-    if "eta" in flags:  # the flag's shorthand beats the file's explicit step sizes
-        merged.pop("eta_w", None)
-        merged.pop("eta_a", None)
-    merged.update(flags)
-    return merged
+    return overlay_settings(from_file, flags)  # --eta beats the file's eta_w and eta_a
 
 
 def _config_of(args):
@@ -529,6 +524,7 @@ def main(argv=None) -> int:
     as_command = getattr(signal.getsignal(signal.SIGINT), "starting", False)
     try:
         _check_thread_count_setting()  # before Numba reads it
+        _check_cache_folder_setting()
         parser = build_parser()  # imports the config schema, and with it Numba: seconds on a cold disk
         if as_command:
             from .console import command_interrupt, command_terminate
@@ -580,6 +576,17 @@ def _check_thread_count_setting() -> None:
     if not ok:
         raise ValueError(f"NUMBA_NUM_THREADS={quoted(value)}: expected a whole number of threads, 1 or more "
                          "(unset, one per core)")  # fmt: skip
+
+
+def _check_cache_folder_setting() -> None:
+    """Refuse a ``PGD_BENCH_CACHE_DIR`` of blanks: it made a folder named by the blanks in the
+    current folder and compiled every kernel there."""
+    from ._provenance import CACHE_ENV
+
+    value = os.environ.get(CACHE_ENV)
+    if value and not value.strip():
+        raise ValueError(f"{CACHE_ENV}={quoted(value)}: expected a folder for the compiled kernels (unset, "
+                         "the user's cache folder)")  # fmt: skip
 
 
 def _report_failure(exc: Exception, as_command: bool = False) -> int:

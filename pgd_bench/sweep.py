@@ -39,7 +39,7 @@ from .report import sweep_figure  # noqa: F401 - registers the figure that _writ
 from .report.context import Context
 from .report.figures import check_derived_replaceable, clear_derived
 from .runs.backend import Backend
-from .runs.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, RunConfig, resolve_config
+from .runs.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, RunConfig, overlay_settings, resolve_config
 from .tables import concat_columns, write_table
 
 MAX_CELLS = 100_000  # cells a sweep file may hold (validation costs about 0.34 ms a cell)
@@ -117,7 +117,7 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
     cells = []
     for index, combo in enumerate(combos):
         try:
-            config = resolve_config(**{**data, **combo})
+            config = resolve_config(**overlay_settings(data, combo))  # a cell's eta beats the base's eta_w, eta_a
         except (ValueError, TypeError) as error:
             label = ", ".join(f"{key}={value!r}" for key, value in combo.items()) or "the base config"
             raise ValueError(f"{path}: cell {index} ({label}): {error}") from None

@@ -76,7 +76,9 @@ def _make_reduced_reproduction(out):
 
 
 # The suite runs on pytest-xdist's workers (pyproject.toml: -n auto): about half its tests wait on
-# one core (compiling, subprocesses, drawing) while the other is free.
+# one core (compiling, subprocesses, drawing) while the other is free. They take tests in turn and
+# an idle worker takes those another has queued (--dist worksteal): with xdist's default ("load")
+# the tests left at the end were queued on one worker, which ran 42 s alone (192 -> 170 s, 2 cores).
 MAX_WORKERS = 4  # each worker runs Numba's threads on every core: more would only oversubscribe
 
 

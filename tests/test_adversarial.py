@@ -1203,3 +1203,113 @@ def test_a_cluster_backend_used_outside_its_with_block_says_so(tmp_path):
 
     with pytest.raises(ValueError, match="inside `with Backend"):
         Backend(workers=2).compute([pb.resolve_config(trials=4, epochs=1, iterations=2)], tmp_path)
+
+
+def _edit_saved_table(folder, table, column, value, row=0):
+    """Set one field of a saved table's CSV (the table the figures are redrawn from)."""
+    path = folder / "tables" / f"{table}.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[1 + row].split(",")
+    fields[header.index(column)] = value
+    lines[1 + row] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+_BARS, _T1, _T2 = "fig1_success_rates__bars", "fig8_theorem_scalings__t1", "fig8_theorem_scalings__t2"
+
+
+@pytest.mark.parametrize(
+    "figure,table,column,value,error",
+    [
+        ("fig1_success_rates", _BARS, "success_rate", "1.5", "success_rate 1.5: expected a fraction"),
+        ("fig1_success_rates", _BARS, "success_rate", "nan", "success_rate nan: expected a fraction"),
+        ("fig1_success_rates", _BARS, "successes", "7", "successes 7 of 6 trials"),
+        ("fig5_which_noise", "fig5_which_noise__bars", "wilson_low", "-0.5", "wilson_low -0.5: expected a fraction"),
+        ("fig8_theorem_scalings", _T1, "value", "nan", "value nan .row 0.: expected a positive"),
+        ("fig8_theorem_scalings", _T1, "t1", "0.0", "t1 0.0 .row 0.: expected a positive"),
+        ("fig8_theorem_scalings", _T2, "value", "-1.0", "value -1.0 .row 0.: expected a positive"),
+    ],
+)
+def test_a_figure_table_edited_to_impossible_values_is_refused_naming_them(
+    reduced_reproduction, tmp_path, figure, table, column, value, error
+):
+    """The adversary's edits that plot drew as given: a success rate of 150% or NaN, 7 successes of
+    6 trials (figure 1; figure 5 shares its bars), and on figure 8's log axes a value of NaN (after
+    NumPy's "Mean of empty slice" warnings), 0 or -1 (silently). Each is now refused, naming the value."""
+    import warnings
+
+    from pgd_bench.report.build import plot
+
+    folder = shutil.copytree(reduced_reproduction[0], tmp_path / "r", ignore=shutil.ignore_patterns("cache", "*.png"))
+    _edit_saved_table(folder, table, column, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning is not a message
+        with pytest.raises(ValueError, match=f"figure '{figure}' cannot be drawn.*{error}"):
+            plot(folder, out_dir=tmp_path / "redrawn", figures=[figure], formats=("png",))
+
+
+def test_an_empty_figures_file_is_named_as_empty_not_as_missing(tmp_path):
+    """figures.json holding {} was reported as "no figures.json; run pgd-bench reproduce first",
+    in a sweep's folder too, where that advice is wrong."""
+    (tmp_path / "figures.json").write_text("{}")
+    proc = _cli("plot", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.startswith("pgd-bench: error: ")
+    assert "figures.json: lists no figures" in proc.stderr
+    assert "no figures.json" not in proc.stderr
+
+
+def test_a_sweep_cells_eta_overrides_the_base_step_sizes_as_a_flag_does(tmp_path):
+    """A base eta_w = 0.2 beat a grid's eta: the cell labelled eta = 0.3 ran eta_w 0.2 and eta_a 0.3,
+    so the sweep varied eta_a alone under the label eta (pgd-bench run's --eta overrides a file's
+    eta_w and eta_a; a sweep's cell overrides its base the same way)."""
+    from pgd_bench.sweep import load_sweep
+
+    path = tmp_path / "s.toml"
+    path.write_text('algorithm = "pgd"\ntrials = 5\neta_w = 0.2\n[grid]\neta = [0.1, 0.3]\n[[cells]]\neta_a = 0.05\n')
+    axes, cells = load_sweep(path)
+    assert axes == ["eta", "eta_a"]
+    assert [(c.config.eta_w, c.config.eta_a) for c in cells] == [(0.1, 0.1), (0.3, 0.3), (0.2, 0.05)]
+
+
+def test_an_edit_beside_a_printed_runs_config_is_refused_not_ignored(tmp_path):
+    """The printed JSON of run --json repeats trials at its top level: editing it there (or adding
+    a setting there) reran the original config without a word; a stream_version edited to "2"
+    printed that version 2 differs from version 2."""
+    proc = _cli("run", "--algorithm", "gd", "--trials", "6", "--epochs", "1", "--iterations", "5", "--json")
+    printed = json.loads(proc.stdout)
+    for edit, message in (
+        ({"trials": 3}, 'trials is 3 at the top level but 6 in its "config"'),
+        ({"algorithm": "pgd"}, "algorithm is 'pgd' at the top level but 'gd' in its \"config\""),
+        ({"stream_version": "2"}, "stream_version '2': expected a whole number"),
+        ({"stream_version": True}, "stream_version True: expected a whole number"),
+    ):
+        path = tmp_path / "edited.json"
+        path.write_text(json.dumps({**printed, **edit}))
+        proc = _cli("run", "--config", str(path))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    path.write_text(json.dumps(printed))  # unedited, it repeats the run
+    repeated = json.loads(_cli("run", "--config", str(path), "--json").stdout)
+    assert repeated["final_state_sha256"] == printed["final_state_sha256"]
+
+
+def test_a_blank_cache_folder_setting_is_one_line_naming_it(tmp_path):
+    """PGD_BENCH_CACHE_DIR="   " made a folder named by three blanks in the current folder and
+    compiled every kernel into it."""
+    env = {**os.environ, "PGD_BENCH_CACHE_DIR": "   "}
+    command = [sys.executable, "-m", "pgd_bench", "run", "--trials", "2"]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == (
+        "pgd-bench: error: PGD_BENCH_CACHE_DIR='   ': expected a folder for the compiled kernels (unset, the "
+        "user's cache folder)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_spurious_optimum_of_a_zero_teacher_is_refused_as_the_command_line_refuses_it():
+    from pgd_bench import spurious_optimum
+
+    w_star = np.eye(6)[0]
+    for a_star in (np.zeros(4), np.full(4, 1e-300)):
+        with pytest.raises(ValueError, match="the zero teacher has no spurious optimum"):
+            spurious_optimum(w_star, a_star)

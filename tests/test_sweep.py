@@ -278,3 +278,18 @@ def test_ctrl_c_in_a_terminal_stops_a_sweep_on_workers_at_once_with_one_line(tmp
     assert time.monotonic() - sent < 3.0
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "pgd-bench: interrupted", err
     assert "Traceback" not in err and "CancelledError" not in err and "killing" not in err, err
+
+
+def test_two_local_clusters_at_once_start_without_a_port_warning():
+    """Two sweeps on local clusters at the same time: the second's scheduler warned "Port 8787 is
+    already in use" (its HTTP server, which runs without the dashboard, took the default port)."""
+    import warnings
+
+    distributed("distributed")
+    from pgd_bench.runs.backend import Backend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Backend(workers=1) as first, Backend(workers=1) as second:
+            addresses = {first.cluster.scheduler.http_server.port, second.cluster.scheduler.http_server.port}
+    assert len(addresses) == 2 and 8787 not in addresses

@@ -354,6 +354,9 @@ def plot(results_dir="pgd-bench-results", out_dir=None, figures=None, formats=FI
 
     source = Path(results_dir)
     listed = read_figures(source) if source.is_dir() else {}
+    if not listed and (source / FIGURES_FILE).is_file():  # (it was said to be missing)
+        raise ValueError(f"{source / FIGURES_FILE}: lists no figures (edited?); run the command that wrote "
+                         "the folder again to write it")  # fmt: skip
     if not listed:
         raise ValueError(f"{source}: not a results folder with saved figures (no {FIGURES_FILE}); "
                          "run pgd-bench reproduce first")  # fmt: skip

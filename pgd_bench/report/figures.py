@@ -140,7 +140,7 @@ def _settle(fig):
 
 def check_success_cells(cells, rows=None) -> None:
     """Refuse a cells table (columns ``success_rate``, ``trials``, ``n_diverged``, and the Wilson
-    ends ``wilson_low``, ``wilson_high`` where it has them) whose ``rows`` (default: all) a figure
+    ends ``wilson_low``, ``wilson_high`` and ``successes`` where it has them) whose ``rows`` (default: all) a figure
     cannot show: an edited table of 0 trials was drawn as NaN, after NumPy's warnings, and a rate
     of 1e308 overflowed."""
     for row in range(len(cells["trials"])) if rows is None else rows:
@@ -148,6 +148,9 @@ def check_success_cells(cells, rows=None) -> None:
         if not (trials > 0 and 0 <= n_diverged <= trials):
             raise ValueError(f"cell {row}: trials {trials}, n_diverged {n_diverged}: expected trials > 0 and "
                              "0 to trials diverged")  # fmt: skip
+        if "successes" in cells and not 0 <= cells["successes"][row] <= trials:
+            raise ValueError(f"cell {row}: successes {cells['successes'][row]} of {trials} trials: expected 0 to "
+                             "trials")  # fmt: skip
         for column in ("success_rate", "wilson_low", "wilson_high"):
             if column in cells and not 0.0 <= cells[column][row] <= 1.0:
                 raise ValueError(f"cell {row}: {column} {cells[column][row]}: expected a fraction in [0, 1]")

@@ -18,6 +18,7 @@ from ..runs.cache import cached_arrays
 from ..runs.config import resolve_config
 from ..runs.result import BASIN_NAMES
 from .context import Context
+from .figures import check_success_cells
 
 
 def _color(algorithm: str) -> str:
@@ -287,6 +288,7 @@ def draw_bars(ax, bars, teacher, ks, series, colors):
         chosen = (bars["teacher"] == teacher) & (bars["series"] == tag)
         by_k = {int(k): i for k, i in zip(bars["k"][chosen], np.flatnonzero(chosen))}
         rows = [by_k[k] for k in ks]
+        check_success_cells(bars, rows)  # an edited table: a rate of 150% or NaN was drawn as given
         rate = 100 * bars["success_rate"][rows]
         low, high = 100 * bars["wilson_low"][rows], 100 * bars["wilson_high"][rows]
         x = np.arange(len(ks)) + (index - (len(series) - 1) / 2) * width

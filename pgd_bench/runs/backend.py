@@ -118,8 +118,11 @@ class Backend:
         except ImportError:
             raise ValueError("workers and scheduler need Dask: pip install 'pgd_bench[dask]'") from None
         if self.workers is not None:
+            # no dashboard; the scheduler's HTTP server (health, metrics) on a free port: on its
+            # default, 8787, a second sweep running beside the first warned "Port 8787 is already in use"
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, preload=[__name__])  # fmt: skip
+                                        dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                        preload=[__name__])  # fmt: skip
             self.client = Client(self.cluster)
         else:
             self.client = _connect_to_workers(self.scheduler)  # again: workers may have left since

@@ -23,7 +23,7 @@ from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
 from ..model.data import DATA_LANES, FRESH_WORK_ROWS, data_lanes
-from ..model.landscape import curvature_scale
+from ..model.landscape import curvature_scale, nonzero_teacher_norm
 from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.sharpness import sharpness_memory_bytes
 from ..model.teachers import TEACHERS, teacher_weights
@@ -327,6 +327,19 @@ SHADOWED_BY = {
 }
 
 
+def overlay_settings(base: dict, overrides: dict) -> dict:
+    """The settings ``base`` with ``overrides`` on top, as a command-line flag overrides a config
+    file and a sweep's cell its base: the ``eta`` shorthand of ``overrides`` replaces ``base``'s
+    ``eta_w`` and ``eta_a`` too (merged as plain dicts, a base's ``eta_w = 0.2`` beat a cell's
+    ``eta = 0.3``, whose sweep then varied ``eta_a`` alone under the label ``eta``)."""
+    merged = dict(base)
+    if "eta" in overrides:
+        merged.pop("eta_w", None)
+        merged.pop("eta_a", None)
+    merged.update(overrides)
+    return merged
+
+
 def _as_list(name, value, length, *, positive):
     """A per-epoch schedule: ``length`` finite values, each > 0 (``positive``) or >= 0."""
     arr = as_vector(name, value)
@@ -516,19 +529,12 @@ def _equal(value, neutral) -> bool:
 
 
 UNKNOWN_OPTIMA_TOL = 0.5  # tol's bound where no spurious optimum is known (docs/mathematics.md)
-# below this norm the teacher's squares underflow (np.finfo(float).tiny ** 0.5): a teacher of 1e-300
-# passed as non-zero, and its loss, 0 everywhere, made every end point a "global" optimum
-NUMERICALLY_ZERO_TEACHER = float(np.sqrt(np.finfo(np.float64).tiny))
 
 
 def _check_problem(config: RunConfig) -> None:
     """Checks that need the teacher: the start ball, the divergence bound and the tolerance."""
     w_star, a_star = config.teacher_arrays()
-    largest = float(np.max(np.abs(a_star)))  # scaled: the squares of 1e300 overflow to a norm of inf
-    a_norm = largest * float(np.linalg.norm(a_star / largest)) if largest > 0 else 0.0
-    if a_norm < NUMERICALLY_ZERO_TEACHER:
-        why = f" (norm {a_norm:.3g}: its loss's squares underflow to 0, every point a global optimum)" if a_norm else ""
-        raise ValueError(f"a_star: the zero teacher has no spurious optimum apart from the global one{why}")
+    a_norm = nonzero_teacher_norm(a_star)
     radius = config.resolved_start_radius()
     if radius == 0.0:
         raise ValueError(
@@ -604,12 +610,7 @@ def load_config_file(path) -> dict[str, Any]:
         except RecursionError:  # thousands of nested arrays
             raise ValueError(f"config: {path} nests too deeply to be a config") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "final_state_sha256" in data:
-            version = data.get("stream_version", 1)  # printed since version 2
-            if version != STREAM_VERSION:
-                print(f"pgd-bench: {path} was run with random stream version {version}, this is version "
-                      f"{STREAM_VERSION}: the same seed now draws other numbers (same laws), so the "
-                      "outcomes will differ trial by trial", file=sys.stderr)  # fmt: skip
-            data = data["config"]  # the output of ``pgd-bench run --json``
+            data = _printed_run_config(path, data)  # the output of ``pgd-bench run --json``
         if not isinstance(data, dict):
             raise ValueError(f"config: {path} holds JSON that is not an object of config keys")
     else:
@@ -623,6 +624,28 @@ def load_config_file(path) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"config: unknown key(s) in {path}: {', '.join(sorted(unknown))}")
     return data
+
+
+def _printed_run_config(path, printed: dict) -> dict:
+    """The ``config`` object of a run's printed JSON, after checking what stands beside it.
+
+    Its top level repeats ``trials`` beside the results: an edit there (or a setting added there)
+    was silently ignored, the run repeating ``config``'s value. A ``stream_version`` that is not
+    a version number (an edited ``"2"``) said that version 2 differs from version 2."""
+    config = printed["config"]
+    for key, value in printed.items():
+        if key != "config" and (key in CONFIG_FIELDS or key in SHORTHANDS) and not _equal(value, config.get(key)):
+            raise ValueError(f"config: {path}: {key} is {value!r} at the top level but {config.get(key)!r} in its "
+                             f"\"config\", which is what runs: edit {key} inside \"config\"")  # fmt: skip
+    version = printed.get("stream_version", 1)  # printed since version 2
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"config: {path}: stream_version {version!r}: expected a whole number (the version of the "
+                         "random streams that run drew from)")  # fmt: skip
+    if version != STREAM_VERSION:
+        print(f"pgd-bench: {path} was run with random stream version {version}, this is version "
+              f"{STREAM_VERSION}: the same seed now draws other numbers (same laws), so the "
+              "outcomes will differ trial by trial", file=sys.stderr)  # fmt: skip
+    return config
 
 
 def engine_inputs(config: RunConfig) -> tuple[Problem, Schedule, tuple]:

@@ -406,6 +406,13 @@ def draw_theorem_scalings(tables, settings):
 
     labels = {"eta": r"step size $\eta$", "k": "patches $k$", "p": "patch dimension $p$"}
     t1, fits, t2 = tables["t1"], tables["t1_fits"], tables["t2"]
+    # log axes: an edited value of 0, -1 or NaN was drawn without a word, or after NumPy's warnings
+    for table, columns in ((t1, ("value", "t1")), (t2, ("value",))):
+        for column in columns:
+            bad = np.flatnonzero(~(np.isfinite(table[column]) & (table[column] > 0)))
+            if bad.size:
+                raise ValueError(f"{column} {table[column][bad[0]]} (row {bad[0]}): expected a positive number, "
+                                 "drawn on a log axis")  # fmt: skip
     for ax, name in zip(axes[0], settings["t1_sweeps"]):
         mine = t1["sweep"] == name
         xs, ys = t1["value"][mine], t1["t1"][mine]

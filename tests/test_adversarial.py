@@ -1304,12 +1304,3 @@ def test_a_blank_cache_folder_setting_is_one_line_naming_it(tmp_path):
         "user's cache folder)\n"
     )
     assert list(tmp_path.iterdir()) == []
-
-
-def test_the_spurious_optimum_of_a_zero_teacher_is_refused_as_the_command_line_refuses_it():
-    from pgd_bench import spurious_optimum
-
-    w_star = np.eye(6)[0]
-    for a_star in (np.zeros(4), np.full(4, 1e-300)):
-        with pytest.raises(ValueError, match="the zero teacher has no spurious optimum"):
-            spurious_optimum(w_star, a_star)

@@ -264,24 +264,6 @@ def curvature_scale(k: int) -> float:
     return np.pi / (np.pi - 1.0 + k)
 
 
-# below this norm the teacher's squares underflow (np.finfo(float).tiny ** 0.5): a teacher of 1e-300
-# passed as non-zero, and its loss, 0 everywhere, made every end point a "global" optimum
-NUMERICALLY_ZERO_TEACHER = float(np.sqrt(np.finfo(np.float64).tiny))
-
-
-def nonzero_teacher_norm(a_star) -> float:
-    """The norm of the teacher's ``a_star`` (scaled, so that it does not overflow), after refusing
-    (``ValueError``) a teacher that is zero or so small that its loss's squares underflow: its
-    loss is then 0 at every ``w``, and no spurious optimum stands apart from the global one."""
-    a_star = np.asarray(a_star, dtype=np.float64)
-    largest = float(np.max(np.abs(a_star)))  # scaled: the squares of 1e300 overflow to a norm of inf
-    a_norm = largest * float(np.linalg.norm(a_star / largest)) if largest > 0 else 0.0
-    if a_norm < NUMERICALLY_ZERO_TEACHER:
-        why = f" (norm {a_norm:.3g}: its loss's squares underflow to 0, every point a global optimum)" if a_norm else ""
-        raise ValueError(f"a_star: the zero teacher has no spurious optimum apart from the global one{why}")
-    return a_norm
-
-
 def spurious_optimum(w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
     """The spurious local minimum ``(w_bar, a_bar)`` of the constrained problem.
 
@@ -298,15 +280,9 @@ def spurious_optimum(w_star, a_star) -> tuple[np.ndarray, np.ndarray]:
         ``-w_star``.
     a_bar : ndarray, shape (k,)
         ``(1 1^T + (pi - 1) I)^(-1) (1 1^T - I) a_star``.
-
-    Raises
-    ------
-    ValueError
-        For a zero teacher (:func:`nonzero_teacher_norm`), whose "spurious optimum" is global.
     """
     w_star = as_unit_vector("w_star", w_star)
     a_star = as_vector("a_star", a_star)
-    nonzero_teacher_norm(a_star)
     w_bar = np.empty_like(w_star)
     a_bar = np.empty_like(a_star)
     spurious_kernel(w_star, a_star, w_bar, a_bar)

@@ -23,7 +23,7 @@ from .._validate import as_bool, as_choice, as_float, as_int, as_seed, as_stride
 from ..algorithms import BATCH_ALWAYS, BATCH_NEVER, algorithm_named
 from ..engine import LANES, RECORD_FIELDS, Problem, Schedule
 from ..model.data import DATA_LANES, FRESH_WORK_ROWS, data_lanes
-from ..model.landscape import curvature_scale, nonzero_teacher_norm
+from ..model.landscape import curvature_scale
 from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.sharpness import sharpness_memory_bytes
 from ..model.teachers import TEACHERS, teacher_weights
@@ -529,12 +529,19 @@ def _equal(value, neutral) -> bool:
 
 
 UNKNOWN_OPTIMA_TOL = 0.5  # tol's bound where no spurious optimum is known (docs/mathematics.md)
+# below this norm the teacher's squares underflow (np.finfo(float).tiny ** 0.5): a teacher of 1e-300
+# passed as non-zero, and its loss, 0 everywhere, made every end point a "global" optimum
+NUMERICALLY_ZERO_TEACHER = float(np.sqrt(np.finfo(np.float64).tiny))
 
 
 def _check_problem(config: RunConfig) -> None:
     """Checks that need the teacher: the start ball, the divergence bound and the tolerance."""
     w_star, a_star = config.teacher_arrays()
-    a_norm = nonzero_teacher_norm(a_star)
+    largest = float(np.max(np.abs(a_star)))  # scaled: the squares of 1e300 overflow to a norm of inf
+    a_norm = largest * float(np.linalg.norm(a_star / largest)) if largest > 0 else 0.0
+    if a_norm < NUMERICALLY_ZERO_TEACHER:
+        why = f" (norm {a_norm:.3g}: its loss's squares underflow to 0, every point a global optimum)" if a_norm else ""
+        raise ValueError(f"a_star: the zero teacher has no spurious optimum apart from the global one{why}")
     radius = config.resolved_start_radius()
     if radius == 0.0:
         raise ValueError(

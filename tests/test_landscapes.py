@@ -1,6 +1,8 @@
 """The landscape seam: a second landscape, registered from outside the package, runs end to end
 through ``run``, and the CNN's record is what the engine ran before the seam."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from toy_landscape import TOY, toy_gradient
@@ -12,6 +14,8 @@ from pgd_bench.model.cnn import CNN
 from pgd_bench.model.registry import LANDSCAPES, landscape_named, register_landscape, unregister_landscape
 from pgd_bench.runs.config import resolve_config
 from pgd_bench.runs.execute import run
+
+HERE = Path(__file__).parent
 
 
 @pytest.fixture
@@ -111,3 +115,54 @@ def test_a_landscape_registered_again_with_other_kernels_gets_its_own_block():
             unregister_landscape("toy")
     assert blocks[0] is not blocks[1]
     assert blocks[1].py_func.__globals__["grad_lanes_of"] is other.grad_lanes
+
+
+def _toy_module(name, edit=("", "")):
+    """tests/toy_landscape.py executed afresh as module ``name``, with one text replacement: new
+    function objects, as a notebook's cell run again makes them (and, as there, with no file)."""
+    import types
+
+    source = (HERE / "toy_landscape.py").read_text()
+    assert edit[0] in source
+    module = types.ModuleType(name)
+    exec(compile(source.replace(*edit), f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("(-2.0 * work[0, l] - 0.2)", "(-2.0 * work[0, l] - 0.3)"),  # a constant of the gradient kernel
+        ("loss[l] += 0.5 * d * d", "loss[l] += 0.25 * d * d"),  # of the loss kernel
+        ("return 1.0 - c * c + 0.2 * (1.0 - c)", "return 1.0 - c * c + 0.3 * (1.0 - c)"),  # a helper it calls
+        ("(-np.asarray(w_star, float),", "(np.asarray(w_star, float),"),  # the spurious optimum (a lambda)
+    ],
+)
+def test_a_user_landscape_edited_and_registered_again_gets_its_own_cells(toy, edit):
+    """The cell cache's key (and so the optima's and the theory's files) covered the package's
+    code, not a user's kernels: a notebook cell that edited its landscape and registered it again
+    under its name got the cells the old kernels computed. The key now holds the digest of the
+    landscape's code, which the same code registered again keeps, in this process and another."""
+    import subprocess
+    import sys
+
+    from pgd_bench.runs.cache import cell_key
+
+    config = resolve_config(landscape="toy", algorithm="gd", trials=8, epochs=1, iterations=10, eta=0.1)
+    first = cell_key(config)
+    for name, changed in (("again", ("", "")), ("edited", edit)):
+        unregister_landscape("toy")
+        register_landscape(_toy_module(name, changed).TOY)
+        assert (cell_key(config) == first) == (name == "again"), name
+    # the package's landscapes add nothing: their code is the package's source hash
+    assert landscape_named("cnn").code_digest == landscape_named("overlapping").code_digest == ""
+    # and the digest is the same in a fresh process (no addresses or times in it)
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from toy_landscape import TOY; print(TOY.code_digest)"
+    proc = subprocess.run([sys.executable, "-c", code, str(HERE)], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == TOY.code_digest, proc.stderr
+
+
+def test_a_landscape_defined_without_a_file_is_not_cacheable_rather_than_an_error():
+    """Classes defined in a notebook (or by exec) have no file: Landscape.cacheable called
+    inspect.getfile on the parameters' class, which raised TypeError ("is a built-in class")."""
+    assert not _toy_module("notebook").TOY.cacheable

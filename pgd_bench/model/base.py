@@ -83,7 +83,7 @@ class Landscape:
         its kernels are this package's, whose source hash keys the cache (an edit of a kernel
         defined elsewhere would not change the key, and a stale variant would run)."""
         return all(
-            PACKAGE_DIR in Path(inspect.getfile(obj)).resolve().parents
+            _in_package(obj)
             # (py_func: the Python function a dispatcher compiles; with NUMBA_DISABLE_JIT=1 the
             # kernels are those functions themselves)
             for obj in (
@@ -92,6 +92,90 @@ class Landscape:
                 getattr(self.grad_lanes, "py_func", self.grad_lanes),
             )  # fmt: skip
         )
+
+    @property
+    def code_digest(self) -> str:
+        """A digest of the code this landscape runs, for the result caches' keys: empty for the
+        package's landscapes (the package's source hash keys those), else :func:`code_digest` of its
+        record's functions. A user's kernel edited and registered again under its name (a
+        notebook's cell run again) got the cells computed with the old kernel, silently."""
+        if self.cacheable:
+            return ""
+        return code_digest(
+            self.params_type, self.make_params, self.loss_lanes, self.grad_lanes, self.population_loss,
+            self.spurious_optimum, self.sharpness, self.samples, self.options,
+        )  # fmt: skip
+
+
+def _in_package(obj) -> bool:
+    """Whether ``obj`` (a class or function) is defined in a file of this package. A class defined
+    in a notebook, or in code run by ``exec``, has no file: ``inspect.getfile`` raised TypeError
+    ("is a built-in class") and registering such a landscape failed."""
+    try:
+        return PACKAGE_DIR in Path(inspect.getfile(obj)).resolve().parents
+    except (TypeError, OSError):
+        return False
+
+
+def code_digest(*objects) -> str:
+    """SHA-256 (16 hex digits) of what ``objects`` compute: each function's bytecode, constants,
+    names and defaults (a Numba dispatcher's Python function), and, followed through its globals,
+    those of the functions it calls and the values of the plain constants it reads (Numba compiles
+    a global as a constant) that are defined outside the package, NumPy and Numba; a class by its
+    name and fields; anything else by its ``repr``. The same code gives the same digest in every
+    process (no addresses, no file times); an edit of any part gives another."""
+    import hashlib
+    import types
+
+    digest = hashlib.sha256()
+    seen: set[int] = set()
+
+    def add_code(code: types.CodeType) -> None:
+        digest.update(code.co_code + repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                add_code(const)
+            else:
+                digest.update(repr(const).encode())
+
+    def ours(obj) -> bool:  # defined by the user, not by this package or a library it builds on
+        module = getattr(obj, "__module__", None) or ""
+        return module.split(".")[0] not in ("pgd_bench", "numba", "numpy", "builtins", "math", "typing")
+
+    def add(obj) -> None:
+        func = getattr(obj, "py_func", obj)
+        if id(func) in seen:
+            return
+        seen.add(id(func))
+        code = getattr(func, "__code__", None)
+        if code is None:
+            if isinstance(func, type):
+                fields = getattr(func, "_fields", ())
+                digest.update(f"class {func.__qualname__} {fields}".encode())
+            elif isinstance(func, np.ndarray):
+                digest.update(func.dtype.str.encode() + repr(func.shape).encode() + func.tobytes())
+            else:
+                digest.update(repr(func).encode())
+            return
+        add_code(code)
+        digest.update(repr(func.__defaults__).encode())
+        names = set(code.co_names)
+        stack = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        while stack:  # names read by nested functions and comprehensions too
+            inner = stack.pop()
+            names.update(inner.co_names)
+            stack += [c for c in inner.co_consts if isinstance(c, types.CodeType)]
+        for name in sorted(names):
+            value = getattr(func, "__globals__", {}).get(name)
+            if callable(value) and not isinstance(value, type) and ours(value):
+                add(value)
+            elif isinstance(value, (bool, int, float, complex, str, bytes, tuple, np.ndarray, np.number)):
+                digest.update(name.encode())
+                add(value)
+
+    for obj in objects:
+        add(obj)
+    return digest.hexdigest()[:16]
 
 
 # params type -> landscape, filled by pgd_bench.model.registry.register_landscape

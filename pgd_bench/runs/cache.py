@@ -19,6 +19,7 @@ from .._provenance import PACKAGE_VERSION, SOURCE_HASH
 from .._validate import check_sphere_rows
 from ..console import notice
 from ..engine import OUTCOME_NAMES, RECORD_FIELDS
+from ..model.registry import landscape_named
 from ..streams import STREAM_VERSION
 from .config import RunConfig
 from .execute import run
@@ -72,11 +73,16 @@ def cell_key(config: RunConfig) -> str:
     editable install never reuses the results of the old one. The config names a teacher family;
     its weights are the key's too, since a user's teacher registered again under the same name
     (a notebook's cell run again with other weights) is another problem: keyed by the name
-    alone, its cells and optima were the first teacher's, silently.
+    alone, its cells and optima were the first teacher's, silently. A landscape that is not the
+    package's adds the digest of its code (:attr:`pgd_bench.model.base.Landscape.code_digest`), for
+    the same reason: a user's kernel edited and registered again is another computation.
     """
     _, a_star = config.teacher_arrays()
     teacher = hashlib.sha256(np.ascontiguousarray(a_star, dtype=np.float64).tobytes()).hexdigest()[:16]
     text = f"{config.digest()}:{teacher}:{PACKAGE_VERSION}:{SOURCE_HASH}:{CACHE_FORMAT}:{STREAM_VERSION}"
+    landscape = landscape_named(config.landscape).code_digest  # "" for the package's: the source hash has them
+    if landscape:
+        text += f":{landscape}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

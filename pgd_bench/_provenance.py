@@ -77,14 +77,15 @@ SOURCE_HASH = source_hash()
 def cache_root() -> Path:
     """The per-user folder of pgd_bench's caches.
 
-    ``$PGD_BENCH_CACHE_DIR`` if set; else ``$NUMBA_CACHE_DIR/pgd_bench`` if Numba's cache folder
-    is set; else the platform's usual place: ``$XDG_CACHE_HOME/pgd_bench`` (default
-    ``~/.cache/pgd_bench``) on Linux, ``~/Library/Caches/pgd_bench`` on macOS,
-    ``%LOCALAPPDATA%\\pgd_bench\\Cache`` on Windows.
+    ``$PGD_BENCH_CACHE_DIR`` if set (not blank; the command line refuses blanks); else
+    ``$NUMBA_CACHE_DIR/pgd_bench`` if Numba's cache folder is set; else the platform's usual
+    place: ``$XDG_CACHE_HOME/pgd_bench`` (default ``~/.cache/pgd_bench``) on Linux,
+    ``~/Library/Caches/pgd_bench`` on macOS, ``%LOCALAPPDATA%\\pgd_bench\\Cache`` on Windows.
     """
-    if os.environ.get(CACHE_ENV):
+    # a value of blanks counts as unset: it made a folder named by the blanks in the current folder
+    if os.environ.get(CACHE_ENV, "").strip():
         return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("NUMBA_CACHE_DIR"):
+    if os.environ.get("NUMBA_CACHE_DIR", "").strip():
         return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser() / "pgd_bench"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "pgd_bench"

@@ -1229,6 +1229,7 @@ _BARS, _T1, _T2 = "fig1_success_rates__bars", "fig8_theorem_scalings__t1", "fig8
         ("fig8_theorem_scalings", _T1, "value", "nan", "value nan .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T1, "t1", "0.0", "t1 0.0 .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T2, "value", "-1.0", "value -1.0 .row 0.: expected a positive"),
+        ("fig8_theorem_scalings", _T2, "rate", "0.0", "rate 0.0 .row 0.: expected a positive"),
     ],
 )
 def test_a_figure_table_edited_to_impossible_values_is_refused_naming_them(

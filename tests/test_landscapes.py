@@ -1,6 +1,8 @@
 """The landscape seam: a second landscape, registered from outside the package, runs end to end
 through ``run``, and the CNN's record is what the engine ran before the seam."""
 
+import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +168,81 @@ def test_a_landscape_defined_without_a_file_is_not_cacheable_rather_than_an_erro
     """Classes defined in a notebook (or by exec) have no file: Landscape.cacheable called
     inspect.getfile on the parameters' class, which raised TypeError ("is a built-in class")."""
     assert not _toy_module("notebook").TOY.cacheable
+
+
+def _edited_pair(source, edit, name="k", namespace=None):
+    """``name`` as defined by ``source`` and by ``source`` with the text ``edit`` replaced."""
+    defined = []
+    for text in (source, source.replace(*edit)):
+        scope = dict(namespace or {})
+        exec(text, scope)
+        defined.append(scope[name])
+    return defined
+
+
+def _closure_kernel(scale):
+    import numba
+
+    @numba.njit
+    def k(x):
+        return x * scale
+
+    return k
+
+
+def test_the_code_digest_sees_the_edits_a_user_makes_and_only_those():
+    """What the reviewer found the first digest blind to: a closure's value (a kernel built by a
+    factory), a keyword-only default, a helper reached through a user module's attribute, a list
+    global and an element in the middle of a large array inside a tuple; a landscape built on the
+    package's kernels with its own spurious optimum got an empty digest. Each edit now changes the
+    digest, and the same code rebuilt keeps it."""
+    import functools
+    import types
+
+    from pgd_bench.model.base import code_digest
+
+    assert code_digest(_closure_kernel(0.2)) == code_digest(_closure_kernel(0.2))
+    assert code_digest(_closure_kernel(0.2)) != code_digest(_closure_kernel(0.3))
+    before, after = _edited_pair("def k(x, *, s=0.2):\n    return x * s\n", ("0.2", "0.3"))
+    assert code_digest(before) != code_digest(after)
+    library = types.ModuleType("mylib")
+    exec("def f(x):\n    return 2 * x\n", library.__dict__)
+    helper_user = _edited_pair("def k(x):\n    return mylib.f(x)\n", ("", ""), namespace={"mylib": library})[0]
+    first = code_digest(helper_user)
+    exec("def f(x):\n    return 3 * x\n", library.__dict__)
+    assert code_digest(helper_user) != first
+    data = {"table": [1.0, 2.0], "arrays": (np.zeros(2000),)}
+    reader = _edited_pair("def k(x):\n    return x + table[0] + arrays[0][1000]\n", ("", ""), namespace=data)[0]
+    digests = [code_digest(reader)]
+    reader.__globals__["table"][0] = 5.0
+    digests.append(code_digest(reader))
+    reader.__globals__["arrays"][0][1000] = 1.0
+    digests.append(code_digest(reader))
+    assert len(set(digests)) == 3
+    partials = [functools.partial(toy_gradient, a_star=value) for value in (1, 2)]
+    assert code_digest(partials[0]) != code_digest(partials[1])
+    cnn = landscape_named("cnn")
+    mine = [dataclasses.replace(cnn, name="mycnn", spurious_optimum=lambda w, a, s=s: (s * w, a)) for s in (-1.0, 1.0)]
+    assert mine[0].code_digest and mine[0].code_digest != mine[1].code_digest
+
+
+def test_the_code_digest_does_not_depend_on_the_hash_seed():
+    """A set constant (``x in {"a", "b", ...}``) is a frozenset, whose order, and so whose repr,
+    depends on PYTHONHASHSEED: three seeds gave three digests of one function."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from pgd_bench.model.base import code_digest\n"
+            "def k(x):\n    return x in {'a', 'b', 'c', 'd', 'e', 'f'}\nprint(code_digest(k))")  # fmt: skip
+    root = str(HERE.parent)
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code, root],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout  # fmt: skip
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1 and len(next(iter(digests)).strip()) == 16, digests

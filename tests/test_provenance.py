@@ -40,6 +40,10 @@ def test_the_cache_folder_follows_the_platform_and_the_overrides(monkeypatch, tm
     assert _provenance.cache_root() == tmp_path / "numba" / "pgd_bench"
     monkeypatch.setenv("PGD_BENCH_CACHE_DIR", str(tmp_path / "mine"))
     assert _provenance.cache_root() == tmp_path / "mine"
+    # blanks count as unset (they made a folder named "   " in the current folder, in Python too)
+    monkeypatch.setenv("PGD_BENCH_CACHE_DIR", "   ")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", " ")
+    assert _provenance.cache_root() == tmp_path / "xdg" / "pgd_bench"
 
 
 def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(tmp_path):

@@ -95,16 +95,15 @@ class Landscape:
 
     @property
     def code_digest(self) -> str:
-        """A digest of the code this landscape runs, for the result caches' keys: empty for the
-        package's landscapes (the package's source hash keys those), else :func:`code_digest` of its
-        record's functions. A user's kernel edited and registered again under its name (a
-        notebook's cell run again) got the cells computed with the old kernel, silently."""
-        if self.cacheable:
+        """A digest of the code this landscape runs, for the result caches' keys: empty when every
+        function of its record is the package's (the package's source hash keys those), else
+        :func:`code_digest` of the record. A user's kernel edited and registered again under its
+        name (a notebook's cell run again) got the cells computed with the old kernel, silently."""
+        parts = (self.params_type, self.make_params, self.loss_lanes, self.grad_lanes, self.population_loss,
+                 self.spurious_optimum, self.sharpness)  # fmt: skip
+        if all(part is None or _in_package(getattr(part, "py_func", part)) for part in parts):
             return ""
-        return code_digest(
-            self.params_type, self.make_params, self.loss_lanes, self.grad_lanes, self.population_loss,
-            self.spurious_optimum, self.sharpness, self.samples, self.options,
-        )  # fmt: skip
+        return code_digest(*parts, self.samples, self.options)
 
 
 def _in_package(obj) -> bool:
@@ -117,65 +116,111 @@ def _in_package(obj) -> bool:
         return False
 
 
+# Code that code_digest does not follow: this package (its source hash keys the caches) and the
+# libraries (their versions are not the user's edits)
+_LIBRARIES = ("pgd_bench", "numba", "numpy", "scipy", "llvmlite", "builtins", "math", "cmath", "typing",
+              "functools", "operator", "collections")  # fmt: skip
+
+
 def code_digest(*objects) -> str:
-    """SHA-256 (16 hex digits) of what ``objects`` compute: each function's bytecode, constants,
-    names and defaults (a Numba dispatcher's Python function), and, followed through its globals,
-    those of the functions it calls and the values of the plain constants it reads (Numba compiles
-    a global as a constant) that are defined outside the package, NumPy and Numba; a class by its
-    name and fields; anything else by its ``repr``. The same code gives the same digest in every
-    process (no addresses, no file times); an edit of any part gives another."""
+    """SHA-256 (16 hex digits) of what ``objects`` compute, for cache keys of user code.
+
+    A function (or a Numba dispatcher: its Python function and its compile options) counts by its
+    bytecode, constants, names, defaults and the values its closure holds, and, followed through
+    its globals (and attributes of the modules among them), the user functions it calls and the
+    data it reads (Numba compiles a global as a constant); a class by its name and fields; a
+    ``functools.partial`` by its function and arguments; containers and arrays by their contents;
+    another object by its type's name, its ``__call__`` and its attributes. The same code gives the
+    same digest in every process (no addresses, no set order, no file times). Not seen: what a
+    function reads from files or from objects it is handed at run time."""
+    import functools
     import hashlib
     import types
 
     digest = hashlib.sha256()
     seen: set[int] = set()
 
+    def ours(obj) -> bool:
+        module = getattr(obj, "__module__", None) or ""
+        return module.split(".")[0] not in _LIBRARIES
+
     def add_code(code: types.CodeType) -> None:
         digest.update(code.co_code + repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
         for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                add_code(const)
-            else:
-                digest.update(repr(const).encode())
+            add(const)
 
-    def ours(obj) -> bool:  # defined by the user, not by this package or a library it builds on
-        module = getattr(obj, "__module__", None) or ""
-        return module.split(".")[0] not in ("pgd_bench", "numba", "numpy", "builtins", "math", "typing")
+    def names_read(code: types.CodeType) -> set[str]:  # by the function and its nested code
+        names = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                names |= names_read(const)
+        return names
+
+    def add_function(func, options) -> None:
+        add_code(func.__code__)
+        add((func.__defaults__, func.__kwdefaults__, options))
+        for cell in func.__closure__ or ():
+            try:
+                add(cell.cell_contents)
+            except ValueError:  # a cell not yet filled
+                digest.update(b"<empty cell>")
+        names = sorted(names_read(func.__code__))
+        for name in names:
+            value = func.__globals__.get(name, _MISSING)
+            if isinstance(value, types.ModuleType):
+                if ours(value) or value.__name__.split(".")[0] not in _LIBRARIES:
+                    for attribute in names:
+                        if hasattr(value, attribute):
+                            add_global(f"{name}.{attribute}", getattr(value, attribute))
+            elif value is not _MISSING:
+                add_global(name, value)
+
+    def add_global(name: str, value) -> None:
+        if isinstance(value, types.ModuleType) or (callable(value) and not ours(value)):
+            return  # a library's function, or a module reached through another: not the user's code
+        digest.update(name.encode())
+        add(value)
 
     def add(obj) -> None:
-        func = getattr(obj, "py_func", obj)
-        if id(func) in seen:
-            return
-        seen.add(id(func))
-        code = getattr(func, "__code__", None)
-        if code is None:
-            if isinstance(func, type):
-                fields = getattr(func, "_fields", ())
-                digest.update(f"class {func.__qualname__} {fields}".encode())
-            elif isinstance(func, np.ndarray):
-                digest.update(func.dtype.str.encode() + repr(func.shape).encode() + func.tobytes())
-            else:
-                digest.update(repr(func).encode())
-            return
-        add_code(code)
-        digest.update(repr(func.__defaults__).encode())
-        names = set(code.co_names)
-        stack = [c for c in code.co_consts if isinstance(c, types.CodeType)]
-        while stack:  # names read by nested functions and comprehensions too
-            inner = stack.pop()
-            names.update(inner.co_names)
-            stack += [c for c in inner.co_consts if isinstance(c, types.CodeType)]
-        for name in sorted(names):
-            value = getattr(func, "__globals__", {}).get(name)
-            if callable(value) and not isinstance(value, type) and ours(value):
-                add(value)
-            elif isinstance(value, (bool, int, float, complex, str, bytes, tuple, np.ndarray, np.number)):
-                digest.update(name.encode())
-                add(value)
+        digest.update(type(obj).__qualname__.encode() + b":")
+        if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, np.number)):
+            digest.update(repr(obj).encode())
+        elif isinstance(obj, np.ndarray):
+            digest.update(obj.dtype.str.encode() + repr(obj.shape).encode() + np.ascontiguousarray(obj).tobytes())
+        elif isinstance(obj, types.CodeType):
+            add_code(obj)
+        elif id(obj) in seen:  # functions and containers: each once (they may refer to each other)
+            digest.update(b"<seen>")
+        else:
+            seen.add(id(obj))
+            if isinstance(obj, (tuple, list)):
+                digest.update(str(len(obj)).encode())
+                for item in obj:
+                    add(item)
+            elif isinstance(obj, (set, frozenset)):  # in an order that does not depend on the hash seed
+                digest.update(" ".join(sorted(code_digest(item) for item in obj)).encode())
+            elif isinstance(obj, dict):
+                for key in sorted(obj, key=repr):
+                    add(key)
+                    add(obj[key])
+            elif isinstance(obj, functools.partial):
+                add((obj.func, obj.args, obj.keywords))
+            elif isinstance(obj, type):
+                digest.update(f"{obj.__qualname__} {getattr(obj, '_fields', ())}".encode())
+            elif isinstance(getattr(obj, "py_func", None), types.FunctionType):  # a Numba dispatcher
+                add_function(obj.py_func, getattr(obj, "targetoptions", None))
+            elif isinstance(obj, types.FunctionType):
+                add_function(obj, None)
+            else:  # an instance: its class's code and its attributes, never its address
+                add(vars(type(obj)).get("__call__") if ours(type(obj)) else None)
+                add(getattr(obj, "__dict__", None))
 
     for obj in objects:
         add(obj)
     return digest.hexdigest()[:16]
+
+
+_MISSING = object()
 
 
 # params type -> landscape, filled by pgd_bench.model.registry.register_landscape

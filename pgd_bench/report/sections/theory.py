@@ -407,7 +407,7 @@ def draw_theorem_scalings(tables, settings):
     labels = {"eta": r"step size $\eta$", "k": "patches $k$", "p": "patch dimension $p$"}
     t1, fits, t2 = tables["t1"], tables["t1_fits"], tables["t2"]
     # log axes: an edited value of 0, -1 or NaN was drawn without a word, or after NumPy's warnings
-    for table, columns in ((t1, ("value", "t1")), (t2, ("value",))):
+    for table, columns in ((t1, ("value", "t1")), (t2, ("value", "rate"))):  # (written finite, positive)
         for column in columns:
             bad = np.flatnonzero(~(np.isfinite(table[column]) & (table[column] > 0)))
             if bad.size:

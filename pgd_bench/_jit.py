@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 
 try:
@@ -78,14 +79,34 @@ class PackageCacheLocator(caching._CacheLocator):
             return None
         # an unwritable cache folder falls back to the temporary folder, not to site-packages
         fallback = Path(tempfile.gettempdir()) / f"pgd_bench-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        failure = None
         for path in (kernel_cache_dir(), fallback / kernel_cache_dir().name):
             locator = cls(py_func, path)
             try:
                 locator.ensure_cache_path()
-            except OSError:
+            except OSError as error:
+                failure = failure or error
                 continue
+            if failure is not None:
+                _say_fallback(kernel_cache_dir(), path, failure)
             return locator
         return None
+
+
+_FALLBACK_SAID = False
+
+
+def _say_fallback(wanted: Path, used: Path, error: OSError) -> None:
+    """Say once per process where the compiled kernels go when their folder cannot be written:
+    a PGD_BENCH_CACHE_DIR naming a file or a read-only folder was silently replaced by the
+    temporary folder (where the kernels may not last)."""
+    global _FALLBACK_SAID
+    if not _FALLBACK_SAID:
+        _FALLBACK_SAID = True
+        reason = error.strerror or type(error).__name__
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr: the note is not worth a failure
+            sys.stderr.write(f"pgd-bench: note: cannot keep compiled kernels in {wanted} ({reason}); they go to "
+                             f"{used.parent} instead (set PGD_BENCH_CACHE_DIR to a writable folder)\n")  # fmt: skip
 
 
 # Numba's documented override (NUMBA_CACHE_LOCATOR_CLASSES) is process-wide and read from the

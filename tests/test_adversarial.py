@@ -6,6 +6,7 @@ wrong."""
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1305,3 +1306,16 @@ def test_a_blank_cache_folder_setting_is_one_line_naming_it(tmp_path):
         "user's cache folder)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_train_loss_that_overflowed_is_reported_as_infinite_not_as_missing():
+    """Labels of noise 1e160 overflow every trial's train loss (no trial diverges: the steps are
+    1e-200): the mean, taken over finite values only, was null, which --json documents as "no
+    training set", and the text showed "-"."""
+    args = ["run", "--samples", "4", "--label-noise", "1e160", "--a-bound", "1e300", "--eta", "1e-200",
+            "--trials", "8", "--epochs", "1", "--iterations", "5"]  # fmt: skip
+    printed = json.loads(_cli(*args, "--json").stdout)
+    assert printed["outcomes"]["diverged"] == 0 and printed["train_loss"]["mean"] == float("inf")
+    assert re.search(r"train loss on the trial's set of 4 .* - / inf\n", _cli(*args).stdout)
+    clean = json.loads(_cli("run", "--trials", "8", "--epochs", "1", "--iterations", "5", "--json").stdout)
+    assert clean["train_loss"]["mean"] is None  # without a training set: still null

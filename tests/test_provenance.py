@@ -148,3 +148,20 @@ print(sorted(set(compiled)))
     proc = subprocess.run([sys.executable, "-c", use], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_an_unwritable_kernel_folder_is_said_once_and_the_temporary_folder_used(monkeypatch, tmp_path, capsys):
+    """PGD_BENCH_CACHE_DIR naming a file (or a read-only folder): the kernels went to the temporary
+    folder without a word, where they may not last."""
+    from pgd_bench import _jit
+    from pgd_bench.geometry import dot
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("PGD_BENCH_CACHE_DIR", str(tmp_path / "a-file"))
+    monkeypatch.setattr(_jit, "_FALLBACK_SAID", False)
+    locators = [_jit.PackageCacheLocator.from_function(dot.py_func, dot.py_func.__code__.co_filename) for _ in "ab"]
+    assert all(Path(loc.get_cache_path()).parent.name.startswith("pgd_bench-") for loc in locators)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"pgd-bench: note: cannot keep compiled kernels in {tmp_path}/a-file/")
+    assert "(Not a directory); they go to" in err

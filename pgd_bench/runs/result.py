@@ -132,11 +132,14 @@ class RunResult:
 
     def by_basin(self, values: np.ndarray) -> dict[str, Any]:
         """``{"mean": ..., "by_basin": {"global": ..., "spurious": ...}}``: means of a per-trial
-        quantity over the trials that did not diverge, and over each basin (None where empty)."""
+        quantity over the trials that did not diverge, and over each basin (None where empty).
+        NaN is a value not measured (no training set) and is left out; an infinite value (a loss
+        that overflowed in a trial that did not diverge) is kept: left out, it made the mean that
+        of the other trials, or None ("no training set") when every trial's overflowed."""
         basin = self.basin()
 
         def mean(mask):
-            chosen = values[mask & np.isfinite(values)]
+            chosen = values[mask & ~np.isnan(values)]
             return float(chosen.mean()) if chosen.size else None
 
         alive = basin != BASIN_NAMES.index("diverged")

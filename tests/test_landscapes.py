@@ -27,7 +27,12 @@ def toy():
     unregister_landscape("toy")
 
 
-def test_the_toy_runs_end_to_end_and_each_trial_follows_plain_numpy_gd(toy):
+def test_the_toy_runs_end_to_end_each_trial_follows_plain_numpy_gd_and_every_phase_runs(toy):
+    """Then every phase of the engine on it (one test: the toy, defined outside the package, is
+    compiled afresh in each process, about 13 s, and two tests ran on two of the suite's workers).
+    The algorithms' phases are the landscape's gradient with something around it: on the toy as
+    on the CNN, the perturbation shows in the recorded gradient noise, Langevin at T = 0 and
+    momentum 0 are GD to the bit, and momentum otherwise moves the trials elsewhere."""
     config = resolve_config(landscape="toy", algorithm="gd", trials=70, epochs=2, iterations=150, eta=0.1)
     result = run(config)
     # the reference: the same starts (the public samplers draw the engine's start streams), the
@@ -52,16 +57,6 @@ def test_the_toy_runs_end_to_end_and_each_trial_follows_plain_numpy_gd(toy):
     expected = [toy.population_loss(result.w[i], result.a[i], w_star, a_star) for i in range(config.trials)]
     np.testing.assert_allclose(final_loss, expected, rtol=1e-12, atol=1e-15)
 
-
-def test_the_toy_is_compiled_outside_the_kernel_cache_and_the_cnn_inside(toy):
-    assert not toy.cacheable  # its kernels live outside the package: an edit of them is not in the key
-    assert CNN.cacheable
-
-
-def test_every_phase_of_the_engine_runs_on_the_toy(toy):
-    """The algorithms' phases are the landscape's gradient with something around it: on the toy as
-    on the CNN, the perturbation shows in the recorded gradient noise, Langevin at T = 0 and
-    momentum 0 are GD to the bit, and momentum otherwise moves the trials elsewhere."""
     base = dict(landscape="toy", trials=64, epochs=2, iterations=100, eta=0.1, eta_decay=1.0, scale_steps=False)
     gd = run(resolve_config(algorithm="gd", **base))
     noise = RECORD_FIELDS.index("noise")
@@ -74,6 +69,11 @@ def test_every_phase_of_the_engine_runs_on_the_toy(toy):
     assert warm.final_state_sha256() != gd.final_state_sha256()
     heavy = run(resolve_config(algorithm="gd", momentum=0.5, **base))
     assert heavy.final_state_sha256() != gd.final_state_sha256()
+
+
+def test_the_toy_is_compiled_outside_the_kernel_cache_and_the_cnn_inside(toy):
+    assert not toy.cacheable  # its kernels live outside the package: an edit of them is not in the key
+    assert CNN.cacheable
 
 
 def test_what_a_landscape_lacks_is_refused_by_name(toy):

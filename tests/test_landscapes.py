@@ -219,6 +219,15 @@ def test_the_code_digest_sees_the_edits_a_user_makes_and_only_those():
     reader.__globals__["arrays"][0][1000] = 1.0
     digests.append(code_digest(reader))
     assert len(set(digests)) == 3
+    # a library's module is not followed (its version is not the user's edit): math.pi, changed
+    # for the test, leaves the digest as it was
+    import math
+
+    reads_a_library = _edited_pair("def k(x):\n    return math.pi * x\n", ("", ""), namespace={"math": math})[0]
+    first = code_digest(reads_a_library)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(math, "pi", 3.0)
+        assert code_digest(reads_a_library) == first
     partials = [functools.partial(toy_gradient, a_star=value) for value in (1, 2)]
     assert code_digest(partials[0]) != code_digest(partials[1])
     cnn = landscape_named("cnn")

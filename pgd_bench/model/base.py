@@ -168,7 +168,7 @@ def code_digest(*objects) -> str:
         for name in names:
             value = func.__globals__.get(name, _MISSING)
             if isinstance(value, types.ModuleType):
-                if ours(value) or value.__name__.split(".")[0] not in _LIBRARIES:
+                if value.__name__.split(".")[0] not in _LIBRARIES:  # a user's module: what is read of it
                     for attribute in names:
                         if hasattr(value, attribute):
                             add_global(f"{name}.{attribute}", getattr(value, attribute))

@@ -79,8 +79,8 @@ class PackageCacheLocator(caching._CacheLocator):
             return None
         # an unwritable cache folder falls back to the temporary folder, not to site-packages
         fallback = Path(tempfile.gettempdir()) / f"pgd_bench-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        failure = None
-        for path in (kernel_cache_dir(), fallback / kernel_cache_dir().name):
+        wanted, failure = kernel_cache_dir(), None
+        for path in (wanted, fallback / wanted.name):
             locator = cls(py_func, path)
             try:
                 locator.ensure_cache_path()
@@ -88,7 +88,7 @@ class PackageCacheLocator(caching._CacheLocator):
                 failure = failure or error
                 continue
             if failure is not None:
-                _say_fallback(kernel_cache_dir(), path, failure)
+                _say_fallback(wanted, path, failure)
             return locator
         return None
 

@@ -170,14 +170,11 @@ def test_a_landscape_defined_without_a_file_is_not_cacheable_rather_than_an_erro
     assert not _toy_module("notebook").TOY.cacheable
 
 
-def _edited_pair(source, edit, name="k", namespace=None):
-    """``name`` as defined by ``source`` and by ``source`` with the text ``edit`` replaced."""
-    defined = []
-    for text in (source, source.replace(*edit)):
-        scope = dict(namespace or {})
-        exec(text, scope)
-        defined.append(scope[name])
-    return defined
+def _defined(source, namespace=None):
+    """The function ``k`` that ``source`` defines, with ``namespace`` as its globals."""
+    scope = dict(namespace or {})
+    exec(source, scope)
+    return scope["k"]
 
 
 def _closure_kernel(scale):
@@ -203,16 +200,16 @@ def test_the_code_digest_sees_the_edits_a_user_makes_and_only_those():
 
     assert code_digest(_closure_kernel(0.2)) == code_digest(_closure_kernel(0.2))
     assert code_digest(_closure_kernel(0.2)) != code_digest(_closure_kernel(0.3))
-    before, after = _edited_pair("def k(x, *, s=0.2):\n    return x * s\n", ("0.2", "0.3"))
+    before, after = (_defined(f"def k(x, *, s={s}):\n    return x * s\n") for s in (0.2, 0.3))
     assert code_digest(before) != code_digest(after)
     library = types.ModuleType("mylib")
     exec("def f(x):\n    return 2 * x\n", library.__dict__)
-    helper_user = _edited_pair("def k(x):\n    return mylib.f(x)\n", ("", ""), namespace={"mylib": library})[0]
+    helper_user = _defined("def k(x):\n    return mylib.f(x)\n", {"mylib": library})
     first = code_digest(helper_user)
     exec("def f(x):\n    return 3 * x\n", library.__dict__)
     assert code_digest(helper_user) != first
     data = {"table": [1.0, 2.0], "arrays": (np.zeros(2000),)}
-    reader = _edited_pair("def k(x):\n    return x + table[0] + arrays[0][1000]\n", ("", ""), namespace=data)[0]
+    reader = _defined("def k(x):\n    return x + table[0] + arrays[0][1000]\n", data)
     digests = [code_digest(reader)]
     reader.__globals__["table"][0] = 5.0
     digests.append(code_digest(reader))
@@ -223,7 +220,7 @@ def test_the_code_digest_sees_the_edits_a_user_makes_and_only_those():
     # for the test, leaves the digest as it was
     import math
 
-    reads_a_library = _edited_pair("def k(x):\n    return math.pi * x\n", ("", ""), namespace={"math": math})[0]
+    reads_a_library = _defined("def k(x):\n    return math.pi * x\n", {"math": math})
     first = code_digest(reads_a_library)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(math, "pi", 3.0)

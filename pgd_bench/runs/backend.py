@@ -135,6 +135,7 @@ class Backend:
         level = nanny.level  # quietened while the workers are stopped at once, then given back
         try:
             if self.cluster is not None and exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                nanny.setLevel(logging.ERROR)  # "still alive ..., killing", for each worker stopped at once
                 self._stop_workers_at_once()
             if self.client is not None:
                 self.client.close()
@@ -147,11 +148,8 @@ class Backend:
     def _stop_workers_at_once(self) -> None:
         """Ctrl-C (or SIGTERM): the local workers are stopped with a short wait, before the client
         cancels their tasks. A worker inside an engine block cannot stop before the block ends, and
-        Dask's default close waited 4 s for it, then killed it with a warning (quietened here;
-        :meth:`__exit__` gives the logger its level back)."""
-        import logging
-
-        logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # "still alive ..., killing"
+        Dask's default close waited 4 s for it, then killed it with a warning (which
+        :meth:`__exit__` quietens while this runs)."""
         for nanny in list(self.cluster.workers.values()):
             with contextlib.suppress(Exception):  # stopping anyway: the cluster's close follows
                 self.cluster.sync(nanny.close, timeout=STOP_WAIT_S)

@@ -18,7 +18,7 @@ def test_the_out_of_sample_section_reports_its_saved_cells(reduced_reproduction)
     out, _ = reduced_reproduction
     report = (out / "report.md").read_text()
     section = report.split("## Out of sample")[1].split("\n## ")[0]
-    from pgd_bench.report.sections.held_out import figure_1_sample_note
+    from pgd_bench.report.shared import figure_1_sample_note
 
     assert figure_1_sample_note(0) in section  # the reduced reproduction runs at seed 0
     table = next(t for t in section.split("\n\n") if t.startswith("| k | teacher |"))
@@ -73,8 +73,7 @@ def test_the_in_sample_sentence_agrees_with_the_literal_sections_at_every_seed(s
     section) and "figure 1's tuned rates are in-sample" (this one)."""
     import dataclasses
 
-    from pgd_bench.report.sections.held_out import figure_1_sample_note
-    from pgd_bench.report.shared import QUICK, tuning_caveat
+    from pgd_bench.report.shared import QUICK, figure_1_sample_note, tuning_caveat
 
     note = figure_1_sample_note(seed)
     caveat = tuning_caveat(dataclasses.replace(QUICK, seed=seed))

@@ -154,18 +154,42 @@ def quick_sized(scale, fields=None) -> str:
                      for field in fields or names if getattr(scale, field) != getattr(FULL, field))  # fmt: skip
 
 
+# The trials the presets were tuned on: seed 0's first TUNING_TRIALS[0] to TUNING_TRIALS[1] per cell
+# (trial i depends only on (seed, i), so a run at seed 0 repeats them and one at another seed does not).
+TUNING_TRIALS = (300, 500)
+
+
 def tuning_caveat(scale) -> str:
-    """Whether this run's success-rate trials include ones the tuning never saw (trial i depends
-    only on (seed, i), and the tuning used seed 0's first 300 to 500 trials)."""
+    """Whether this run's success-rate trials include ones the tuning never saw (the literal
+    section's sentence; :func:`figure_1_sample_note` is the out-of-sample section's)."""
+    low, high = TUNING_TRIALS
     if scale.seed != 0:
         return f"this run uses seed {scale.seed}: none of its trials were seen by the tuning."
-    if scale.trials > 500:
+    if scale.trials > high:
         return (
-            f"this run's {scale.trials} trials per cell include {scale.trials - 500} or more that the tuning never saw."
+            f"this run's {scale.trials} trials per cell include {scale.trials - high} or more that the tuning "
+            "never saw."
         )
     return (
         f"with seed 0 and {scale.trials} trials per cell, every trial here is one the tuning may have seen: these "
         "tuned rates are in-sample (rerun with `--seed 1` for out-of-sample ones)."
+    )
+
+
+def figure_1_sample_note(seed: int) -> str:
+    """Whether figure 1's tuned rates are in-sample at ``seed``: its teachers are always the
+    tuning's; its trials are the tuning's only at seed 0, as :func:`tuning_caveat` says. (This
+    sentence said "in-sample" at every seed, beside that one saying "none of its trials were
+    seen".)"""
+    low, high = TUNING_TRIALS
+    if seed == 0:
+        return (
+            f"so figure 1's tuned rates are in-sample: its teachers are the tuning's, and so are its first {low} "
+            f"to {high} trials at seed 0"
+        )
+    return (
+        f"so figure 1's teachers are the tuning's own; its trials at seed {seed} are not, so its tuned rates "
+        "are out of sample in the trials only"
     )
 
 

@@ -2,7 +2,7 @@
 
 Each tuned preset promises a success rate (``Algorithm.promised_success``). The presets were
 chosen on the four teacher families of figure 1 at seed 0, so figure 1's rates are in-sample in
-their teachers (and, at seed 0, in their trials: :func:`figure_1_sample_note`);
+their teachers (and, at seed 0, in their trials: :func:`~pgd_bench.report.shared.figure_1_sample_note`);
 here the same presets run unchanged on :data:`pgd_bench.algorithms.HELD_OUT_TEACHERS`, gaussian
 teachers with seeds the tuning never used and a few hand-written ones, and each cell's promise is
 checked with its Wilson interval.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...algorithms import ALGORITHMS, HELD_OUT_TEACHERS
 from ...stats import wilson_interval
 from ..context import Answer, Context, Section, graded, success_ci
-from ..shared import FULL
+from ..shared import FULL, figure_1_sample_note
 
 PROMISING = tuple(name for name, algorithm in ALGORITHMS.items() if algorithm.promised_success is not None)
 
@@ -36,22 +36,6 @@ def teacher_name(teacher: dict) -> str:
     if "a_star" in teacher:
         return "a* = " + ", ".join(f"{v:.3g}" for v in teacher["a_star"])
     return f"{teacher['teacher']}, teacher seed {teacher['teacher_seed']}"
-
-
-def figure_1_sample_note(seed: int) -> str:
-    """Whether figure 1's tuned rates are in-sample at ``seed``: its teachers are always the
-    tuning's; its trials are the tuning's only at seed 0 (trial i depends only on (seed, i)), as
-    the literal section's :func:`~pgd_bench.report.shared.tuning_caveat` says. (This sentence
-    said "in-sample" at every seed, beside that one saying "none of its trials were seen".)"""
-    if seed == 0:
-        return (
-            "so figure 1's tuned rates are in-sample: its teachers are the tuning's, and so are its first 300 "
-            "to 500 trials at seed 0"
-        )
-    return (
-        f"so figure 1's teachers are the tuning's own; its trials at seed {seed} are not, so its tuned rates "
-        "are out of sample in the trials only"
-    )
 
 
 def out_of_sample(ctx: Context) -> Section:

@@ -6,7 +6,7 @@ from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ..context import OUTCOME, Context, Section, success_ci
-from ..shared import FIG1_SERIES, KS, gap_detail, mean_gap, success_grid, tuning_caveat
+from ..shared import FIG1_SERIES, KS, TUNING_TRIALS, gap_detail, mean_gap, success_grid, tuning_caveat
 
 
 def literal_settings(ctx: Context) -> Section:
@@ -41,7 +41,8 @@ initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) anneal
 steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
 P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
 of trials across the cells of figure 1{pgd_shortfall}.
-The tuned values were chosen with this engine on seed 0 and 300 to 500 trials per cell; {tuning_caveat(ctx.scale)}
+The tuned values were chosen with this engine on seed 0 and {TUNING_TRIALS[0]} to {TUNING_TRIALS[1]} trials per cell;
+{tuning_caveat(ctx.scale)}
 SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
 {100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
 batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with

@@ -22,11 +22,17 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _refuse_a_folder_at(path: Path) -> None:
+    """Name ``path`` when a folder stands where a file is to be written: os.replace would fail
+    naming the temporary file, not this one."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
-    if path.is_dir():  # os.replace would fail naming the temporary file, not this one
-        raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
+    _refuse_a_folder_at(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -63,8 +69,7 @@ def atomic_link_or_copy(source, path, data: bytes | None = None) -> None:
     without links), the bytes are copied: ``data`` when given (already read), else read from
     ``source``."""
     source, path = Path(source), Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "a folder stands where this file is written; remove it", str(path))
+    _refuse_a_folder_at(path)
     with contextlib.suppress(OSError):
         if os.path.samefile(source, path):  # linked already (a rerun): rename would keep the temporary name
             return

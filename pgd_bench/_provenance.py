@@ -74,6 +74,20 @@ def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
 SOURCE_HASH = source_hash()
 
 
+def folder_setting(name: str) -> str | None:
+    """The environment variable ``name`` as a folder setting: None when unset or blank. A value of
+    blanks made a folder named by the blanks in the current folder, so it counts as unset here,
+    and the command line refuses it (``blank_folder_setting``)."""
+    value = os.environ.get(name, "")
+    return value if value.strip() else None
+
+
+def blank_folder_setting(name: str) -> str | None:
+    """The value of ``name`` when it is set but blank (which :func:`folder_setting` ignores), else None."""
+    value = os.environ.get(name)
+    return value if value and folder_setting(name) is None else None
+
+
 def cache_root() -> Path:
     """The per-user folder of pgd_bench's caches.
 
@@ -82,10 +96,9 @@ def cache_root() -> Path:
     place: ``$XDG_CACHE_HOME/pgd_bench`` (default ``~/.cache/pgd_bench``) on Linux,
     ``~/Library/Caches/pgd_bench`` on macOS, ``%LOCALAPPDATA%\\pgd_bench\\Cache`` on Windows.
     """
-    # a value of blanks counts as unset: it made a folder named by the blanks in the current folder
-    if os.environ.get(CACHE_ENV, "").strip():
+    if folder_setting(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("NUMBA_CACHE_DIR", "").strip():
+    if folder_setting("NUMBA_CACHE_DIR"):
         return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser() / "pgd_bench"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "pgd_bench"

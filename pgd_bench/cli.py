@@ -581,10 +581,10 @@ def _check_thread_count_setting() -> None:
 def _check_cache_folder_setting() -> None:
     """Refuse a ``PGD_BENCH_CACHE_DIR`` of blanks: it made a folder named by the blanks in the
     current folder and compiled every kernel there."""
-    from ._provenance import CACHE_ENV
+    from ._provenance import CACHE_ENV, blank_folder_setting
 
-    value = os.environ.get(CACHE_ENV)
-    if value and not value.strip():
+    value = blank_folder_setting(CACHE_ENV)
+    if value is not None:
         raise ValueError(f"{CACHE_ENV}={quoted(value)}: expected a folder for the compiled kernels (unset, "
                          "the user's cache folder)")  # fmt: skip
 

@@ -261,6 +261,11 @@ class RunConfig:
         lanes = data_lanes(self.samples, self.k * self.p) if self.samples else LANES
         return -(-self.trials // lanes)
 
+    def threads_in_flight(self, threads: int) -> int:
+        """How many of ``threads`` run this config's blocks at once: each takes a block in turn,
+        so never more than there are blocks (and at least one)."""
+        return max(1, min(threads, self.blocks))
+
     def memory_bytes(self, threads: int | None = None) -> float:
         """An upper bound on the memory a run of this config allocates, in bytes.
 
@@ -288,7 +293,7 @@ class RunConfig:
             per_thread += 8.0 * LANES * self.batch * (width + self.k + FRESH_WORK_ROWS)
         # a thread holds scratch only while it runs a block: never more threads than blocks (with
         # NUMBA_NUM_THREADS=10000000, a 5-trial run was refused as needing 725 GiB)
-        in_flight = max(1, min(threads, self.blocks))
+        in_flight = self.threads_in_flight(threads)
         # the sharpness of the final points (the summary's): chunks of Hessians, one per thread in flight
         statistics = sharpness_memory_bytes(self.trials, self.p + self.k, self.stride, threads)
         return (self.trials * per_trial + recorded + in_flight * per_thread + statistics

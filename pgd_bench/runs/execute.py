@@ -307,7 +307,7 @@ def run_together(configs, *, progress: Callable[[int, int], None] | None = None)
             out.records,
             out.train_loss,
             out.states,
-            spent / max(1, min(threads, config.blocks)),
+            spent / config.threads_in_flight(threads),
         )  # fmt: skip
         for config, out, spent in zip(configs, outputs, seconds)
     ]

@@ -117,11 +117,14 @@ def load_sweep(path) -> tuple[list[str], list[Cell]]:
     cells = []
     for index, combo in enumerate(combos):
         try:
-            config = resolve_config(**overlay_settings(data, combo))  # a cell's eta beats the base's eta_w, eta_a
+            merged = overlay_settings(data, combo)  # a cell's eta beats the base's eta_w and eta_a
+            config = resolve_config(**merged)
         except (ValueError, TypeError) as error:
             label = ", ".join(f"{key}={value!r}" for key, value in combo.items()) or "the base config"
             raise ValueError(f"{path}: cell {index} ({label}): {error}") from None
-        settings = {key: combo.get(key, data.get(key, getattr(config, key, None))) for key in axes}
+        # each axis as the cell gave it, else as it ran (a base eta_w that the cell's eta replaced
+        # labelled the cell with the value it did not run)
+        settings = {key: merged.get(key, getattr(config, key, None)) for key in axes}
         if "landscape" in settings:  # the one that ran: a stride below p selects "overlapping"
             settings["landscape"] = config.landscape
         cells.append(Cell(index, settings, config))

@@ -1272,6 +1272,12 @@ def test_a_sweep_cells_eta_overrides_the_base_step_sizes_as_a_flag_does(tmp_path
     axes, cells = load_sweep(path)
     assert axes == ["eta", "eta_a"]
     assert [(c.config.eta_w, c.config.eta_a) for c in cells] == [(0.1, 0.1), (0.3, 0.3), (0.2, 0.05)]
+    # and each cell's label is the value it ran: a grid over eta_w beside a cell's eta labelled that
+    # cell with the base's eta_w (0.05, in its settings and the tables' grid_eta_w) where 0.3 ran
+    path.write_text("trials = 5\neta_w = 0.05\n[grid]\neta_w = [0.1, 0.2]\n[[cells]]\neta = 0.3\n")
+    axes, cells = load_sweep(path)
+    assert axes == ["eta_w", "eta"]
+    assert [c.settings["eta_w"] for c in cells] == [c.config.eta_w for c in cells] == [0.1, 0.2, 0.3]
 
 
 def test_an_edit_beside_a_printed_runs_config_is_refused_not_ignored(tmp_path):

@@ -48,9 +48,11 @@ class _Parser(argparse.ArgumentParser):
                 raise SystemExit(1) from None
 
 
-def _add_config_flags(parser) -> None:
+def _add_config_flags(parser, shown=None) -> None:
     """One flag per command-line field of :class:`~pgd_bench.runs.config.RunConfig`, generated from
-    its declaration (help text, type, choices), plus the ``--eta`` shorthand."""
+    its declaration (help text, type, choices), plus the ``--eta`` shorthand. Only the fields in
+    ``shown`` (default: all) are in the help; the others are still read, so that the command can
+    refuse them by name (``optima --algorithm pgd``: "not used ..."), not as unknown flags."""
     from .algorithms import ALGORITHMS
     from .model.registry import LANDSCAPES
     from .model.teachers import TEACHERS
@@ -76,7 +78,8 @@ def _add_config_flags(parser) -> None:
             default = " (default: the preset's)" if f.default is None else f" (default: the preset's, else {f.default})"
         if "(default" in f.metadata["help"]:  # it says its own: "--landscape ... (default cnn)" said it twice
             default = ""
-        kwargs = {"help": f.metadata["help"] + default, "default": None}
+        kwargs = {"help": f.metadata["help"] + default if shown is None or name in shown else argparse.SUPPRESS,
+                  "default": None}  # fmt: skip
         if name in choices:
             kwargs["choices"] = list(choices[name])
         elif f.type in ("bool", bool):
@@ -89,7 +92,8 @@ def _add_config_flags(parser) -> None:
             kwargs["type"] = float
         parser.add_argument(flag, **kwargs)
     for name, text in SHORTHANDS.items():
-        parser.add_argument("--" + name, type=float, default=None, help=text)
+        parser.add_argument("--" + name, type=float, default=None,
+                            help=text if shown is None or name in shown else argparse.SUPPRESS)  # fmt: skip
 
 
 def _add_cluster_flags(parser) -> None:
@@ -123,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="find the stationary points GD reaches (any landscape, e.g. --stride 3): polished, clustered, classified",
     )
     optima.add_argument("--config", metavar="FILE", help="a TOML or JSON config (its problem keys are used)")
-    _add_config_flags(optima)
+    from .runs.optima import PROBLEM_KEYS
+
+    _add_config_flags(optima, shown=PROBLEM_KEYS)  # the search runs plain GD: it takes only the problem
     optima.add_argument("--starts", type=int, default=1000, help="GD starts (default 1000)")
     optima.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -427,3 +428,16 @@ def test_optima_starts_is_refused_where_the_spurious_optimum_is_known(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "closed form" in err and "would ignore it" in err
     assert main(["run", *SMALL, "--optima-starts", "0", "--json"]) == 0
+
+
+def test_optima_help_lists_only_the_flags_it_takes():
+    """Its help listed about 30 run flags with their defaults ("--algorithm ... (default gd)",
+    --trials, --eta, --rho-w, --preset), each of which the command then refused."""
+    from pgd_bench.runs.optima import PROBLEM_KEYS
+
+    shown = cli("optima", "--help")
+    assert shown.returncode == 0
+    flags = set(re.findall(r"^  (--[a-z-]+)", shown.stdout, flags=re.MULTILINE))
+    assert flags == {"--" + key.replace("_", "-") for key in PROBLEM_KEYS} | {"--config", "--starts", "--json"}
+    refused = cli("optima", "--algorithm", "pgd")  # still read, to be refused by name rather than as unknown
+    assert refused.returncode == 2 and "optima: --algorithm: not used" in refused.stderr

@@ -217,3 +217,49 @@ def test_run_checks_a_config_built_by_hand():
         run(RunConfig(trials=5, tol=100.0))
     with pytest.raises(ValueError, match="^config:"):
         run({"trials": 5})
+
+
+def test_a_teacher_family_gets_its_seed_and_what_it_returns_is_checked():
+    """register_teacher said a family is weights(k, teacher_seed), but any teacher_seed with a
+    user's family was refused ("applies only to the gaussian teacher"); a family that was not a
+    function, took one argument or raised gave that TypeError or ZeroDivisionError; complex weights
+    were cut to their real part, strings parsed as numbers, NaN refused as "the zero teacher" and
+    inf with a start_radius message; unregistering an unknown name raised KeyError."""
+    from pgd_bench.model.registry import register_landscape, unregister_landscape
+    from pgd_bench.model.teachers import register_teacher, unregister_teacher
+    from pgd_bench.runs.config import resolve_config
+
+    register_teacher("drawn", lambda k, seed: np.random.default_rng(seed + 7).uniform(0.5, 1.5, k))
+    register_teacher("fixed", lambda k, seed: np.linspace(1.0, 2.0, k), seeded=False)
+    bad = {
+        "complex": (lambda k, seed: np.ones(k) + 1j, "returned complex128 values, expected real numbers"),
+        "text": (lambda k, seed: ["1"] * k, "returned <U1 values, expected real numbers"),
+        "nan": (lambda k, seed: np.full(k, np.nan), "not finite: \\[nan"),
+        "inf": (lambda k, seed: np.r_[np.inf, np.ones(k - 1)], "not finite: \\[inf"),
+        "raises": (lambda k, seed: 1 / 0, "failed for k = 8, teacher_seed = 0: ZeroDivisionError"),
+        "one_argument": (lambda k: np.ones(k), "failed for k = 8, teacher_seed = 0: TypeError"),
+    }
+    for name, (family, _) in bad.items():
+        register_teacher(name, family)
+    try:
+        seeds = [resolve_config(teacher="drawn", teacher_seed=s).teacher_arrays()[1] for s in (0, 3, 3)]
+        np.testing.assert_array_equal(seeds[1], np.random.default_rng(10).uniform(0.5, 1.5, 8))
+        assert not np.array_equal(seeds[0], seeds[1]) and np.array_equal(seeds[1], seeds[2])
+        with pytest.raises(ValueError, match="^teacher_seed: applies only to teacher families that draw"):
+            resolve_config(teacher="fixed", teacher_seed=3)
+        with pytest.raises(ValueError, match="^teacher_seed: applies only"):
+            resolve_config(teacher="ones", teacher_seed=3)  # a built-in family that does not draw
+        for name, (_, message) in bad.items():
+            with pytest.raises(ValueError, match=f"^teacher: family '{name}' .*{message}"):
+                resolve_config(teacher=name)
+        with pytest.raises(ValueError, match="weights must be a function"):
+            register_teacher("five", 5)
+    finally:
+        for name in ("drawn", "fixed", *bad):
+            unregister_teacher(name)
+    with pytest.raises(ValueError, match="^teacher: 'drawn' is not registered"):
+        unregister_teacher("drawn")
+    with pytest.raises(ValueError, match="^landscape: 'nope' is not registered"):
+        unregister_landscape("nope")
+    with pytest.raises(ValueError, match="^landscape: expected a Landscape"):
+        register_landscape({"name": "mine"})

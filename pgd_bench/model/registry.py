@@ -27,6 +27,8 @@ def register_landscape(landscape: Landscape) -> Landscape:
         If the name or the parameters' type is registered already, or the type is not a
         :class:`typing.NamedTuple` class.
     """
+    if not isinstance(landscape, Landscape):
+        raise ValueError(f"landscape: expected a Landscape (pgd_bench.model.landscape), got {type(landscape).__name__}")
     if not isinstance(landscape.name, str) or not landscape.name or landscape.name in _LANDSCAPES:
         raise ValueError(f"landscape: {landscape.name!r} is not a new name")
     if not (isinstance(landscape.params_type, type) and issubclass(landscape.params_type, tuple)
@@ -40,7 +42,15 @@ def register_landscape(landscape: Landscape) -> Landscape:
 
 
 def unregister_landscape(name: str) -> None:
-    """Remove a landscape (for tests and notebooks that added one)."""
+    """Remove a landscape (for tests and notebooks that added one).
+
+    Raises
+    ------
+    ValueError
+        If no landscape of that name is registered.
+    """
+    if not isinstance(name, str) or name not in _LANDSCAPES:
+        raise ValueError(f"landscape: {name!r} is not registered (registered: {', '.join(_LANDSCAPES)})")
     landscape = _LANDSCAPES.pop(name)
     BY_PARAMS_TYPE.pop(landscape.params_type, None)
 

@@ -26,7 +26,7 @@ from ..model.data import DATA_LANES, FRESH_WORK_ROWS, data_lanes
 from ..model.landscape import curvature_scale
 from ..model.registry import DEFAULT_LANDSCAPE, LANDSCAPES, landscape_named
 from ..model.sharpness import sharpness_memory_bytes
-from ..model.teachers import TEACHERS, teacher_weights
+from ..model.teachers import TEACHERS, is_seeded, teacher_weights
 from ..streams import NOISE_LAWS, STREAM_VERSION
 
 NOISE_TARGETS = ("both", "w", "a")
@@ -95,7 +95,9 @@ class RunConfig:
         check=lambda name, value: None if value is None else as_int(name, value, minimum=1),
     )
     teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
-    teacher_seed: int = _setting(0, "seed of the gaussian teacher family", check=as_seed)
+    teacher_seed: int = _setting(
+        0, "seed of a teacher family that draws (gaussian, or a registered one)", check=as_seed
+    )
     a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (instead of --teacher)")
     trials: int = _setting(1000, "random starts", check=_positive_int)
     seed: int = _setting(0, "seed of every random stream", check=as_seed)
@@ -384,8 +386,8 @@ APPLIES_ONLY = {
     "momentum": (0.0, lambda v: algorithm_named(v["algorithm"]).momentum, "gd, sgd, pgd and psgd"),
     "teacher_seed": (
         0,
-        lambda v: v.get("teacher", "alternating") == "gaussian" and v.get("a_star") is None,
-        "the gaussian teacher without an explicit a_star",
+        lambda v: is_seeded(v.get("teacher", "alternating")) and v.get("a_star") is None,
+        "teacher families that draw (gaussian, and registered ones), without an explicit a_star",
     ),
     "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
     "shared_data": (False, lambda v: not _equal(v.get("samples", 0), 0), "finite-sample runs (samples > 0)"),

@@ -63,3 +63,22 @@ def test_non_finite_inputs_are_rejected_even_where_relu_would_hide_them(bad, rng
         pb.sample_loss_grad(Z, w, a_star, w_star, a_star)
     with pytest.raises(ValueError, match="Z"):
         pb.forward(Z, w, a_star)
+
+
+def test_whole_inputs_are_taken_at_stride_p_too():
+    """The README: with stride=, forward and sample_loss_grad take whole inputs (n, (k - 1) stride
+    + p); at stride = p, (n, k p) was refused ("Z: expected shape (n, 8, 6), got (2, 48)"). They
+    are the patches laid end to end, so the results are those of the patches."""
+    rng = np.random.default_rng(3)
+    k, p = 8, 6
+    X = rng.standard_normal((5, k * p))
+    w, a = pb.sample_sphere(1, p, 1)[0], rng.standard_normal(k)
+    w_star, a_star = pb.sample_sphere(1, p, 2)[0], rng.standard_normal(k)
+    Z = X.reshape(5, k, p)
+    np.testing.assert_array_equal(pb.forward(X, w, a, stride=p), pb.forward(Z, w, a))
+    np.testing.assert_array_equal(pb.forward(Z, w, a, stride=p), pb.forward(Z, w, a))  # patches, as before
+    whole = pb.sample_loss_grad(X, w, a, w_star, a_star, stride=p)
+    for got, expected in zip(whole, pb.sample_loss_grad(Z, w, a, w_star, a_star)):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="Z"):  # without a stride, whole inputs are still refused by name
+        pb.forward(X, w, a)

@@ -294,10 +294,17 @@ def patches(X, k: int, p: int, stride: int) -> np.ndarray:
 
 
 def _batch_of(Z, k, p, stride):
-    """``Z`` as patches ``(n, k, p)``: given so (``stride`` None) or cut from inputs ``(n, d)``."""
+    """``Z`` as patches ``(n, k, p)``: given so (``stride`` None or ``p``) or cut from whole inputs
+    ``(n, (k - 1) stride + p)`` (any ``stride``: at ``p`` the whole inputs of ``k p`` entries were
+    refused, though the README promises them with ``stride=``)."""
+    try:
+        whole = stride is not None and np.ndim(Z) == 2
+    except (ValueError, TypeError):  # ragged: as_batch names it
+        whole = False
     stride = as_stride(stride, p)
-    if stride is None:
+    if stride is None and not whole:
         return as_batch("Z", Z, k, p)
+    stride = p if stride is None else stride
     return patches(as_inputs("Z", Z, (k - 1) * stride + p), k, p, stride)
 
 
@@ -307,8 +314,9 @@ def forward(Z, w, a, *, stride=None) -> np.ndarray:
     Parameters
     ----------
     Z : array_like, shape (n, k, p), or (n, (k - 1) s + p) with ``stride``
-        Batch of inputs; ``Z[b, j]`` is patch ``j`` of sample ``b``. With a ``stride`` ``s < p``,
-        whole inputs, whose patches are ``Z[b, j s : j s + p]`` (:func:`patches`).
+        Batch of inputs; ``Z[b, j]`` is patch ``j`` of sample ``b``. With a ``stride`` ``s``,
+        whole inputs, whose patches are ``Z[b, j s : j s + p]`` (:func:`patches`); at ``s = p``
+        patches ``(n, k, p)`` are taken too.
     w : array_like, shape (p,)
         Filter (any norm).
     a : array_like, shape (k,)

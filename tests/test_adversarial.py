@@ -235,10 +235,13 @@ def test_help_into_a_full_device_fails():
 def test_an_overflowing_loss_is_an_error_not_a_nan():
     w_star = np.eye(3)[0]
     a = np.array([1.0, -2.0, 0.5])
-    with pytest.raises(ValueError, match="w.*overflow"):
+    with pytest.raises(ValueError, match="w, a: the closed form overflows.*too large"):
         pb.population_loss(np.array([1e200, 0.0, 0.0]), a, w_star, a)
-    with pytest.raises(ValueError, match="overflow"):
+    with pytest.raises(ValueError, match="overflows.*too large"):
         pb.population_grad(np.array([1e200, 1.0, 0.0]), a, w_star, a)
+    # a tiny w (||w||^2 underflows) was told that its norm was too large
+    with pytest.raises(ValueError, match=r"overflows.*\|\|w\|\| too close to 0"):
+        pb.population_grad(np.array([1e-320, 0.0, 0.0]), a, w_star, a)
 
 
 def test_forward_refuses_infinite_inputs_even_where_relu_hides_them():

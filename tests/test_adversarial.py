@@ -1234,6 +1234,12 @@ _BARS, _T1, _T2 = "fig1_success_rates__bars", "fig8_theorem_scalings__t1", "fig8
         ("fig8_theorem_scalings", _T1, "t1", "0.0", "t1 0.0 .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T2, "value", "-1.0", "value -1.0 .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T2, "rate", "0.0", "rate 0.0 .row 0.: expected a positive"),
+        # the sixth pass: a training-set size of 0 on figure 10's log axis (matplotlib's warnings), an
+        # ECDF fraction of -1 (figure 9) and a NaN sharpness (figure 6), both drawn without a word
+        ("fig10_beyond", "fig10_beyond__noisy", "samples", "0", "samples 0 .row 0.: expected a training-set size"),
+        ("fig9_runtime_ecdf", "fig9_runtime_ecdf__ecdf", "fraction", "-1.0", "fraction -1.0 .row 0.: expected a"),
+        ("fig9_runtime_ecdf", "fig9_runtime_ecdf__ecdf", "iteration", "0", "iteration 0 .row 0.: expected an"),
+        ("fig6_observations", "fig6_observations__sharpness", "top_eigenvalue", "nan", "top_eigenvalue nan .row 0."),
     ],
 )
 def test_a_figure_table_edited_to_impossible_values_is_refused_naming_them(
@@ -1241,7 +1247,8 @@ def test_a_figure_table_edited_to_impossible_values_is_refused_naming_them(
 ):
     """The adversary's edits that plot drew as given: a success rate of 150% or NaN, 7 successes of
     6 trials (figure 1; figure 5 shares its bars), and on figure 8's log axes a value of NaN (after
-    NumPy's "Mean of empty slice" warnings), 0 or -1 (silently). Each is now refused, naming the value."""
+    NumPy's "Mean of empty slice" warnings), 0 or -1 (silently); then those the comment in the list
+    names. Each is now refused, naming the value."""
     import warnings
 
     from pgd_bench.report.build import plot

@@ -156,6 +156,34 @@ def check_success_cells(cells, rows=None) -> None:
                 raise ValueError(f"cell {row}: {column} {cells[column][row]}: expected a fraction in [0, 1]")
 
 
+LOG_AXIS = "a positive number, drawn on a log axis"
+
+
+def check_values(table, column, allowed, expected) -> None:
+    """Refuse a saved table whose ``column`` holds a value a figure cannot show: the first row
+    where ``allowed(values)`` is False is named with what was ``expected`` (an edited 0 on a log
+    axis was drawn after NumPy's warnings, a fraction of -1 without a word)."""
+    import numpy as np
+
+    values = np.asarray(table[column], dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~np.asarray(allowed(values), dtype=bool))
+    if bad.size:
+        raise ValueError(f"{column} {table[column][bad[0]]} (row {bad[0]}): expected {expected}")
+
+
+def positive(values):
+    """Finite and above 0 (what a log axis can show)."""
+    import numpy as np
+
+    return np.isfinite(values) & (values > 0)
+
+
+def fraction(values):
+    """A fraction in [0, 1] (NaN is not one)."""
+    return (values >= 0) & (values <= 1)
+
+
 def success_heatmap(ax, cells, positions, shape, *, decimals=0, say_diverged=False):
     """Success rates as a 0-100% heatmap, each cell's value written in it: ``positions`` maps a
     row of the table ``cells`` (columns ``success_rate``, ``n_diverged``, ``trials``) to its

@@ -15,7 +15,7 @@ import numpy as np
 from ...algorithms import ALGORITHMS
 from ...runs.optima import KIND_NAMES, NEAR_FOUND, cached_optima, nearest_found
 from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
-from ..figures import drawer, new_figure
+from ..figures import check_values, drawer, new_figure, positive
 from ..shared import FULL, gap_interval
 
 STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
@@ -48,6 +48,8 @@ NOISY_SERIES = ("gd", "sgd", "pgd", "langevin")
 @drawer("fig10_beyond")
 def draw_beyond(tables, settings):
     cells, noisy = tables["cells"], tables["noisy"]
+    check_values(noisy, "samples", positive, "a training-set size > 0, drawn on a log axis")
+    check_values(noisy, "sigma", lambda v: v >= 0, "a label noise sigma >= 0")
     series, ks, strides = settings["series"], settings["ks"], settings["strides"]
     fig = new_figure(figsize=(11, 8.4), layout="constrained")
     upper, lower = fig.subfigures(2, 1, hspace=0.04)

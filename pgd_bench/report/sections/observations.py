@@ -11,7 +11,7 @@ from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
 from ...stats import wilson_interval
 from ..context import FIELD, Answer, Context, Section, graded, markdown_image, plain_label, success_ci
-from ..figures import drawer, new_figure
+from ..figures import check_values, drawer, new_figure
 from ..shared import KS, convergence_runs, gap_interval, power_of_ten
 
 # The poster's observations table, row by row: (tag, label, overrides, what the poster says: optimum
@@ -176,6 +176,8 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
 @drawer("fig6_observations")
 def draw_observations(tables, settings):
     losses, sharp = tables["losses"], tables["sharpness"]
+    check_values(losses, "samples", lambda v: v >= 0, "a training-set size >= 0 (0: the population)")
+    check_values(sharp, "top_eigenvalue", np.isfinite, "a finite number (a row per basin that trials ended in)")
     floor = settings["floor"]
     fig = new_figure(figsize=(13, 5.0), layout="constrained")
     ax_n, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...model.teachers import TEACHERS
 from ..context import Context, Section, markdown_image, plain_label
-from ..figures import drawer, new_figure, panel_grid
+from ..figures import check_values, drawer, fraction, new_figure, panel_grid
 from ..shared import FIG1_SERIES, KS, success_grid
 
 ECDF_CELLS = (("alternating", 4), ("alternating", 8), ("alternating", 16), ("alternating", 32))
@@ -17,6 +17,8 @@ def draw_runtime_ecdf(tables, settings):
     from matplotlib.lines import Line2D
 
     ecdf, cells = tables["ecdf"], tables["cells"]
+    check_values(ecdf, "iteration", lambda v: v >= 1, "an iteration >= 1, drawn on a log axis")
+    check_values(ecdf, "fraction", fraction, "a fraction of the trials in [0, 1]")
     labels = {tag: label for tag, label, _ in settings["series"]}
     colors = {tag: color for tag, _, color in settings["series"]}
     panels = len(settings["cells"])

@@ -18,7 +18,7 @@ from ...runs.cache import cached_arrays, cell_key
 from ...runs.result import BASIN_NAMES
 from .. import theory_measures
 from ..context import Answer, Context, Section, markdown_image, success_ci
-from ..figures import drawer, new_figure
+from ..figures import LOG_AXIS, check_values, drawer, new_figure, positive
 from ..theory_measures import (
     T2_GAMMAS,
     bootstrap_slope,
@@ -409,10 +409,7 @@ def draw_theorem_scalings(tables, settings):
     # log axes: an edited value of 0, -1 or NaN was drawn without a word, or after NumPy's warnings
     for table, columns in ((t1, ("value", "t1")), (t2, ("value", "rate"))):  # (written finite, positive)
         for column in columns:
-            bad = np.flatnonzero(~(np.isfinite(table[column]) & (table[column] > 0)))
-            if bad.size:
-                raise ValueError(f"{column} {table[column][bad[0]]} (row {bad[0]}): expected a positive number, "
-                                 "drawn on a log axis")  # fmt: skip
+            check_values(table, column, positive, LOG_AXIS)
     for ax, name in zip(axes[0], settings["t1_sweeps"]):
         mine = t1["sweep"] == name
         xs, ys = t1["value"][mine], t1["t1"][mine]

@@ -155,3 +155,19 @@ def test_wilson_interval_holds_the_rate_and_its_ends_are_exact(n, data):
     if 0 < successes < n:
         assert low == pytest.approx(centre - half, rel=1e-12, abs=1e-15)
         assert high == pytest.approx(centre + half, rel=1e-12, abs=1e-15)
+
+
+def test_a_value_that_a_schedule_replaced_is_empty_in_the_tables():
+    """With rho_w_schedule the tables still said rho_w = 5 and noise_decay = 0.9, the preset's,
+    beside the hash of the list that ran: a reader took them for what ran. A value is empty once
+    every schedule that replaces it is given (noise_decay still anneals rho_a here)."""
+    from pgd_bench.runs.config import SHADOWED_BY, resolve_config
+    from pgd_bench.runs.execute import run
+
+    base = dict(algorithm="pgd", trials=4, epochs=2, iterations=5)
+    one = run(resolve_config(**base, rho_w_schedule=[2.0, 1.0])).settings_row()
+    assert one["rho_w"] == "" and one["noise_decay"] == 0.9 and one["rho_a"] == 1.5 and one["eta_w"] != ""
+    both = run(resolve_config(**base, rho_w_schedule=[2.0, 1.0], rho_a_schedule=[1.0, 0.5])).settings_row()
+    assert both["rho_w"] == both["rho_a"] == both["noise_decay"] == ""
+    plain = run(resolve_config(**base)).settings_row()
+    assert all(plain[key] != "" for key in SHADOWED_BY if key in plain)

@@ -16,7 +16,7 @@ from ..engine import OUTCOME_NAMES, RECORD_FIELDS
 from ..model.registry import landscape_named
 from ..stats import expected_running_time, wilson_interval
 from ..streams import STREAM_VERSION
-from .config import RunConfig
+from .config import SHADOWED_BY, RunConfig
 
 BASIN_NAMES = ("global", "spurious", "diverged")
 
@@ -184,11 +184,18 @@ class RunResult:
     def settings_row(self) -> dict[str, Any]:
         """What ran, as one flat row: every scalar setting of the resolved config (None as an
         empty string, the stride as the number it is; per-epoch lists and an explicit ``a_star``
-        are summarised by the hash), the config hash, and the package and stream versions."""
+        are summarised by the hash; an initial value or decay that per-epoch lists replaced, as
+        :data:`~pgd_bench.runs.config.SHADOWED_BY` lists them, empty), the config hash, and the
+        package and stream versions."""
         from .._provenance import PACKAGE_VERSION
 
         scalars = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
         scalars["stride"] = self.config.resolved_stride  # p for the poster's model, not an empty cell
+        # a value its per-epoch schedule replaced never ran (a preset's rho_w = 5 beside the
+        # rho_w_schedule that ran was read as what ran): empty, as a setting that does not apply
+        for key, schedules in SHADOWED_BY.items():
+            if key in scalars and all(getattr(self.config, name) is not None for name in schedules):
+                scalars[key] = None
         row = {key: "" if value is None else value for key, value in scalars.items()}
         row.update(config_hash=self.config.digest(), package_version=PACKAGE_VERSION, stream_version=STREAM_VERSION)
         return row

@@ -249,9 +249,17 @@ def _format_report(result, found=None) -> str:
         f"{'outcome':<12}{'trials':>8}{'share':>9}   95% Wilson interval",
     ]
     known = all(math.isfinite(x) for x in c.optima()[3])  # a spurious optimum in closed form
+    # trials at a zero-loss point other than the teacher (overlapping patches, a*_0 = 0: the teacher
+    # shifted by a stride fits exactly) are not within tol of the teacher: their outcome is
+    # unconverged though they do not move, while the basins count them global
+    other_global = 0 if found is None else found["counts"]["global"] - counts["global"]
+    notes = {
+        "spurious": "" if known else "   (none known in closed form: see the basins)",
+        "unconverged": f"   ({other_global} at another zero-loss optimum: see the basins)" if other_global else "",
+    }
     for name in OUTCOME_NAMES:
         low, high = wilson_interval(counts[name], n)
-        note = "" if known or name != "spurious" else "   (none known in closed form: see the basins)"
+        note = notes.get(name, "")
         lines.append(f"{name:<12}{counts[name]:>8}{counts[name] / n:>9.1%}   [{low:.1%}, {high:.1%}]{note}")
     basins = result.basins()
     if found is not None:

@@ -441,3 +441,16 @@ def test_optima_help_lists_only_the_flags_it_takes():
     assert flags == {"--" + key.replace("_", "-") for key in PROBLEM_KEYS} | {"--config", "--starts", "--json"}
     refused = cli("optima", "--algorithm", "pgd")  # still read, to be refused by name rather than as unknown
     assert refused.returncode == 2 and "optima: --algorithm: not used" in refused.stderr
+
+
+def test_trials_at_another_zero_loss_optimum_are_noted_beside_unconverged():
+    """Overlapping patches with a*_0 = 0: the teacher shifted by one stride fits exactly, so GD's
+    trials there are not within tol of the teacher and their outcome is unconverged, while the
+    basins count them global; the outcome table gave no hint of it (an adversary read "still
+    moving" for trials that had settled at zero loss)."""
+    args = ["run", "--a-star", "0,1,1,1,1,1,1,1", "--stride", "3", "--trials", "40", "--optima-starts", "100"]
+    text = cli(*args).stdout
+    printed = json.loads(cli(*args, "--json").stdout)
+    elsewhere = printed["basins"]["global"] - printed["outcomes"]["global"]
+    assert elsewhere > 0 and printed["outcomes"]["unconverged"] >= elsewhere
+    assert f"({elsewhere} at another zero-loss optimum: see the basins)" in text

@@ -159,14 +159,19 @@ def test_wilson_interval_holds_the_rate_and_its_ends_are_exact(n, data):
 
 def test_a_value_that_a_schedule_replaced_is_empty_in_the_tables():
     """With rho_w_schedule the tables still said rho_w = 5 and noise_decay = 0.9, the preset's,
-    beside the hash of the list that ran: a reader took them for what ran. A value is empty once
-    every schedule that replaces it is given (noise_decay still anneals rho_a here)."""
+    and left out the list that ran (only its hash): a reader took them for what ran. A value is
+    empty once every schedule that replaces it is given (noise_decay still anneals rho_a here),
+    and the lists (and an explicit a_star) are written as text."""
     from pgd_bench.runs.config import SHADOWED_BY, resolve_config
     from pgd_bench.runs.execute import run
 
     base = dict(algorithm="pgd", trials=4, epochs=2, iterations=5)
     one = run(resolve_config(**base, rho_w_schedule=[2.0, 1.0])).settings_row()
     assert one["rho_w"] == "" and one["noise_decay"] == 0.9 and one["rho_a"] == 1.5 and one["eta_w"] != ""
+    assert one["rho_w_schedule"] == "2.0 1.0" and one["rho_a_schedule"] == ""  # what ran, as text
+    a_star = [0.1, -1 / 3, 2.0, 1e-20, 1.0, 1.0, 1.0, 1.0]
+    teacher = run(resolve_config(**base, k=8, a_star=a_star)).settings_row()
+    assert [float(x) for x in teacher["a_star"].split()] == a_star  # each number exact
     both = run(resolve_config(**base, rho_w_schedule=[2.0, 1.0], rho_a_schedule=[1.0, 0.5])).settings_row()
     assert both["rho_w"] == both["rho_a"] == both["noise_decay"] == ""
     plain = run(resolve_config(**base)).settings_row()

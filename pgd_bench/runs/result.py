@@ -182,14 +182,19 @@ class RunResult:
         return float(np.median(spent[solved])) if solved.any() else float("nan")
 
     def settings_row(self) -> dict[str, Any]:
-        """What ran, as one flat row: every scalar setting of the resolved config (None as an
-        empty string, the stride as the number it is; per-epoch lists and an explicit ``a_star``
-        are summarised by the hash; an initial value or decay that per-epoch lists replaced, as
-        :data:`~pgd_bench.runs.config.SHADOWED_BY` lists them, empty), the config hash, and the
-        package and stream versions."""
+        """What ran, as one flat row: every setting of the resolved config (None as an empty
+        string, the stride as the number it is, per-epoch lists and an explicit ``a_star`` as
+        text, their numbers separated by spaces; an initial value or decay that per-epoch lists
+        replaced, as :data:`~pgd_bench.runs.config.SHADOWED_BY` lists them, empty), the config
+        hash, and the package and stream versions."""
         from .._provenance import PACKAGE_VERSION
 
-        scalars = {key: value for key, value in self.config.to_dict().items() if not isinstance(value, list | dict)}
+        settings = self.config.to_dict()
+        scalars = {key: value for key, value in settings.items() if not isinstance(value, list | dict)}
+        # per-epoch lists and an explicit a_star as text, each number as it round-trips (were left
+        # out, so a cell that ran a schedule showed neither it nor, below, the value it replaced)
+        scalars.update({key: " ".join(repr(float(v)) for v in value) for key, value in settings.items()
+                        if isinstance(value, list)})  # fmt: skip
         scalars["stride"] = self.config.resolved_stride  # p for the poster's model, not an empty cell
         # a value its per-epoch schedule replaced never ran (a preset's rho_w = 5 beside the
         # rho_w_schedule that ran was read as what ran): empty, as a setting that does not apply

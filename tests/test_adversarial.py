@@ -71,8 +71,11 @@ def test_an_output_folder_whose_name_is_not_utf8_gets_its_report(tmp_path):
     computed everything, then failed to write the report, which quotes the folder: "'utf-8' codec
     can't encode character", exit 2, on every rerun. The command the report gives for the folder
     is one shell word that names it: in bash's $'...' with the byte as an escape, in quotes for a
-    folder with a space."""
+    folder with a space. One report is written (the name that failed); each name's word is checked
+    by bash itself, which must read it back as the folder's bytes."""
     import warnings
+
+    from pgd_bench.report.build import shell_word
 
     for name, word in (
         ("th\udcffq", f"$'{tmp_path}/th\\xffq'"),
@@ -80,10 +83,15 @@ def test_an_output_folder_whose_name_is_not_utf8_gets_its_report(tmp_path):
         ("line\nbreak", f"$'{tmp_path}/line\\x0abreak'"),  # (a code span cannot hold a line break)
     ):
         out = tmp_path / name
-        with warnings.catch_warnings():  # theory draws in this process: its figure, at 2 trials,
-            warnings.simplefilter("error", UserWarning)  # had panels where matplotlib warned
-            assert main(["theory", "--quick", "--trials", "2", "--out", str(out)]) == 0
-        assert f"`pgd-bench plot {word}` redraws" in (out / "report.md").read_text(encoding="utf-8")
+        assert shell_word(out) == word
+        if shutil.which("bash"):  # (the quotes are bash's and zsh's)
+            echoed = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, timeout=60).stdout
+            assert echoed == os.fsencode(out)
+    out = tmp_path / "th\udcffq"
+    with warnings.catch_warnings():  # theory draws in this process: its figure, at 2 trials,
+        warnings.simplefilter("error", UserWarning)  # had panels where matplotlib warned
+        assert main(["theory", "--quick", "--trials", "2", "--out", str(out)]) == 0
+    assert f"`pgd-bench plot {shell_word(out)}` redraws" in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_an_output_folder_that_cannot_be_made_is_named_before_any_work(tmp_path, capsys):

@@ -64,12 +64,29 @@ def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(t
         assert source_hash(copy) == edited, entry
 
 
+def _wait_until_blocked_on_a_lock(process, fallback_s):
+    """Return once ``process`` waits for a lock: on Linux, once ``/proc/locks`` lists its blocked
+    request (``->``), within a minute; elsewhere after ``fallback_s`` seconds (a fixed sleep,
+    which was 6 s of the suite where the wait itself takes about 2)."""
+    import time
+
+    locks = Path("/proc/locks")
+    if not locks.exists():
+        time.sleep(fallback_s)
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if any("->" in line and line.split()[-4] == str(process.pid) for line in locks.read_text().splitlines()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {process.pid} never waited for a lock (exit code {process.poll()})")
+
+
 def test_a_kernel_save_waits_for_the_kernel_folders_lock(tmp_path):
     """Two processes saving kernels into one folder take turns: Numba reads the index, adds its
     entry and writes it back, and two at once could lose an entry (the reproduction compiles the
     overlapping-patch engine in a second process)."""
     import fcntl
-    import time
 
     from pgd_bench._jit import SAVE_LOCK_NAME
 
@@ -80,7 +97,7 @@ def test_a_kernel_save_waits_for_the_kernel_folders_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX)
         saver = subprocess.Popen([sys.executable, "-c", "import pgd_bench; pgd_bench.sample_sphere(3, 2, 0)"], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(6)  # it compiles in about 2 s, then waits for the lock to save
+        _wait_until_blocked_on_a_lock(saver, fallback_s=6)  # it compiles (about 2 s), then waits to save
         assert saver.poll() is None and not list(folder.glob("*.nbi"))
         fcntl.flock(lock, fcntl.LOCK_UN)
     _, err = saver.communicate(timeout=120)

@@ -84,11 +84,22 @@ def as_unit_vector(name: str, value, length: int | None = None) -> np.ndarray:
     return arr
 
 
+# The smallest largest-entry of a vector whose squared norm the closed forms take: below about
+# 1.5e-154 the square is subnormal, and a gradient came back finite but wrong (2% at 1e-161, 34% at
+# 2e-162), or not finite, reported as an overflow
+SMALLEST_ENTRY = 1e-150
+
+
 def as_nonzero_vector(name: str, value, length: int | None = None) -> np.ndarray:
-    """Like :func:`as_vector`, and also require a non-zero vector."""
+    """Like :func:`as_vector`, and also require a vector far enough from 0 for its squared norm
+    to be exact in float64: its largest entry at least :data:`SMALLEST_ENTRY`."""
     arr = as_vector(name, value, length)
     if not np.any(arr):
         raise ValueError(f"{name}: expected a non-zero vector")
+    largest = float(np.max(np.abs(arr)))
+    if largest < SMALLEST_ENTRY:
+        raise ValueError(f"{name}: too close to 0 (largest entry {largest:.3g}, below {SMALLEST_ENTRY:g}: its "
+                         "squared norm would lose precision in float64); rescale it")  # fmt: skip
     return arr
 
 

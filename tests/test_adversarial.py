@@ -247,9 +247,27 @@ def test_an_overflowing_loss_is_an_error_not_a_nan():
         pb.population_loss(np.array([1e200, 0.0, 0.0]), a, w_star, a)
     with pytest.raises(ValueError, match="overflows.*too large"):
         pb.population_grad(np.array([1e200, 1.0, 0.0]), a, w_star, a)
-    # a tiny w (||w||^2 underflows) was told that its norm was too large
-    with pytest.raises(ValueError, match=r"overflows.*\|\|w\|\| too close to 0"):
-        pb.population_grad(np.array([1e-320, 0.0, 0.0]), a, w_star, a)
+
+
+@pytest.mark.parametrize("stride", [None, 2])
+def test_a_w_too_close_to_0_is_refused_not_computed_wrong(stride):
+    """A w whose squared norm is subnormal: the gradient came back finite but wrong (2.3% at
+    entries of 1e-161, 34% at 2e-162), then raised as an overflow ("too large"); the loss at
+    1e-320 returned a number at stride p and raised at stride 2. Each call now refuses it by name;
+    at the bound the gradient is exact: near w = 0 its w part depends only on w's direction and its
+    a part is linear in ||w|| (compared with entries of 1e-100, as the reviewer measured)."""
+    w_star, a, a_star = np.eye(6)[0], np.linspace(-1, 1, 4), np.array([1.0, -0.5, 0.3, 0.8])
+    for size in (1e-320, 2e-162, 1e-161, 1e-151):
+        w = np.array([size, size, 0, 0, 0, 0])
+        for call in (pb.population_loss, pb.population_grad):
+            with pytest.raises(ValueError, match="^w: too close to 0 .largest entry"):
+                call(w, a, w_star, a_star, stride=stride)
+    direction = np.array([1.0, 1.0, 0, 0, 0, 0])
+    at_bound = pb.population_grad(1e-150 * direction, a, w_star, a_star, stride=stride)
+    far = pb.population_grad(1e-100 * direction, a, w_star, a_star, stride=stride)
+    scale = np.abs(far[0]).max()  # (terms of order ||w|| differ by their 1e-100: well inside atol)
+    np.testing.assert_allclose(at_bound[0], far[0], rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(at_bound[1] * 1e50, far[1], rtol=1e-12)
 
 
 def test_forward_refuses_infinite_inputs_even_where_relu_hides_them():

@@ -192,8 +192,8 @@ def population_loss(w, a, w_star, a_star, *, stride=None) -> float:
     Raises
     ------
     ValueError
-        On wrong shapes, non-finite entries, ``w = 0``, ``||w_star|| != 1`` or a stride outside
-        ``[1, p]``.
+        On wrong shapes, non-finite entries, ``w = 0`` (or entries all below 1e-150),
+        ``||w_star|| != 1`` or a stride outside ``[1, p]``.
     """
     w, a, w_star, a_star = as_point(w, a, w_star, a_star)
     stride = as_stride(stride, w_star.shape[0])
@@ -202,12 +202,10 @@ def population_loss(w, a, w_star, a_star, *, stride=None) -> float:
 
 def _finite(result):
     """``result`` (a float or arrays) if finite: the closed form's products of norms overflow past
-    about 1e154, and inf - inf then gives NaN; below about 1e-154, ||w||^2 underflows to 0 and the
-    angle's w / ||w|| divides by it; finite inputs must not give a NaN silently. (A tiny w was told
-    its norm was too large.)"""
+    about 1e154, and inf - inf then gives NaN; finite inputs must not give a NaN silently (a ``w``
+    too close to 0 is refused before: ``_validate.SMALLEST_ENTRY``)."""
     if not all(np.all(np.isfinite(part)) for part in (result if isinstance(result, tuple) else (result,))):
-        raise ValueError("w, a: the closed form overflows float64 at this point (||w|| or ||a|| too large, or "
-                         "||w|| too close to 0)")  # fmt: skip
+        raise ValueError("w, a: the closed form overflows at this point (||w|| or ||a|| too large for float64)")
     return result
 
 

@@ -76,8 +76,8 @@ SOURCE_HASH = source_hash()
 
 def folder_setting(name: str) -> str | None:
     """The environment variable ``name`` as a folder setting: None when unset or blank. A value of
-    blanks made a folder named by the blanks in the current folder, so it counts as unset here,
-    and the command line refuses it (``blank_folder_setting``)."""
+    blanks made a folder named by the blanks in the current folder, so it counts as unset here
+    (for ``PGD_BENCH_CACHE_DIR`` the command line refuses it: :func:`blank_folder_setting`)."""
     value = os.environ.get(name, "")
     return value if value.strip() else None
 
@@ -96,16 +96,16 @@ def cache_root() -> Path:
     place: ``$XDG_CACHE_HOME/pgd_bench`` (default ``~/.cache/pgd_bench``) on Linux,
     ``~/Library/Caches/pgd_bench`` on macOS, ``%LOCALAPPDATA%\\pgd_bench\\Cache`` on Windows.
     """
-    if folder_setting(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if folder_setting("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"]).expanduser() / "pgd_bench"
+    if own := folder_setting(CACHE_ENV):
+        return Path(own).expanduser()
+    if numba_cache := folder_setting("NUMBA_CACHE_DIR"):
+        return Path(numba_cache).expanduser() / "pgd_bench"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "pgd_bench"
     if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        base = folder_setting("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "pgd_bench" / "Cache"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = folder_setting("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pgd_bench"
 
 

@@ -44,6 +44,11 @@ def test_the_cache_folder_follows_the_platform_and_the_overrides(monkeypatch, tm
     monkeypatch.setenv("PGD_BENCH_CACHE_DIR", "   ")
     monkeypatch.setenv("NUMBA_CACHE_DIR", " ")
     assert _provenance.cache_root() == tmp_path / "xdg" / "pgd_bench"
+    monkeypatch.setenv("XDG_CACHE_HOME", "  ")  # it gave "  /pgd_bench", in the current folder
+    assert _provenance.cache_root() == tmp_path / ".cache" / "pgd_bench"
+    monkeypatch.setattr(_provenance.sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", " ")
+    assert _provenance.cache_root() == tmp_path / "AppData" / "Local" / "pgd_bench" / "Cache"
 
 
 def test_the_source_hash_changes_with_any_computing_module_and_only_with_those(tmp_path):

@@ -221,7 +221,8 @@ def test_run_checks_a_config_built_by_hand():
 
 def test_a_teacher_family_gets_its_seed_and_what_it_returns_is_checked():
     """register_teacher said a family is weights(k, teacher_seed), but any teacher_seed with a
-    user's family was refused ("applies only to the gaussian teacher"); a family that was not a
+    user's family was refused ("applies only to the gaussian teacher"): now with one registered
+    as seeded=True (opt-in: a family that ignores its seed keeps the refusal); a family that was not a
     function, took one argument or raised gave that TypeError or ZeroDivisionError; complex weights
     were cut to their real part, strings parsed as numbers, NaN refused as "the zero teacher" and
     inf with a start_radius message; unregistering an unknown name raised KeyError."""
@@ -229,14 +230,15 @@ def test_a_teacher_family_gets_its_seed_and_what_it_returns_is_checked():
     from pgd_bench.model.teachers import register_teacher, unregister_teacher
     from pgd_bench.runs.config import resolve_config
 
-    register_teacher("drawn", lambda k, seed: np.random.default_rng(seed + 7).uniform(0.5, 1.5, k))
-    register_teacher("fixed", lambda k, seed: np.linspace(1.0, 2.0, k), seeded=False)
+    register_teacher("drawn", lambda k, seed: np.random.default_rng(seed + 7).uniform(0.5, 1.5, k), seeded=True)
+    register_teacher("fixed", lambda k, seed: np.linspace(1.0, 2.0, k))  # (by default a family does not draw)
     bad = {
         "complex": (lambda k, seed: np.ones(k) + 1j, "returned complex128 values, expected real numbers"),
         "text": (lambda k, seed: ["1"] * k, "returned <U1 values, expected real numbers"),
         "nan": (lambda k, seed: np.full(k, np.nan), "not finite: \\[nan"),
         "inf": (lambda k, seed: np.r_[np.inf, np.ones(k - 1)], "not finite: \\[inf"),
-        "raises": (lambda k, seed: 1 / 0, "failed for k = 8, teacher_seed = 0: ZeroDivisionError"),
+        "raises": (lambda k, seed: 1 / 0, "failed for k = 8, teacher_seed = 0: ZeroDivisionError: division by zero$"),
+        "says_two_lines": (lambda k, seed: exec("raise RuntimeError('first\\nsecond')"), "RuntimeError: first$"),
         "one_argument": (lambda k: np.ones(k), "failed for k = 8, teacher_seed = 0: TypeError"),
     }
     for name, (family, _) in bad.items():

@@ -15,10 +15,10 @@ from .._validate import as_choice, as_int, as_seed
 
 _TEACHERS: dict[str, Callable[[int, int], np.ndarray]] = {}
 TEACHERS: Mapping[str, Callable[[int, int], np.ndarray]] = MappingProxyType(_TEACHERS)
-_UNSEEDED: set[str] = set()  # families whose weights do not depend on teacher_seed
+_SEEDED: set[str] = set()  # families whose weights depend on teacher_seed
 
 
-def register_teacher(name: str, weights: Callable[[int, int], np.ndarray], *, seeded: bool = True) -> None:
+def register_teacher(name: str, weights: Callable[[int, int], np.ndarray], *, seeded: bool = False) -> None:
     """Add a teacher family: ``weights(k, teacher_seed)`` returns ``a*``, ``k`` finite real numbers.
 
     Parameters
@@ -27,9 +27,10 @@ def register_teacher(name: str, weights: Callable[[int, int], np.ndarray], *, se
         A new name (``--teacher NAME``).
     weights : callable
         ``weights(k, teacher_seed) -> a*``; what it returns is checked at each use.
-    seeded : bool, default True
-        Whether its weights depend on ``teacher_seed``: a config may then set ``teacher_seed``
-        (refused for a family that ignores it, as for the built-in ``ones``).
+    seeded : bool, default False
+        Whether its weights depend on ``teacher_seed``: only then may a config set
+        ``teacher_seed`` (refused otherwise, as for the built-in ``ones``: a sweep over the seeds of
+        a family that ignores them would run one teacher under several labels).
 
     Raises
     ------
@@ -42,8 +43,8 @@ def register_teacher(name: str, weights: Callable[[int, int], np.ndarray], *, se
         raise ValueError(f"teacher {name!r}: weights must be a function weights(k, teacher_seed), "
                          f"got {type(weights).__name__}")  # fmt: skip
     _TEACHERS[name] = weights
-    if not seeded:
-        _UNSEEDED.add(name)
+    if seeded:
+        _SEEDED.add(name)
 
 
 def unregister_teacher(name: str) -> None:
@@ -57,20 +58,29 @@ def unregister_teacher(name: str) -> None:
     if not isinstance(name, str) or name not in _TEACHERS:
         raise ValueError(f"teacher: {name!r} is not registered (registered: {', '.join(_TEACHERS)})")
     del _TEACHERS[name]
-    _UNSEEDED.discard(name)
+    _SEEDED.discard(name)
 
 
 def is_seeded(name: str) -> bool:
-    """Whether the family ``name`` draws its weights from ``teacher_seed`` (``gaussian``, and a
-    registered family unless registered with ``seeded=False``)."""
-    return name in _TEACHERS and name not in _UNSEEDED
+    """Whether the teacher family ``name`` draws its weights from ``teacher_seed``.
+
+    Parameters
+    ----------
+    name : str
+        A family's name (any string: an unknown one does not draw).
+
+    Returns
+    -------
+    bool
+        True for ``gaussian`` and for families registered with ``seeded=True``.
+    """
+    return name in _SEEDED
 
 
-register_teacher("ones", lambda k, seed: np.ones(k), seeded=False)
-register_teacher("alternating", lambda k, seed: (-1.0) ** np.arange(k, dtype=np.float64) + 0.1, seeded=False)
-register_teacher("linspace", lambda k, seed: -1.0 + 2.0 * np.arange(k, dtype=np.float64) / max(k - 1, 1) + 1.0 / k,
-                 seeded=False)  # fmt: skip
-register_teacher("gaussian", lambda k, seed: np.random.default_rng(seed).standard_normal(k))
+register_teacher("ones", lambda k, seed: np.ones(k))
+register_teacher("alternating", lambda k, seed: (-1.0) ** np.arange(k, dtype=np.float64) + 0.1)
+register_teacher("linspace", lambda k, seed: -1.0 + 2.0 * np.arange(k, dtype=np.float64) / max(k - 1, 1) + 1.0 / k)
+register_teacher("gaussian", lambda k, seed: np.random.default_rng(seed).standard_normal(k), seeded=True)
 
 
 def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
@@ -85,7 +95,8 @@ def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
     k : int
         Number of patches.
     teacher_seed : int
-        Seed of the families that draw (``gaussian``, and registered ones: :func:`is_seeded`).
+        Seed of the families that draw (``gaussian``, and those registered with
+        ``seeded=True``: :func:`is_seeded`).
 
     Returns
     -------
@@ -102,8 +113,9 @@ def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
     try:  # a user's family: whatever it raises is about it, and named so
         returned = TEACHERS[name](k, teacher_seed)
     except Exception as error:  # noqa: BLE001 - reported as the family's failure, with its own message
+        said = str(error).strip().splitlines()  # its first line: the command line's message is one line
         raise ValueError(f"teacher: family {name!r} failed for k = {k}, teacher_seed = {teacher_seed}: "
-                         f"{type(error).__name__}: {error}") from error  # fmt: skip
+                         f"{type(error).__name__}{': ' + said[0] if said else ''}") from error  # fmt: skip
     raw = np.asarray(returned)
     if raw.dtype.kind not in "biuf":  # complex was cut to its real part, strings were parsed as numbers
         raise ValueError(f"teacher: family {name!r} returned {raw.dtype} values, expected real numbers")

@@ -96,7 +96,7 @@ class RunConfig:
     )
     teacher: str = _setting("alternating", "family of the teacher's a*", check=_choice_of(TEACHERS))
     teacher_seed: int = _setting(
-        0, "seed of a teacher family that draws (gaussian, or a registered one)", check=as_seed
+        0, "seed of a teacher family that draws (gaussian, or one registered with seeded=True)", check=as_seed
     )
     a_star: tuple[float, ...] | None = _setting(None, "explicit teacher weights, k values (instead of --teacher)")
     trials: int = _setting(1000, "random starts", check=_positive_int)
@@ -387,7 +387,7 @@ APPLIES_ONLY = {
     "teacher_seed": (
         0,
         lambda v: is_seeded(v.get("teacher", "alternating")) and v.get("a_star") is None,
-        "teacher families that draw (gaussian, and registered ones), without an explicit a_star",
+        "teacher families that draw (gaussian, and those registered with seeded=True), without an explicit a_star",
     ),
     "teacher": ("alternating", lambda v: v.get("a_star") is None, "runs without an explicit a_star"),
     "shared_data": (False, lambda v: not _equal(v.get("samples", 0), 0), "finite-sample runs (samples > 0)"),

@@ -174,5 +174,9 @@ def test_a_value_that_a_schedule_replaced_is_empty_in_the_tables():
     assert [float(x) for x in teacher["a_star"].split()] == a_star  # each number exact
     both = run(resolve_config(**base, rho_w_schedule=[2.0, 1.0], rho_a_schedule=[1.0, 0.5])).settings_row()
     assert both["rho_w"] == both["rho_a"] == both["noise_decay"] == ""
+    # noise on w alone: rho_a is 0, so the decay anneals nothing once rho_w is scheduled
+    alone = run(resolve_config(**base, noise_on="w", rho_w_schedule=[2.0, 1.0])).settings_row()
+    assert alone["rho_w"] == alone["noise_decay"] == "" and alone["rho_a"] == 0.0
+    assert run(resolve_config(**base, noise_on="w")).settings_row()["noise_decay"] == 0.9  # it anneals rho_w
     plain = run(resolve_config(**base)).settings_row()
     assert all(plain[key] != "" for key in SHADOWED_BY if key in plain)

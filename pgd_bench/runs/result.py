@@ -196,10 +196,21 @@ class RunResult:
         scalars.update({key: " ".join(repr(float(v)) for v in value) for key, value in settings.items()
                         if isinstance(value, list)})  # fmt: skip
         scalars["stride"] = self.config.resolved_stride  # p for the poster's model, not an empty cell
+
         # a value its per-epoch schedule replaced never ran (a preset's rho_w = 5 beside the
-        # rho_w_schedule that ran was read as what ran): empty, as a setting that does not apply
+        # rho_w_schedule that ran was read as what ran): empty, as a setting that does not apply;
+        # so is a decay once each value it anneals is scheduled or 0 (noise_on = "w": rho_a = 0)
+        def replaced(schedule):
+            return getattr(self.config, schedule) is not None
+
         for key, schedules in SHADOWED_BY.items():
-            if key in scalars and all(getattr(self.config, name) is not None for name in schedules):
+            if (
+                key in scalars
+                and any(map(replaced, schedules))
+                and all(
+                    replaced(name) or getattr(self.config, name.removesuffix("_schedule")) == 0 for name in schedules
+                )
+            ):
                 scalars[key] = None
         row = {key: "" if value is None else value for key, value in scalars.items()}
         row.update(config_hash=self.config.digest(), package_version=PACKAGE_VERSION, stream_version=STREAM_VERSION)

@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     optima.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     rep = sub.add_parser("reproduce", help="reproduce the paper's figures and write a report")
-    rep.add_argument("--quick", action="store_true", help="fewer trials and a coarser grid: every section in "
-                     "about a minute on 2 cores (the full run: about 20 minutes)")  # fmt: skip
+    rep.add_argument("--quick", action="store_true", help="fewer trials and a coarser grid: every section, in "
+                     "about a minute on 2 cores once the engines are compiled (the full run: 20 to 26 "
+                     "minutes)")  # fmt: skip
     rep.add_argument("--out", default="pgd-bench-results", help="output folder (default ./pgd-bench-results)")
     rep.add_argument("--force", action="store_true", help="recompute cached cells")
     rep.add_argument(

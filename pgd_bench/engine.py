@@ -789,6 +789,7 @@ def run_jobs(jobs, executor=None, threads=1, progress=None, seconds=None):
         take_blocks()
         report()
         return
+    # (the blocks of every job together: RunConfig.threads_in_flight counts one config's)
     workers = [executor.submit(take_blocks) for _ in range(max(1, min(threads, len(work))))]
     try:
         pending = workers

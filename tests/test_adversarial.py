@@ -885,8 +885,8 @@ def test_a_sweep_figure_edited_to_values_it_cannot_show_is_refused_naming_the_fi
         (cell_edit("trials", "inf", "float"), "OverflowError"),
         (label_edit, "RecursionError"),
         (cell_edit("trials", "0"), "expected trials > 0"),
-        (cell_edit("success_rate", "1e308"), "success_rate 1e.308: expected a fraction"),
-        (cell_edit("wilson_high", "1e308"), "wilson_high 1e.308: expected a fraction"),
+        (cell_edit("success_rate", "1e308"), "success_rate 1e.308 .row \\d+.: expected a fraction"),
+        (cell_edit("wilson_high", "1e308"), "wilson_high 1e.308 .row \\d+.: expected a fraction"),
     ]
     for number, ((edit, error), sweep) in enumerate(itertools.product(edits, ("out", "out2"))):
         folder = tmp_path / f"edited{number}"
@@ -1252,10 +1252,16 @@ _BARS, _T1, _T2 = "fig1_success_rates__bars", "fig8_theorem_scalings__t1", "fig8
 @pytest.mark.parametrize(
     "figure,table,column,value,error",
     [
-        ("fig1_success_rates", _BARS, "success_rate", "1.5", "success_rate 1.5: expected a fraction"),
-        ("fig1_success_rates", _BARS, "success_rate", "nan", "success_rate nan: expected a fraction"),
+        ("fig1_success_rates", _BARS, "success_rate", "1.5", "success_rate 1.5 .row 0.: expected a fraction"),
+        ("fig1_success_rates", _BARS, "success_rate", "nan", "success_rate nan .row 0.: expected a fraction"),
         ("fig1_success_rates", _BARS, "successes", "7", "successes 7 of 6 trials"),
-        ("fig5_which_noise", "fig5_which_noise__bars", "wilson_low", "-0.5", "wilson_low -0.5: expected a fraction"),
+        (
+            "fig5_which_noise",
+            "fig5_which_noise__bars",
+            "wilson_low",
+            "-0.5",
+            "wilson_low -0.5 .row 0.: expected a fraction",
+        ),
         ("fig8_theorem_scalings", _T1, "value", "nan", "value nan .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T1, "t1", "0.0", "t1 0.0 .row 0.: expected a positive"),
         ("fig8_theorem_scalings", _T2, "value", "-1.0", "value -1.0 .row 0.: expected a positive"),

@@ -29,7 +29,7 @@ def toy():
 
 def test_the_toy_runs_end_to_end_each_trial_follows_plain_numpy_gd_and_every_phase_runs(toy):
     """Then every phase of the engine on it (one test: the toy, defined outside the package, is
-    compiled afresh in each process, about 13 s, and two tests ran on two of the suite's workers).
+    compiled afresh in each process, 13 to 18 s, and two tests ran on two of the suite's workers).
     The algorithms' phases are the landscape's gradient with something around it: on the toy as
     on the CNN, the perturbation shows in the recorded gradient noise, Langevin at T = 0 and
     momentum 0 are GD to the bit, and momentum otherwise moves the trials elsewhere."""
@@ -81,7 +81,7 @@ def test_the_toy_is_compiled_outside_the_kernel_cache_and_the_cnn_inside(toy):
 
 def test_what_a_landscape_lacks_is_refused_by_name(toy):
     """Before any run (a run's own refusal, of sharpness, is in the end-to-end test above: a run
-    of the toy compiles it, about 13 s in each process that does)."""
+    of the toy compiles it, 13 to 18 s in each process that does)."""
     with pytest.raises(ValueError, match="batch.*toy"):
         resolve_config(landscape="toy", algorithm="sgd")
     with pytest.raises(ValueError, match="samples.*toy"):

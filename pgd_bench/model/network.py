@@ -322,7 +322,8 @@ def forward(Z, w, a, *, stride=None) -> np.ndarray:
     a : array_like, shape (k,)
         Output weights.
     stride : int, optional
-        As in :func:`pgd_bench.population_loss`; None or ``p``: ``Z`` holds the patches.
+        As in :func:`pgd_bench.population_loss`. None: ``Z`` holds the patches ``(n, k, p)``; ``p``:
+        the patches, or whole inputs ``(n, k p)``; below ``p``: whole inputs.
 
     Returns
     -------

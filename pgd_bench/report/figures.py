@@ -143,7 +143,8 @@ def check_success_cells(cells, rows=None) -> None:
     ends ``wilson_low``, ``wilson_high`` and ``successes`` where it has them) whose ``rows`` (default: all) a figure
     cannot show: an edited table of 0 trials was drawn as NaN, after NumPy's warnings, and a rate
     of 1e308 overflowed."""
-    for row in range(len(cells["trials"])) if rows is None else rows:
+    rows = range(len(cells["trials"])) if rows is None else list(rows)  # (a dict's keys, a generator: once)
+    for row in rows:
         trials, n_diverged = cells["trials"][row], cells["n_diverged"][row]
         if not (trials > 0 and 0 <= n_diverged <= trials):
             raise ValueError(f"cell {row}: trials {trials}, n_diverged {n_diverged}: expected trials > 0 and "
@@ -151,23 +152,25 @@ def check_success_cells(cells, rows=None) -> None:
         if "successes" in cells and not 0 <= cells["successes"][row] <= trials:
             raise ValueError(f"cell {row}: successes {cells['successes'][row]} of {trials} trials: expected 0 to "
                              "trials")  # fmt: skip
-        for column in ("success_rate", "wilson_low", "wilson_high"):
-            if column in cells and not 0.0 <= cells[column][row] <= 1.0:
-                raise ValueError(f"cell {row}: {column} {cells[column][row]}: expected a fraction in [0, 1]")
+    for column in ("success_rate", "wilson_low", "wilson_high"):
+        if column in cells:
+            check_values(cells, column, fraction, "a fraction in [0, 1]", rows)
 
 
 LOG_AXIS = "a positive number, drawn on a log axis"
 
 
-def check_values(table, column, allowed, expected) -> None:
-    """Refuse a saved table whose ``column`` holds a value a figure cannot show: the first row
-    where ``allowed(values)`` is False is named with what was ``expected`` (an edited 0 on a log
-    axis was drawn after NumPy's warnings, a fraction of -1 without a word)."""
+def check_values(table, column, allowed, expected, rows=None) -> None:
+    """Refuse a saved table whose ``column`` holds, in ``rows`` (default: all), a value a figure
+    cannot show: the first row where ``allowed(values)`` is False is named with what was
+    ``expected`` (an edited 0 on a log axis was drawn after NumPy's warnings, a fraction of -1
+    without a word)."""
     import numpy as np
 
     values = np.asarray(table[column], dtype=float)
+    index = np.arange(values.size) if rows is None else np.fromiter(rows, dtype=np.int64)
     with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(~np.asarray(allowed(values), dtype=bool))
+        bad = index[~np.asarray(allowed(values[index]), dtype=bool)]
     if bad.size:
         raise ValueError(f"{column} {table[column][bad[0]]} (row {bad[0]}): expected {expected}")
 

@@ -162,7 +162,7 @@ TUNING_TRIALS = (300, 500)
 def tuning_caveat(scale) -> str:
     """Whether this run's success-rate trials include ones the tuning never saw (the literal
     section's sentence; :func:`figure_1_sample_note` is the out-of-sample section's)."""
-    low, high = TUNING_TRIALS
+    high = TUNING_TRIALS[1]
     if scale.seed != 0:
         return f"this run uses seed {scale.seed}: none of its trials were seen by the tuning."
     if scale.trials > high:

@@ -264,8 +264,18 @@ class RunConfig:
         return -(-self.trials // lanes)
 
     def threads_in_flight(self, threads: int) -> int:
-        """How many of ``threads`` run this config's blocks at once: each takes a block in turn,
-        so never more than there are blocks (and at least one)."""
+        """How many of ``threads`` run this config's blocks at once.
+
+        Parameters
+        ----------
+        threads : int
+            The threads of the engine's pool.
+
+        Returns
+        -------
+        int
+            Each thread takes a block in turn, so never more than :attr:`blocks` (and at least 1).
+        """
         return max(1, min(threads, self.blocks))
 
     def memory_bytes(self, threads: int | None = None) -> float:

@@ -176,7 +176,7 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
 @drawer("fig6_observations")
 def draw_observations(tables, settings):
     losses, sharp = tables["losses"], tables["sharpness"]
-    check_values(losses, "samples", lambda v: v >= 0, "a training-set size >= 0 (0: the population)")
+    check_values(losses, "samples", lambda v: np.isfinite(v) & (v >= 0), "a training-set size >= 0 (0: the population)")
     check_values(sharp, "top_eigenvalue", np.isfinite, "a finite number (a row per basin that trials ended in)")
     floor = settings["floor"]
     fig = new_figure(figsize=(13, 5.0), layout="constrained")

@@ -17,7 +17,7 @@ def draw_runtime_ecdf(tables, settings):
     from matplotlib.lines import Line2D
 
     ecdf, cells = tables["ecdf"], tables["cells"]
-    check_values(ecdf, "iteration", lambda v: v >= 1, "an iteration >= 1, drawn on a log axis")
+    check_values(ecdf, "iteration", lambda v: np.isfinite(v) & (v >= 1), "an iteration >= 1, drawn on a log axis")
     check_values(ecdf, "fraction", fraction, "a fraction of the trials in [0, 1]")
     labels = {tag: label for tag, label, _ in settings["series"]}
     colors = {tag: color for tag, _, color in settings["series"]}

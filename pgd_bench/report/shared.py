@@ -16,7 +16,7 @@ from ..model.smoothing import basin_depth, smoothed_profile
 from ..model.teachers import TEACHERS
 from ..runs.cache import cached_arrays
 from ..runs.config import resolve_config
-from ..runs.result import BASIN_NAMES
+from ..runs.result import BASIN_NAMES, OUTCOME_NAMES
 from .context import Context
 from .figures import check_success_cells
 
@@ -191,6 +191,37 @@ def figure_1_sample_note(seed: int) -> str:
         f"so figure 1's teachers are the tuning's own; its trials at seed {seed} are not, so its tuned rates "
         "are out of sample in the trials only"
     )
+
+
+def unconverged_nearer_spurious(result) -> int | None:
+    """How many of ``result``'s unconverged trials ended nearer the spurious optimum than the
+    teacher (:meth:`~pgd_bench.runs.result.RunResult.basin`); None where the landscape knows no
+    spurious optimum in closed form. "Unconverged" alone read as "still moving" for SGD's trials
+    that hover about the spurious optimum, outside tol only by their noise."""
+    if not np.all(np.isfinite(result.config.optima()[3])):
+        return None
+    unconverged = result.outcome == OUTCOME_NAMES.index("unconverged")
+    return int(np.sum(unconverged & (result.basin() == BASIN_NAMES.index("spurious"))))
+
+
+def unconverged_text(count: int, nearer_spurious: int | None) -> str:
+    """``count`` unconverged trials, with where they ended: "14 unconverged (12 nearer the spurious
+    optimum)", "(all nearer the teacher)", or no detail where that is unknown (None)."""
+    if nearer_spurious is None or count == 0:
+        return f"{count} unconverged"
+    if nearer_spurious == 0:
+        return f"{count} unconverged (all nearer the teacher)"
+    return f"{count} unconverged ({'all' if nearer_spurious == count else nearer_spurious} nearer the spurious optimum)"
+
+
+def misses_text(result) -> str:
+    """A cell's misses as the report's tables list them, after its rate: ", 3 spurious, 14
+    unconverged (12 nearer the spurious optimum)"; empty when it missed none."""
+    counts = result.counts()
+    parts = [f"{counts[name]} {name}" for name in ("spurious", "diverged") if counts[name]]
+    if counts["unconverged"]:
+        parts.append(unconverged_text(counts["unconverged"], unconverged_nearer_spurious(result)))
+    return "".join(", " + part for part in parts)
 
 
 def gap_detail(rates, grid) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...algorithms import ALGORITHMS, HELD_OUT_TEACHERS
 from ...stats import wilson_interval
 from ..context import Answer, Context, Section, graded, success_ci
-from ..shared import FULL, figure_1_sample_note
+from ..shared import FULL, figure_1_sample_note, unconverged_nearer_spurious, unconverged_text
 
 PROMISING = tuple(name for name, algorithm in ALGORITHMS.items() if algorithm.promised_success is not None)
 
@@ -51,6 +51,7 @@ def out_of_sample(ctx: Context) -> Section:
     broken = {name: [] for name in PROMISING}  # cells whose interval lies below the promise
     pooled = {name: [0, 0] for name in PROMISING}
     failures = {name: {"spurious": 0, "diverged": 0, "unconverged": 0} for name in PROMISING}
+    nearer_spurious = dict.fromkeys(PROMISING, 0)  # of the unconverged (the CNN knows its spurious optimum)
     for index, teacher in enumerate(teachers):
         texts = []
         for name in PROMISING:
@@ -61,6 +62,7 @@ def out_of_sample(ctx: Context) -> Section:
             pooled[name][1] += result.outcome.size
             for outcome in failures[name]:
                 failures[name][outcome] += counts[outcome]
+            nearer_spurious[name] += unconverged_nearer_spurious(result) or 0
             below = high < ALGORITHMS[name].promised_success
             if below:
                 broken[name].append(index)
@@ -72,7 +74,8 @@ def out_of_sample(ctx: Context) -> Section:
         algorithm = ALGORITHMS[name]
         hits, total = pooled[name]
         low, high = wilson_interval(hits, total)
-        misses = ", ".join(f"{n} {outcome}" for outcome, n in failures[name].items() if n) or "none missed"
+        misses = ", ".join(unconverged_text(n, nearer_spurious[name]) if outcome == "unconverged" else f"{n} {outcome}"
+                           for outcome, n in failures[name].items() if n) or "none missed"  # fmt: skip
         verdict = graded(not broken[name], hits / total >= algorithm.promised_success)
         summary.append(
             f"- **{algorithm.label}** (promises {100 * algorithm.promised_success:g}%): {100 * hits / total:.2f}% "

@@ -6,7 +6,16 @@ from ...model.landscape import curvature_scale
 from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ..context import OUTCOME, Context, Section, success_ci
-from ..shared import FIG1_SERIES, KS, TUNING_TRIALS, gap_detail, mean_gap, success_grid, tuning_caveat
+from ..shared import (
+    FIG1_SERIES,
+    KS,
+    TUNING_TRIALS,
+    gap_detail,
+    mean_gap,
+    success_grid,
+    tuning_caveat,
+    unconverged_nearer_spurious,
+)
 
 
 def literal_settings(ctx: Context) -> Section:
@@ -28,6 +37,14 @@ def literal_settings(ctx: Context) -> Section:
         "" if min(pgd_rates) >= 0.99 else "; the paper's 100% is **not** reached in every cell (see the table)"
     )
     n_cells = len(TEACHERS) * len(KS)
+    gd_32 = [grid[(t, 32, "gd")] for t in TEACHERS]
+    gd_32_unconverged = sum(r.counts()["unconverged"] for r in gd_32)
+    gd_32_nearer = sum(unconverged_nearer_spurious(r) for r in gd_32)
+    gd_32_where = (
+        "all nearer the teacher than the spurious optimum"
+        if gd_32_nearer == 0
+        else f"{gd_32_nearer} of them nearer the spurious optimum"
+    )
     text = f"""P-GD with the paper's stated settings (eta = 0.1 decaying x0.8, noise radii (rho_w, rho_a) = (36, 1)
 decaying x0.4) **diverges in {int(diverged.sum())} of {paper_pgd.outcome.size} trials** on the
 alternating teacher, k = 8 (first divergence at iteration {first_div}); over all cells of figure 1,
@@ -53,6 +70,7 @@ The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 40
 ({mean_gap(rates["sgd_paper"], rates["gd"])} over the {n_cells} cells; {gap_detail(rates, grid)}).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the
-curvature grows with k): the iterates oscillate and are counted `unconverged` (and some drift into
-the spurious basin); with eta = 0.05 GD converges there too (`pgd-bench run --k 32 --eta 0.05`)."""
+curvature grows with k): the iterates oscillate and are counted `unconverged`
+({gd_32_unconverged} trials over its {len(gd_32)} cells at k = 32, {gd_32_where}); with eta = 0.05 GD
+converges there too (`pgd-bench run --k 32 --eta 0.05`)."""
     return Section("What the paper's literal settings do", text, data={"rates": rates})

@@ -6,7 +6,7 @@ from ...model.teachers import TEACHERS
 from ...stats import wilson_interval
 from ..context import Answer, Context, Section, graded, markdown_image, plain_label, success_ci
 from ..figures import drawer, new_figure, panel_grid
-from ..shared import FIG1_SERIES, KS, bar_rows, draw_bars, success_grid
+from ..shared import FIG1_SERIES, KS, bar_rows, draw_bars, misses_text, success_grid
 
 # What the poster reports for figure 1's experiment, drawn as reference lines
 PAPER_REPORTED = (
@@ -65,9 +65,7 @@ def figure_success_rates(ctx: Context) -> Section:
             for tag, _, _, _ in FIG1_SERIES:
                 r = results[(teacher, k, tag)]
                 rate, low, high = success_ci(r)
-                c = r.counts()
-                extra = "".join(f", {c[name]} {name}" for name in ("spurious", "diverged", "unconverged") if c[name])
-                cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{extra}")
+                cells_txt.append(f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]{misses_text(r)}")
             table.append(f"| {teacher} | {k} | " + " | ".join(cells_txt) + " |")
     band = ["| teacher | k | GD (stable step): trapped [95% Wilson interval] | meets Du et al.'s [1/4, 3/4] |",
             "|---|---|---|---|"]  # fmt: skip

@@ -105,6 +105,7 @@ def test_unconverged_trials_are_told_by_the_optimum_they_ended_nearer():
     assert f"{unconverged.sum()} unconverged ({expected} nearer the spurious optimum)" in misses_text(result)
     assert unconverged_text(5, 5) == "5 unconverged (all nearer the spurious optimum)"
     assert unconverged_text(5, 0) == "5 unconverged (all nearer the teacher)"
+    assert unconverged_text(1, 1) == "1 unconverged (nearer the spurious optimum)"
     assert unconverged_text(5, None) == "5 unconverged"  # a landscape without a spurious optimum in closed form
     overlapping = run(resolve_config(algorithm="gd", stride=3, trials=8, epochs=1, iterations=5))
     assert unconverged_nearer_spurious(overlapping) is None

@@ -209,9 +209,11 @@ def unconverged_text(count: int, nearer_spurious: int | None) -> str:
     optimum)", "(all nearer the teacher)", or no detail where that is unknown (None)."""
     if nearer_spurious is None or count == 0:
         return f"{count} unconverged"
+    every = "" if count == 1 else "all "
     if nearer_spurious == 0:
-        return f"{count} unconverged (all nearer the teacher)"
-    return f"{count} unconverged ({'all' if nearer_spurious == count else nearer_spurious} nearer the spurious optimum)"
+        return f"{count} unconverged ({every}nearer the teacher)"
+    share = every if nearer_spurious == count else f"{nearer_spurious} "
+    return f"{count} unconverged ({share}nearer the spurious optimum)"
 
 
 def misses_text(result) -> str:

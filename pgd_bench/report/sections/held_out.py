@@ -79,8 +79,8 @@ def out_of_sample(ctx: Context) -> Section:
         verdict = graded(not broken[name], hits / total >= algorithm.promised_success)
         summary.append(
             f"- **{algorithm.label}** (promises {100 * algorithm.promised_success:g}%): {100 * hits / total:.2f}% "
-            f"[{100 * low:.2f}, {100 * high:.2f}] over all {total} trials ({misses}); the interval lies below the "
-            f"promise in {len(broken[name])} of {len(teachers)} teachers: **{verdict}**."
+            f"[{100 * low:.2f}, {100 * high:.2f}] over all {total} trials; missed: {misses}; the interval lies below "
+            f"the promise in {len(broken[name])} of {len(teachers)} teachers: **{verdict}**."
         )
         answers.append(Answer(
             f"{algorithm.label}'s tuned preset keeps its promise ({100 * algorithm.promised_success:g}%) on teachers "

@@ -208,6 +208,14 @@ def _check_the_answers_open_the_report(report, page):
         assert verdict.strip("*") in VERDICTS, verdict
         target = re.fullmatch(r"\[[^\]]+\]\(#([\w-]+)\)", link).group(1)
         assert f'id="{target}"' in page, target
+    # the line above the table counts them: as many of each verdict as the table has rows
+    short = re.search(r"\*\*In short:\*\* of the (\d+) claims this run measured, (.*) \(each verdict", answers)
+    assert int(short.group(1)) == len(rows)
+    said = {"hold": "holds", "hold partly": "holds partly", "do not hold here": "does not hold here",
+            "were not measured": "not measured"}  # fmt: skip
+    pairs = re.findall(r"(\d+) (hold partly|hold|do not hold here|were not measured)", short.group(2))
+    table = [row[2].strip("*") for row in rows]
+    assert {said[phrase]: int(n) for n, phrase in pairs} == {verdict: table.count(verdict) for verdict in set(table)}
     pgd = next(row for row in rows if row[0].startswith("P-GD reaches"))
     figure1 = report.split("## Figure 1")[1].split("\n## ")[0].split("**GD against")[0]
     header = next(_cells(line) for line in figure1.splitlines() if line.startswith("| teacher"))

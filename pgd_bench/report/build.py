@@ -33,7 +33,7 @@ from .._validate import as_int, as_seed
 from ..console import compiling_notice
 from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
 from ..tables import concat_columns, write_table
-from .context import BackgroundDrawing, Context, Section, draw_and_save
+from .context import VERDICTS, BackgroundDrawing, Context, Section, draw_and_save
 from .figures import (
     DRAWERS,
     FIGURE_FORMATS,
@@ -256,18 +256,25 @@ REPORT_TITLES = {
 def _answers_table(ctx: Context, sections) -> str:
     """The report's first screen: every claim of the poster that a section measured, beside the
     measurement and its verdict, each linking to its section."""
-    rows = []
+    rows, verdicts = [], []
     for section in sections:
         name = re.sub(r"\s*\(.*\)", "", section.title.split(":")[0])
         for answer in section.answers:
+            verdicts.append(answer.verdict)
             verdict = answer.verdict if answer.verdict == "holds" else f"**{answer.verdict}**"
             measured = answer.measured.replace("|", "\\|")
             rows.append(f"| {answer.claim} | {measured} | {verdict} | [{name}](#{heading_anchor(section.title)}) |")
     if not rows:
         return ""
     mode = "quick (fewer trials: wider intervals)" if ctx.quick else "full"
+    plural = {"holds": "hold", "holds partly": "hold partly", "does not hold here": "do not hold here",
+              "not measured": "were not measured"}  # (every one of VERDICTS: Answer refuses others)  # fmt: skip
+    parts = [f"{verdicts.count(verdict)} {plural[verdict]}" for verdict in VERDICTS if verdict in verdicts]
+    counted = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return (
         "\n## Answers: the poster's claims, measured here\n\n"
+        f"**In short:** of the {len(verdicts)} claims this run measured, {counted} (each verdict but *holds* in "
+        "bold in the table).\n\n"
         f"Each claim of the poster that this {mode} run measured, with what was measured (95% intervals) and a "
         "verdict: *holds*, *holds partly* or *does not hold here* (on this model and these settings); the "
         "sections below give the details, the tables behind them and how each verdict is decided.\n\n"

@@ -37,7 +37,7 @@ def draw_smoothed_landscape(tables, settings):
     ax_depth.set_title("The convolutional effect: the spurious basin flattens")
     ax_depth.legend()
     fig.suptitle(r"Alternating teacher, $k = 8$, $p = 6$, uniform ball noise; $a$ at its best value for each $w$ "
-                 f"({settings['samples']} antithetic noise samples per point)")  # fmt: skip
+                 f"({settings['samples'] // 2} noise samples per point, each with its antithetic twin)")  # fmt: skip
     return fig
 
 
@@ -47,6 +47,8 @@ def figure_smoothed_landscape(ctx: Context) -> Section:
     profile_table = {"rho_w": [rho for rho in profiles for _ in angles], "angle": list(angles) * len(profiles),
                      "smoothed_loss": [v for prof in profiles.values() for v in prof]}  # fmt: skip
     depth_table = {"rho_w": [d[0] for d in depths], "depth": [d[1] for d in depths], "gap": [d[2] for d in depths]}
+    # "samples": the evaluations per point (each sample and its twin), as saved since the first
+    # release; the title says the pairs, as the report's settings do (100000 there read as 50,000)
     settings = {"shown": list(SMOOTHED_SHOWN), "samples": 2 * scale.smoothing_samples}
     files = ctx.figure(
         "fig4_smoothed_landscape",

@@ -660,3 +660,42 @@ def test_the_report_names_the_threads_or_the_cluster_its_cells_ran_on(tmp_path):
             assert _cells_ran_on(types.SimpleNamespace(cell_backend=Backend())) == "this machine's 2 threads"
     finally:
         numba.set_num_threads(before)
+
+
+def test_the_observation_answers_measure_each_basin_as_their_section_does():
+    """The answers quoted means over both basins (5.9 = 0.55 x 8.08 + 0.45 x 3.23), which only
+    restated the trapped share, beside a section that measures each basin and finds the bad optimum
+    the flatter. Checked against basins and means computed here from the final points."""
+    from pgd_bench.report.sections.observations import _answers
+    from pgd_bench.runs.config import resolve_config
+    from pgd_bench.runs.execute import run
+
+    base = dict(k=8, teacher="alternating", trials=48, epochs=4, iterations=150)
+    results = {
+        "gd": run(resolve_config(algorithm="gd", preset="paper", **base)),
+        "sgd_small": run(resolve_config(algorithm="sgd", preset="paper", eta=0.01, **base)),
+        "sgd_paper": run(resolve_config(algorithm="sgd", preset="paper", **base)),
+    }
+
+    def measured(r):
+        w_star, a_star, w_bar, a_bar = r.config.optima()
+        trapped = ((r.w - w_bar) ** 2).sum(1) + ((r.a - a_bar) ** 2).sum(1) < ((r.w - w_star) ** 2).sum(1) + (
+            (r.a - a_star) ** 2
+        ).sum(1)
+        top, _ = r.sharpness()
+        return trapped.mean(), top[~trapped].mean(), top[trapped].mean()
+
+    gd, small, paper = (measured(results[tag]) for tag in ("gd", "sgd_small", "sgd_paper"))
+    assert 0 < gd[0] < 1 and 0 < paper[0] < 1  # both basins reached, so both means exist
+    rows = _answers(results)
+    assert rows[0].measured.startswith(f"trapped {100 * gd[0]:.0f}% vs {100 * paper[0]:.0f}% (the paper's SGD)")
+    assert f"top eigenvalue {gd[2]:.3g} against {gd[1]:.3g} at the global one" in rows[0].measured
+    kind = "flatter" if gd[2] < gd[1] else "sharper"
+    assert f"its trapped trials' minimum is the {kind}" in rows[0].measured
+    worse, sharper = gd[0] > paper[0], gd[2] > gd[1]
+    assert rows[0].verdict == ("holds" if sharper and worse else "holds partly" if sharper or worse
+                               else "does not hold here")  # fmt: skip
+    least = paper[0] < gd[0] and paper[0] < small[0]
+    assert (
+        f"trapped {100 * paper[0]:.0f}%, {'the least' if least else 'not the least'} of the three" in rows[2].measured
+    )

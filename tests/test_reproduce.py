@@ -699,3 +699,23 @@ def test_the_observation_answers_measure_each_basin_as_their_section_does():
     assert (
         f"trapped {100 * paper[0]:.0f}%, {'the least' if least else 'not the least'} of the three" in rows[2].measured
     )
+
+
+def test_a_median_that_falls_below_the_floor_at_once_still_draws_its_line():
+    """GD's escaped median went from 5e-9 at its first checkpoint to 1e-35 at its second: the line
+    had one point and drew nothing, leaving a lone marker. It now runs down to the floor there."""
+    import numpy as np
+
+    from pgd_bench.report.sections.convergence import draw_convergence
+
+    floor = 1e-12
+    rows = [("g", q, it, med) for q in ("dist_w", "dist_a") for it, med in ((40, 5e-9), (80, 1e-35), (120, 0.0))]
+    curves = {name: np.array(values) for name, values in zip(("group", "quantity", "iteration", "median"), zip(*rows))}
+    curves |= {"p10": curves["median"], "p90": curves["median"]}
+    settings = {"floor": floor, "groups": [("g", "GD, escaped", "C0", "-")], "trials": {"g": 5}, "epoch_ticks": [1],
+                "epochs": 1, "epoch_length": 100}  # fmt: skip
+    fig = draw_convergence({"curves": curves}, settings)
+    line = next(line for line in fig.axes[0].get_lines() if line.get_label().startswith("GD, escaped"))
+    x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+    drawn = np.isfinite(x) & np.isfinite(y)
+    assert list(x[drawn]) == [40, 80] and list(y[drawn]) == [5e-9, floor]

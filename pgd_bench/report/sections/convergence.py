@@ -42,11 +42,14 @@ def draw_convergence(tables, settings):
             it, med = curves["iteration"][chosen], curves["median"][chosen]
             lo, hi = curves["p10"][chosen], curves["p90"][chosen]
             shown = med >= floor
-            ax.plot(np.where(shown, it, np.nan), np.where(shown, med, np.nan), style, color=color,
+            below = np.flatnonzero(~shown & np.isfinite(med))
+            line = np.where(shown, med, np.nan)
+            if below.size:  # the line runs down to the floor where the median first falls below it (GD's
+                line[below[0]] = floor  # escaped median, 5e-9 then 1e-35, drew as a lone marker)
+            ax.plot(np.where(np.isfinite(line), it, np.nan), line, style, color=color,
                     label=f"{label} ($n = {settings['trials'][group]}$)")  # fmt: skip
             ax.fill_between(it, np.maximum(lo, floor), np.maximum(hi, floor), where=hi >= floor, color=color,
                             alpha=0.15, lw=0)  # fmt: skip
-            below = np.flatnonzero(~shown & np.isfinite(med))
             if below.size:  # the median reaches 0 (or below the floor) there: the curve ends with a marker
                 ax.plot(it[below[0]], floor, "v", color=color, ms=7)
         ax.set_xscale("log")  # GD converges in hundreds of iterations, P-GD anneals over tens of thousands

@@ -38,6 +38,16 @@ def test_the_beyond_section_reports_its_saved_cells(reduced_reproduction):
         s, k = int(row[0].split()[0]), int(row[1])
         for (tag, _, _), text in zip(BEYOND_SERIES, row[2:]):
             assert float(text.split("%")[0]) == pytest.approx(100 * saved[(s, k, tag)], abs=0.051)
+    # the answer counts the overlapping cells where P-GD's interval lies above GD's (or GD is at 100%),
+    # as the saved cells give them (it compared P-GD's worst cell with GD's average)
+    with open(out / "tables" / "fig10_beyond__cells.csv") as f:
+        ends = {(int(r["stride"]), int(r["k"]), r["series"]): (float(r["success_rate"]), float(r["wilson_low"]),
+                float(r["wilson_high"])) for r in csv.DictReader(f)}  # fmt: skip
+    p = max(stride for stride, _, _ in ends)
+    cells = [(s, k) for s, k, tag in ends if tag == "pgd" and s < p]
+    above = sum(ends[(s, k, "pgd")][1] > ends[(s, k, "gd")][2] or ends[(s, k, "gd")][0] == 1.0 for s, k in cells)
+    answer = next(line for line in report.splitlines() if "noise still helps |" in line)
+    assert f"over {len(cells)} cells; its interval above GD's in {above} of them" in answer
     # the noisy-label table: the gap is the noisy test loss (clean test + sigma^2) minus the train loss
     noisy = next(t for t in tables if t.startswith("| method | N | sigma |"))
     for row in _rows(noisy):

@@ -193,6 +193,13 @@ def figure_1_sample_note(seed: int) -> str:
     )
 
 
+def rate_range(rates) -> str:
+    """Success rates as a range of percentages, "96.9% to 100.0%", or one value where they are all
+    the same ("100.0%", not "100.0% to 100.0%")."""
+    low, high = f"{100 * min(rates):.1f}%", f"{100 * max(rates):.1f}%"
+    return low if low == high else f"{low} to {high}"
+
+
 def unconverged_nearer_spurious(result) -> int | None:
     """How many of ``result``'s unconverged trials ended nearer the spurious optimum than the
     teacher (:meth:`~pgd_bench.runs.result.RunResult.basin`); None where the landscape knows no

@@ -16,7 +16,7 @@ from ...algorithms import ALGORITHMS
 from ...runs.optima import KIND_NAMES, NEAR_FOUND, cached_optima, nearest_found
 from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
 from ..figures import check_values, drawer, new_figure, positive
-from ..shared import FULL, gap_interval
+from ..shared import FULL, gap_interval, rate_range
 
 STRIDES = (1, 2, 3, 6)  # p = 6: s = 6 is the poster's model, the others overlap
 OVERLAPPING_STRIDE = 3  # one of them: every s < p runs the one overlapping-patch engine
@@ -363,10 +363,8 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     summary = []
     for tag, label, _ in BEYOND_SERIES:
         over, base = rates(tag, True), rates(tag, False)
-        summary.append(f"- **{label}**: {100 * min(r for r, _, _ in over):.1f}% to "
-                       f"{100 * max(r for r, _, _ in over):.1f}% at s < p, against "
-                       f"{100 * min(r for r, _, _ in base):.1f}% to {100 * max(r for r, _, _ in base):.1f}% at "
-                       "s = p.")  # fmt: skip
+        summary.append(f"- **{label}**: {rate_range([r for r, _, _ in over])} at s < p, against "
+                       f"{rate_range([r for r, _, _ in base])} at s = p.")  # fmt: skip
 
     def spurious_losses(overlapping):
         return [float(arrays["loss"][i]) for (s, k), arrays in optima.items() if (s < p) == overlapping

@@ -12,6 +12,7 @@ from ..shared import (
     TUNING_TRIALS,
     gap_detail,
     mean_gap,
+    rate_range,
     success_grid,
     tuning_caveat,
     unconverged_nearer_spurious,
@@ -56,17 +57,17 @@ What it took to make noise win (the `tuned` preset): step sizes scaled to that c
 (eta_a divided by (pi - 1 + k) E||w + xi||^2 / pi, eta_w by (pi - 1 + k) / pi), moderate
 initial noise (rho_w, rho_a) = ({tuned_pgd.rho_w:g}, {tuned_pgd.rho_a:g}) annealed x{tuned_pgd.noise_decay:g} per epoch,
 steps x{tuned_pgd.eta_decay:g} per epoch, {tuned_pgd.epochs} epochs of {tuned_pgd.iterations} iterations.
-P-GD (tuned) then reaches the global optimum in {100 * min(pgd_rates):.1f}% to {100 * max(pgd_rates):.1f}%
+P-GD (tuned) then reaches the global optimum in {rate_range(pgd_rates)}
 of trials across the cells of figure 1{pgd_shortfall}.
 The tuned values were chosen with this engine on seed 0 and {TUNING_TRIALS[0]} to {TUNING_TRIALS[1]} trials per cell;
 {tuning_caveat(ctx.scale)}
 SGD (tuned: batch {tuned_sgd.batch}, scaled steps {tuned_sgd.eta_w:g} annealed x{tuned_sgd.eta_decay:g}):
-{100 * min(sgd_rates):.1f}% to {100 * max(sgd_rates):.1f}%. Perturbed SGD (P-GD's tuned schedule with
-batch {tuned_psgd.batch}): {100 * min(psgd_rates):.1f}% to {100 * max(psgd_rates):.1f}%, with
+{rate_range(sgd_rates)}. Perturbed SGD (P-GD's tuned schedule with
+batch {tuned_psgd.batch}): {rate_range(psgd_rates)}, with
 {psgd_diverged} diverged trials in all.
 The paper's own SGD (eta = 0.1 annealed x0.8 per epoch, batch 4, 20 epochs of 400 iterations):
-{100 * min(rates["sgd_paper"]):.1f}% to {100 * max(rates["sgd_paper"]):.1f}%, against GD's
-{100 * min(rates["gd"]):.1f}% to {100 * max(rates["gd"]):.1f}% on the same starts
+{rate_range(rates["sgd_paper"])}, against GD's
+{rate_range(rates["gd"])} on the same starts
 ({mean_gap(rates["sgd_paper"], rates["gd"])} over the {n_cells} cells; {gap_detail(rates, grid)}).
 
 GD uses the paper's eta = 0.1 unchanged. At k = 32 that step is past GD's stability limit (the

@@ -8,7 +8,7 @@ from ...algorithms import ALGORITHMS
 from ...model.teachers import TEACHERS
 from ..context import Context, Section, markdown_image, success_ci
 from ..figures import drawer, new_figure
-from ..shared import KS, bar_rows, draw_bars
+from ..shared import KS, bar_rows, draw_bars, rate_range
 
 # Figure 5's methods, each at the same budget of 60 epochs x 1000 iterations: (tag, label, colour,
 # overrides). P-GD and Langevin are their tuned presets; SGD is its tuned preset stretched to the
@@ -86,7 +86,7 @@ def which_noise(ctx: Context) -> Section:
     for tag, label, _, _ in WHICH_NOISE:
         rates = [success_ci(results[(t, k, tag)])[0] for t in TEACHERS for k in KS]
         medians = [results[(t, k, tag)].median_iterations_to_success() for t in TEACHERS for k in KS]
-        summary.append(f"- **{label}**: {100 * min(rates):.1f}% to {100 * max(rates):.1f}% success across the "
+        summary.append(f"- **{label}**: {rate_range(rates)} success across the "
                        f"cells; successful trials settle after a median of {np.nanmedian(medians):.0f} iterations "
                        "(median over cells).")  # fmt: skip
     text = (f"{markdown_image(files, 'which noise')}\n\nP-GD perturbs the point where the gradient is taken, "

@@ -95,7 +95,8 @@ def figure_phase_diagram(ctx: Context) -> Section:
 
 In this grid, with the paper's step sizes every run with rho_w >= 5 diverges: the noise is not the
 problem, the step is. With curvature-scaled steps the same large noise escapes, and so does large
-noise on `a` alone (the top row): `a`-noise makes the `w`-gradient noisy, as SGD's sampling does.
+noise on `a` alone (the largest rho_a: the figure's top row, the tables' last): `a`-noise makes the
+`w`-gradient noisy, as SGD's sampling does.
 
 """ + "\n".join(lines)
     return Section("Figure 3: noise phase diagram", text, files)

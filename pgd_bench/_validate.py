@@ -189,7 +189,7 @@ def as_bool(name: str, value) -> bool:
 
 
 def as_choice(name: str, value, choices) -> str:
-    """Return ``value`` if it is one of the strings ``choices``."""
+    """Return ``value`` if it is one of the strings ``choices`` (any container of them: a mapping's keys)."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value

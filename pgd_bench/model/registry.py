@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from .._validate import as_choice
 from .base import BY_PARAMS_TYPE, Landscape
 from .cnn import CNN, OVERLAPPING
 
@@ -49,9 +50,7 @@ def unregister_landscape(name: str) -> None:
     ValueError
         If no landscape of that name is registered.
     """
-    if not isinstance(name, str) or name not in _LANDSCAPES:
-        raise ValueError(f"landscape: {name!r} is not registered (registered: {', '.join(_LANDSCAPES)})")
-    landscape = _LANDSCAPES.pop(name)
+    landscape = _LANDSCAPES.pop(as_choice("landscape", name, _LANDSCAPES))
     BY_PARAMS_TYPE.pop(landscape.params_type, None)
 
 
@@ -63,9 +62,7 @@ def landscape_named(name) -> Landscape:
     ValueError
         If there is none (naming the registered ones).
     """
-    if not isinstance(name, str) or name not in _LANDSCAPES:
-        raise ValueError(f"landscape: expected one of {', '.join(_LANDSCAPES)}, got {name!r}")
-    return _LANDSCAPES[name]
+    return _LANDSCAPES[as_choice("landscape", name, _LANDSCAPES)]
 
 
 register_landscape(CNN)

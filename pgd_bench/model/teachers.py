@@ -55,9 +55,7 @@ def unregister_teacher(name: str) -> None:
     ValueError
         If no family of that name is registered.
     """
-    if not isinstance(name, str) or name not in _TEACHERS:
-        raise ValueError(f"teacher: {name!r} is not registered (registered: {', '.join(_TEACHERS)})")
-    del _TEACHERS[name]
+    del _TEACHERS[as_choice("teacher", name, _TEACHERS)]
     _SEEDED.discard(name)
 
 

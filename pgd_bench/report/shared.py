@@ -223,14 +223,20 @@ def unconverged_text(count: int, nearer_spurious: int | None) -> str:
     return f"{count} unconverged ({share}nearer the spurious optimum)"
 
 
+def misses_parts(counts, nearer_spurious: int | None) -> list[str]:
+    """Misses by outcome, as the report lists them: ["3 spurious", "14 unconverged (12 nearer the
+    spurious optimum)"] from outcome ``counts`` (one cell's, or several summed) and how many of
+    the unconverged ended nearer the spurious optimum (:func:`unconverged_text`)."""
+    parts = [f"{counts[name]} {name}" for name in ("spurious", "diverged") if counts[name]]
+    if counts["unconverged"]:
+        parts.append(unconverged_text(counts["unconverged"], nearer_spurious))
+    return parts
+
+
 def misses_text(result) -> str:
     """A cell's misses as the report's tables list them, after its rate: ", 3 spurious, 14
     unconverged (12 nearer the spurious optimum)"; empty when it missed none."""
-    counts = result.counts()
-    parts = [f"{counts[name]} {name}" for name in ("spurious", "diverged") if counts[name]]
-    if counts["unconverged"]:
-        parts.append(unconverged_text(counts["unconverged"], unconverged_nearer_spurious(result)))
-    return "".join(", " + part for part in parts)
+    return "".join(", " + part for part in misses_parts(result.counts(), unconverged_nearer_spurious(result)))
 
 
 def gap_detail(rates, grid) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ...algorithms import ALGORITHMS, HELD_OUT_TEACHERS
 from ...stats import wilson_interval
 from ..context import Answer, Context, Section, graded, success_ci
-from ..shared import FULL, figure_1_sample_note, unconverged_nearer_spurious, unconverged_text
+from ..shared import FULL, figure_1_sample_note, misses_parts, unconverged_nearer_spurious
 
 PROMISING = tuple(name for name, algorithm in ALGORITHMS.items() if algorithm.promised_success is not None)
 
@@ -74,8 +74,7 @@ def out_of_sample(ctx: Context) -> Section:
         algorithm = ALGORITHMS[name]
         hits, total = pooled[name]
         low, high = wilson_interval(hits, total)
-        misses = ", ".join(unconverged_text(n, nearer_spurious[name]) if outcome == "unconverged" else f"{n} {outcome}"
-                           for outcome, n in failures[name].items() if n) or "none missed"  # fmt: skip
+        misses = ", ".join(misses_parts(failures[name], nearer_spurious[name])) or "none missed"
         verdict = graded(not broken[name], hits / total >= algorithm.promised_success)
         summary.append(
             f"- **{algorithm.label}** (promises {100 * algorithm.promised_success:g}%): {100 * hits / total:.2f}% "

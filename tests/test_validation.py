@@ -233,10 +233,15 @@ def test_a_teacher_family_gets_its_seed_and_what_it_returns_is_checked():
     register_teacher("drawn", lambda k, seed: np.random.default_rng(seed + 7).uniform(0.5, 1.5, k), seeded=True)
     register_teacher("fixed", lambda k, seed: np.linspace(1.0, 2.0, k))  # (by default a family does not draw)
     bad = {
-        "complex": (lambda k, seed: np.ones(k) + 1j, "returned complex128 values, expected real numbers"),
-        "text": (lambda k, seed: ["1"] * k, "returned <U1 values, expected real numbers"),
-        "nan": (lambda k, seed: np.full(k, np.nan), "not finite: \\[nan"),
-        "inf": (lambda k, seed: np.r_[np.inf, np.ones(k - 1)], "not finite: \\[inf"),
+        "complex": (
+            lambda k, seed: np.ones(k) + 1j,
+            "returned: expected a 1-D array of real numbers, got complex numbers",
+        ),
+        "text": (lambda k, seed: ["1"] * k, "returned: expected a 1-D array of real numbers, got strings"),
+        "nan": (lambda k, seed: np.full(k, np.nan), "returned: every entry must be finite"),
+        "inf": (lambda k, seed: np.r_[np.inf, np.ones(k - 1)], "returned: every entry must be finite"),
+        "short": (lambda k, seed: np.ones(k - 1), "returned: expected length 8, got 7"),
+        "booleans": (lambda k, seed: np.ones(k, bool), "returned: expected a 1-D array of real numbers, got booleans"),
         "raises": (lambda k, seed: 1 / 0, "failed for k = 8, teacher_seed = 0: ZeroDivisionError: division by zero$"),
         "says_two_lines": (lambda k, seed: exec("raise RuntimeError('first\\nsecond')"), "RuntimeError: first$"),
         "one_argument": (lambda k: np.ones(k), "failed for k = 8, teacher_seed = 0: TypeError"),

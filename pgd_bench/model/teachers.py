@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .._validate import as_choice, as_int, as_seed
+from .._validate import as_choice, as_int, as_seed, as_vector
 
 _TEACHERS: dict[str, Callable[[int, int], np.ndarray]] = {}
 TEACHERS: Mapping[str, Callable[[int, int], np.ndarray]] = MappingProxyType(_TEACHERS)
@@ -114,12 +114,6 @@ def teacher_weights(name: str, k: int, teacher_seed: int = 0) -> np.ndarray:
         said = str(error).strip().splitlines()  # its first line: the command line's message is one line
         raise ValueError(f"teacher: family {name!r} failed for k = {k}, teacher_seed = {teacher_seed}: "
                          f"{type(error).__name__}{': ' + said[0] if said else ''}") from error  # fmt: skip
-    raw = np.asarray(returned)
-    if raw.dtype.kind not in "biuf":  # complex was cut to its real part, strings were parsed as numbers
-        raise ValueError(f"teacher: family {name!r} returned {raw.dtype} values, expected real numbers")
-    weights = raw.astype(np.float64)
-    if weights.shape != (k,):
-        raise ValueError(f"teacher: family {name!r} returned shape {weights.shape}, expected ({k},)")
-    if not np.all(np.isfinite(weights)):
-        raise ValueError(f"teacher: family {name!r} returned weights that are not finite: {weights.tolist()}")
-    return weights
+    # k finite real numbers, checked as every vector argument is (complex was cut to its real part,
+    # strings parsed as numbers, NaN refused as "the zero teacher")
+    return as_vector(f"teacher: family {name!r} returned", returned, length=k)

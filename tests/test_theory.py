@@ -146,21 +146,109 @@ def test_bad_arguments_are_refused(kwargs, name):
 
 
 @pytest.mark.parametrize(
-    "fit,predicted,verdict",
+    "fit,predicted,words,verdict",
     [
-        ((-0.9, -1.2, -0.7), -1.0, "consistent"),
-        ((-0.35, -0.62, -0.11), 1.0, "opposite in sign"),  # T1 falls with k where the bound grows
-        ((0.3, 0.1, 0.5), -1.0, "opposite in sign"),
-        ((-0.62, -0.79, -0.46), -1.0, "weaker"),
-        ((0.39, 0.13, 0.66), 1.0, "weaker"),
-        ((-1.8, -2.0, -1.5), -1.0, "stronger"),
-        ((0.2, -0.1, 0.5), 1.0, "weaker"),  # an interval across 0 is not called opposite
+        ((-0.9, -1.2, -0.7), -1.0, "consistent", "holds"),
+        ((-0.35, -0.62, -0.11), 1.0, "opposite in sign", "does not hold here"),  # T1 falls with k where the bound grows
+        ((0.3, 0.1, 0.5), -1.0, "opposite in sign", "does not hold here"),
+        ((-0.62, -0.79, -0.46), -1.0, "weaker than predicted, 62% of it", "holds partly"),
+        ((0.39, 0.13, 0.66), 1.0, "weaker than predicted, 39% of it", "holds partly"),
+        ((0.02, 0.004, 0.03), 1.0, "weaker than predicted, 2% of it", "holds partly"),
+        ((-1.8, -2.0, -1.5), -1.0, "stronger", "does not hold here"),
+        ((1.6, 1.2, 2.0), 1.0, "stronger", "does not hold here"),
+        ((0.2, -0.1, 0.5), 1.0, "no dependence detected", "does not hold here"),  # across 0, not opposite
+        ((0.5, -0.2, 1.3), 1.0, "inconclusive", "inconclusive"),  # holds both the prediction and 0
+        ((-0.4, -1.1, 0.2), -1.0, "inconclusive", "inconclusive"),
     ],
 )
-def test_the_t1_slope_verdict_names_a_reversed_direction(fit, predicted, verdict):
+def test_a_fitted_exponent_gets_one_verdict_by_the_stated_rule_and_words_that_agree(fit, predicted, words, verdict):
+    """The reader's review: an opposite sign got *does not hold here* while a weaker slope across 0
+    got *holds partly*, both allowed by an upper bound; one rule now decides both (the interval
+    against the prediction and 0), and the words beside it say the same."""
+    from pgd_bench.report.context import exponent_verdict
     from pgd_bench.report.theory_measures import slope_verdict
 
-    assert slope_verdict(*fit, predicted).startswith(verdict)
+    assert slope_verdict(*fit, predicted).startswith(words)
+    assert exponent_verdict(fit[1], fit[2], predicted) == verdict
+    assert exponent_verdict(float("nan"), 1.0, predicted) == "not measured"
+
+
+@pytest.mark.parametrize(
+    "share,strong,verdict",
+    [
+        ((0.59, 0.57, 0.60, 5067), 0.5, "holds"),  # narrow, above 1/2: C2 along the run
+        ((0.65, 0.41, 0.83, 17), 0.5, "inconclusive"),  # higher, but its interval holds 1/2
+        ((0.30, 0.20, 0.45, 60), 0.5, "does not hold here"),
+        ((0.95, 0.93, 0.97, 900), 0.9, "holds"),
+        ((0.80, 0.75, 0.85, 900), 0.9, "holds partly"),  # most, not almost all
+        ((0.80, 0.45, 0.95, 10), 0.9, "inconclusive"),
+        ((float("nan"), float("nan"), float("nan"), 0), 0.5, "not measured"),
+    ],
+)
+def test_a_share_gets_its_verdict_from_its_interval_against_one_half(share, strong, verdict):
+    from pgd_bench.report.context import share_verdict
+
+    assert share_verdict(share, strong) == verdict
+
+
+@pytest.mark.parametrize(
+    "better,worse,tied,verdict",
+    [
+        (4, 0, 0, "holds"),
+        (1, 0, 3, "holds partly"),
+        (1, 2, 1, "holds partly"),
+        (0, 1, 3, "does not hold here"),
+        (0, 0, 4, "inconclusive"),
+        (0, 0, 0, "not measured"),
+    ],
+)
+def test_noisy_label_generalization_is_inconclusive_where_every_comparison_overlaps(better, worse, tied, verdict):
+    """It read *does not hold here* with 4 of 4 comparisons overlapping: nothing was decided."""
+    from pgd_bench.report.sections.observations import comparison_verdict
+
+    assert comparison_verdict(better, worse, tied) == verdict
+
+
+@pytest.mark.parametrize(
+    "first,second,verdict",
+    [
+        (True, True, "holds"),
+        (True, False, "holds partly"),
+        (False, True, "holds partly"),
+        (False, False, "does not hold here"),
+        (True, None, "holds partly"),
+        (False, None, "inconclusive"),
+    ],
+)
+def test_an_observation_row_with_an_undecided_part_is_inconclusive_only_if_its_other_part_fails(first, second, verdict):
+    """45% against 38% trapped, of 100 trials each, counted as "trapped more often": the intervals
+    overlap, so that part is undecided (and the row's verdict with it, unless its other part holds)."""
+    from pgd_bench.report.sections.observations import trapped_more, two_part_verdict
+
+    assert two_part_verdict(first, second) == verdict
+    assert trapped_more((0.36, 0.55), (0.29, 0.48)) is None
+    assert trapped_more((0.50, 0.60), (0.29, 0.48)) is True
+    assert trapped_more((0.10, 0.20), (0.29, 0.48)) is False
+
+
+def test_epoch_two_exponent_recovers_a_power_law_and_its_interval_narrows_with_less_scatter():
+    """Synthetic Epoch II lengths whose rate is exactly c * value^e: the fit returns e inside its
+    interval; with scatter across trials, the interval contains e and is wider."""
+    from pgd_bench.report.theory_measures import T2_GAMMAS, t2_exponent
+
+    values = np.array([3.0, 6.0, 12.0])
+    x = np.log(1.0 / np.array(T2_GAMMAS))
+    rng = np.random.default_rng(5)
+    exact = [np.tile(40.0 * v**0.7 * x, (20, 1)) for v in values]
+    e, low, high = t2_exponent(values, exact, np.random.default_rng(0), n_boot=200)
+    assert [e, low, high] == pytest.approx([0.7, 0.7, 0.7], abs=1e-9)
+    noisy = [rows * rng.lognormal(0.0, 0.3, (rows.shape[0], 1)) for rows in exact]
+    e, low, high = t2_exponent(values, noisy, np.random.default_rng(0), n_boot=400)
+    assert low < 0.7 < high and 0.01 < high - low < 1.0 and low <= e <= high
+    # a setting with fewer than three trials has no rate; two settings are left to fit
+    e2, *_ = t2_exponent(values, [exact[0], exact[1], exact[2][:2]], np.random.default_rng(0), n_boot=50)
+    assert e2 == pytest.approx(0.7, abs=1e-9)
+    assert np.isnan(t2_exponent(values, [exact[0], exact[1][:2], exact[2][:1]], np.random.default_rng(0))[0])
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread: no second to compare with")

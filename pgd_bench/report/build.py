@@ -33,7 +33,7 @@ from .._validate import as_int, as_seed
 from ..console import compiling_notice
 from ..runs.execute import compile_in_background, kernel_cache_is_cold, warm_up
 from ..tables import concat_columns, write_table
-from .context import VERDICTS, BackgroundDrawing, Context, Section, draw_and_save
+from .context import VERDICT_RULE, VERDICTS, BackgroundDrawing, Context, Section, draw_and_save
 from .figures import (
     DRAWERS,
     FIGURE_FORMATS,
@@ -267,8 +267,9 @@ def _answers_table(ctx: Context, sections) -> str:
     if not rows:
         return ""
     mode = "quick (fewer trials: wider intervals)" if ctx.quick else "full"
+    # (every one of VERDICTS: Answer refuses others)
     plural = {"holds": "hold", "holds partly": "hold partly", "does not hold here": "do not hold here",
-              "not measured": "were not measured"}  # (every one of VERDICTS: Answer refuses others)  # fmt: skip
+              "inconclusive": "are inconclusive", "not measured": "were not measured"}  # fmt: skip
     parts = [f"{verdicts.count(verdict)} {plural[verdict]}" for verdict in VERDICTS if verdict in verdicts]
     counted = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return (
@@ -276,8 +277,8 @@ def _answers_table(ctx: Context, sections) -> str:
         f"**In short:** of the {len(verdicts)} claims this run measured, {counted} (each verdict but *holds* in "
         "bold in the table).\n\n"
         f"Each claim of the poster that this {mode} run measured, with what was measured (95% intervals) and a "
-        "verdict: *holds*, *holds partly* or *does not hold here* (on this model and these settings); the "
-        "sections below give the details, the tables behind them and how each verdict is decided.\n\n"
+        f"verdict (on this model and these settings), by one rule: {VERDICT_RULE}. The sections below give the "
+        "details and the tables behind them.\n\n"
         "| the poster's claim | measured here | verdict | details |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -50,12 +51,49 @@ class Answer:
             raise ValueError(f"verdict: expected one of {VERDICTS}, got {self.verdict!r}")
 
 
-VERDICTS = ("holds", "holds partly", "does not hold here", "not measured")
+VERDICTS = ("holds", "holds partly", "does not hold here", "inconclusive", "not measured")
+
+# The one rule every verdict follows; the report's opening states it, and docs/adding-a-section.md
+VERDICT_RULE = (
+    "*holds* where the measurement meets the claim's condition; *holds partly* where it meets only a weaker "
+    "condition, stated in the section beside the claim; *does not hold here* where it meets neither; "
+    "*inconclusive* where the 95% intervals are too wide to decide (more trials would); each section states "
+    "its two conditions"
+)
 
 
-def graded(holds: bool, partly: bool) -> str:
-    """The verdict of a claim whose full condition is ``holds`` and weaker one ``partly``."""
+def graded(holds: bool, partly: bool, decided: bool = True) -> str:
+    """The verdict of a claim whose full condition is ``holds`` and weaker one ``partly``
+    (:data:`VERDICT_RULE`); ``decided`` False where the intervals cannot tell the outcomes apart."""
+    if not decided:
+        return "inconclusive"
     return "holds" if holds else "holds partly" if partly else "does not hold here"
+
+
+def share_verdict(share, strong: float = 0.5) -> str:
+    """The verdict on a claim that a condition holds in most cases, from the share's Wilson
+    interval ``(share, low, high, n)``: *holds* where the interval lies above ``strong`` (1/2 for
+    "most", 0.9 for "almost all"), *holds partly* where it lies above 1/2 but not above
+    ``strong``, *does not hold here* where it lies below 1/2, *inconclusive* where it contains 1/2,
+    *not measured* where no case was decided."""
+    _, low, high, n = share
+    if n == 0:
+        return "not measured"
+    return graded(low > strong, low > 0.5, decided=not low <= 0.5 <= high)
+
+
+def exponent_verdict(low: float, high: float, predicted: float) -> str:
+    """The verdict on a predicted scaling exponent from the fitted one's 95% interval ``[low, high]``:
+    *holds* where the interval contains the prediction, *holds partly* where it lies between 0 and
+    the prediction (the dependence has the predicted direction but is weaker, which an upper bound
+    allows), *does not hold here* where it lies beyond the prediction, contains 0 without it or has
+    the opposite sign, *inconclusive* where it contains both the prediction and 0."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "not measured"
+    contains = low <= predicted <= high
+    # strictly between 0 and the prediction: the predicted direction, a weaker dependence
+    weaker = (low > 0.0 and high < predicted) if predicted > 0 else (predicted < low and high < 0.0)
+    return graded(contains, weaker, decided=not (contains and low <= 0.0 <= high))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,7 +103,8 @@ seed 0) at seed 0, {figure_1_sample_note(scale.seed)}. Here each preset runs unc
 the tuning never saw: gaussian teachers with teacher seeds {seeds} at k = {ks}, and {hand} hand-written ones
 (`pgd_bench.algorithms.HELD_OUT_TEACHERS`; seed {scale.seed},
 {scale.held_out_trials} trials per cell, 95% Wilson intervals). A preset keeps its promise in a cell unless
-the cell's interval lies wholly below it (marked **below**).{sized}
+the cell's interval lies wholly below it (marked **below**). Verdicts: *holds* where no cell is below its
+promise, *holds partly* where some is but all the preset's trials pooled still reach it.{sized}
 
 {chr(10).join(summary)}
 

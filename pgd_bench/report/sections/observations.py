@@ -162,15 +162,27 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
     words = (f"With labels y = f*(x) + {LABEL_SIGMA:g} e the gap is a real measurement (the table below, escaped "
              f"trials only, so that the basin does not decide it): the paper's SGD has the smaller gap in {better} "
              f"of {total} comparisons with GD and small-step SGD (same N, 95% intervals apart), the larger in "
-             f"{worse}, and the intervals overlap in {tied}.")  # fmt: skip
+             f"{worse}, and the intervals overlap in {tied}. The claim *holds* where the gap is smaller in every "
+             "comparison, *holds partly* where it is in some, and is *inconclusive* where every pair of intervals "
+             "overlaps.")  # fmt: skip
     verdict = Answer(
         f"Generalization with noisy labels (sigma {LABEL_SIGMA:g}): the paper's SGD generalizes better than GD and "
         "small-step SGD",
         f"smaller train-test gap (escaped trials, 95% intervals apart) in {better} of {total} comparisons, larger in "
         f"{worse}, overlapping in {tied}",
-        graded(total > 0 and better == total, better > 0),
+        comparison_verdict(better, worse, tied),
     )  # fmt: skip
     return lines, words, verdict
+
+
+def comparison_verdict(better: int, worse: int, tied: int) -> str:
+    """The verdict on "the paper's SGD generalizes better" from its comparisons (95% intervals of
+    the gap apart, or overlapping): *holds* where its gap is smaller in every one, *holds partly*
+    where in some, *does not hold here* where in none, *inconclusive* where every pair overlaps."""
+    total = better + worse + tied
+    if total == 0:
+        return "not measured"
+    return graded(better == total, better > 0, decided=tied < total)
 
 
 @drawer("fig6_observations")
@@ -338,6 +350,8 @@ the closed form: on the sphere L depends on w only through `g(angle(w, w*))`, an
 vanishes there (the spurious minimum holds through third-order terms), while at w* it is
 `||a*||^2` in every tangent direction; the a-block, `((pi - 1) I + 1 1^T) / pi`, is the same at
 both. The last table gives both optima for every teacher and k of figure 1: {_ordering_summary()}.
+
+{OBSERVATION_VERDICTS}
 """
     finite = f"""**Finite samples.** Each trial trains on its own set of N Gaussian inputs (labels from the
 teacher; SGD draws its batches from the set with replacement); {scale.finite_trials} trials per row.
@@ -383,7 +397,9 @@ def _answers(results) -> tuple:
     near the spurious optimum. *Sharp and bad* (GD, small-step SGD): the minimum its trapped trials
     end at is the sharper of the two (a larger mean top eigenvalue of the Hessian), and it is
     trapped more often than the paper's SGD. *Flat and good* (the paper's SGD): its escaped trials'
-    minimum is the flatter, and it is trapped least of the three rows."""
+    minimum is the flatter, and it is trapped least of the three rows. "More often" and "least" are
+    decided by the trapped shares' Wilson intervals lying apart (:func:`trapped_more`), the verdict
+    from the two parts by :func:`two_part_verdict` (the text: :data:`OBSERVATION_VERDICTS`)."""
 
     def by_basin(tag):
         r = results[tag]
@@ -394,8 +410,10 @@ def _answers(results) -> tuple:
             chosen = basin == BASIN_NAMES.index(name)
             return float(np.nanmean(values[chosen])) if chosen.any() else float("nan")
 
+        trapped = int(r.basins()["spurious"])
         return {name: (mean(top, name), mean(test, name)) for name in ("global", "spurious")} | {
-            "trapped": r.basins()["spurious"] / r.outcome.size
+            "trapped": trapped / r.outcome.size,
+            "interval": wilson_interval(trapped, int(r.outcome.size)),
         }
 
     def minima(m):
@@ -410,6 +428,10 @@ def _answers(results) -> tuple:
                 f"the global one) and generalizes {worse} (test loss {bad_test:.3g} against "
                 f"{good_test:.2g})")  # fmt: skip
 
+    def trapped_text(m):
+        low, high = m["interval"]
+        return f"{100 * m['trapped']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+
     ref = by_basin("sgd_paper")
     answers = []
     rows = (("gd", "GD (eta 0.1): a sharp minimum that generalizes badly"),
@@ -418,20 +440,57 @@ def _answers(results) -> tuple:
     for tag, claim in rows:
         m = measured_rows[tag]
         sharper = bool(m["spurious"][0] > m["global"][0])  # (False when either basin is empty)
-        worse = m["trapped"] > ref["trapped"]
-        measured = (f"trapped {100 * m['trapped']:.0f}% vs {100 * ref['trapped']:.0f}% (the paper's SGD); "
-                    f"{minima(m)}")  # fmt: skip
-        answers.append(Answer(claim, measured, graded(sharper and worse, sharper or worse)))
+        worse = trapped_more(m["interval"], ref["interval"])
+        measured = (f"trapped {trapped_text(m)} vs {trapped_text(ref)} (the paper's SGD: "
+                    f"{_COMPARED[worse]}); {minima(m)}")  # fmt: skip
+        answers.append(Answer(claim, measured, two_part_verdict(sharper, worse)))
     flatter = bool(ref["global"][0] < ref["spurious"][0])
-    better = all(ref["trapped"] < m["trapped"] for m in measured_rows.values())
+    apart = [trapped_more(m["interval"], ref["interval"]) for m in measured_rows.values()]
+    better = True if all(a is True for a in apart) else False if any(a is False for a in apart) else None
+    least = {True: "the least of the three rows", False: "not the least of the three rows",
+             None: "its interval overlaps another row's"}[better]  # fmt: skip
     answers.append(Answer(
         "SGD with the paper's annealing: a flat minimum that generalizes well",
-        f"trapped {100 * ref['trapped']:.0f}%, {'the least' if better else 'not the least'} of the three rows; "
-        f"its escaped trials' minimum is the {'flatter' if flatter else 'sharper'} (top eigenvalue "
-        f"{ref['global'][0]:.3g} against {ref['spurious'][0]:.3g})",
-        graded(flatter and better, flatter or better),
+        f"trapped {trapped_text(ref)}, {least}; its escaped trials' minimum is the "
+        f"{'flatter' if flatter else 'sharper'} (top eigenvalue {ref['global'][0]:.3g} against "
+        f"{ref['spurious'][0]:.3g})",
+        two_part_verdict(flatter, better),
     ))  # fmt: skip
     return tuple(answers)
+
+
+OBSERVATION_VERDICTS = (
+    "**Verdicts** (the report's opening table). Each row of the poster's table is two claims: the kind of "
+    "minimum (*sharp and bad*: the minimum a row's trapped trials end at has the larger mean top eigenvalue; "
+    "*flat and good*: its escaped trials' minimum has the smaller) and how often the row is trapped (*bad*: more "
+    "often than the paper's SGD; *good*: least of the three rows), decided by the trapped shares' 95% Wilson "
+    "intervals lying apart. A row *holds* where both parts hold, *holds partly* where one does, *does not hold "
+    "here* where neither does; where the intervals overlap, the second part is undecided, and the row is *holds "
+    "partly* if its first part holds and *inconclusive* if it fails."
+)
+
+_COMPARED = {True: "trapped more, intervals apart", False: "not trapped more", None: "intervals overlap"}
+
+
+def trapped_more(mine, theirs) -> bool | None:
+    """Whether a row is trapped more often than another, from the two Wilson intervals ``(low,
+    high)``: True where its interval lies wholly above the other's, False where wholly below, None
+    where they overlap (undecided at this many trials)."""
+    if mine[0] > theirs[1]:
+        return True
+    if mine[1] < theirs[0]:
+        return False
+    return None
+
+
+def two_part_verdict(first: bool, second: bool | None) -> str:
+    """A claim of two parts (a minimum's kind, and how often a row is trapped): *holds* where both
+    hold, *holds partly* where one does, *does not hold here* where neither does; where the second is
+    undecided (``None``) the verdict is *holds partly* if the first holds (one part holds, at least)
+    and *inconclusive* if it fails."""
+    if second is None:
+        return graded(False, first, decided=first)
+    return graded(first and second, first or second)
 
 
 def _ordering_summary() -> str:

@@ -83,9 +83,18 @@ def figure_success_rates(ctx: Context) -> Section:
         "stability limit, so GD there neither escapes nor is trapped (unconverged): the series *GD (stable step)* "
         "scales the step to the curvature (half its inverse, `scale_steps` with eta 0.5); "
         f"{unconverged} of its trials end unconverged. Its trapped share meets the band in {inside} of {len(cells)} "
-        "cells:\n\n" + "\n".join(band)
+        "cells:\n\n" + "\n".join(band) + "\n\n" + FIGURE_1_VERDICTS
     )
     return Section("Figure 1: success rates", text, files, {"results": results}, _answers(results))
+
+
+FIGURE_1_VERDICTS = (
+    '**Verdicts** (the report\'s opening table). "Reaches the global optimum in 100%" *holds* where every '
+    "cell's Wilson interval reaches 95%, and *holds partly* where at least 80% of all its trials succeed. \"GD "
+    "is trapped about half the time\" *holds* where the pooled trapped share lies in Du et al.'s [1/4, 3/4] and "
+    "the interval of at least 3 cells in 4 meets it, and *holds partly* where the pooled share lies in it or "
+    "some cell's interval meets it."
+)
 
 
 def du_band(results):

@@ -17,7 +17,7 @@ import numpy as np
 from ...runs.cache import cached_arrays, cell_key
 from ...runs.result import BASIN_NAMES
 from .. import theory_measures
-from ..context import Answer, Context, Section, markdown_image, success_ci
+from ..context import Answer, Context, Section, exponent_verdict, markdown_image, share_verdict, success_ci
 from ..figures import LOG_AXIS, check_values, drawer, new_figure, positive
 from ..theory_measures import (
     T2_GAMMAS,
@@ -27,10 +27,10 @@ from ..theory_measures import (
     epoch_two_lengths,
     gamma_a_by_epoch,
     gamma_at_zero,
-    majority_phrase,
     observed_t1,
     percent,
     slope_verdict,
+    t2_exponent,
     t2_rate,
     verdict_fraction,
 )
@@ -226,6 +226,9 @@ def theory_measured(ctx: Context) -> Section:
             "c1_half_at": int(iters[half_c1[0]]) if len(half_c1) else None,
             "dist_a_at_half": float(np.median(dist_a[escaped][:, half_c1[0]])) if len(half_c1) else None,
             "dist_a_start": float(np.median(dist_a[:, first])),
+            # per escaped trial: is a nearer a* where C1 has come to hold for half of them than at the start?
+            "a_improved": verdict_fraction(dist_a[escaped][:, half_c1[0]] < dist_a[escaped][:, first])
+            if len(half_c1) else (float("nan"), float("nan"), float("nan"), 0),
             "both_late": verdict_fraction(np.where(np.isnan(c1[escaped][:, late]) | np.isnan(c2[escaped][:, late]),
                                                     np.nan, c1[escaped][:, late] * c2[escaped][:, late]).ravel()),
             "gamma_w_late": gamma_at_zero(r_w[escaped][:, late], r.states[escaped][:, late, : r.config.p],
@@ -270,7 +273,7 @@ def theory_measured(ctx: Context) -> Section:
             predicted = T1_PREDICTED[name]
             verdict = slope_verdict(slope, low, high, predicted)
             fitted[f"T1 against {name}"] = (f"slope {slope:.2f} [{low:.2f}, {high:.2f}], predicted {predicted:+g}: "
-                                            f"{verdict}", _slope_level(verdict))  # fmt: skip
+                                            f"{verdict}", exponent_verdict(low, high, predicted))  # fmt: skip
             slopes.append(f"| {name} | **{slope:.2f}** [{low:.2f}, {high:.2f}] | {predicted:+g} | {verdict} |")
         else:
             slopes.append(f"| {name} | too few trials to fit | {T1_PREDICTED[name]:+g} | - |")
@@ -281,56 +284,52 @@ def theory_measured(ctx: Context) -> Section:
     # T2: Epoch II's length per unit of log(1/gamma), against eta and p
     t2_rows, t2_slopes = [], []
     t2_fits = {}  # name -> [(value, rate, low, high)]: figure 8's bottom row
+    t2_exponents = {}  # name -> (exponent, low, high): its fitted scalings
+    exponent_rng = np.random.default_rng([scale.seed, 2])  # its own draws: T2's rates keep theirs
     for name, values in T2_SWEEPS:
-        rates = []
         t2_fits[name] = []
+        by_value = []
         for value in values:
             r = results[("T2", name, value)]
             lengths = epoch_two_lengths(r)
+            by_value.append(lengths)
             rate, low, high = t2_rate(lengths, rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
             medians = " / ".join("-" if np.all(np.isnan(col)) else f"{np.nanmedian(col):.0f}" for col in lengths.T)
             t2_rows.append(f"| {name} = {value:g} | {len(lengths)} | {medians} | {rate:.3g} [{low:.3g}, {high:.3g}] |")
             if np.isfinite(rate) and rate > 0:
-                rates.append((value, rate))
                 t2_fits[name].append((value, rate, low, high))
-        if len(rates) >= 2:
-            exponent = np.polyfit(np.log([v for v, _ in rates]), np.log([q for _, q in rates]), 1)[0]
-            predicted = T1_PREDICTED[name]
-            verdict = "as predicted" if abs(exponent - predicted) < 0.2 else "not as predicted: the bound is loose here"
-            fitted[f"T2 against {name}"] = (f"exponent {exponent:.2f}, predicted {predicted:+g}: {verdict}",
-                                            "holds" if verdict == "as predicted" else "does not hold here")  # fmt: skip
-            t2_slopes.append(f"{name}: exponent **{exponent:.2f}** (predicted {predicted:+g}; {verdict})")
+        exponent, low, high = t2_exponent(values, by_value, exponent_rng)
+        predicted = T1_PREDICTED[name]
+        if np.isfinite(exponent):
+            verdict = slope_verdict(exponent, low, high, predicted)
+            measured = f"exponent {exponent:.2f} [{low:.2f}, {high:.2f}], predicted {predicted:+g}: {verdict}"
+            fitted[f"T2 against {name}"] = (measured, exponent_verdict(low, high, predicted))
+            t2_slopes.append(f"{name}: exponent **{exponent:.2f}** [{low:.2f}, {high:.2f}] (predicted {predicted:+g}; "
+                             f"{verdict})")  # fmt: skip
+            t2_exponents[name] = (exponent, low, high)
+        else:
+            fitted[f"T2 against {name}"] = ("too few settings with an Epoch II rate to fit", "not measured")
     t2_text = (
         "| setting | escaped trials with a T1 | median iterations from T1 to gamma = "
         + " / ".join(f"{g:g}" for g in T2_GAMMAS)
         + " | iterations per unit of log(1/gamma) [95% bootstrap] |\n|---|---|---|---|\n"
         + "\n".join(t2_rows)
-        + "\n\nHow that rate scales (log-log fit over the three settings): "
+        + "\n\nHow that rate scales (log-log fit over the three settings, 95% bootstrap interval over trials): "
         + ("; ".join(t2_slopes) if t2_slopes else "too few settings converged to fit")
         + "."
     )
-    scaling_files = _scaling_figure(ctx, t1_fits, t2_fits)
+    scaling_files = _scaling_figure(ctx, t1_fits, t2_fits, t2_exponents)
     t2_text += "\n\n" + markdown_image(scaling_files, "theorem scalings")
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
                    _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
                    {"claims": claims}, _answers(claims["theory"], fitted))  # fmt: skip
 
 
-def _slope_level(verdict: str) -> str:
-    """A fitted exponent's :func:`slope_verdict` as a report verdict: the theorems bound T1 from
-    above, so a weaker dependence keeps the bound but not the scaling."""
-    if verdict.startswith("consistent"):
-        return "holds"
-    return "holds partly" if verdict.startswith("weaker") else "does not hold here"
-
-
-def _share_level(share, strong=0.5) -> str:
-    """A share's verdict from its Wilson interval: above ``strong`` for sure, below 1/2 for sure,
-    or in between."""
-    _, low, high, n = share
-    if n == 0:
-        return "not measured"
-    return "holds" if low > strong else "does not hold here" if high < 0.5 else "holds partly"
+def _theorem_one_verdict(c) -> str:
+    """Theorem 1's invariants: kept by almost all escaped trials (:func:`share_verdict` at 0.9),
+    and ``m_a``, the smallest ``a.a*`` after T1, positive; a non-positive ``m_a`` breaks them."""
+    verdict = share_verdict(c["t1_kept"], strong=0.9)
+    return "does not hold here" if verdict != "not measured" and not c["m_a"] > 0 else verdict
 
 
 def _answers(c, fitted) -> tuple[Answer, ...]:
@@ -338,18 +337,18 @@ def _answers(c, fitted) -> tuple[Answer, ...]:
     epoch, Theorem 1's invariants, and the scalings of T1 and T2."""
     answers = [
         Answer("Epoch I (large noise): C2 holds near the start", f"{percent(c['c2_start'])} starts",
-               _share_level(c["c2_start"])),
+               share_verdict(c["c2_start"])),
         Answer("Epoch I: C2 keeps holding while the noise is large",
                f"{percent(c['c2_early'])} (trial, checkpoint) pairs of escaped trials, first half of the epochs",
-               _share_level(c["c2_early"])),
+               share_verdict(c["c2_early"])),
         Answer("Epoch I: C1 fails near the start", f"{percent(c['c1_fails_start'])} starts",
-               _share_level(c["c1_fails_start"])),
+               share_verdict(c["c1_fails_start"])),
         Answer("Epoch II (small noise): C1 and C2 hold jointly",
                f"{percent(c['both_late'])} (trial, checkpoint) pairs of escaped trials, last five epochs",
-               _share_level(c["both_late"], strong=0.9)),
+               share_verdict(c["both_late"], strong=0.9)),
         Answer("Theorem 1: after T1, a.a* stays positive and bounded, angle(w, w*) <= 5 pi / 12",
                f"{percent(c['t1_kept'])} escaped trials keep them; observed m_a = {c['m_a']:.3g}",
-               "holds" if c["t1_kept"][1] > 0.9 and c["m_a"] > 0 else "holds partly"),
+               _theorem_one_verdict(c)),
     ]  # fmt: skip
     predicted = {"T1": "T1 ~ p k / eta (Theorem 1)", "T2": "T2 ~ p / eta per unit of log(1/gamma) (Theorem 2)"}
     for name, (measured, verdict) in fitted.items():
@@ -357,10 +356,10 @@ def _answers(c, fitted) -> tuple[Answer, ...]:
     return tuple(answers)
 
 
-def _scaling_figure(ctx, t1_fits, t2_fits):
+def _scaling_figure(ctx, t1_fits, t2_fits, t2_exponents):
     """Figure 8's tables from the fits, then the figure: T1 against eta, k and p (every trial,
     medians, the fitted power law), and Epoch II's rate against eta and p, on log-log axes beside
-    the theorems' exponents."""
+    the theorems' exponents (with their bootstrap intervals)."""
     t1 = {"sweep": [], "value": [], "t1": []}
     fits = {"sweep": [], "slope": [], "low": [], "high": []}
     for name, (xs, ys, fit) in t1_fits.items():
@@ -375,12 +374,18 @@ def _scaling_figure(ctx, t1_fits, t2_fits):
         for point in points:
             for column, value in zip(("sweep", "value", "rate", "low", "high"), (name, *point)):
                 t2[column].append(value)
+    t2_fit_table = {"sweep": list(t2_exponents)}
+    for i, column in enumerate(("exponent", "low", "high")):
+        t2_fit_table[column] = [fit[i] for fit in t2_exponents.values()]
     settings = {"t1_sweeps": list(t1_fits), "t2_sweeps": list(t2_fits), "predicted": dict(T1_PREDICTED)}
-    return ctx.figure("fig8_theorem_scalings", {"t1": t1, "t1_fits": fits, "t2": t2}, settings,
+    tables = {"t1": t1, "t1_fits": fits, "t2": t2, "t2_fits": t2_fit_table}
+    return ctx.figure("fig8_theorem_scalings", tables, settings,
                       {"t1": "observed T1 of every escaped trial, per sweep (eta, k or p) and value",
                        "t1_fits": "fitted slope of log T1 against the log of the swept setting, 95% bootstrap interval",
                        "t2": "Epoch II's iterations per unit of log(1/gamma), 95% bootstrap interval, per sweep "
-                             "and value"})  # fmt: skip
+                             "and value",
+                       "t2_fits": "fitted exponent of Epoch II's rate against the swept setting (log-log), 95% "
+                                  "bootstrap interval over trials"})  # fmt: skip
 
 
 def _legend_or_say(ax, empty: str, **legend):
@@ -460,11 +465,11 @@ def draw_theorem_scalings(tables, settings):
         fitted = ("{:+.2f} [{:+.2f}, {:+.2f}]".format(*(float(fits[c][fit[0]]) for c in ("slope", "low", "high")))
                   if fit.size else "too few trials")  # fmt: skip
         lines.append(f"T1 vs {name}: {fitted}; predicted {predicted[name]:+g}")
+    t2_fits = tables["t2_fits"]
     for name in settings["t2_sweeps"]:
-        mine = t2["sweep"] == name
-        ok = mine & np.isfinite(t2["rate"]) & (t2["rate"] > 0)
-        exponent = np.polyfit(np.log(t2["value"][ok]), np.log(t2["rate"][ok]), 1)[0] if ok.sum() >= 2 else None
-        fitted = "too few settings" if exponent is None else f"{exponent:+.2f}"
+        fit = np.flatnonzero(t2_fits["sweep"] == name)
+        fitted = ("{:+.2f} [{:+.2f}, {:+.2f}]".format(*(float(t2_fits[c][fit[0]]) for c in ("exponent", "low", "high")))
+                  if fit.size else "too few settings")  # fmt: skip
         lines.append(f"Epoch II rate vs {name}: {fitted}; predicted {predicted[name]:+g}")
     axes[1, 2].axis("off")
     axes[1, 2].text(0.02, 0.95, "\n".join(lines), va="top", ha="left", fontsize=9, transform=axes[1, 2].transAxes)
@@ -480,7 +485,6 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
         finite = gam[np.isfinite(gam)]
         t1 = c["t1"]
         at_half = c["dist_a_at_half"]
-        improved = at_half is not None and at_half < c["dist_a_start"]
         half_text = (
             "never reached"
             if c["c1_half_at"] is None
@@ -489,31 +493,33 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
         median_t1 = f"{np.median(t1):.0f}" if t1.size else "-"
         rows += [
             f"| {label} | with large noise, C2 holds near the start | {percent(c['c2_start'])} at the starts "
-            f"| {majority_phrase(c['c2_start'])} |",
+            f"| {share_verdict(c['c2_start'])} |",
             f"| {label} | ... and C2 keeps holding while the noise is large | {percent(c['c2_early'])} (trial, "
-            f"checkpoint) pairs of escaped trials in the first half of the epochs | {majority_phrase(c['c2_early'])} |",
+            f"checkpoint) pairs of escaped trials in the first half of the epochs | {share_verdict(c['c2_early'])} |",
             f"| {label} | ... and C1 fails near the start | {percent(c['c1_fails_start'])} at the starts "
-            f"| {majority_phrase(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
+            f"| {share_verdict(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
             f"half the time) |",
             f"| {label} | C1 becomes true after a improves | half the escaped trials satisfy C1 {half_text}, "
-            f"against {c['dist_a_start']:.3g} at the start | {'holds' if improved else 'not observed'} |",
+            f"against {c['dist_a_start']:.3g} at the start; a nearer a* then than at its start in "
+            f"{percent(c['a_improved'])} escaped trials | "
+            f"{'does not hold here' if c['c1_half_at'] is None else share_verdict(c['a_improved'])} |",
             f"| {label} | with small noise, C1 and C2 hold jointly | {percent(c['both_late'])} (trial, checkpoint) "
             f"pairs of escaped trials in the last five epochs | "
-            f"{'holds' if c['both_late'][1] > 0.9 else 'holds only in part'} |",
+            f"{share_verdict(c['both_late'], strong=0.9)} |",
             f"| {label} | gamma_w = 0 (last five epochs) | smallest gamma_w at c_w = 0: {c['gamma_w_late']:.3g} "
-            f"| {'holds' if c['gamma_w_late'] == 0 else 'does not hold (some r_w < 0)'} |",
+            f"| {'holds' if c['gamma_w_late'] == 0 else 'does not hold here (some r_w < 0)'} |",
         ]
         if finite.size:
             decreasing = finite.size > 2 and finite[-1] < finite[0]
             rows.append(
                 f"| {label} | gamma_a decreasing | gamma_a at c_a = 0, first to last epoch: {finite[0]:.3g} -> "
-                f"{finite[-1]:.3g} | {'holds' if decreasing else 'does not hold'} |"
+                f"{finite[-1]:.3g} | {'holds' if decreasing else 'does not hold here'} |"
             )
         rows.append(
             f"| {label} | Theorem 1: after T1, 0 < m_a <= a.a* <= M_a and angle(w, w*) <= 5 pi / 12 | "
             f"{percent(c['t1_kept'])} escaped trials keep the invariants from some T1 on; median T1 {median_t1}; "
             f"observed m_a = {c['m_a']:.3g}, M_a = {c['M_a']:.3g} | "
-            f"{'holds' if c['t1_kept'][1] > 0.9 and c['m_a'] > 0 else 'holds only in part'} |"
+            f"{_theorem_one_verdict(c)} |"
         )
     table = "\n".join(["| run | claim of the poster | measured | verdict |", "|---|---|---|---|", *rows])
     tuned = claims["tuned"]["success"]
@@ -531,6 +537,19 @@ radii ({scale.theory_samples} draws in antithetic pairs each); a condition *hold
 where the ratio is positive beyond 2 standard errors, *fails* where it is negative beyond 2, and is
 undecided otherwise. Success rates: tuned P-GD {100 * tuned[0]:.1f}%, the theorems' setting
 {100 * theory[0]:.1f}%.
+
+How the verdicts are decided (the same rule for every row, and in the report's opening table): a claim
+that a condition holds in most cases *holds* where the Wilson interval of its share of the decided
+cases lies above 1/2, *does not hold here* where it lies below 1/2, and is *inconclusive* where it
+contains 1/2; for "C1 and C2 hold jointly" and Theorem 1's invariants, claims about (almost) every
+case, the interval must lie above 0.9, and above 1/2 only gives *holds partly* (a non-positive `m_a`
+breaks Theorem 1: *does not hold here*). "C1 becomes true after a improves" is such a claim too: at
+the checkpoint where half the escaped trials satisfy C1, is a trial's `||a - a*||` below its start
+(*does not hold here* where C1 never reaches half of them). A fitted exponent (T1, T2 below) *holds*
+where its 95% bootstrap interval contains the theorem's, *holds partly* where it lies between 0 and the theorem's (the
+predicted direction, a weaker dependence, which an upper bound allows), *does not hold here* where
+it excludes the theorem's and contains 0, has the opposite sign or lies beyond the theorem's, and is
+*inconclusive* where it contains both the theorem's exponent and 0.
 
 {table}
 

@@ -100,6 +100,12 @@ def _check_reduced_reproduction(out, first_cache, monkeypatch, links):
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == report.count("\n|---")
     _check_the_page_carries_its_figures(out, page)
+    # every figure numbered under its image, as its file is: figures 6-8, 10 and 11 sit under headings
+    # without a number, and a reader could not tell which was which
+    images = re.findall(r"^!\[([^\]]*)\]\((fig(\d+)_\w+\.png)\)\n\n\*([^*]+)\* \(`([^`]+)`\)$", report, re.M)
+    assert sorted(int(number) for _, _, number, _, _ in images) == list(range(1, len(FIGURES) + 1))
+    for alt, png, number, caption, named in images:
+        assert alt == caption and caption.startswith(f"Figure {number}: ") and named == png
     assert stat.S_IMODE(os.stat(out / "report.md").st_mode) & 0o044  # readable by others (umask 022)
     # where the cells ran: this machine's threads, as many as Numba ran (NUMBA_NUM_THREADS may be fewer than the cores)
     assert re.search(r"cores; the cells this run computed ran on this machine's \d+ threads?\.\n", report)
@@ -729,3 +735,29 @@ def test_a_median_that_falls_below_the_floor_at_once_still_draws_its_line():
     x, y = (np.asarray(v, dtype=float) for v in line.get_data())
     drawn = np.isfinite(x) & np.isfinite(y)
     assert list(x[drawn]) == [40, 80] and list(y[drawn]) == [5e-9, floor]
+
+
+def test_figure_6_draws_the_posters_three_rows_apart_where_their_losses_are_equal():
+    """The three rows of the poster's table end at the same mean loss (each about half trapped) and
+    were drawn on top of each other: only GD could be seen. Each is now shifted along N and has its
+    own marker."""
+    import numpy as np
+
+    from pgd_bench.report.sections.observations import OBSERVATION_COLORS, OBSERVATION_ROWS, draw_observations
+
+    tags = [tag for tag, _, _, _ in OBSERVATION_ROWS]
+    rows = [(tag, n, 1.0, 0.9 if n else np.nan) for tag in tags for n in (64, 256, 0)]
+    losses = {name: np.array(values) for name, values in zip(("method", "samples", "test_loss", "train_loss"),
+                                                               zip(*rows))}  # fmt: skip
+    sharp = {"method": np.array(tags), "basin": np.array(["global"] * len(tags)),
+             "top_eigenvalue": np.full(len(tags), 8.0), "trace": np.full(len(tags), 20.0)}  # fmt: skip
+    settings = {"rows": [(tag, label, OBSERVATION_COLORS[tag]) for tag, label, _, _ in OBSERVATION_ROWS],
+                "sample_sizes": [64, 256], "floor": 1e-12, "optima": {"global": 8.0, "spurious": 3.2}}  # fmt: skip
+    fig = draw_observations({"losses": losses, "sharpness": sharp}, settings)
+    labels = {label: tag for tag, label, _, _ in OBSERVATION_ROWS}
+    test_lines = {labels[line.get_label()]: line for line in fig.axes[0].get_lines() if line.get_label() in labels}
+    poster = [test_lines[tag] for tag in ("gd", "sgd_small", "sgd_paper")]
+    xs = [tuple(np.asarray(line.get_xdata(), dtype=float)) for line in poster]
+    assert len(set(xs)) == 3  # not on top of each other
+    assert len({line.get_marker() for line in poster}) == 3
+    assert all(np.all(np.asarray(line.get_ydata()) == 1.0) for line in poster)  # the values themselves unmoved

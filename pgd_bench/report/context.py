@@ -373,8 +373,13 @@ def drawing_code_hash() -> str:
 
 
 def markdown_image(files, alt) -> str:
-    """Markdown for the PNG among a section's files."""
-    return f"![{alt}]({next(f for f in files if f.endswith('.png'))})"
+    """Markdown for the PNG among a section's files, then its caption, numbered as the figure's file
+    is (``fig6_observations.png``: "Figure 6"), so that figures under a heading without a number
+    (the observations, the theory, beyond the theorem) can be told apart and cited."""
+    png = next(f for f in files if f.endswith(".png"))
+    number = re.match(r"fig(\d+)_", Path(png).name)
+    caption = f"Figure {number.group(1)}: {alt}" if number else alt
+    return f"![{caption}]({png})\n\n*{caption}* (`{png}`)"
 
 
 def plain_label(label: str) -> str:

@@ -476,7 +476,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     if ctx.quick:
         sized = (f" Quick-sized: {scale.beyond_trials} starts per cell and {scale.optima_starts} GD starts per "
                  "optimum search (the full run: 200 and 400); the intervals are wide accordingly.")  # fmt: skip
-    text = f"""{markdown_image(files, "beyond the theorem")}
+    text = f"""{markdown_image(files, "beyond the theorem: overlapping patches and noisy labels")}
 
 The poster's theorem is for non-overlapping patches. Here the patches of one input of
 (k - 1) s + p entries are taken every s entries (p = {p}, s in {", ".join(map(str, STRIDES))}; s = p is the
@@ -504,7 +504,7 @@ Riemannian Hessian's spectrum on the tangent space; rows: the teacher and every 
 
 {chr(10).join(row for row in optima_rows if row)}
 
-{markdown_image(picture, "the optima GD finds")}
+{markdown_image(picture, "the optima GD finds at overlapping patches")}
 
 What they look like (figure 11, k = {PICTURE_K}): at s < p a spurious minimum GD finds is the teacher's
 filter moved by m whole strides (w ~ e_(1 + m s): in patch j it reads what the teacher reads in patch

@@ -185,6 +185,9 @@ def comparison_verdict(better: int, worse: int, tied: int) -> str:
     return graded(better == total, better > 0, decided=tied < total)
 
 
+POSTER_MARKERS = {"gd": "o", "sgd_small": "s", "sgd_paper": "^"}  # figure 6: the poster's three rows
+
+
 @drawer("fig6_observations")
 def draw_observations(tables, settings):
     losses, sharp = tables["losses"], tables["sharpness"]
@@ -195,24 +198,28 @@ def draw_observations(tables, settings):
     ax_n, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     sizes = np.array(settings["sample_sizes"], dtype=float)
     infinity = sizes.max() * 4.0  # where the population runs (N = infinity) are drawn
-    for tag, label, color in settings["rows"]:
+    rows = settings["rows"]
+    for index, (tag, label, color) in enumerate(rows):
         mine = losses["method"] == tag
         finite = mine & (losses["samples"] > 0)
         population = mine & (losses["samples"] == 0)
         n = losses["samples"][finite].astype(float)
         test = np.append(losses["test_loss"][finite], losses["test_loss"][population])
-        # GD's line runs under the two SGD rows that end where it does: drawn last, hollow and wider
-        on_top = dict(zorder=5, lw=2.4, mfc="none", mew=1.6, ms=9) if tag == "gd" else {}
-        ax_n.plot(np.append(n, infinity), np.maximum(test, floor), "o-", color=color, label=label, **on_top)
-        ax_n.plot(n, np.maximum(losses["train_loss"][finite], floor), "x:", color=color, alpha=0.7,
-                  zorder=on_top.get("zorder", 2))  # fmt: skip
+        # the poster's three rows end at the same mean loss (each about half trapped): drawn one beside
+        # the other (a small shift along the log axis) and hollow, each its own marker, or they hide
+        dodge = 1.07 ** (index - (len(rows) - 1) / 2)
+        poster = POSTER_MARKERS.get(tag)
+        style = dict(marker=poster, mfc="none", mew=1.5, ms=8, zorder=5) if poster else dict(marker="o")
+        ax_n.plot(np.append(n, infinity) * dodge, np.maximum(test, floor), "-", color=color, label=label, **style)
+        ax_n.plot(n * dodge, np.maximum(losses["train_loss"][finite], floor), "x:", color=color, alpha=0.7,
+                  zorder=style.get("zorder", 2))  # fmt: skip
     ax_n.set_xscale("log")
     ax_n.set_yscale("log")
     ax_n.set_xticks(list(sizes) + [infinity], [f"{v:g}" for v in sizes] + ["$\\infty$"])
     ax_n.minorticks_off()
     ax_n.set_xlabel("training-set size $N$ (each trial its own set; $\\infty$: the population)")
     ax_n.set_ylabel(f"mean over trials (below {power_of_ten(floor)} drawn at it)")
-    ax_n.set_title("Test loss (o, solid) and train loss (x, dotted): means over all trials, both basins")
+    ax_n.set_title("Test loss (markers, solid) and train loss (x, dotted): means over all trials, both basins")
     ax_n.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     tags = [tag for tag, _, _ in settings["rows"]]
     x = np.arange(len(tags))
@@ -326,7 +333,8 @@ def observations(ctx: Context) -> Section:
     gd_trapped = largest.by_basin(largest.test_loss())["by_basin"]["spurious"]
     aa = float(a_star @ a_star)
 
-    intro = f"""{markdown_image(files, "observations")}
+    image = markdown_image(files, "the poster's observations, measured: losses by set size, sharpness by basin")
+    intro = f"""{image}
 
 Population runs (infinite data: the exact gradient, or fresh Gaussian batches), alternating teacher,
 k = 8, {scale.convergence_trials} trials per row. *Escaped / trapped*: the basin each trial ended in,

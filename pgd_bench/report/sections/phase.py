@@ -91,7 +91,7 @@ def figure_phase_diagram(ctx: Context) -> Section:
                 cells_txt.append(f"{100 * success_ci(res)[0]:.1f}" + (f" ({diverged} div.)" if diverged else ""))
             lines.append(f"| {ra:g} | " + " | ".join(cells_txt) + " |")
         lines.append("")
-    text = f"""{markdown_image(files, "phase diagram")}
+    text = f"""{markdown_image(files, "noise phase diagram, P-GD success over the initial noise")}
 
 In this grid, with the paper's step sizes every run with rho_w >= 5 diverges: the noise is not the
 problem, the step is. With curvature-scaled steps the same large noise escapes, and so does large

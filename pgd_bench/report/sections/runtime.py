@@ -105,7 +105,7 @@ def runtime(ctx: Context) -> Section:
                 f"| {teacher} | {k} | " + " | ".join(_art_text(rows[(teacher, k, tag)]) for tag in series) + " |"
             )
     gd, pgd = rows[("alternating", 8, "gd")], rows[("alternating", 8, "pgd")]
-    text = f"""{markdown_image(files, "runtime ECDF")}
+    text = f"""{markdown_image(files, "running time, the ECDF of iterations to success")}
 
 How long each method takes, the benchmark way (COCO/BBOB): the *runtime distribution* (the share of
 trials that reached the global optimum, and stayed, by each iteration, above) and the *expected

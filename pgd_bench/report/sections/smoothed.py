@@ -64,7 +64,7 @@ def figure_smoothed_landscape(ctx: Context) -> Section:
         lines.append(f"| {rho:g} | {depth:.4f} | {gap:.4f} |")
     tuned = resolve_config(algorithm="pgd", preset="tuned")
     tuned_depth = np.interp(tuned.rho_w, [d[0] for d in depths], [d[1] for d in depths])
-    text = f"""{markdown_image(files, "smoothed landscape")}
+    text = f"""{markdown_image(files, "the smoothed landscape along the great circle from the teacher to its negative")}
 
 P-GD descends the smoothed objective L_rho(w, a) = E L(w + xi, a + eps). Along the great circle
 from w* to -w* (a at its best value for each w), noise flattens the spurious basin: its depth falls

@@ -319,7 +319,7 @@ def theory_measured(ctx: Context) -> Section:
         + "."
     )
     scaling_files = _scaling_figure(ctx, t1_fits, t2_fits, t2_exponents)
-    t2_text += "\n\n" + markdown_image(scaling_files, "theorem scalings")
+    t2_text += "\n\n" + markdown_image(scaling_files, "the theorems' scalings, T1 and Epoch II's rate")
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
                    _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
                    {"claims": claims}, _answers(claims["theory"], fitted))  # fmt: skip
@@ -524,7 +524,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
     table = "\n".join(["| run | claim of the poster | measured | verdict |", "|---|---|---|---|", *rows])
     tuned = claims["tuned"]["success"]
     theory = claims["theory"]["success"]
-    return f"""{markdown_image(files, "two epochs")}
+    return f"""{markdown_image(files, "the two epochs, C1, C2 and Theorem 1's invariants along the runs")}
 
 The poster explains P-GD's success by *partial dissipativity*: with large noise the expected update
 of `a` contracts toward `a*` (condition C2) while that of `w` does not (C1 fails); as `a` improves C1

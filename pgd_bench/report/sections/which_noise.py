@@ -89,7 +89,7 @@ def which_noise(ctx: Context) -> Section:
         summary.append(f"- **{label}**: {rate_range(rates)} success across the "
                        f"cells; successful trials settle after a median of {np.nanmedian(medians):.0f} iterations "
                        "(median over cells).")  # fmt: skip
-    text = (f"{markdown_image(files, 'which noise')}\n\nP-GD perturbs the point where the gradient is taken, "
+    text = (f"{markdown_image(files, 'which noise escapes')}\n\nP-GD perturbs the point where the gradient is taken, "
             "SGD samples the data, Langevin adds Gaussian noise to the update, and heavy-ball momentum adds "
             "inertia but no noise: each with a tuned schedule, on the same starts (seed), at the same budget.\n\n"
             + "\n".join(summary) + "\n\n" + "\n".join(table))  # fmt: skip

@@ -149,27 +149,28 @@ def test_bad_arguments_are_refused(kwargs, name):
     "fit,predicted,words,verdict",
     [
         ((-0.9, -1.2, -0.7), -1.0, "consistent", "holds"),
-        ((-0.35, -0.62, -0.11), 1.0, "opposite in sign", "does not hold here"),  # T1 falls with k where the bound grows
-        ((0.3, 0.1, 0.5), -1.0, "opposite in sign", "does not hold here"),
+        ((0.5, -0.2, 1.3), 1.0, "consistent", "holds"),
+        ((-0.35, -0.62, -0.11), 1.0, "opposite in sign", "holds partly"),  # T1 falls with k where the bound grows
+        ((0.3, 0.1, 0.5), -1.0, "opposite in sign", "holds partly"),
         ((-0.62, -0.79, -0.46), -1.0, "weaker than predicted, 62% of it", "holds partly"),
         ((0.39, 0.13, 0.66), 1.0, "weaker than predicted, 39% of it", "holds partly"),
         ((0.02, 0.004, 0.03), 1.0, "weaker than predicted, 2% of it", "holds partly"),
+        ((0.2, -0.1, 0.5), 1.0, "no dependence detected", "holds partly"),  # across 0, not opposite
         ((-1.8, -2.0, -1.5), -1.0, "stronger", "does not hold here"),
         ((1.6, 1.2, 2.0), 1.0, "stronger", "does not hold here"),
-        ((0.2, -0.1, 0.5), 1.0, "no dependence detected", "does not hold here"),  # across 0, not opposite
-        ((0.5, -0.2, 1.3), 1.0, "inconclusive", "inconclusive"),  # holds both the prediction and 0
-        ((-0.4, -1.1, 0.2), -1.0, "inconclusive", "inconclusive"),
     ],
 )
 def test_a_fitted_exponent_gets_one_verdict_by_the_stated_rule_and_words_that_agree(fit, predicted, words, verdict):
-    """The reader's review: an opposite sign got *does not hold here* while a weaker slope across 0
-    got *holds partly*, both allowed by an upper bound; one rule now decides both (the interval
-    against the prediction and 0), and the words beside it say the same."""
+    """The reader's review: a reversed dependence got *does not hold here* while a weaker one got
+    *holds partly*, though the theorems' O-bounds allow both. One rule now decides: the interval
+    against the bound's exponent (contains it, lies on the bound's side, lies beyond), the same
+    for T1 and T2, and the words beside it say the same."""
     from pgd_bench.report.context import exponent_verdict
     from pgd_bench.report.theory_measures import slope_verdict
 
     assert slope_verdict(*fit, predicted).startswith(words)
     assert exponent_verdict(fit[1], fit[2], predicted) == verdict
+    assert ("bound is kept" in slope_verdict(*fit, predicted)) == (verdict == "holds partly")
     assert exponent_verdict(float("nan"), 1.0, predicted) == "not measured"
 
 

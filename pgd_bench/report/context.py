@@ -83,17 +83,15 @@ def share_verdict(share, strong: float = 0.5) -> str:
 
 
 def exponent_verdict(low: float, high: float, predicted: float) -> str:
-    """The verdict on a predicted scaling exponent from the fitted one's 95% interval ``[low, high]``:
-    *holds* where the interval contains the prediction, *holds partly* where it lies between 0 and
-    the prediction (the dependence has the predicted direction but is weaker, which an upper bound
-    allows), *does not hold here* where it lies beyond the prediction, contains 0 without it or has
-    the opposite sign, *inconclusive* where it contains both the prediction and 0."""
+    """The verdict on a theorem's time bound ``T = O(x^predicted)`` from the fitted exponent's 95%
+    interval ``[low, high]``: *holds* where the interval contains the prediction (the bound's
+    scaling is seen), *holds partly* where it lies wholly on the bound's side of it (a weaker
+    dependence, none or a reversed one: the bound is kept, its scaling is not seen), *does not hold
+    here* where it lies wholly beyond it (a stronger dependence than the bound allows)."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "not measured"
-    contains = low <= predicted <= high
-    # strictly between 0 and the prediction: the predicted direction, a weaker dependence
-    weaker = (low > 0.0 and high < predicted) if predicted > 0 else (predicted < low and high < 0.0)
-    return graded(contains, weaker, decided=not (contains and low <= 0.0 <= high))
+    kept = high < predicted if predicted > 0 else low > predicted
+    return graded(low <= predicted <= high, kept)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -160,19 +160,15 @@ def slope_verdict(slope, low, high, predicted):
     """How a fitted exponent with its 95% interval ``[low, high]`` compares with the theorem's: the
     words beside :func:`pgd_bench.report.context.exponent_verdict`'s verdict."""
     if low <= predicted <= high:
-        if low <= 0.0 <= high:
-            return "inconclusive: the interval holds both the prediction and no dependence"
         return "consistent with the prediction"
+    if (low > predicted) if predicted > 0.0 else (high < predicted):
+        return "stronger than predicted: beyond what the bound allows"
+    kept = "the bound is kept, its scaling is not seen"
     if low <= 0.0 <= high:
-        return "no dependence detected, and the prediction lies outside the interval"
+        return f"no dependence detected: {kept}"
     if (high < 0.0) == (predicted > 0.0):
-        return "opposite in sign to the prediction"
-    if (high < predicted) if predicted > 0.0 else (low > predicted):
-        return (
-            f"weaker than predicted, {100 * slope / predicted:.0f}% of it (the theorem's time is an upper bound, "
-            "which allows it)"
-        )
-    return "stronger than predicted"
+        return f"opposite in sign to the prediction: {kept}"
+    return f"weaker than predicted, {100 * slope / predicted:.0f}% of it: {kept}"
 
 
 def bootstrap_slope(x, y, rng, n_boot=2000):

@@ -304,3 +304,33 @@ def test_bad_points_are_refused(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         dissipativity_at_points(**args)
+
+
+@pytest.mark.parametrize("with_fits", [True, False])
+def test_figure_8_writes_each_epoch_two_exponent_with_its_interval_or_without_from_an_older_folder(with_fits):
+    """Epoch II's exponents now have bootstrap intervals, saved as their own table; a folder written
+    before it has no such table, and `pgd-bench plot` on it failed with a KeyError (found on a run
+    that straddled the change). Both draw, each with what it has."""
+    from pgd_bench.report.sections.theory import T1_PREDICTED, draw_theorem_scalings
+
+    values = np.array([0.003, 0.01, 0.03, 3.0, 6.0, 12.0])
+    tables = {
+        "t1": {"sweep": np.array(["eta"] * 3), "value": values[:3], "t1": np.array([900.0, 300.0, 100.0])},
+        "t1_fits": {"sweep": np.array(["eta"]), "slope": np.array([-0.95]), "low": np.array([-1.1]),
+                    "high": np.array([-0.8])},
+        "t2": {"sweep": np.array(["eta"] * 3 + ["p"] * 3), "value": values,
+               "rate": np.array([3000.0, 900.0, 300.0, 50.0, 51.0, 52.0]), "low": np.full(6, 1.0),
+               "high": np.full(6, 5000.0)},
+    }  # fmt: skip
+    if with_fits:
+        tables["t2_fits"] = {"sweep": np.array(["eta", "p"]), "exponent": np.array([-1.0, 0.02]),
+                             "low": np.array([-1.02, 0.004]), "high": np.array([-0.99, 0.03])}  # fmt: skip
+    settings = {"t1_sweeps": ["eta"], "t2_sweeps": ["eta", "p"], "predicted": dict(T1_PREDICTED)}
+    fig = draw_theorem_scalings(tables, settings)
+    legend = fig.axes[5].texts[0].get_text()
+    if with_fits:
+        assert "Epoch II rate vs eta: -1.00 [-1.02, -0.99]; predicted -1" in legend
+        assert "Epoch II rate vs p: +0.02 [+0.00, +0.03]; predicted +1" in legend
+    else:  # the point fit of the saved rates, as before the intervals
+        slope = np.polyfit(np.log(values[:3]), np.log([3000.0, 900.0, 300.0]), 1)[0]
+        assert f"Epoch II rate vs eta: {slope:+.2f}; predicted -1" in legend

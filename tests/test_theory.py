@@ -183,6 +183,9 @@ def test_a_fitted_exponent_gets_one_verdict_by_the_stated_rule_and_words_that_ag
         ((0.95, 0.93, 0.97, 900), 0.9, "holds"),
         ((0.80, 0.75, 0.85, 900), 0.9, "holds partly"),  # most, not almost all
         ((0.80, 0.45, 0.95, 10), 0.9, "inconclusive"),
+        ((0.80, 0.55, 0.95, 40), 0.9, "holds partly"),  # most for sure, maybe almost all: the weaker claim holds
+        ((0.55, 0.5, 0.6, 999), 0.5, "inconclusive"),  # an end on the threshold does not lie above it
+        ((0.95, 0.9, 0.99, 999), 0.9, "holds partly"),
         ((float("nan"), float("nan"), float("nan"), 0), 0.5, "not measured"),
     ],
 )
@@ -198,13 +201,15 @@ def test_a_share_gets_its_verdict_from_its_interval_against_one_half(share, stro
         (4, 0, 0, "holds"),
         (1, 0, 3, "holds partly"),
         (1, 2, 1, "holds partly"),
-        (0, 1, 3, "does not hold here"),
+        (0, 4, 0, "does not hold here"),
+        (0, 1, 3, "inconclusive"),
         (0, 0, 4, "inconclusive"),
         (0, 0, 0, "not measured"),
     ],
 )
 def test_noisy_label_generalization_is_inconclusive_where_every_comparison_overlaps(better, worse, tied, verdict):
-    """It read *does not hold here* with 4 of 4 comparisons overlapping: nothing was decided."""
+    """It read *does not hold here* with 4 of 4 comparisons overlapping: nothing was decided. With
+    one larger and three overlapping, those three might be smaller: still undecided."""
     from pgd_bench.report.sections.observations import comparison_verdict
 
     assert comparison_verdict(better, worse, tied) == verdict
@@ -246,9 +251,13 @@ def test_epoch_two_exponent_recovers_a_power_law_and_its_interval_narrows_with_l
     noisy = [rows * rng.lognormal(0.0, 0.3, (rows.shape[0], 1)) for rows in exact]
     e, low, high = t2_exponent(values, noisy, np.random.default_rng(0), n_boot=400)
     assert low < 0.7 < high and 0.01 < high - low < 1.0 and low <= e <= high
-    # a setting with fewer than three trials has no rate; two settings are left to fit
-    e2, *_ = t2_exponent(values, [exact[0], exact[1], exact[2][:2]], np.random.default_rng(0), n_boot=50)
-    assert e2 == pytest.approx(0.7, abs=1e-9)
+    # a setting with fewer than three trials has no rate; two settings are left to fit (the short one
+    # is off the power law: fitted, it would move the exponent)
+    short = exact[2][:2] * 5.0
+    e2, low2, high2 = t2_exponent(values, [exact[0], exact[1], short], np.random.default_rng(0), n_boot=50)
+    assert [e2, low2, high2] == pytest.approx([0.7, 0.7, 0.7], abs=1e-9)
+    e3, *_ = t2_exponent(values, [exact[0], exact[1], exact[2][:3] * 5.0], np.random.default_rng(0), n_boot=50)
+    assert e3 > 1.0  # (with three trials it is fitted)
     assert np.isnan(t2_exponent(values, [exact[0], exact[1][:2], exact[2][:1]], np.random.default_rng(0))[0])
 
 
@@ -334,3 +343,25 @@ def test_figure_8_writes_each_epoch_two_exponent_with_its_interval_or_without_fr
     else:  # the point fit of the saved rates, as before the intervals
         slope = np.polyfit(np.log(values[:3]), np.log([3000.0, 900.0, 300.0]), 1)[0]
         assert f"Epoch II rate vs eta: {slope:+.2f}; predicted -1" in legend
+
+
+def test_a_share_over_trials_and_checkpoints_gets_an_interval_from_its_trials_not_its_pairs():
+    """C2 along the run: 59% [57, 60] of 5067 (trial, checkpoint) pairs from 47 trials, a Wilson
+    interval as if every pair were independent. Trials that each hold the condition at every
+    checkpoint or at none: the pairs say nothing more than the trials, and the interval is that
+    of 20 draws, not of 2000."""
+    from pgd_bench.report.theory_measures import clustered_fraction, percent, verdict_fraction
+
+    values = np.repeat(np.array([1.0] * 12 + [0.0] * 8)[:, None], 100, axis=1)
+    values[0, :10] = np.nan  # undecided pairs are left out
+    share, low, high, n = clustered_fraction(values, np.random.default_rng(0))
+    assert n == 1990 and share == pytest.approx(1190 / 1990)
+    naive = verdict_fraction(values.ravel())
+    assert naive[2] - naive[1] < 0.05 and high - low > 0.3  # a 20-trial width, about +-0.2
+    assert low < 0.5 < high  # so "most pairs" is undecided, as it is for 12 trials of 20
+    assert clustered_fraction(np.full((3, 4), np.nan), np.random.default_rng(0))[3] == 0
+    # the same draws give the same interval
+    assert clustered_fraction(values, np.random.default_rng(0)) == (share, low, high, n)
+    # an end that rounds onto a threshold is written with a decimal
+    assert percent((0.65, 0.504, 0.77, 48)) == "65.0% [50.4, 77.0] of 48 decided"
+    assert percent((0.65, 0.41, 0.83, 17)) == "65% [41, 83] of 17 decided"

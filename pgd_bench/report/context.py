@@ -57,8 +57,8 @@ VERDICTS = ("holds", "holds partly", "does not hold here", "inconclusive", "not 
 VERDICT_RULE = (
     "*holds* where the measurement meets the claim's condition; *holds partly* where it meets only a weaker "
     "condition, stated in the section beside the claim; *does not hold here* where it meets neither; "
-    "*inconclusive* where the 95% intervals are too wide to decide (more trials would); each section states "
-    "its two conditions"
+    "*inconclusive* where the 95% intervals cannot tell whether even the weaker condition is met (more trials "
+    "would); each section states its two conditions"
 )
 
 

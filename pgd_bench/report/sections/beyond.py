@@ -470,7 +470,8 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     )
     verdicts += (
         ' Verdict: "noise still helps" *holds* where the presets carry over and P-GD\'s interval lies above '
-        "GD's in every cell, and *holds partly* where it does in some."
+        "GD's in every cell (a cell where GD is at 100% already counts as above), and *holds partly* where it does "
+        "in some."
     )
     sized = ""
     if ctx.quick:

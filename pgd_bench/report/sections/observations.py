@@ -163,8 +163,8 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
              f"trials only, so that the basin does not decide it): the paper's SGD has the smaller gap in {better} "
              f"of {total} comparisons with GD and small-step SGD (same N, 95% intervals apart), the larger in "
              f"{worse}, and the intervals overlap in {tied}. The claim *holds* where the gap is smaller in every "
-             "comparison, *holds partly* where it is in some, and is *inconclusive* where every pair of intervals "
-             "overlaps.")  # fmt: skip
+             "comparison, *holds partly* where it is in some, *does not hold here* where it is larger in every "
+             "one, and is *inconclusive* where it is smaller in none and some intervals overlap.")  # fmt: skip
     verdict = Answer(
         f"Generalization with noisy labels (sigma {LABEL_SIGMA:g}): the paper's SGD generalizes better than GD and "
         "small-step SGD",
@@ -178,14 +178,16 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
 def comparison_verdict(better: int, worse: int, tied: int) -> str:
     """The verdict on "the paper's SGD generalizes better" from its comparisons (95% intervals of
     the gap apart, or overlapping): *holds* where its gap is smaller in every one, *holds partly*
-    where in some, *does not hold here* where in none, *inconclusive* where every pair overlaps."""
+    where in some, *does not hold here* where it is larger in every one decided and none is left
+    undecided, *inconclusive* where none is smaller and some overlap (they might be)."""
     total = better + worse + tied
     if total == 0:
         return "not measured"
-    return graded(better == total, better > 0, decided=tied < total)
+    return graded(better == total, better > 0, decided=better > 0 or tied == 0)
 
 
 POSTER_MARKERS = {"gd": "o", "sgd_small": "s", "sgd_paper": "^"}  # figure 6: the poster's three rows
+DODGE = (-1, 0, 1, -2, 2, -3, 3)  # figure 6's shifts, row by row: the poster's three rows centred on their tick
 
 
 @drawer("fig6_observations")
@@ -207,7 +209,7 @@ def draw_observations(tables, settings):
         test = np.append(losses["test_loss"][finite], losses["test_loss"][population])
         # the poster's three rows end at the same mean loss (each about half trapped): drawn one beside
         # the other (a small shift along the log axis) and hollow, each its own marker, or they hide
-        dodge = 1.07 ** (index - (len(rows) - 1) / 2)
+        dodge = 1.07 ** DODGE[index % len(DODGE)]
         poster = POSTER_MARKERS.get(tag)
         style = dict(marker=poster, mfc="none", mew=1.5, ms=8, zorder=5) if poster else dict(marker="o")
         ax_n.plot(np.append(n, infinity) * dodge, np.maximum(test, floor), "-", color=color, label=label, **style)

@@ -365,3 +365,21 @@ def test_a_share_over_trials_and_checkpoints_gets_an_interval_from_its_trials_no
     # an end that rounds onto a threshold is written with a decimal
     assert percent((0.65, 0.504, 0.77, 48)) == "65.0% [50.4, 77.0] of 48 decided"
     assert percent((0.65, 0.41, 0.83, 17)) == "65% [41, 83] of 17 decided"
+
+
+@pytest.mark.parametrize(
+    "successes,verdict",
+    [((100, 100), "holds"), ((90, 82), "holds partly"), ((80, 81), "inconclusive"), ((10, 30), "does not hold here")],
+)
+def test_figure_1s_100_percent_claims_follow_the_rule_on_their_intervals(successes, verdict):
+    """'Holds partly' was the pooled point rate at or above 80%; it is now the pooled interval, and an
+    interval holding 80% is inconclusive, as the rule says."""
+    import types
+
+    from pgd_bench.report.sections.success import _pooled
+
+    def cell(hits, n=100):
+        return types.SimpleNamespace(outcome=np.zeros(n), counts=lambda: {"global": hits})
+
+    results = {("ones", 4 * (i + 1), "pgd"): cell(hits) for i, hits in enumerate(successes)}
+    assert _pooled(results, "pgd")[1] == verdict

@@ -452,7 +452,7 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                f"GD, sigma {sigmas(scale)[-1]:g}, teacher's basin: test + sigma^2 - train {_gap_text(gd_gaps[0])} at "
                f"N = {n_small}, "
                f"{_gap_text(gd_gaps[-1])} at N = {n_large}",
-               graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[0] > 0 for g in gd_gaps))),
+               graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[1] > 0 for g in gd_gaps))),
     )  # fmt: skip
     verdicts = (
         "The s = p presets carry over: tuned P-GD stays at or above 95% (its interval's lower end) in every "
@@ -524,7 +524,7 @@ its set's minimiser fits part of the noise (a train loss below sigma^2), one who
 sigma sqrt(tr M^-1 / N), docs/mathematics.md, "Finite-sample training"), and the gap opens, shrinking
 as N grows. Means over the trials in each basin; the sigma = 0 rows are the observations' own runs.
 Verdict: the claim *holds* where GD's gap at the smallest N has its interval above 0 and lies above the
-largest N's (intervals apart), and *holds partly* where GD's gap is positive at every N.
+largest N's (intervals apart), and *holds partly* where GD's gap has its interval above 0 at every N.
 
 {chr(10).join(noisy_rows)}
 """

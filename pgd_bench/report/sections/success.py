@@ -90,10 +90,10 @@ def figure_success_rates(ctx: Context) -> Section:
 
 FIGURE_1_VERDICTS = (
     '**Verdicts** (the report\'s opening table). "Reaches the global optimum in 100%" *holds* where every '
-    "cell's Wilson interval reaches 95%, and *holds partly* where at least 80% of all its trials succeed. \"GD "
-    "is trapped about half the time\" *holds* where the pooled trapped share lies in Du et al.'s [1/4, 3/4] and "
-    "the interval of at least 3 cells in 4 meets it, and *holds partly* where the pooled share lies in it or "
-    "some cell's interval meets it."
+    "cell's Wilson interval reaches 95%, *holds partly* where the interval of all its trials pooled lies at or "
+    'above 80% (*inconclusive* where it holds 80%). "GD is trapped about half the time" *holds* where the '
+    "pooled trapped share's interval lies inside Du et al.'s [1/4, 3/4] and the interval of at least 3 cells in "
+    "4 meets it, and *holds partly* where the pooled interval or some cell's meets it."
 )
 
 
@@ -119,9 +119,9 @@ def _pooled(results, tag):
     low, high = wilson_interval(successes, trials)
     text = (f"{100 * successes / trials:.1f}% [{100 * low:.1f}, {100 * high:.1f}] over {len(cells)} cells; lowest "
             f"{100 * success_ci(worst)[0]:.1f}% ({worst_key[0]}, k = {worst_key[1]})")  # fmt: skip
-    # "100%": every cell's interval reaches 95%; "partly": most starts succeed
+    # "100%": every cell's interval reaches 95%; "partly": the pooled interval lies at or above 80%
     everywhere = all(success_ci(r)[2] >= 0.95 for _, r in cells)
-    return text, graded(everywhere, successes / trials >= 0.8)
+    return text, graded(everywhere, low >= 0.8, decided=everywhere or not low < 0.8 <= high)
 
 
 def _answers(results) -> tuple[Answer, ...]:
@@ -139,9 +139,11 @@ def _answers(results) -> tuple[Answer, ...]:
     measured = (f"GD at a stable step: {100 * trapped / starts:.1f}% [{100 * low:.1f}, {100 * high:.1f}] trapped over "
                 f"the {len(cells)} cells; per cell, the interval meets [1/4, 3/4] in {inside} of {len(cells)} "
                 f"(the paper's eta = 0.1 does not converge in {unstable} cells)")  # fmt: skip
-    # "about half": the pooled share inside Du et al.'s band, and at least 3 cells in 4 compatible with it
-    pooled_inside = 0.25 <= trapped / starts <= 0.75
-    verdict = graded(pooled_inside and 4 * inside >= 3 * len(cells), inside > 0 or pooled_inside)
+    # "about half": the pooled share's interval inside Du et al.'s band, and at least 3 cells in 4
+    # compatible with it; "partly": the pooled interval or some cell's meets the band
+    pooled_inside = low >= 0.25 and high <= 0.75
+    pooled_meets = high >= 0.25 and low <= 0.75
+    verdict = graded(pooled_inside and 4 * inside >= 3 * len(cells), inside > 0 or pooled_meets)
     answers.append(Answer("GD is trapped at the spurious optimum about half the time (Du et al.: 1/4 to 3/4)",
                           measured, verdict))  # fmt: skip
     return tuple(answers)

@@ -320,7 +320,7 @@ def test_figure_8_writes_each_epoch_two_exponent_with_its_interval_or_without_fr
     """Epoch II's exponents now have bootstrap intervals, saved as their own table; a folder written
     before it has no such table, and `pgd-bench plot` on it failed with a KeyError (found on a run
     that straddled the change). Both draw, each with what it has."""
-    from pgd_bench.report.sections.theory import T1_PREDICTED, draw_theorem_scalings
+    from pgd_bench.report.sections.theory import T1_PREDICTED, T2_PREDICTED, draw_theorem_scalings
 
     values = np.array([0.003, 0.01, 0.03, 3.0, 6.0, 12.0])
     tables = {
@@ -335,6 +335,10 @@ def test_figure_8_writes_each_epoch_two_exponent_with_its_interval_or_without_fr
         tables["t2_fits"] = {"sweep": np.array(["eta", "p"]), "exponent": np.array([-1.0, 0.02]),
                              "low": np.array([-1.02, 0.004]), "high": np.array([-0.99, 0.03])}  # fmt: skip
     settings = {"t1_sweeps": ["eta"], "t2_sweeps": ["eta", "p"], "predicted": dict(T1_PREDICTED)}
+    if with_fits:
+        settings["t2_predicted"] = dict(T2_PREDICTED)
+    else:  # as such a folder wrote it: one set of exponents, without T1's log factor
+        settings["predicted"] = {"eta": -1.0, "k": 1.0, "p": 1.0}
     fig = draw_theorem_scalings(tables, settings)
     legend = fig.axes[5].texts[0].get_text()
     if with_fits:
@@ -383,3 +387,15 @@ def test_figure_1s_100_percent_claims_follow_the_rule_on_their_intervals(success
 
     results = {("ones", 4 * (i + 1), "pgd"): cell(hits) for i, hits in enumerate(successes)}
     assert _pooled(results, "pgd")[1] == verdict
+
+
+def test_t1s_predicted_exponent_in_eta_carries_the_bounds_log_factor():
+    """The poster's T1 = O(p k / eta log(1/eta)): over the swept eta the bound falls faster than
+    1/eta. Its exponent there, against a direct two-point slope of the bound at the sweep's ends."""
+    from pgd_bench.report.sections.theory import T1_PREDICTED, T1_SWEEPS, T2_PREDICTED
+
+    etas = np.array(dict(T1_SWEEPS)["eta"])
+    bound = np.log(1 / etas) / etas
+    two_point = (np.log(bound[-1]) - np.log(bound[0])) / (np.log(etas[-1]) - np.log(etas[0]))
+    assert T1_PREDICTED["eta"] == pytest.approx(two_point, abs=0.02) and -1.3 < T1_PREDICTED["eta"] < -1.1
+    assert T2_PREDICTED == {"eta": -1.0, "p": 1.0}  # T2 = O(p / eta log(1/gamma)): no log of eta

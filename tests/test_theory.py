@@ -399,3 +399,15 @@ def test_t1s_predicted_exponent_in_eta_carries_the_bounds_log_factor():
     two_point = (np.log(bound[-1]) - np.log(bound[0])) / (np.log(etas[-1]) - np.log(etas[0]))
     assert T1_PREDICTED["eta"] == pytest.approx(two_point, abs=0.02) and -1.3 < T1_PREDICTED["eta"] < -1.1
     assert T2_PREDICTED == {"eta": -1.0, "p": 1.0}  # T2 = O(p / eta log(1/gamma)): no log of eta
+
+
+def test_a_theory_share_says_how_many_of_its_cases_were_undecided():
+    """'65% [41, 83] of 17 decided starts' hid that 31 of the 48 starts were undecided."""
+    from pgd_bench.report.sections.theory import _counted
+    from pgd_bench.report.theory_measures import verdict_fraction
+
+    starts = np.array([1.0] * 11 + [0.0] * 6 + [np.nan] * 31)
+    c = {"c1_fails_start": verdict_fraction(starts), "cases": {"c1_fails_start": starts.size}}
+    assert _counted(c, "c1_fails_start", "starts").endswith("of 17 decided starts (31 of 48 undecided)")
+    c = {"c1_fails_start": verdict_fraction(starts[:17]), "cases": {"c1_fails_start": 17}}
+    assert _counted(c, "c1_fails_start", "starts").endswith("of 17 decided starts")  # none undecided: nothing said

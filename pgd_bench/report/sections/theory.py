@@ -231,12 +231,18 @@ def theory_measured(ctx: Context) -> Section:
                 after[i] = iters >= t1[i]
         half_c1 = np.flatnonzero(np.nanmean(c1[escaped] == 1.0, axis=0) >= 0.5) if escaped.any() else []
         dist_a = np.linalg.norm(r.states[:, :, r.config.p :] - r.config.teacher_arrays()[1], axis=2)
+        early_c2 = c2[escaped][:, epoch < (epoch.max() + 1) / 2]
+        late_both = np.where(np.isnan(c1[escaped][:, late]) | np.isnan(c2[escaped][:, late]), np.nan,
+                             c1[escaped][:, late] * c2[escaped][:, late])  # fmt: skip
         claims[tag] = {
             "result": r,
+            # every case, decided or not: a share "of 17 decided" hid that 31 of 48 starts were undecided
+            "cases": {"c2_start": start_c2.size, "c1_fails_start": start_c1.size, "c2_early": early_c2.size,
+                      "both_late": late_both.size},
             "c2_start": verdict_fraction(start_c2),
             "c1_fails_start": verdict_fraction(1.0 - start_c1),
             # the poster's Epoch I holds C2 while the noise is large: along the run, not at the start only
-            "c2_early": clustered_fraction(c2[escaped][:, epoch < (epoch.max() + 1) / 2], pairs_rng),
+            "c2_early": clustered_fraction(early_c2, pairs_rng),
             "c1_half_at": int(iters[half_c1[0]]) if len(half_c1) else None,
             "dist_a_at_half": float(np.median(dist_a[escaped][:, half_c1[0]])) if len(half_c1) else None,
             "dist_a_start": float(np.median(dist_a[:, first])),  # (the states start at the first checkpoint)
@@ -244,8 +250,7 @@ def theory_measured(ctx: Context) -> Section:
             # per escaped trial: is a nearer a* where C1 has come to hold for half of them than at first?
             "a_improved": verdict_fraction(dist_a[escaped][:, half_c1[0]] < dist_a[escaped][:, first])
             if len(half_c1) else (float("nan"), float("nan"), float("nan"), 0),
-            "both_late": clustered_fraction(np.where(np.isnan(c1[escaped][:, late]) | np.isnan(c2[escaped][:, late]),
-                                                     np.nan, c1[escaped][:, late] * c2[escaped][:, late]), pairs_rng),
+            "both_late": clustered_fraction(late_both, pairs_rng),
             "gamma_w_late": gamma_at_zero(r_w[escaped][:, late], r.states[escaped][:, late, : r.config.p],
                                            r.config.teacher_arrays()[0]),
             "gamma_a_by_epoch": gamma_a_by_epoch(r_a[escaped], dist_a[escaped] ** 2, epoch),
@@ -340,6 +345,14 @@ def theory_measured(ctx: Context) -> Section:
                    {"claims": claims}, _answers(claims["theory"], fitted))  # fmt: skip
 
 
+def _counted(c, key, cases) -> str:
+    """A share as :func:`percent` writes it, of ``cases`` (what was counted), then how many of them
+    were undecided (the ratio within 2 standard errors of 0), where any were."""
+    share, total = c[key], c["cases"][key]
+    undecided = total - share[3]
+    return f"{percent(share)} {cases}" + (f" ({undecided} of {total} undecided)" if undecided > 0 else "")
+
+
 def _gamma_w_verdict(gamma_w) -> str:
     """gamma_w = 0 in the last epochs: every decided r_w there positive (a point rule: the smallest
     gamma_w that makes c_w = 0 over the points); not measured where no point was finite."""
@@ -359,15 +372,15 @@ def _answers(c, fitted) -> tuple[Answer, ...]:
     """The poster's theory claims, measured on the run in the theorems' setting: C1 and C2 in each
     epoch, Theorem 1's invariants, and the scalings of T1 and T2."""
     answers = [
-        Answer("Epoch I (large noise): C2 holds near the start", f"{percent(c['c2_start'])} starts",
+        Answer("Epoch I (large noise): C2 holds near the start", _counted(c, "c2_start", "starts"),
                share_verdict(c["c2_start"])),
         Answer("Epoch I: C2 keeps holding while the noise is large",
-               f"{percent(c['c2_early'])} (trial, checkpoint) pairs of escaped trials, first half of the epochs",
+               _counted(c, "c2_early", "(trial, checkpoint) pairs of escaped trials, first half of the epochs"),
                share_verdict(c["c2_early"], strong=0.9)),
-        Answer("Epoch I: C1 fails near the start", f"{percent(c['c1_fails_start'])} starts",
+        Answer("Epoch I: C1 fails near the start", _counted(c, "c1_fails_start", "starts"),
                share_verdict(c["c1_fails_start"])),
         Answer("Epoch II (small noise): C1 and C2 hold jointly",
-               f"{percent(c['both_late'])} (trial, checkpoint) pairs of escaped trials, last five epochs",
+               _counted(c, "both_late", "(trial, checkpoint) pairs of escaped trials, last five epochs"),
                share_verdict(c["both_late"], strong=0.9)),
         Answer("Theorem 1: after T1, a.a* stays positive and bounded, angle(w, w*) <= 5 pi / 12",
                f"{percent(c['t1_kept'])} escaped trials keep them; observed m_a = {c['m_a']:.3g}",
@@ -528,12 +541,12 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
         )
         median_t1 = f"{np.median(t1):.0f}" if t1.size else "-"
         rows += [
-            f"| {label} | with large noise, C2 holds near the start | {percent(c['c2_start'])} at the starts "
+            f"| {label} | with large noise, C2 holds near the start | {_counted(c, 'c2_start', 'starts')} "
             f"| {share_verdict(c['c2_start'])} |",
-            f"| {label} | ... and C2 keeps holding while the noise is large | {percent(c['c2_early'])} (trial, "
-            f"checkpoint) pairs of escaped trials in the first half of the epochs | "
+            f"| {label} | ... and C2 keeps holding while the noise is large | "
+            f"{_counted(c, 'c2_early', '(trial, checkpoint) pairs of escaped trials, first half of the epochs')} | "
             f"{share_verdict(c['c2_early'], strong=0.9)} |",
-            f"| {label} | ... and C1 fails near the start | {percent(c['c1_fails_start'])} at the starts "
+            f"| {label} | ... and C1 fails near the start | {_counted(c, 'c1_fails_start', 'starts')} "
             f"| {share_verdict(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
             f"half the time) |",
             f"| {label} | C1 becomes true after a improves | half the escaped trials satisfy C1 {half_text}, "
@@ -541,8 +554,8 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
             "nearer a* then than there in "
             f"{percent(c['a_improved'])} escaped trials | "
             f"{'does not hold here' if c['c1_half_at'] is None else share_verdict(c['a_improved'])} |",
-            f"| {label} | with small noise, C1 and C2 hold jointly | {percent(c['both_late'])} (trial, checkpoint) "
-            f"pairs of escaped trials in the last five epochs | "
+            f"| {label} | with small noise, C1 and C2 hold jointly | "
+            f"{_counted(c, 'both_late', '(trial, checkpoint) pairs of escaped trials, last five epochs')} | "
             f"{share_verdict(c['both_late'], strong=0.9)} |",
             f"| {label} | gamma_w = 0 (last five epochs) | smallest gamma_w at c_w = 0: {c['gamma_w_late']:.3g} "
             f"| {_gamma_w_verdict(c['gamma_w_late'])} |",

@@ -229,9 +229,11 @@ def test_noisy_label_generalization_is_inconclusive_where_every_comparison_overl
 def test_an_observation_row_with_an_undecided_part_is_inconclusive_only_if_its_other_part_fails(first, second, verdict):
     """45% against 38% trapped, of 100 trials each, counted as "trapped more often": the intervals
     overlap, so that part is undecided (and the row's verdict with it, unless its other part holds)."""
-    from pgd_bench.report.sections.observations import trapped_more, two_part_verdict
+    from pgd_bench.report.sections.observations import _at_most, trapped_more, two_part_verdict
 
     assert two_part_verdict(first, second) == verdict
+    # an inconclusive row says it can at most hold partly (its first part failed)
+    assert ("at most *holds partly*" in _at_most(first, second)) == (verdict == "inconclusive")
     assert trapped_more((0.36, 0.55), (0.29, 0.48)) is None
     assert trapped_more((0.50, 0.60), (0.29, 0.48)) is True
     assert trapped_more((0.10, 0.20), (0.29, 0.48)) is False

@@ -172,6 +172,8 @@ def test_a_fitted_exponent_gets_one_verdict_by_the_stated_rule_and_words_that_ag
     assert exponent_verdict(fit[1], fit[2], predicted) == verdict
     assert ("bound is kept" in slope_verdict(*fit, predicted)) == (verdict == "holds partly")
     assert exponent_verdict(float("nan"), 1.0, predicted) == "not measured"
+    with pytest.raises(ValueError, match="nonzero exponent"):  # an O(1) bound has no side to keep
+        exponent_verdict(0.5, 2.0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -356,6 +358,7 @@ def test_a_share_over_trials_and_checkpoints_gets_an_interval_from_its_trials_no
     interval as if every pair were independent. Trials that each hold the condition at every
     checkpoint or at none: the pairs say nothing more than the trials, and the interval is that
     of 20 draws, not of 2000."""
+    from pgd_bench.report.context import share_verdict
     from pgd_bench.report.theory_measures import clustered_fraction, percent, verdict_fraction
 
     values = np.repeat(np.array([1.0] * 12 + [0.0] * 8)[:, None], 100, axis=1)
@@ -366,10 +369,12 @@ def test_a_share_over_trials_and_checkpoints_gets_an_interval_from_its_trials_no
     assert naive[2] - naive[1] < 0.05 and high - low > 0.3  # a 20-trial width, about +-0.2
     assert low < 0.5 < high  # so "most pairs" is undecided, as it is for 12 trials of 20
     assert clustered_fraction(np.full((3, 4), np.nan), np.random.default_rng(0))[3] == 0
-    # the same draws give the same interval
-    assert clustered_fraction(values, np.random.default_rng(0)) == (share, low, high, n)
-    # an end that rounds onto a threshold is written with a decimal
+    # one trial of 120 pairs, all held: resampling one trial gave [1, 1] and "holds" at 0.9
+    one = clustered_fraction(np.ones((1, 120)), np.random.default_rng(0))
+    assert one[1] < 0.5 and one[2] == 1.0 and share_verdict(one, strong=0.9) == "inconclusive"
+    # an end that rounds onto a threshold is written with a decimal, and outward
     assert percent((0.65, 0.504, 0.77, 48)) == "65.0% [50.4, 77.0] of 48 decided"
+    assert percent((0.95, 0.8996, 0.99, 100)) == "95.0% [89.9, 99.0] of 100 decided"
     assert percent((0.65, 0.41, 0.83, 17)) == "65% [41, 83] of 17 decided"
 
 
@@ -400,7 +405,7 @@ def test_t1s_predicted_exponent_in_eta_carries_the_bounds_log_factor():
     bound = np.log(1 / etas) / etas
     two_point = (np.log(bound[-1]) - np.log(bound[0])) / (np.log(etas[-1]) - np.log(etas[0]))
     assert T1_PREDICTED["eta"] == pytest.approx(two_point, abs=0.02) and -1.3 < T1_PREDICTED["eta"] < -1.1
-    assert T2_PREDICTED == {"eta": -1.0, "p": 1.0}  # T2 = O(p / eta log(1/gamma)): no log of eta
+    assert T2_PREDICTED["eta"] == -1.0  # T2 = O(p / eta log(1/gamma)): no log of eta
 
 
 def test_a_theory_share_says_how_many_of_its_cases_were_undecided():

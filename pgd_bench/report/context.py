@@ -71,11 +71,12 @@ def graded(holds: bool, partly: bool, decided: bool = True) -> str:
 
 
 def share_verdict(share, strong: float = 0.5) -> str:
-    """The verdict on a claim that a condition holds in most cases, from the share's Wilson
-    interval ``(share, low, high, n)``: *holds* where the interval lies above ``strong`` (1/2 for
-    "most", 0.9 for "almost all"), *holds partly* where it lies above 1/2 but not above
-    ``strong``, *does not hold here* where it lies below 1/2, *inconclusive* where it contains 1/2,
-    *not measured* where no case was decided."""
+    """The verdict on a claim that a condition holds in most cases, from the share's 95% interval
+    ``(share, low, high, n)``: Wilson's over trials (``theory_measures.verdict_fraction``), or a
+    bootstrap over trials for (trial, checkpoint) pairs (``theory_measures.clustered_fraction``).
+    *holds* where the interval lies above ``strong`` (1/2 for "most", 0.9 for "almost all"),
+    *holds partly* where it lies above 1/2 but not above ``strong``, *does not hold here* where it
+    lies below 1/2, *inconclusive* where it contains 1/2, *not measured* where no case was decided."""
     _, low, high, n = share
     if n == 0:
         return "not measured"
@@ -88,6 +89,8 @@ def exponent_verdict(low: float, high: float, predicted: float) -> str:
     scaling is seen), *holds partly* where it lies wholly on the bound's side of it (a weaker
     dependence, none or a reversed one: the bound is kept, its scaling is not seen), *does not hold
     here* where it lies wholly beyond it (a stronger dependence than the bound allows)."""
+    if predicted == 0:
+        raise ValueError("predicted: a bound's exponent of 0 has no side to keep; expected a nonzero exponent")
     if not (math.isfinite(low) and math.isfinite(high)):
         return "not measured"
     kept = high < predicted if predicted > 0 else low > predicted

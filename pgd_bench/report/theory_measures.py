@@ -6,6 +6,8 @@ Dissipativity ratios along recorded trials, verdicts at two standard errors, The
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..model.dissipativity import dissipativity_at_points, dissipativity_frontier
@@ -71,6 +73,9 @@ def verdict_fraction(values) -> tuple[float, float, float, int]:
     return (hits / n if n else float("nan")), low, high, n
 
 
+CLUSTER_MIN_TRIALS = 5  # :func:`clustered_fraction` resamples trials from this many up
+
+
 def clustered_fraction(values, rng, n_boot=1000) -> tuple[float, float, float, int]:
     """Share of True among the finite entries of a (trials, checkpoints) array of 1/0/NaN, pooled
     over its (trial, checkpoint) pairs, with a 95% bootstrap interval that resamples trials: a
@@ -83,11 +88,16 @@ def clustered_fraction(values, rng, n_boot=1000) -> tuple[float, float, float, i
     n = int(counts.sum())
     if n == 0:
         return float("nan"), float("nan"), float("nan"), 0
+    share = hits.sum() / n
+    trials = int(np.sum(counts > 0))
+    if trials < CLUSTER_MIN_TRIALS:  # too few trials to resample: Wilson's over them (one of 120 pairs read [1, 1])
+        low, high = wilson_interval(round(share * trials), trials)
+        return float(share), float(low), float(high), n
     rows = rng.integers(0, values.shape[0], (n_boot, values.shape[0]))
     boots = hits[rows].sum(axis=1) / np.maximum(counts[rows].sum(axis=1), 1)
     boots = boots[counts[rows].sum(axis=1) > 0]
     low, high = np.percentile(boots, [2.5, 97.5])
-    return float(hits.sum() / n), float(low), float(high), n
+    return float(share), float(low), float(high), n
 
 
 def observed_t1(result):
@@ -234,7 +244,10 @@ def percent(f) -> str:
         return "-"
     near = any(round(100 * end) in (50, 90) and 100 * end not in (50, 90) for end in (low, high))
     digits = 1 if near else 0
-    return f"{100 * share:.{digits}f}% [{100 * low:.{digits}f}, {100 * high:.{digits}f}] of {n} decided"
+    low, high = 100 * low, 100 * high
+    if near:  # written outward (its low end down, its high end up): an end of 89.96 is not "90.0"
+        low, high = math.floor(10 * low) / 10, math.ceil(10 * high) / 10
+    return f"{100 * share:.{digits}f}% [{low:.{digits}f}, {high:.{digits}f}] of {n} decided"
 
 
 T2_GAMMAS = (1e-1, 1e-2, 1e-3)

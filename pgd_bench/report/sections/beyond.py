@@ -447,12 +447,17 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                f"tuned P-GD {100 * pgd_min:.1f}% at worst (lower bound {100 * pgd_floor:.1f}%) over "
                f"{len(pgd_over)} cells; its interval above GD's in {above} of them (GD {100 * gd_mean:.1f}% on "
                "average)",
-               graded(carries and noise_helps, above > 0)),
+               # undecided where no cell has P-GD above and some overlap GD's (they might be above)
+               graded(carries and noise_helps, above > 0,
+                      decided=above > 0 or all(pr[2] < gh[1] for pr, gh in zip(pgd_over, gd_over)))),
         Answer("noisy labels: train and test loss part ways, less so with more data",
                f"GD, sigma {sigmas(scale)[-1]:g}, teacher's basin: test + sigma^2 - train {_gap_text(gd_gaps[0])} at "
                f"N = {n_small}, "
                f"{_gap_text(gd_gaps[-1])} at N = {n_large}",
-               graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[1] > 0 for g in gd_gaps))),
+               graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[1] > 0 for g in gd_gaps),
+                      # undecided where no gap lies below 0 but some interval holds 0
+                      decided=all(g is not None and g[1] > 0 for g in gd_gaps)
+                      or any(g is not None and g[2] < 0 for g in gd_gaps))),
     )  # fmt: skip
     verdicts = (
         "The s = p presets carry over: tuned P-GD stays at or above 95% (its interval's lower end) in every "
@@ -470,8 +475,8 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     )
     verdicts += (
         ' Verdict: "noise still helps" *holds* where the presets carry over and P-GD\'s interval lies above '
-        "GD's in every cell (a cell where GD is at 100% already counts as above), and *holds partly* where it does "
-        "in some."
+        "GD's in every cell (a cell where GD is at 100% already counts as above), *holds partly* where it does "
+        "in some, *does not hold here* where it lies below GD's in every cell, and is *inconclusive* otherwise."
     )
     sized = ""
     if ctx.quick:
@@ -524,7 +529,8 @@ its set's minimiser fits part of the noise (a train loss below sigma^2), one who
 sigma sqrt(tr M^-1 / N), docs/mathematics.md, "Finite-sample training"), and the gap opens, shrinking
 as N grows. Means over the trials in each basin; the sigma = 0 rows are the observations' own runs.
 Verdict: the claim *holds* where GD's gap at the smallest N has its interval above 0 and lies above the
-largest N's (intervals apart), and *holds partly* where GD's gap has its interval above 0 at every N.
+largest N's (intervals apart), *holds partly* where GD's gap has its interval above 0 at every N, *does
+not hold here* where some N's gap lies below 0, and is *inconclusive* otherwise.
 
 {chr(10).join(noisy_rows)}
 """

@@ -73,7 +73,7 @@ initial level) and {depths[-1][1]:.4f} at rho_w = {depths[-1][0]:g}. It shrinks 
 but does not vanish exactly on this path, and the global side stays lower: large noise turns the
 barrier into one that the perturbations themselves hop over, and annealing then lets the iterate
 settle on the global side. Verdict: "the spurious basin flattens" *holds* where its depth vanishes
-(below 1e-12) at the largest rho_w, and *holds partly* where it falls at least tenfold.
+(at most 1e-12) at the largest rho_w, and *holds partly* where it falls more than tenfold.
 
 Noise on `a` flattens nothing: L is quadratic in `a`, so `eps ~ U(B^k(rho_a))` adds
 `E||w + xi||^2 rho_a^2 k / (2 (k + 2))` to `L_rho`, and on the sphere `E||w + xi||^2 = 1 + E||xi||^2`

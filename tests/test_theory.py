@@ -418,3 +418,16 @@ def test_a_theory_share_says_how_many_of_its_cases_were_undecided():
     assert _counted(c, "c1_fails_start", "starts").endswith("of 17 decided starts (31 of 48 undecided)")
     c = {"c1_fails_start": verdict_fraction(starts[:17]), "cases": {"c1_fails_start": 17}}
     assert _counted(c, "c1_fails_start", "starts").endswith("of 17 decided starts")  # none undecided: nothing said
+
+
+def test_the_t1_selection_check_counts_censored_trials_at_the_first_checkpoint():
+    """The T1 fit leaves out trials inside the invariants from the first checkpoint on; the check
+    beside it counts them there. Medians 10 and 40 against p = 3 and 12 make a slope of 1; the
+    censored trials (here at 5 and below) pull the first median down to the checkpoint."""
+    from pgd_bench.report.theory_measures import censored_median_slope
+
+    exact = [np.array([10.0, 10.0, 10.0]), np.array([40.0, 40.0, 40.0])]
+    assert censored_median_slope([3, 12], exact, [5, 5]) == pytest.approx(1.0)
+    censored = [np.array([5.0, 5.0, 10.0]), np.array([40.0, 40.0, 40.0])]  # two of three at the first checkpoint
+    assert censored_median_slope([3, 12], censored, [5, 5]) == pytest.approx(np.log(8) / np.log(4))
+    assert np.isnan(censored_median_slope([3, 12], [censored[0], np.array([])], [5, 5]))

@@ -203,6 +203,21 @@ def slope_verdict(slope, low, high, predicted):
     return f"weaker than predicted, {100 * slope / predicted:.0f}% of it: {kept}"
 
 
+def censored_median_slope(values, t1_by_value, first_by_value) -> float:
+    """A check on the T1 fit's selection: the slope of log(median T1) on log(value), counting the
+    trials inside Theorem 1's invariants from the first checkpoint on at that checkpoint (their T1
+    is at most it; where half or more are, the median is that checkpoint, an upper bound). NaN with
+    fewer than two settings holding trials."""
+    medians, kept = [], []
+    for value, t1, first in zip(values, t1_by_value, first_by_value):
+        if len(t1):
+            medians.append(float(np.median(np.maximum(np.asarray(t1, float), first))))
+            kept.append(value)
+    if len(kept) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(np.asarray(kept, float)), np.log(medians), 1)[0])
+
+
 def bootstrap_slope(x, y, rng, n_boot=2000):
     """Least-squares slope of log y on log x, and a 95% bootstrap interval (resampling points)."""
     lx, ly = np.log(x), np.log(y)

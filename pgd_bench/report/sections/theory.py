@@ -275,9 +275,8 @@ def theory_measured(ctx: Context) -> Section:
     t1_rows, slopes = [], []
     fitted = {}  # "T1 against eta" -> (measured, verdict): the report's opening table
     t1_fits = {}  # name -> (x values, T1 values, fitted slope or None): figure 8's top row
-    rng = np.random.default_rng(scale.seed)
     censored_slopes = {}  # name -> the check on the fit's selection (the text)
-    for name, values in T1_SWEEPS:
+    for sweep_index, (name, values) in enumerate(T1_SWEEPS):
         xs, ys = [], []
         t1_fits[name] = (xs, ys, None)
         with_censored, firsts = [], []
@@ -297,7 +296,9 @@ def theory_measured(ctx: Context) -> Section:
             firsts.append(int(r.checkpoints[0]))
         censored_slopes[name] = censored_median_slope(values, with_censored, firsts)
         if len(set(xs)) >= 2 and len(xs) >= 6:
-            slope, low, high = bootstrap_slope(np.array(xs, float), np.array(ys, float), rng)
+            # each fit its own bootstrap draws: one sweep's interval does not depend on another's size
+            fit_rng = np.random.default_rng([scale.seed, 1, sweep_index])
+            slope, low, high = bootstrap_slope(np.array(xs, float), np.array(ys, float), fit_rng)
             t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
             verdict = slope_verdict(slope, low, high, predicted)
@@ -326,11 +327,12 @@ def theory_measured(ctx: Context) -> Section:
         exponent_rng = np.random.default_rng([scale.seed, 2, sweep_index])  # its own draws: T2's rates keep theirs
         t2_fits[name] = []
         by_value = []
-        for value in values:
+        for value_index, value in enumerate(values):
             r = results[("T2", name, value)]
             lengths = epoch_two_lengths(r)
             by_value.append(lengths)
-            rate, low, high = t2_rate(lengths, rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
+            rate_rng = np.random.default_rng([scale.seed, 4, sweep_index, value_index])  # this setting's own draws
+            rate, low, high = t2_rate(lengths, rate_rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
             medians = " / ".join("-" if np.all(np.isnan(col)) else f"{np.nanmedian(col):.0f}" for col in lengths.T)
             t2_rows.append(f"| {name} = {value:g} | {len(lengths)} | {medians} | {rate:.3g} [{low:.3g}, {high:.3g}] |")
             if np.isfinite(rate) and rate > 0:

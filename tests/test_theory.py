@@ -231,7 +231,8 @@ def test_noisy_label_generalization_is_inconclusive_where_every_comparison_overl
 def test_an_observation_row_with_an_undecided_part_is_inconclusive_only_if_its_other_part_fails(first, second, verdict):
     """45% against 38% trapped, of 100 trials each, counted as "trapped more often": the intervals
     overlap, so that part is undecided (and the row's verdict with it, unless its other part holds)."""
-    from pgd_bench.report.sections.observations import _at_most, trapped_more, two_part_verdict
+    from pgd_bench.report.context import interval_above as trapped_more  # one trapped share against another
+    from pgd_bench.report.sections.observations import _at_most, two_part_verdict
 
     assert two_part_verdict(first, second) == verdict
     # an inconclusive row says it can at most hold partly (its first part failed)

@@ -70,6 +70,17 @@ def graded(holds: bool, partly: bool, decided: bool = True) -> str:
     return "holds" if holds else "holds partly" if partly else "does not hold here"
 
 
+def interval_above(mine, theirs) -> bool | None:
+    """Whether one 95% interval ``(low, high)`` lies above another: True where wholly above, False
+    where wholly below, None where they overlap (undecided at this many trials). The one comparison
+    the verdicts make between two measurements (trapped shares, generalization gaps, success rates)."""
+    if mine[0] > theirs[1]:
+        return True
+    if mine[1] < theirs[0]:
+        return False
+    return None
+
+
 def share_verdict(share, strong: float = 0.5) -> str:
     """The verdict on a claim that a condition holds in most cases, from the share's 95% interval
     ``(share, low, high, n)``: Wilson's over trials (``theory_measures.verdict_fraction``), or a

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...algorithms import ALGORITHMS
 from ...runs.optima import KIND_NAMES, NEAR_FOUND, cached_optima, nearest_found
-from ..context import OUTCOME, Answer, Context, Section, graded, markdown_image, success_ci
+from ..context import OUTCOME, Answer, Context, Section, graded, interval_above, markdown_image, success_ci
 from ..figures import check_values, drawer, new_figure, positive
 from ..shared import FULL, gap_interval, rate_range
 
@@ -393,7 +393,8 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
     carries = pgd_floor >= 0.95
     # cells where P-GD's interval lies above GD's (or GD is at 100% already); "some" was P-GD's worst cell
     # against GD's average, which compared unlike things and counted GD's unstable-step cells
-    above = sum(pr[1] > gh[2] or gh[0] == 1.0 for pr, gh in zip(pgd_over, gd_over))
+    order = [interval_above(pr[1:], gh[1:]) for pr, gh in zip(pgd_over, gd_over)]  # (rate, low, high)
+    above = sum(bool(o) or gh[0] == 1.0 for o, gh in zip(order, gd_over))
     noise_helps = above == len(pgd_over)
 
     optima_rows = ["| s | k | kind | loss | GD starts ending there | top eigenvalue | trace | w . w* | sum of a | w | "
@@ -439,7 +440,8 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                           f"{fmt(test['spurious'])} |")  # fmt: skip
     gd_gaps = [gaps[("gd", n, sigmas(scale)[-1])] for n in scale.sample_sizes]
     # shrinking: the smallest set's gap above the largest's, their 95% intervals apart
-    shrinking = all(g is not None for g in gd_gaps) and gd_gaps[0][1] > gd_gaps[-1][2]
+    shrinking = all(g is not None for g in gd_gaps) and interval_above(gd_gaps[0][1:], gd_gaps[-1][1:]) is True
+    gaps_above_0 = all(g is not None and g[1] > 0 for g in gd_gaps)
     n_small, n_large = scale.sample_sizes[0], scale.sample_sizes[-1]
 
     answers = (
@@ -449,15 +451,14 @@ def _beyond_text(ctx, p, results, noisy, optima, files, picture):
                "average)",
                # undecided where no cell has P-GD above and some overlap GD's (they might be above)
                graded(carries and noise_helps, above > 0,
-                      decided=above > 0 or all(pr[2] < gh[1] for pr, gh in zip(pgd_over, gd_over)))),
+                      decided=above > 0 or all(o is False for o in order))),
         Answer("noisy labels: train and test loss part ways, less so with more data",
                f"GD, sigma {sigmas(scale)[-1]:g}, teacher's basin: test + sigma^2 - train {_gap_text(gd_gaps[0])} at "
                f"N = {n_small}, "
                f"{_gap_text(gd_gaps[-1])} at N = {n_large}",
-               graded(shrinking and gd_gaps[0][1] > 0, all(g is not None and g[1] > 0 for g in gd_gaps),
+               graded(shrinking and gd_gaps[0][1] > 0, gaps_above_0,
                       # undecided where no gap lies below 0 but some interval holds 0
-                      decided=all(g is not None and g[1] > 0 for g in gd_gaps)
-                      or any(g is not None and g[2] < 0 for g in gd_gaps))),
+                      decided=gaps_above_0 or any(g is not None and g[2] < 0 for g in gd_gaps))),
     )  # fmt: skip
     verdicts = (
         "The s = p presets carry over: tuned P-GD stays at or above 95% (its interval's lower end) in every "

@@ -10,7 +10,17 @@ from ...model.teachers import TEACHERS
 from ...runs.config import resolve_config
 from ...runs.result import BASIN_NAMES
 from ...stats import wilson_interval
-from ..context import FIELD, Answer, Context, Section, graded, markdown_image, plain_label, success_ci
+from ..context import (
+    FIELD,
+    Answer,
+    Context,
+    Section,
+    graded,
+    interval_above,
+    markdown_image,
+    plain_label,
+    success_ci,
+)
 from ..figures import check_values, drawer, new_figure
 from ..shared import KS, convergence_runs, gap_interval, power_of_ten
 
@@ -152,9 +162,10 @@ def _noisy_generalization(results, scale) -> tuple[list[str], str, Answer]:
             theirs = gaps[(other, n)]
             if mine is None or theirs is None:
                 continue
-            if mine[2] < theirs[1]:
+            above = interval_above(mine[1:], theirs[1:])  # (gap, low, high): the smaller gap is better
+            if above is False:
                 better += 1
-            elif mine[1] > theirs[2]:
+            elif above:
                 worse += 1
             else:
                 tied += 1
@@ -408,7 +419,7 @@ def _answers(results) -> tuple:
     end at is the sharper of the two (a larger mean top eigenvalue of the Hessian), and it is
     trapped more often than the paper's SGD. *Flat and good* (the paper's SGD): its escaped trials'
     minimum is the flatter, and it is trapped least of the three rows. "More often" and "least" are
-    decided by the trapped shares' Wilson intervals lying apart (:func:`trapped_more`), the verdict
+    decided by the trapped shares' Wilson intervals lying apart (``context.interval_above``), the verdict
     from the two parts by :func:`two_part_verdict` (the text: :data:`OBSERVATION_VERDICTS`)."""
 
     def by_basin(tag):
@@ -450,12 +461,12 @@ def _answers(results) -> tuple:
     for tag, claim in rows:
         m = measured_rows[tag]
         sharper = bool(m["spurious"][0] > m["global"][0])  # (False when either basin is empty)
-        worse = trapped_more(m["interval"], ref["interval"])
+        worse = interval_above(m["interval"], ref["interval"])  # trapped more often
         measured = (f"trapped {trapped_text(m)} vs {trapped_text(ref)} (the paper's SGD: "
                     f"{_COMPARED[worse]}); {minima(m)}")  # fmt: skip
         answers.append(Answer(claim, measured + _at_most(sharper, worse), two_part_verdict(sharper, worse)))
     flatter = bool(ref["global"][0] < ref["spurious"][0])
-    apart = [trapped_more(m["interval"], ref["interval"]) for m in measured_rows.values()]
+    apart = [interval_above(m["interval"], ref["interval"]) for m in measured_rows.values()]
     better = True if all(a is True for a in apart) else False if any(a is False for a in apart) else None
     least = {True: "the least of the three rows", False: "not the least of the three rows",
              None: "its interval overlaps another row's"}[better]  # fmt: skip
@@ -480,17 +491,6 @@ OBSERVATION_VERDICTS = (
 )
 
 _COMPARED = {True: "trapped more, intervals apart", False: "not trapped more", None: "intervals overlap"}
-
-
-def trapped_more(mine, theirs) -> bool | None:
-    """Whether a row is trapped more often than another, from the two Wilson intervals ``(low,
-    high)``: True where its interval lies wholly above the other's, False where wholly below, None
-    where they overlap (undecided at this many trials)."""
-    if mine[0] > theirs[1]:
-        return True
-    if mine[1] < theirs[0]:
-        return False
-    return None
 
 
 def _at_most(first: bool, second: bool | None) -> str:

@@ -94,18 +94,27 @@ def share_verdict(share, strong: float = 0.5) -> str:
     return graded(low > strong, low > 0.5, decided=not low <= 0.5 <= high)
 
 
-def exponent_verdict(low: float, high: float, predicted: float) -> str:
-    """The verdict on a theorem's time bound ``T = O(x^predicted)`` from the fitted exponent's 95%
-    interval ``[low, high]``: *holds* where the interval contains the prediction (the bound's
-    scaling is seen), *holds partly* where it lies wholly on the bound's side of it (a weaker
-    dependence, none or a reversed one: the bound is kept, its scaling is not seen), *does not hold
-    here* where it lies wholly beyond it (a stronger dependence than the bound allows)."""
+def exponent_side(low: float, high: float, predicted: float) -> str:
+    """Where a fitted exponent's 95% interval ``[low, high]`` lies against the exponent of a time
+    bound ``T = O(x^predicted)``: it "contains" it, lies wholly on the side the bound "kept" (a
+    weaker dependence, none or a reversed one), or wholly "beyond" it (a stronger dependence)."""
     if predicted == 0:
         raise ValueError("predicted: a bound's exponent of 0 has no side to keep; expected a nonzero exponent")
+    if low <= predicted <= high:
+        return "contains"
+    return "kept" if (high < predicted if predicted > 0 else low > predicted) else "beyond"
+
+
+def exponent_verdict(low: float, high: float, predicted: float) -> str:
+    """The verdict on a theorem's time bound ``T = O(x^predicted)`` from the fitted exponent's 95%
+    interval ``[low, high]`` (:func:`exponent_side`): *holds* where the interval contains the
+    prediction (the bound's scaling is seen), *holds partly* where it lies wholly on the bound's
+    side of it (the bound is kept, its scaling is not seen), *does not hold here* where it lies
+    wholly beyond it (a stronger dependence than the bound allows)."""
+    side = exponent_side(low, high, predicted)
     if not (math.isfinite(low) and math.isfinite(high)):
         return "not measured"
-    kept = high < predicted if predicted > 0 else low > predicted
-    return graded(low <= predicted <= high, kept)
+    return graded(side == "contains", side == "kept")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from ..model.dissipativity import dissipativity_at_points, dissipativity_frontier
 from ..runs.result import BASIN_NAMES
 from ..stats import wilson_interval
-from .context import FIELD
+from .context import FIELD, exponent_side
 
 # Theorem 1's invariants: a.a* > 0 and angle(w, w*) <= 5 pi / 12
 THEOREM1_ANGLE = 5 * np.pi / 12
@@ -191,9 +191,10 @@ def t2_exponent(values, lengths_by_value, rng, n_boot=1000):
 def slope_verdict(slope, low, high, predicted):
     """How a fitted exponent with its 95% interval ``[low, high]`` compares with the theorem's: the
     words beside :func:`pgd_bench.report.context.exponent_verdict`'s verdict."""
-    if low <= predicted <= high:
+    side = exponent_side(low, high, predicted)
+    if side == "contains":
         return "consistent with the prediction"
-    if (low > predicted) if predicted > 0.0 else (high < predicted):
+    if side == "beyond":
         return "stronger than predicted: beyond what the bound allows"
     kept = "the bound is kept, its scaling is not seen"
     if low <= 0.0 <= high:

@@ -204,9 +204,6 @@ def theory_measured(ctx: Context) -> Section:
     group_trials, median_t1 = {}, {}
     claims = {}
 
-    def pairs_rng(run, claim):  # each share's own bootstrap draws: none depends on another's size
-        return np.random.default_rng([scale.seed, 3, run, claim])
-
     for run_index, (tag, _, _) in enumerate(THEORY_RUNS):
         r = results[tag]
         r_w, r_a, se_w, se_a = ratios[tag][:, :, 1:]  # at the checkpoints
@@ -246,7 +243,7 @@ def theory_measured(ctx: Context) -> Section:
             "c2_start": verdict_fraction(start_c2),
             "c1_fails_start": verdict_fraction(1.0 - start_c1),
             # the poster's Epoch I holds C2 while the noise is large: along the run, not at the start only
-            "c2_early": clustered_fraction(early_c2, pairs_rng(run_index, 0)),
+            "c2_early": clustered_fraction(early_c2, _draws(scale, "share", run_index, 0)),
             "c1_half_at": int(iters[half_c1[0]]) if len(half_c1) else None,
             "dist_a_at_half": float(np.median(dist_a[escaped][:, half_c1[0]])) if len(half_c1) else None,
             "dist_a_start": float(np.median(dist_a[:, first])),  # (the states start at the first checkpoint)
@@ -254,7 +251,7 @@ def theory_measured(ctx: Context) -> Section:
             # per escaped trial: is a nearer a* where C1 has come to hold for half of them than at first?
             "a_improved": verdict_fraction(dist_a[escaped][:, half_c1[0]] < dist_a[escaped][:, first])
             if len(half_c1) else (float("nan"), float("nan"), float("nan"), 0),
-            "both_late": clustered_fraction(late_both, pairs_rng(run_index, 1)),
+            "both_late": clustered_fraction(late_both, _draws(scale, "share", run_index, 1)),
             "gamma_w_late": gamma_at_zero(r_w[escaped][:, late], r.states[escaped][:, late, : r.config.p],
                                            r.config.teacher_arrays()[0]),
             "gamma_a_by_epoch": gamma_a_by_epoch(r_a[escaped], dist_a[escaped] ** 2, epoch),
@@ -296,9 +293,8 @@ def theory_measured(ctx: Context) -> Section:
             firsts.append(int(r.checkpoints[0]))
         censored_slopes[name] = censored_median_slope(values, with_censored, firsts)
         if len(set(xs)) >= 2 and len(xs) >= 6:
-            # each fit its own bootstrap draws: one sweep's interval does not depend on another's size
-            fit_rng = np.random.default_rng([scale.seed, 1, sweep_index])
-            slope, low, high = bootstrap_slope(np.array(xs, float), np.array(ys, float), fit_rng)
+            slope, low, high = bootstrap_slope(np.array(xs, float), np.array(ys, float),
+                                               _draws(scale, "t1 fit", sweep_index))  # fmt: skip
             t1_fits[name] = (xs, ys, (slope, low, high))
             predicted = T1_PREDICTED[name]
             verdict = slope_verdict(slope, low, high, predicted)
@@ -324,20 +320,19 @@ def theory_measured(ctx: Context) -> Section:
     t2_fits = {}  # name -> [(value, rate, low, high)]: figure 8's bottom row
     t2_exponents = {}  # name -> (exponent, low, high): its fitted scalings
     for sweep_index, (name, values) in enumerate(T2_SWEEPS):
-        exponent_rng = np.random.default_rng([scale.seed, 2, sweep_index])  # its own draws: T2's rates keep theirs
         t2_fits[name] = []
         by_value = []
         for value_index, value in enumerate(values):
             r = results[("T2", name, value)]
             lengths = epoch_two_lengths(r)
             by_value.append(lengths)
-            rate_rng = np.random.default_rng([scale.seed, 4, sweep_index, value_index])  # this setting's own draws
-            rate, low, high = t2_rate(lengths, rate_rng) if len(lengths) >= 3 else (np.nan, np.nan, np.nan)
+            rate, low, high = (t2_rate(lengths, _draws(scale, "t2 rate", sweep_index, value_index))
+                               if len(lengths) >= 3 else (np.nan, np.nan, np.nan))  # fmt: skip
             medians = " / ".join("-" if np.all(np.isnan(col)) else f"{np.nanmedian(col):.0f}" for col in lengths.T)
             t2_rows.append(f"| {name} = {value:g} | {len(lengths)} | {medians} | {rate:.3g} [{low:.3g}, {high:.3g}] |")
             if np.isfinite(rate) and rate > 0:
                 t2_fits[name].append((value, rate, low, high))
-        exponent, low, high = t2_exponent(values, by_value, exponent_rng)
+        exponent, low, high = t2_exponent(values, by_value, _draws(scale, "t2 exponent", sweep_index))
         predicted = T2_PREDICTED[name]
         if np.isfinite(exponent) and np.isfinite(low) and np.isfinite(high):
             verdict = slope_verdict(exponent, low, high, predicted)
@@ -362,6 +357,16 @@ def theory_measured(ctx: Context) -> Section:
     return Section("The poster's theory, measured: partial dissipativity and the two epochs",
                    _theory_text(files, claims, t1_rows, slope_text, t2_text, scale), files + scaling_files,
                    {"claims": claims}, _answers(claims["theory"], fitted))  # fmt: skip
+
+
+# Every bootstrap of the section draws its own stream, keyed by the seed, which estimate and which
+# sweep, run or setting: no interval depends on another estimate's size or on the order they run in
+_DRAWS = {"t1 fit": 1, "t2 exponent": 2, "share": 3, "t2 rate": 4}
+
+
+def _draws(scale, estimate, *index):
+    """The bootstrap stream of one estimate (:data:`_DRAWS`), the same bits whatever else ran."""
+    return np.random.default_rng([scale.seed, _DRAWS[estimate], *index])
 
 
 def _counted(c, key, cases) -> str:

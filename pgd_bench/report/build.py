@@ -270,8 +270,8 @@ def _answers_table(ctx: Context, sections) -> str:
     # (every one of VERDICTS: Answer refuses others)
     plural = {"holds": "hold", "holds partly": "hold partly", "does not hold here": "do not hold here",
               "inconclusive": "are inconclusive", "not measured": "were not measured"}  # fmt: skip
-    singular = {"holds": "holds", "holds partly": "holds partly", "does not hold here": "does not hold here",
-                "inconclusive": "is inconclusive", "not measured": "was not measured"}  # fmt: skip
+    singular = {verdict: verdict for verdict in VERDICTS} | {"inconclusive": "is inconclusive",
+                                                             "not measured": "was not measured"}  # fmt: skip
     parts = [f"{n} {(singular if n == 1 else plural)[verdict]}" for verdict in VERDICTS
              if (n := verdicts.count(verdict))]  # fmt: skip
     counted = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

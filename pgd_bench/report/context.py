@@ -81,17 +81,20 @@ def interval_above(mine, theirs) -> bool | None:
     return None
 
 
-def share_verdict(share, strong: float = 0.5) -> str:
+MOST, ALMOST_ALL = 0.5, 0.9  # the share thresholds of "most cases" and "(almost) every case"
+
+
+def share_verdict(share, strong: float = MOST) -> str:
     """The verdict on a claim that a condition holds in most cases, from the share's 95% interval
     ``(share, low, high, n)``: Wilson's over trials (``theory_measures.verdict_fraction``), or a
     bootstrap over trials for (trial, checkpoint) pairs (``theory_measures.clustered_fraction``).
-    *holds* where the interval lies above ``strong`` (1/2 for "most", 0.9 for "almost all"),
+    *holds* where the interval lies above ``strong`` (:data:`MOST` or :data:`ALMOST_ALL`),
     *holds partly* where it lies above 1/2 but not above ``strong``, *does not hold here* where it
     lies below 1/2, *inconclusive* where it contains 1/2, *not measured* where no case was decided."""
     _, low, high, n = share
     if n == 0:
         return "not measured"
-    return graded(low > strong, low > 0.5, decided=not low <= 0.5 <= high)
+    return graded(low > strong, low > MOST, decided=not low <= MOST <= high)
 
 
 def exponent_side(low: float, high: float, predicted: float) -> str:

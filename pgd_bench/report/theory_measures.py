@@ -13,7 +13,7 @@ import numpy as np
 from ..model.dissipativity import dissipativity_at_points, dissipativity_frontier
 from ..runs.result import BASIN_NAMES
 from ..stats import wilson_interval
-from .context import FIELD, exponent_side
+from .context import ALMOST_ALL, FIELD, MOST, exponent_side
 
 # Theorem 1's invariants: a.a* > 0 and angle(w, w*) <= 5 pi / 12
 THEOREM1_ANGLE = 5 * np.pi / 12
@@ -258,7 +258,8 @@ def percent(f) -> str:
     share, low, high, n = f
     if n == 0:
         return "-"
-    near = any(round(100 * end) in (50, 90) and 100 * end not in (50, 90) for end in (low, high))
+    thresholds = (100 * MOST, 100 * ALMOST_ALL)  # share_verdict's
+    near = any(round(100 * end) in thresholds and 100 * end not in thresholds for end in (low, high))
     digits = 1 if near else 0
     low, high = 100 * low, 100 * high
     if near:  # written outward (its low end down, its high end up): an end of 89.96 is not "90.0"

@@ -17,7 +17,16 @@ import numpy as np
 from ...runs.cache import cached_arrays, cell_key
 from ...runs.result import BASIN_NAMES
 from .. import theory_measures
-from ..context import Answer, Context, Section, exponent_verdict, markdown_image, share_verdict, success_ci
+from ..context import (
+    ALMOST_ALL,
+    Answer,
+    Context,
+    Section,
+    exponent_verdict,
+    markdown_image,
+    share_verdict,
+    success_ci,
+)
 from ..figures import LOG_AXIS, check_values, drawer, new_figure, positive
 from ..theory_measures import (
     T2_GAMMAS,
@@ -397,7 +406,7 @@ def _gamma_w_verdict(gamma_w) -> str:
 def _theorem_one_verdict(c) -> str:
     """Theorem 1's invariants: kept by almost all escaped trials (:func:`share_verdict` at 0.9),
     and ``m_a``, the smallest ``a.a*`` after T1, positive; a non-positive ``m_a`` breaks them."""
-    verdict = share_verdict(c["t1_kept"], strong=0.9)
+    verdict = share_verdict(c["t1_kept"], strong=ALMOST_ALL)
     return "does not hold here" if verdict != "not measured" and not c["m_a"] > 0 else verdict
 
 
@@ -409,12 +418,12 @@ def _answers(c, fitted) -> tuple[Answer, ...]:
                share_verdict(c["c2_start"])),
         Answer("Epoch I: C2 keeps holding while the noise is large",
                _counted(c, "c2_early", "(trial, checkpoint) pairs of escaped trials, first half of the epochs"),
-               share_verdict(c["c2_early"], strong=0.9)),
+               share_verdict(c["c2_early"], strong=ALMOST_ALL)),
         Answer("Epoch I: C1 fails near the start", _counted(c, "c1_fails_start", "starts"),
                share_verdict(c["c1_fails_start"])),
         Answer("Epoch II (small noise): C1 and C2 hold jointly",
                _counted(c, "both_late", "(trial, checkpoint) pairs of escaped trials, last five epochs"),
-               share_verdict(c["both_late"], strong=0.9)),
+               share_verdict(c["both_late"], strong=ALMOST_ALL)),
         Answer("Theorem 1: after T1, a.a* stays positive and bounded, angle(w, w*) <= 5 pi / 12",
                f"{percent(c['t1_kept'])} escaped trials keep them; observed m_a = {c['m_a']:.3g}",
                _theorem_one_verdict(c)),
@@ -578,7 +587,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
             f"| {share_verdict(c['c2_start'])} |",
             f"| {label} | ... and C2 keeps holding while the noise is large | "
             f"{_counted(c, 'c2_early', '(trial, checkpoint) pairs of escaped trials, first half of the epochs')} | "
-            f"{share_verdict(c['c2_early'], strong=0.9)} |",
+            f"{share_verdict(c['c2_early'], strong=ALMOST_ALL)} |",
             f"| {label} | ... and C1 fails near the start | {_counted(c, 'c1_fails_start', 'starts')} "
             f"| {share_verdict(c['c1_fails_start'])} (w starts uniform on the sphere: on the spurious side about "
             f"half the time) |",
@@ -589,7 +598,7 @@ def _theory_text(files, claims, t1_rows, slope_text, t2_text, scale) -> str:
             f"{_a_improves_verdict(c)} |",
             f"| {label} | with small noise, C1 and C2 hold jointly | "
             f"{_counted(c, 'both_late', '(trial, checkpoint) pairs of escaped trials, last five epochs')} | "
-            f"{share_verdict(c['both_late'], strong=0.9)} |",
+            f"{share_verdict(c['both_late'], strong=ALMOST_ALL)} |",
             f"| {label} | gamma_w = 0 (last five epochs) | smallest gamma_w at c_w = 0: {c['gamma_w_late']:.3g} "
             f"| {_gamma_w_verdict(c['gamma_w_late'])} |",
         ]
